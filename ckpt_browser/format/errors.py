@@ -1,0 +1,19 @@
+"""The one exception type the format layer raises for bad input.
+
+Every message is a single sentence that says what is wrong and where (file, offset, key), so the
+command line can print it as `error: ...` and the window can show it in a dialog unchanged.
+"""
+
+from __future__ import annotations
+
+
+class CheckpointError(Exception):
+    """A checkpoint (or graph) file is missing, unreadable, malformed or inconsistent."""
+
+    def __init__(self, message: str, path: str | None = None) -> None:
+        self.path = path
+        super().__init__(f"{path}: {message}" if path else message)
+
+
+class ChecksumError(CheckpointError):
+    """Stored bytes do not match their CRC32C: the file was damaged after it was written."""
