@@ -10,3 +10,23 @@ A small API in the manner of h5py's `File` and safetensors' `safe_open`::
         kernel = ckpt.read("dense/kernel")        # a read-only numpy array over a memory map
         rows = ckpt.read("embedding", (slice(0, 10),))   # reads only those rows
 """
+
+from .checkpoint import Checkpoint, ChecksumProblem, TensorInfo, open_checkpoint
+from .dtypes import DType
+from .errors import CheckpointError, ChecksumError
+from .kinds import TensorKind
+from .paths import CheckpointRecord, history, resolve_prefix
+
+__all__ = [
+    "Checkpoint",
+    "CheckpointError",
+    "CheckpointRecord",
+    "ChecksumError",
+    "ChecksumProblem",
+    "DType",
+    "TensorInfo",
+    "TensorKind",
+    "history",
+    "open_checkpoint",
+    "resolve_prefix",
+]

@@ -1,0 +1,272 @@
+"""A checkpoint as a read-only Mapping of names to TensorInfo, and its tensors as numpy arrays."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import kinds, paths
+from .bundle import BundleEntry, BundleIndex, DataFiles, Extents
+from .dtypes import DType
+from .errors import CheckpointError
+from .kinds import TensorKind
+
+Index = tuple  # a tuple of ints and slices, as for numpy basic indexing
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    """What the index says of one tensor; reading its values is `Checkpoint.read(name)`."""
+
+    name: str  # the checkpoint key
+    dtype: DType
+    shape: tuple[int, ...]
+    nbytes: int  # bytes stored in the data files
+    shard: int | None  # None for a partitioned tensor (its slices may lie in several shards)
+    kind: TensorKind
+    readable_name: str  # TF2: the object path (`model/dense/kernel`); TF1: the name itself
+    partitioned: bool = False
+    slot_of: str | None = None  # for an optimizer slot: the key of its variable
+
+    @property
+    def size(self) -> int:
+        """Number of elements."""
+        n = 1
+        for d in self.shape:
+            n *= d
+        return n
+
+
+@dataclass(frozen=True)
+class ChecksumProblem:
+    name: str
+    message: str
+
+
+class Checkpoint(Mapping[str, TensorInfo]):
+    """An open checkpoint prefix. Use `open_checkpoint(path)` to make one."""
+
+    def __init__(self, prefix: str) -> None:
+        self.prefix = prefix
+        self._index = BundleIndex(prefix)
+        self._data = DataFiles(prefix, self._index.num_shards, self._index.big_endian)
+        self.object_graph = self._load_object_graph()
+        self._infos = {name: self._info(entry) for name, entry in self._index.entries.items()}
+
+    # -- Mapping ----------------------------------------------------------------------------------
+
+    def __getitem__(self, name: str) -> TensorInfo:
+        return self._infos[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._infos)
+
+    def __len__(self) -> int:
+        return len(self._infos)
+
+    def __repr__(self) -> str:
+        return f"<Checkpoint {self.prefix!r}: {len(self)} tensors>"
+
+    def __enter__(self) -> Checkpoint:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release the memory maps (arrays still in use keep theirs alive)."""
+        self._data.close()
+
+    # -- facts ------------------------------------------------------------------------------------
+
+    @property
+    def step(self) -> int | None:
+        return paths.step_of(self.prefix)
+
+    @property
+    def num_shards(self) -> int:
+        return self._index.num_shards
+
+    @property
+    def directory(self) -> str:
+        return os.path.dirname(self.prefix)
+
+    def data_files(self) -> list[str]:
+        return [self._data.path(i) for i in range(self.num_shards)]
+
+    def history(self) -> list[paths.CheckpointRecord]:
+        """The checkpoints of the same directory, oldest first."""
+        return paths.history(self.directory)
+
+    def info(self, name: str) -> TensorInfo:
+        """Like `self[name]`, but an unknown name raises CheckpointError with TensorFlow's words."""
+        try:
+            return self._infos[name]
+        except KeyError:
+            raise CheckpointError(f"key {name!r} not found in checkpoint", self.prefix) from None
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def read(self, name: str, index: Index | None = None) -> np.ndarray:
+        """The tensor `name` (or `tensor[index]`) as a numpy array.
+
+        Fixed-size dtypes come back as read-only views of a memory map: nothing is copied and a
+        slice touches only the pages it needs. Strings come back as an object array of bytes.
+        """
+        self.info(name)
+        entry = self._index.entries[name]
+        if entry.slices:
+            return self._read_partitioned(entry, index)
+        array = self._data.array(entry)
+        return array if index is None else array[_as_tuple(index)]
+
+    def verify(self, progress: Callable[[int, int], None] | None = None) -> list[ChecksumProblem]:
+        """Check every stored CRC32C; an empty list means the checkpoint is intact."""
+        entries = [e for e in self._index.entries.values() if not e.slices]
+        entries += list(self._index.slice_entries.values())
+        total = sum(e.size for e in entries)
+        done = 0
+        problems: list[ChecksumProblem] = []
+        for entry in entries:
+            name = self._display_name(entry)
+            try:
+                actual = self._data.checksum(entry)
+            except CheckpointError as exc:
+                problems.append(ChecksumProblem(name, str(exc)))
+            else:
+                if actual != entry.crc32c:
+                    problems.append(
+                        ChecksumProblem(
+                            name,
+                            f"checksum does not match: stored {entry.crc32c:#010x}, computed "
+                            f"{actual:#010x} over {entry.size} bytes at offset {entry.offset} of "
+                            f"{os.path.basename(self._data.path(entry.shard_id))}",
+                        )
+                    )
+            done += entry.size
+            if progress is not None:
+                progress(done, total)
+        return problems
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _display_name(self, entry: BundleEntry) -> str:
+        if entry.key in self._index.slice_entries:
+            for full in self._index.entries.values():
+                for extents in full.slices:
+                    if self._index.slice_entries.get(_key(full, extents)) is entry:
+                        return f"{full.name} (slice {_format_extents(extents, full.shape)})"
+        return entry.name
+
+    def _load_object_graph(self):  # -> ObjectGraph | None
+        entry = self._index.entries.get(kinds.OBJECT_GRAPH_KEY)
+        if entry is None or not entry.dtype.is_string or entry.shape != ():
+            return None
+        from .object_graph import ObjectGraph
+
+        data = self._data.array(entry).item()
+        return ObjectGraph.parse(data)
+
+    def _info(self, entry: BundleEntry) -> TensorInfo:
+        name = entry.name
+        kind = kinds.classify(name)
+        readable = kinds.strip_attribute(name)
+        slot_of = None
+        graph = self.object_graph
+        if graph is not None:
+            readable = graph.readable_names.get(name, readable)
+            if name in graph.counter_keys:
+                kind = TensorKind.COUNTER
+            elif name in graph.optimizer_keys or name in graph.slot_of:
+                kind = TensorKind.OPTIMIZER
+            if name in graph.slot_of:
+                slot_of = graph.slot_of[name][0]
+        elif kind is TensorKind.OPTIMIZER:
+            slot_of = kinds.tf1_slot_owner(name, self._index.entries)
+        if entry.slices:
+            stored = [self._index.slice_entry(entry, ex) for ex in entry.slices]
+            nbytes, shard = sum(s.size for s in stored), None
+        else:
+            nbytes, shard = entry.size, entry.shard_id
+        return TensorInfo(
+            name=name,
+            dtype=entry.dtype,
+            shape=entry.shape,
+            nbytes=nbytes,
+            shard=shard,
+            kind=kind,
+            readable_name=readable,
+            partitioned=bool(entry.slices),
+            slot_of=slot_of,
+        )
+
+    def _read_partitioned(self, entry: BundleEntry, index: Index | None) -> np.ndarray:
+        """Assemble the part of a partitioned tensor that `index` selects from its slices."""
+        shape = entry.shape
+        index = _as_tuple(index) if index is not None else ()
+        if len(index) > len(shape):
+            raise IndexError(f"too many indices for a tensor of rank {len(shape)}")
+        coords: list[np.ndarray] = []
+        keep: list[bool] = []
+        for axis, size in enumerate(shape):
+            item = index[axis] if axis < len(index) else slice(None)
+            if isinstance(item, slice):
+                coords.append(np.arange(*item.indices(size)))
+                keep.append(True)
+            else:
+                i = int(item)
+                if not -size <= i < size:
+                    raise IndexError(f"index {i} is out of bounds for axis {axis} of size {size}")
+                coords.append(np.array([i % size]))
+                keep.append(False)
+        numpy_dtype = entry.dtype.numpy
+        out = np.empty([len(c) for c in coords], dtype=numpy_dtype)
+        filled = np.zeros(out.shape, dtype=bool)
+        for extents in entry.slices:
+            out_positions, src_positions = [], []
+            for (start, length), c in zip(extents, coords):
+                stop = np.iinfo(np.int64).max if length < 0 else start + length
+                inside = (c >= start) & (c < stop)
+                out_positions.append(np.nonzero(inside)[0])
+                src_positions.append(c[inside] - start)
+            if any(len(p) == 0 for p in out_positions):
+                continue
+            part = self._data.array(self._index.slice_entry(entry, extents))
+            target = np.ix_(*out_positions)
+            if filled[target].any():
+                raise CheckpointError(
+                    f"partitioned tensor {entry.name!r} has overlapping slices", self.prefix
+                )
+            out[target] = part[np.ix_(*src_positions)]
+            filled[target] = True
+        if not filled.all():
+            raise CheckpointError(
+                f"partitioned tensor {entry.name!r}: its slices do not cover the requested part",
+                self.prefix,
+            )
+        return out.reshape([len(c) for c, k in zip(coords, keep) if k])
+
+
+def _as_tuple(index: object) -> tuple:
+    return index if isinstance(index, tuple) else (index,)
+
+
+def _key(full: BundleEntry, extents: Extents) -> bytes:
+    from .slice_keys import slice_key
+
+    return slice_key(full.name, extents)
+
+
+def _format_extents(extents: Extents, shape: tuple[int, ...]) -> str:
+    parts = []
+    for (start, length), size in zip(extents, shape):
+        parts.append(":" if length < 0 else f"{start}:{start + length}")
+    return "[" + ", ".join(parts) + "]"
+
+
+def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
+    """Open the checkpoint a path means: a directory, prefix, .index, .data-*, .meta, SavedModel."""
+    return Checkpoint(paths.resolve_prefix(os.fspath(path)))

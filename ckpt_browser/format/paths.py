@@ -1,0 +1,156 @@
+"""From whatever path a user gives to a checkpoint prefix, and the history of a directory.
+
+Users pass a training directory, a prefix (`model.ckpt-5000`), one of its files (`.index`,
+`.data-00000-of-00001`, `.meta`), or a SavedModel directory. TF1's Saver writes absolute paths into
+the `checkpoint` file, which break when a directory is copied elsewhere; such a path is looked up
+again beside the `checkpoint` file, as a user would expect.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from google.protobuf import text_format
+
+from . import protos
+from .errors import CheckpointError
+
+STATE_FILE = "checkpoint"
+_DATA_SUFFIX = re.compile(r"\.data-\d{5}-of-\d{5}$")
+_STEP_SUFFIX = re.compile(r"-(\d+)$")
+
+
+@dataclass(frozen=True)
+class CheckpointRecord:
+    """One checkpoint of a directory, as the history switcher lists it."""
+
+    prefix: str
+    step: int | None
+    timestamp: float | None  # Unix seconds, from the `checkpoint` file or else the file time
+    listed: bool  # named in the directory's `checkpoint` file
+
+
+def step_of(prefix: str) -> int | None:
+    """The global step a prefix is numbered with (`model.ckpt-5000` -> 5000), if any."""
+    match = _STEP_SUFFIX.search(os.path.basename(prefix))
+    return int(match.group(1)) if match else None
+
+
+def read_state(directory: str) -> protos.CheckpointState | None:
+    """The directory's `checkpoint` file, or None when absent or unparsable (as TensorFlow does)."""
+    path = os.path.join(directory, STATE_FILE)
+    try:
+        with open(path, encoding="utf-8") as file:
+            return text_format.Parse(file.read(), protos.CheckpointState())
+    except (OSError, UnicodeDecodeError, text_format.ParseError):
+        return None
+
+
+def _locate(directory: str, recorded: str) -> str:
+    """A prefix named in a `checkpoint` file: relative to the directory, or moved with it."""
+    path = recorded if os.path.isabs(recorded) else os.path.join(directory, recorded)
+    if not os.path.exists(path + ".index"):
+        moved = os.path.join(directory, os.path.basename(recorded))
+        if os.path.exists(moved + ".index"):
+            return os.path.abspath(moved)
+    return os.path.abspath(path)
+
+
+def _prefixes_on_disk(directory: str) -> list[str]:
+    try:
+        names = os.listdir(directory)
+    except OSError:
+        return []
+    return [os.path.join(directory, n[: -len(".index")]) for n in names if n.endswith(".index")]
+
+
+def history(directory: str) -> list[CheckpointRecord]:
+    """Every checkpoint of a directory: those its `checkpoint` file lists, then any others."""
+    directory = os.path.abspath(directory)
+    records: dict[str, CheckpointRecord] = {}
+    state = read_state(directory)
+    if state is not None:
+        timestamps = list(state.all_model_checkpoint_timestamps)
+        paths = list(state.all_model_checkpoint_paths) or [state.model_checkpoint_path]
+        for i, recorded in enumerate(p for p in paths if p):
+            prefix = _locate(directory, recorded)
+            if os.path.exists(prefix + ".index"):
+                stamp = timestamps[i] if i < len(timestamps) else _mtime(prefix)
+                records[prefix] = CheckpointRecord(prefix, step_of(prefix), stamp, True)
+    for prefix in map(os.path.abspath, _prefixes_on_disk(directory)):
+        if prefix not in records:
+            records[prefix] = CheckpointRecord(prefix, step_of(prefix), _mtime(prefix), False)
+
+    def order(record: CheckpointRecord) -> tuple:
+        return (record.step is None, record.step or 0, record.timestamp or 0.0, record.prefix)
+
+    return sorted(records.values(), key=order)
+
+
+def _mtime(prefix: str) -> float | None:
+    try:
+        return os.path.getmtime(prefix + ".index")
+    except OSError:
+        return None
+
+
+def resolve_prefix(path: str) -> str:
+    """The absolute checkpoint prefix a user's path means; CheckpointError if there is none."""
+    path = os.path.expanduser(os.fspath(path))
+    if os.path.isdir(path):
+        return _prefix_of_directory(path)
+    if os.path.basename(path) == STATE_FILE and os.path.isfile(path):
+        return _prefix_of_directory(os.path.dirname(path) or ".")
+    candidates = [path]
+    if path.endswith(".index"):
+        candidates = [path[: -len(".index")]]
+    elif _DATA_SUFFIX.search(path):
+        candidates = [_DATA_SUFFIX.sub("", path)]
+    elif path.endswith(".meta"):
+        prefix = path[: -len(".meta")]
+        if not os.path.exists(prefix + ".index"):
+            raise CheckpointError(
+                f"this is a graph (.meta); its checkpoint {os.path.basename(prefix)}.index "
+                "is not beside it",
+                path,
+            )
+        candidates = [prefix]
+    for prefix in candidates:
+        if os.path.isfile(prefix + ".index"):
+            return os.path.abspath(prefix)
+    if os.path.isfile(path):
+        raise CheckpointError(
+            "not a checkpoint (expected a checkpoint directory, a prefix, or its .index, "
+            ".data-* or .meta file)",
+            path,
+        )
+    if path.endswith(".index") or _DATA_SUFFIX.search(path):
+        raise CheckpointError("no such file", path)
+    raise CheckpointError("no such file, directory or checkpoint prefix", path)
+
+
+def _prefix_of_directory(directory: str) -> str:
+    saved_model_variables = os.path.join(directory, "variables", "variables")
+    if os.path.isfile(saved_model_variables + ".index"):
+        return os.path.abspath(saved_model_variables)
+    state = read_state(directory)
+    if state is not None and state.model_checkpoint_path:
+        prefix = _locate(directory, state.model_checkpoint_path)
+        if os.path.isfile(prefix + ".index"):
+            return prefix
+        raise CheckpointError(
+            f"the 'checkpoint' file names {state.model_checkpoint_path!r}, but "
+            f"{os.path.basename(prefix)}.index does not exist",
+            os.path.join(directory, STATE_FILE),
+        )
+    on_disk = _prefixes_on_disk(directory)
+    if not on_disk:
+        if os.path.isfile(os.path.join(directory, "saved_model.pb")):
+            raise CheckpointError(
+                "SavedModel without variables (variables/variables.index)", directory
+            )
+        raise CheckpointError("no checkpoint here (no 'checkpoint' file and no *.index)", directory)
+    newest = max(on_disk, key=lambda p: (_mtime(p) or 0.0, step_of(p) or 0))
+    return os.path.abspath(newest)

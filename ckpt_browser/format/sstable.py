@@ -1,0 +1,160 @@
+"""Reading the LevelDB table (SSTable) that a checkpoint's `.index` file is.
+
+Why by hand: the Python LevelDB bindings open whole databases (a directory with a manifest and a
+log), not a single table file, and pull in a C++ build; a checkpoint index is one small table with
+a documented layout (format doc, section 2), read here in ~150 lines.
+
+The whole file is read into memory: an index is ~100 bytes a tensor, so even 100,000 tensors make
+~10 MB, and one read is faster than seeking block by block.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator
+
+from .crc import crc32c, unmask
+from .errors import CheckpointError
+
+FOOTER_SIZE = 48
+MAGIC = 0xDB4775248B80FB57
+BLOCK_TRAILER_SIZE = 5
+COMPRESSION_NONE = 0
+COMPRESSION_SNAPPY = 1
+
+_u32 = struct.Struct("<I")
+
+
+def _varint(data: bytes, pos: int, limit: int) -> tuple[int, int]:
+    """Decode a varint at `pos`; return (value, next position). Raises IndexError on overrun."""
+    byte = data[pos]
+    if byte < 0x80:
+        return byte, pos + 1
+    result = byte & 0x7F
+    shift = 7
+    pos += 1
+    while True:
+        if pos >= limit or shift > 63:
+            raise IndexError("varint runs past its block")
+        byte = data[pos]
+        result |= (byte & 0x7F) << shift
+        pos += 1
+        if byte < 0x80:
+            return result, pos
+        shift += 7
+
+
+class Table:
+    """One SSTable held in memory: iterate its (key, value) pairs in key order."""
+
+    def __init__(self, data: bytes, path: str) -> None:
+        self.path = path
+        self._data = data
+        if len(data) < FOOTER_SIZE:
+            raise self._error(f"file is too short to be an sstable ({len(data)} bytes)")
+        footer = data[-FOOTER_SIZE:]
+        (magic,) = struct.unpack_from("<Q", footer, 40)
+        if magic != MAGIC:
+            raise self._error(
+                "not an sstable (bad magic number); is this a checkpoint .index file?"
+            )
+        try:
+            _metaindex_offset, pos = _varint(footer, 0, 40)
+            _metaindex_size, pos = _varint(footer, pos, 40)
+            index_offset, pos = _varint(footer, pos, 40)
+            index_size, pos = _varint(footer, pos, 40)
+        except IndexError:
+            raise self._error("bad block handle in the footer") from None
+        self._index_block = self._read_block(index_offset, index_size, "index block")
+
+    @classmethod
+    def open(cls, path: str) -> Table:
+        try:
+            with open(path, "rb") as file:
+                data = file.read()
+        except OSError as exc:
+            raise CheckpointError(f"cannot read index file: {exc.strerror}", path) from None
+        return cls(data, path)
+
+    def _error(self, message: str) -> CheckpointError:
+        return CheckpointError(message, self.path)
+
+    def _read_block(self, offset: int, size: int, what: str) -> bytes:
+        end = offset + size + BLOCK_TRAILER_SIZE
+        if end > len(self._data) - FOOTER_SIZE:
+            raise self._error(
+                f"truncated block read: {what} at offset {offset} (size {size}) ends past the "
+                f"table's data ({len(self._data)} bytes in the file)"
+            )
+        block = self._data[offset : offset + size]
+        compression = self._data[offset + size]
+        (stored,) = _u32.unpack_from(self._data, offset + size + 1)
+        actual = crc32c(self._data[offset + size : offset + size + 1], crc32c(block))
+        if unmask(stored) != actual:
+            raise self._error(f"block checksum mismatch in the {what} at offset {offset}")
+        if compression == COMPRESSION_SNAPPY:
+            return self._snappy(block, offset)
+        if compression != COMPRESSION_NONE:
+            raise self._error(f"bad block type {compression} in the {what} at offset {offset}")
+        return block
+
+    def _snappy(self, block: bytes, offset: int) -> bytes:
+        try:
+            import cramjam
+        except ImportError:
+            raise self._error(
+                f"block at offset {offset} is snappy-compressed; install 'cramjam' to read it"
+            ) from None
+        try:
+            return bytes(cramjam.snappy.decompress_raw(block))
+        except Exception:
+            raise self._error(f"block at offset {offset} is not valid snappy data") from None
+
+    def _entries(self, block: bytes, what: str, offset: int) -> Iterator[tuple[bytes, bytes]]:
+        """Yield (key, value) of one block, undoing the prefix compression of keys."""
+        if len(block) < 4:
+            raise self._error(f"bad entry in block: the {what} at offset {offset} is too short")
+        (num_restarts,) = _u32.unpack_from(block, len(block) - 4)
+        limit = len(block) - 4 - 4 * num_restarts
+        if (num_restarts == 0 and limit != 0) or limit < 0:
+            raise self._error(f"bad entry in block: bad restart count in the {what} at {offset}")
+        pos = 0
+        key = b""
+        try:
+            while pos < limit:
+                # Fast path: all three header varints fit in one byte each (the usual case).
+                shared, non_shared, value_len = block[pos], block[pos + 1], block[pos + 2]
+                if shared | non_shared | value_len < 0x80:
+                    pos += 3
+                else:
+                    shared, pos = _varint(block, pos, limit)
+                    non_shared, pos = _varint(block, pos, limit)
+                    value_len, pos = _varint(block, pos, limit)
+                key_end = pos + non_shared
+                value_end = key_end + value_len
+                if shared > len(key) or value_end > limit:
+                    raise IndexError
+                key = key[:shared] + block[pos:key_end]
+                yield key, block[key_end:value_end]
+                pos = value_end
+        except IndexError:
+            raise self._error(f"bad entry in block: the {what} at offset {offset}") from None
+
+    def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
+        """All (key, value) pairs in order, checking that keys strictly increase."""
+        previous: bytes | None = None
+        for _separator, handle in self._entries(self._index_block, "index block", 0):
+            try:
+                block_offset, pos = _varint(handle, 0, len(handle))
+                block_size, _ = _varint(handle, pos, len(handle))
+            except IndexError:
+                raise self._error("bad block handle in the index block") from None
+            block = self._read_block(block_offset, block_size, "data block")
+            for key, value in self._entries(block, "data block", block_offset):
+                if previous is not None and key <= previous:
+                    raise self._error(
+                        f"keys out of order in the data block at offset {block_offset}: "
+                        f"{key!r} after {previous!r}"
+                    )
+                previous = key
+                yield key, value
