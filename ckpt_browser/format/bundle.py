@@ -6,6 +6,7 @@ names mean; `checkpoint.py` builds the user-facing Mapping on top of it.
 
 from __future__ import annotations
 
+import contextlib
 import mmap
 import os
 from dataclasses import dataclass
@@ -174,16 +175,15 @@ class DataFiles:
     def close(self) -> None:
         for buf in self._maps.values():
             if isinstance(buf, mmap.mmap):
-                try:
+                # Arrays that still view the map keep it open; it closes when they are gone.
+                with contextlib.suppress(BufferError):
                     buf.close()
-                except BufferError:
-                    pass  # numpy arrays still view it; the map closes when they are gone
         self._maps.clear()
 
     # -- decoding -------------------------------------------------------------------------------
 
     def array(self, entry: BundleEntry) -> np.ndarray:
-        """The tensor of a (non-partitioned) entry as a numpy array; no copy for fixed-size types."""
+        """The tensor of a plain (not partitioned) entry; no copy for fixed-size types."""
         dtype = entry.dtype
         if dtype.is_string or dtype.enum == dtypes.VARIANT:
             return self._strings(entry)

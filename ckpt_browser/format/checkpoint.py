@@ -158,7 +158,7 @@ class Checkpoint(Mapping[str, TensorInfo]):
             for full in self._index.entries.values():
                 for extents in full.slices:
                     if self._index.slice_entries.get(_key(full, extents)) is entry:
-                        return f"{full.name} (slice {_format_extents(extents, full.shape)})"
+                        return f"{full.name} (slice {_format_extents(extents)})"
         return entry.name
 
     def _load_object_graph(self):  # -> ObjectGraph | None
@@ -260,9 +260,9 @@ def _key(full: BundleEntry, extents: Extents) -> bytes:
     return slice_key(full.name, extents)
 
 
-def _format_extents(extents: Extents, shape: tuple[int, ...]) -> str:
+def _format_extents(extents: Extents) -> str:
     parts = []
-    for (start, length), size in zip(extents, shape):
+    for start, length in extents:
         parts.append(":" if length < 0 else f"{start}:{start + length}")
     return "[" + ", ".join(parts) + "]"
 

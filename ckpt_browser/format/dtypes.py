@@ -90,7 +90,7 @@ def from_enum(enum: int) -> DType | None:
 
 
 def from_numpy(dtype: np.dtype) -> DType:
-    """The TensorFlow dtype to store a numpy array of `dtype` as (strings and bytes as DT_STRING)."""
+    """The TensorFlow dtype for a numpy dtype (str, bytes and object arrays are DT_STRING)."""
     dtype = np.dtype(dtype)
     if dtype == np.dtype(object) or dtype.kind in "SUO":
         return BY_ENUM[STRING]
