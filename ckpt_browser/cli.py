@@ -1,0 +1,299 @@
+"""The `ckpt-browser` command: the window by default, or a subcommand (`ls`, `show`, ...).
+
+The command line is a contract (docs/design.md): scripts rely on the JSON keys and exit codes.
+Bad input ends with exit 2 and one line `error: ...` on stderr, never a traceback. The GUI is
+imported only when the window is wanted, so `ls` starts in a fraction of a second.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import difflib
+import json
+import os
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from .format import Checkpoint, CheckpointError, open_checkpoint
+from .format.atomic import atomic_output
+
+EXIT_OK, EXIT_DIFFERENT, EXIT_ERROR = 0, 1, 2
+
+SUBCOMMANDS = ("ls", "show", "export", "verify")
+
+
+class UsageError(Exception):
+    """A request that cannot be carried out as asked (reported like bad input)."""
+
+
+def demo_path() -> str:
+    """The demo checkpoint shipped with the program (in the package when installed)."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here / "resources" / "demo", here.parent / "resources" / "demo"):
+        if candidate.is_dir():
+            return str(candidate)
+    raise CheckpointError("the demo checkpoint is not installed (resources/demo is missing)")
+
+
+# -- subcommands ----------------------------------------------------------------------------------
+
+
+def _find(ckpt: Checkpoint, name: str) -> str:
+    """The key a user means: the key itself or a TF2 readable name; else a helpful error."""
+    if name in ckpt:
+        return name
+    by_readable = [key for key, info in ckpt.items() if info.readable_name == name]
+    if len(by_readable) == 1:
+        return by_readable[0]
+    close = difflib.get_close_matches(name, list(ckpt), n=3)
+    hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+    raise CheckpointError(f"key {name!r} not found in checkpoint{hint}", ckpt.prefix)
+
+
+def _variable_record(ckpt: Checkpoint, name: str) -> dict:
+    info = ckpt[name]
+    return {
+        "name": name,
+        "dtype": info.dtype.name,
+        "shape": list(info.shape),
+        "nbytes": info.nbytes,
+    }
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    import re
+
+    from .core.formatting import format_bytes, format_count, format_shape
+
+    with open_checkpoint(args.path) as ckpt:
+        names = list(ckpt)
+        if args.filter:
+            try:
+                pattern = re.compile(args.filter)
+            except re.error as exc:
+                raise UsageError(f"bad --filter regex {args.filter!r}: {exc}") from None
+            names = [n for n in names if pattern.search(n)]
+        if args.json:
+            out = {"prefix": ckpt.prefix, "variables": [_variable_record(ckpt, n) for n in names]}
+            print(json.dumps(out, indent=1))
+            return EXIT_OK
+        width = max((len(n) for n in names), default=4)
+        lines = [f"{'name':<{width}}  {'dtype':<10} {'shape':<18} {'params':>12} {'bytes':>10}"]
+        for name in names:
+            info = ckpt[name]
+            lines.append(
+                f"{name:<{width}}  {info.dtype.name:<10} {format_shape(info.shape):<18} "
+                f"{info.size:>12,} {format_bytes(info.nbytes):>10}"
+            )
+        total_params = sum(ckpt[n].size for n in names)
+        total_bytes = sum(ckpt[n].nbytes for n in names)
+        lines.append(
+            f"{len(names)} tensors, {format_count(total_params)} parameters, "
+            f"{format_bytes(total_bytes)} in {ckpt.prefix}"
+        )
+        print("\n".join(lines))
+    return EXIT_OK
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from .core.stats import compute_stats
+
+    with open_checkpoint(args.path) as ckpt:
+        name = _find(ckpt, args.name)
+        info = ckpt[name]
+        array = ckpt.read(name)
+        stats = compute_stats(array)
+        record = {
+            **_variable_record(ckpt, name),
+            "readable_name": info.readable_name,
+            "kind": info.kind.value,
+            "shard": info.shard,
+            "partitioned": info.partitioned,
+            "slot_of": info.slot_of,
+            "stats": dataclasses.asdict(stats),
+        }
+        if args.json:
+            print(json.dumps(record, indent=1, default=_json_default))
+            return EXIT_OK
+        for key in ("name", "readable_name", "dtype", "shape", "nbytes", "kind", "slot_of"):
+            if record[key] is not None and not (key == "readable_name" and record[key] == name):
+                print(f"{key:>14}: {record[key]}")
+        for key, value in record["stats"].items():
+            print(f"{key:>14}: {value}")
+        with np.printoptions(threshold=200, edgeitems=4, linewidth=100):
+            print(array if not info.dtype.is_string else array.astype(object))
+    return EXIT_OK
+
+
+def _json_default(value: object) -> object:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    raise TypeError(f"cannot encode {type(value).__name__} as JSON")
+
+
+def _exportable(array: np.ndarray, name: str, as_float32: bool) -> np.ndarray:
+    """An array np.load reads back without pickle: strings as bytes, ml_dtypes as raw voids."""
+    if array.dtype == object:
+        values = array.ravel().tolist()
+        if any(v.endswith(b"\x00") for v in values):
+            raise UsageError(
+                f"{name!r} has strings ending in NUL bytes, which numpy's fixed-width bytes "
+                "arrays would cut off; export it to .csv instead"
+            )
+        return np.array(values, dtype=bytes).reshape(array.shape)
+    if as_float32 and array.dtype.kind not in "biuc":
+        return np.asarray(array, dtype=np.float32)
+    return np.ascontiguousarray(array)
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    out = args.output
+    suffix = Path(out).suffix.lower()
+    if suffix not in (".npy", ".npz", ".csv"):
+        raise UsageError(f"cannot export to {out!r}: the name must end in .npy, .npz or .csv")
+    if suffix in (".npy", ".csv") and len(args.names) != 1:
+        raise UsageError(f"{suffix} holds one tensor; export several to .npz")
+    with open_checkpoint(args.path) as ckpt:
+        keys = [_find(ckpt, n) for n in args.names]
+        if suffix == ".csv":
+            from .core.csv_export import write_csv
+
+            rank = len(ckpt[keys[0]].shape)
+            if rank > 2:
+                raise UsageError(f"{keys[0]!r} has rank {rank}; .csv holds 1-D or 2-D, use .npy")
+
+            with atomic_output(out, "w") as file:
+                write_csv(ckpt.read(keys[0]), file, name=keys[0])
+        elif suffix == ".npy":
+            array = _exportable(ckpt.read(keys[0]), keys[0], args.as_float32)
+            with atomic_output(out, "wb") as file:
+                np.save(file, array, allow_pickle=False)
+        else:
+            arrays = {k: _exportable(ckpt.read(k), k, args.as_float32) for k in keys}
+            with atomic_output(out, "wb") as file:
+                np.savez(file, allow_pickle=False, **arrays)
+    print(f"wrote {out}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from .core.formatting import format_bytes
+
+    with open_checkpoint(args.path) as ckpt:
+        problems = ckpt.verify()
+        total = sum(info.nbytes for info in ckpt.values())
+        for problem in problems:
+            print(f"damaged: {problem.name}: {problem.message}")
+        if problems:
+            print(f"{len(problems)} of {len(ckpt)} tensors damaged in {ckpt.prefix}")
+            return EXIT_DIFFERENT
+        print(f"ok: {len(ckpt)} tensors, {format_bytes(total)} verified in {ckpt.prefix}")
+    return EXIT_OK
+
+
+# -- parsing --------------------------------------------------------------------------------------
+
+
+def _subcommand_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ckpt-browser", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("ls", help="list the tensors of a checkpoint")
+    p.add_argument("path")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--filter", metavar="REGEX", help="only names matching REGEX (re.search)")
+    p.set_defaults(run=cmd_ls)
+
+    p = sub.add_parser("show", help="statistics and values of one tensor")
+    p.add_argument("path")
+    p.add_argument("name")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(run=cmd_show)
+
+    p = sub.add_parser("export", help="write tensors to .npy, .npz or .csv")
+    p.add_argument("path")
+    p.add_argument("names", nargs="+", metavar="NAME")
+    p.add_argument("-o", "--output", required=True, metavar="OUT")
+    p.add_argument(
+        "--as-float32",
+        action="store_true",
+        help="convert bfloat16/float16/float8 to float32 instead of keeping raw bits",
+    )
+    p.set_defaults(run=cmd_export)
+
+    p = sub.add_parser("verify", help="check every checksum")
+    p.add_argument("path")
+    p.set_defaults(run=cmd_verify)
+    return parser
+
+
+def _gui_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ckpt-browser",
+        description="Look inside TensorFlow checkpoints. Subcommands: " + ", ".join(SUBCOMMANDS),
+    )
+    parser.add_argument(
+        "paths", nargs="*", metavar="PATH", help="one checkpoint, or two to compare"
+    )
+    parser.add_argument("--demo", action="store_true", help="open the bundled demo checkpoint")
+    parser.add_argument("--select", metavar="NAME", help="select this variable")
+    parser.add_argument("--screenshot", metavar="OUT.png", help="save the window as PNG and exit")
+    parser.add_argument("--size", metavar="WxH", help="window size, e.g. 1400x900")
+    return parser
+
+
+def _parse_size(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        width, height = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise UsageError(f"bad --size {text!r}: expected WIDTHxHEIGHT such as 1400x900") from None
+    if not (100 <= width <= 10000 and 100 <= height <= 10000):
+        raise UsageError(f"bad --size {text!r}: width and height must be 100 to 10000")
+    return width, height
+
+
+def _run_gui(argv: Sequence[str]) -> int:
+    args = _gui_parser().parse_args(argv)
+    paths = list(args.paths)
+    if args.demo:
+        paths = [demo_path(), *paths]
+    if len(paths) > 2:
+        raise UsageError("give one checkpoint to open, or two to compare")
+    size = _parse_size(args.size)
+    from .ui.app import run_gui
+
+    return run_gui(paths, select=args.select, screenshot=args.screenshot, size=size)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        if argv and argv[0] in SUBCOMMANDS:
+            args = _subcommand_parser().parse_args(argv)
+            return args.run(args)
+        return _run_gui(argv)
+    except (CheckpointError, UsageError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except BrokenPipeError:
+        # Output piped into `head`: stop quietly, as Unix tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return EXIT_OK
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return EXIT_ERROR
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
