@@ -72,12 +72,15 @@ _SCHEMA: dict[str, list[tuple[str, int, str, str]]] = {
         ("children", 1, "ObjectReference", "repeated"),
         ("attributes", 2, "SerializedTensor", "repeated"),
         ("slot_variables", 3, "SlotVariableReference", "repeated"),
+        ("registered_saver", 4, "RegisteredSaver", ""),
+        ("has_checkpoint_values", 5, "BoolValue", ""),
     ],
     "ObjectReference": [("node_id", 1, "int32", ""), ("local_name", 2, "string", "")],
     "SerializedTensor": [
         ("name", 1, "string", ""),
         ("full_name", 2, "string", ""),
         ("checkpoint_key", 3, "string", ""),
+        ("optional_restore", 4, "bool", ""),
     ],
     "SlotVariableReference": [
         ("original_variable_node_id", 1, "int32", ""),
@@ -138,8 +141,14 @@ _SCHEMA: dict[str, list[tuple[str, int, str, str]]] = {
     "FunctionDef": [
         ("signature", 1, "OpDef", ""),
         ("node_def", 3, "NodeDef", "repeated"),
+        ("ret", 4, "string", "map:string"),
+        ("control_ret", 6, "string", "map:string"),
     ],
-    "OpDef": [("name", 1, "string", "")],
+    "OpDef": [
+        ("name", 1, "string", ""),
+        ("input_arg", 2, "ArgDef", "repeated"),
+        ("output_arg", 3, "ArgDef", "repeated"),
+    ],
     "GraphDef": [
         ("node", 1, "NodeDef", "repeated"),
         ("library", 2, "FunctionDefLibrary", ""),
@@ -153,6 +162,7 @@ _SCHEMA: dict[str, list[tuple[str, int, str, str]]] = {
         ("saver_def", 3, "SaverDef", ""),
         ("collection_def", 4, "string", "map:CollectionDef"),
         ("signature_def", 5, "string", "map:SignatureDef"),
+        ("object_graph_def", 7, "SavedObjectGraph", ""),
     ],
     "MetaInfoDef": [
         ("meta_graph_version", 1, "string", ""),
@@ -209,6 +219,40 @@ _SCHEMA: dict[str, list[tuple[str, int, str, str]]] = {
     "SavedModel": [
         ("saved_model_schema_version", 1, "int64", ""),
         ("meta_graphs", 2, "MetaGraphDef", "repeated"),
+    ],
+    # trackable_object_graph.proto, google/protobuf/wrappers.proto (same wire format)
+    "RegisteredSaver": [("name", 1, "string", ""), ("object_name", 2, "string", "")],
+    "BoolValue": [("value", 1, "bool", "")],
+    # op_def.proto: a function's arguments (type is a DataType, or named by a type attribute)
+    "ArgDef": [
+        ("name", 1, "string", ""),
+        ("type", 3, "int32", ""),
+        ("type_attr", 4, "string", ""),
+        ("number_attr", 5, "string", ""),
+        ("type_list_attr", 6, "string", ""),
+        ("is_ref", 16, "bool", ""),
+    ],
+    # saved_object_graph.proto (TF2 SavedModel); unused kinds are kept as raw bytes
+    "SavedObjectGraph": [("nodes", 1, "SavedObject", "repeated")],
+    "SavedObject": [
+        ("children", 1, "ObjectReference", "repeated"),
+        ("slot_variables", 3, "SlotVariableReference", "repeated"),
+        ("user_object", 4, "SavedUserObject", "oneof:kind"),
+        ("asset", 5, "bytes", "oneof:kind"),
+        ("function", 6, "bytes", "oneof:kind"),
+        ("variable", 7, "SavedVariable", "oneof:kind"),
+        ("bare_concrete_function", 8, "bytes", "oneof:kind"),
+        ("constant", 9, "bytes", "oneof:kind"),
+        ("resource", 10, "bytes", "oneof:kind"),
+        ("captured_tensor", 12, "bytes", "oneof:kind"),
+    ],
+    "SavedUserObject": [("identifier", 1, "string", "")],
+    "SavedVariable": [
+        ("dtype", 1, "int32", ""),
+        ("shape", 2, "TensorShapeProto", ""),
+        ("trainable", 3, "bool", ""),
+        ("name", 6, "string", ""),
+        ("device", 7, "string", ""),
     ],
 }
 
@@ -277,3 +321,4 @@ CollectionDef = _CLASSES["CollectionDef"]
 SaverDef = _CLASSES["SaverDef"]
 VariableDef = _CLASSES["VariableDef"]
 SavedModel = _CLASSES["SavedModel"]
+SavedObjectGraph = _CLASSES["SavedObjectGraph"]
