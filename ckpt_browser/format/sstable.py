@@ -110,8 +110,8 @@ class Table:
         except Exception:
             raise self._error(f"block at offset {offset} is not valid snappy data") from None
 
-    def _entries(self, block: bytes, what: str, offset: int) -> Iterator[tuple[bytes, bytes]]:
-        """Yield (key, value) of one block, undoing the prefix compression of keys."""
+    def _entries(self, block: bytes, what: str, offset: int) -> list[tuple[bytes, bytes]]:
+        """The (key, value) pairs of one block, undoing the prefix compression of keys."""
         if len(block) < 4:
             raise self._error(f"bad entry in block: the {what} at offset {offset} is too short")
         (num_restarts,) = _u32.unpack_from(block, len(block) - 4)
@@ -120,6 +120,8 @@ class Table:
             raise self._error(f"bad entry in block: bad restart count in the {what} at {offset}")
         pos = 0
         key = b""
+        pairs = []
+        append = pairs.append
         try:
             while pos < limit:
                 # Fast path: all three header varints fit in one byte each (the usual case).
@@ -135,13 +137,18 @@ class Table:
                 if shared > len(key) or value_end > limit:
                     raise IndexError
                 key = key[:shared] + block[pos:key_end]
-                yield key, block[key_end:value_end]
+                append((key, block[key_end:value_end]))
                 pos = value_end
         except IndexError:
             raise self._error(f"bad entry in block: the {what} at offset {offset}") from None
+        return pairs
 
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
+        return iter(self.items())
+
+    def items(self) -> list[tuple[bytes, bytes]]:
         """All (key, value) pairs in order, checking that keys strictly increase."""
+        pairs: list[tuple[bytes, bytes]] = []
         previous: bytes | None = None
         for _separator, handle in self._entries(self._index_block, "index block", 0):
             try:
@@ -150,11 +157,14 @@ class Table:
             except IndexError:
                 raise self._error("bad block handle in the index block") from None
             block = self._read_block(block_offset, block_size, "data block")
-            for key, value in self._entries(block, "data block", block_offset):
-                if previous is not None and key <= previous:
-                    raise self._error(
-                        f"keys out of order in the data block at offset {block_offset}: "
-                        f"{key!r} after {previous!r}"
-                    )
-                previous = key
-                yield key, value
+            block_pairs = self._entries(block, "data block", block_offset)
+            keys = [key for key, _ in block_pairs]
+            if previous is not None:
+                keys.insert(0, previous)
+            # Strictly increasing: no duplicates, and equal to itself sorted.
+            if len(set(keys)) != len(keys) or keys != sorted(keys):
+                raise self._error(f"keys out of order in the data block at offset {block_offset}")
+            if keys:
+                previous = keys[-1]
+            pairs.extend(block_pairs)
+        return pairs
