@@ -1,0 +1,564 @@
+"""Writing a checkpoint that TensorFlow restores, streamed to disk and published atomically.
+
+    with CheckpointWriter("out/model-100") as writer:
+        writer.add("dense/kernel", kernel)            # any numpy array; strings become DT_STRING
+        writer.add_stream("embedding", "float32", (50000, 512), chunks)   # bytes as they come
+    write_checkpoint_state("out", "out/model-100")    # so `latest_checkpoint` finds it
+
+Tensor bytes go to the data file as they are added, a few MB at a time, so memory stays flat
+however large the checkpoint is; only the small index entries are kept until the end. The data and
+index files are written under temporary names and renamed into place when the `with` block ends
+without an error (data first, index last: the index's presence is what makes a checkpoint), so a
+crash or an exception never leaves a half-written checkpoint behind. The layout follows TensorFlow's
+`BundleWriter` (format doc, sections 3-4) so that our `.index` is byte-identical to TensorFlow's.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import glob
+import math
+import os
+import re
+import secrets
+import sys
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from google.protobuf import text_format
+
+from . import dtypes, protos
+from .bundle import data_file_name
+from .crc import crc32c, mask
+from .errors import CheckpointError
+from .slice_keys import slice_key
+from .sstable_writer import TableBuilder, encode_varint
+
+# Bytes handed to one write() and one CRC update: large enough to run at disk speed, small enough
+# that converting a non-contiguous array chunk by chunk costs little memory.
+CHUNK_BYTES = 4 << 20
+# String tensors are encoded this many elements at a time.
+_STRING_CHUNK_ELEMENTS = 65536
+_UINT32_MAX = 0xFFFFFFFF
+# TensorFlow's tensor bundle version (kTensorBundleVersion in tensor_bundle.cc).
+_BUNDLE_VERSION = 1
+
+Extent = tuple[int, int]  # (start, length); length -1 means the whole dimension
+DTypeLike = dtypes.DType | str | np.dtype | type
+ProgressCallback = Callable[[int], None]
+CancelCheck = Callable[[], bool]
+
+
+class WriteCancelled(Exception):
+    """The cancel check asked to stop; the writer has removed everything it wrote."""
+
+
+class CheckpointWriter:
+    """Stream tensors into a new single-shard checkpoint at `prefix`.
+
+    `progress(bytes_written)` is called after every chunk of tensor bytes; `cancel()` is asked at
+    the same moments and, when it returns True, the writer aborts and raises WriteCancelled.
+    A mistake found before a tensor's bytes are written (a duplicate name, a wrong shape) raises
+    ValueError and leaves the writer usable; a failure while writing aborts the whole checkpoint.
+    """
+
+    def __init__(
+        self,
+        prefix: str | os.PathLike[str],
+        *,
+        overwrite: bool = False,
+        progress: ProgressCallback | None = None,
+        cancel: CancelCheck | None = None,
+    ) -> None:
+        prefix = os.fspath(prefix)
+        if not os.path.basename(prefix):
+            raise CheckpointError("a checkpoint prefix must end in a file name, not a directory")
+        self.prefix = os.path.abspath(prefix)
+        self._index_path = self.prefix + ".index"
+        self._data_path = data_file_name(self.prefix, 0, 1)
+        self._overwrite = overwrite
+        self._progress = progress
+        self._cancel = cancel
+        self._refuse_overwrite()
+        self._entries: dict[bytes, Any] = {}  # key -> BundleEntryProto
+        self._bytes_written = 0
+        self._finished = False
+        self._aborted = False
+        self._index_temp: str | None = None
+        self._data_temp = _temporary_name(self._data_path)
+        try:
+            os.makedirs(os.path.dirname(self.prefix), exist_ok=True)
+            self._data_file = open(self._data_temp, "xb")  # noqa: SIM115 (closed in finish/abort)
+        except OSError as exc:
+            raise CheckpointError(f"cannot create the data file: {exc.strerror}", prefix) from None
+
+    def __enter__(self) -> CheckpointWriter:
+        return self
+
+    def __exit__(self, exc_type: object, exc: object, traceback: object) -> None:
+        if exc_type is None:
+            self.finish()
+        else:
+            self.abort()
+
+    @property
+    def bytes_written(self) -> int:
+        """Tensor bytes written to the data file so far."""
+        return self._bytes_written
+
+    def __contains__(self, name: str) -> bool:
+        return name.encode() in self._entries
+
+    def add(self, name: str, array: Any, dtype: DTypeLike | None = None) -> None:
+        """Append one tensor. `dtype` stores it as another type of the same bytes (e.g. qint8)."""
+        key = self._new_key(name)
+        if not isinstance(array, np.ndarray):
+            converted = np.asarray(array)
+            if converted.dtype.kind in "SU":  # keep bytes exact: numpy's "S" drops trailing NULs
+                converted = np.asarray(array, dtype=object)
+            array = converted
+        self._write_array(key, _resolve_dtype(dtype, array.dtype), array)
+
+    def add_stream(
+        self,
+        name: str,
+        dtype: DTypeLike,
+        shape: Sequence[int],
+        chunks: Iterable[np.ndarray | bytes | bytearray | memoryview],
+    ) -> None:
+        """Append a tensor whose bytes arrive piece by piece, in row-major order.
+
+        Each chunk is raw bytes or an array (written as its values in row-major order). A string
+        tensor's chunks are arrays or lists of elements; they are gathered first, since the format
+        puts all lengths before the bytes.
+        """
+        key = self._new_key(name)
+        resolved = _resolve_dtype(dtype, None)
+        shape = _checked_shape(shape)
+        count = math.prod(shape)
+        if resolved.is_string:
+            elements = [e for chunk in chunks for e in np.asarray(chunk, dtype=object).reshape(-1)]
+            if len(elements) != count:
+                raise ValueError(f"{name}: {len(elements)} strings given for shape {shape}")
+            array = np.empty(len(elements), dtype=object)
+            array[:] = elements
+            self._write_array(key, resolved, array.reshape(shape))
+            return
+        expected = count * resolved.itemsize
+        self._write_entry(key, resolved, shape, _counted(_raw_pieces(chunks), expected, name))
+
+    def add_partitioned(
+        self,
+        name: str,
+        full_shape: Sequence[int],
+        dtype: DTypeLike,
+        slices: Sequence[tuple[Sequence[Extent], Any]],
+    ) -> None:
+        """Append a partitioned variable: a full entry listing its slices, and one entry a slice.
+
+        Each slice is (extents, array) with one (start, length) a dimension, length -1 for the
+        whole dimension. The slices must tile the full shape without overlapping, as TensorFlow
+        reassembles the variable from them. A single slice covering everything is stored as a
+        plain tensor, as TensorFlow does.
+        """
+        full_shape = _checked_shape(full_shape)
+        resolved = _resolve_dtype(dtype, None)
+        checked = [_checked_slice(name, full_shape, resolved, e, a) for e, a in slices]
+        _check_tiling(name, full_shape, [bounds for _, bounds, _ in checked])
+        if len(checked) == 1 and _covers(checked[0][1], full_shape):
+            self.add(name, checked[0][2], resolved)
+            return
+        full_key = self._new_key(name)
+        keys = [slice_key(name, extents) for extents, _, _ in checked]
+        if len(set(keys)) != len(keys) or any(key in self._entries for key in keys):
+            raise ValueError(f"{name}: a slice of it was already added")
+        full_entry = protos.BundleEntryProto(dtype=resolved.enum)
+        _set_shape(full_entry, full_shape)
+        for extents, _, _ in checked:
+            extent_protos = full_entry.slices.add().extent
+            for start, length in extents:
+                extent = extent_protos.add()
+                if length != -1:  # an empty Extent means the whole dimension
+                    extent.start = start
+                    extent.length = length
+        for key, (_, _, array) in zip(keys, checked):
+            self._write_array(key, resolved, array)
+        self._entries[full_key] = full_entry
+
+    def finish(self) -> None:
+        """Write the index and publish both files under their final names."""
+        if self._finished or self._aborted:
+            raise ValueError("the checkpoint writer is already closed")
+        published_data = False
+        try:
+            self._data_file.flush()
+            os.fsync(self._data_file.fileno())
+            self._data_file.close()
+            self._index_temp = _temporary_name(self._index_path)
+            with open(self._index_temp, "xb") as index_file:
+                self._write_index(index_file)
+                index_file.flush()
+                os.fsync(index_file.fileno())
+            self._refuse_overwrite()
+            os.replace(self._data_temp, self._data_path)
+            published_data = True
+            os.replace(self._index_temp, self._index_path)
+            _sync_directory(os.path.dirname(self.prefix))
+        except BaseException as exc:
+            if published_data:
+                _remove_quietly(self._data_path)
+            self.abort()
+            if isinstance(exc, OSError):
+                raise CheckpointError(f"cannot write: {exc.strerror}", self.prefix) from exc
+            raise
+        self._finished = True
+        self._remove_stale_shards()
+
+    def abort(self) -> None:
+        """Stop and remove the temporary files; nothing appears under the final names."""
+        if self._finished or self._aborted:
+            return
+        self._aborted = True
+        with contextlib.suppress(OSError):
+            self._data_file.close()
+        for path in (self._data_temp, self._index_temp):
+            if path is not None:
+                _remove_quietly(path)
+
+    def _refuse_overwrite(self) -> None:
+        if not self._overwrite and os.path.exists(self._index_path):
+            raise CheckpointError(
+                "a checkpoint already exists here; choose another prefix or allow overwriting",
+                self._index_path,
+            )
+
+    def _new_key(self, name: str) -> bytes:
+        if self._finished or self._aborted:
+            raise ValueError("the checkpoint writer is already closed")
+        if not name or name.startswith("\x00"):
+            raise ValueError(f"invalid tensor name {name!r}: empty or starting with a NUL byte")
+        key = name.encode("utf-8")
+        if key in self._entries:
+            raise ValueError(f"tensor {name!r} was already added")
+        return key
+
+    def _write_array(self, key: bytes, dtype: dtypes.DType, array: np.ndarray) -> None:
+        if dtype.is_string:
+            self._write_entry(key, dtype, array.shape, None, strings=array)
+        else:
+            self._write_entry(key, dtype, array.shape, _c_order_pieces(array))
+
+    def _write_entry(
+        self,
+        key: bytes,
+        dtype: dtypes.DType,
+        shape: tuple[int, ...],
+        pieces: Iterable[memoryview] | None,
+        strings: np.ndarray | None = None,
+    ) -> None:
+        """Write a tensor's bytes and remember its entry; any failure aborts the writer."""
+        offset = self._bytes_written
+        try:
+            if strings is not None:
+                crc = self._write_strings(strings)
+            else:
+                crc = 0
+                for piece in pieces or ():
+                    self._append(piece)
+                    crc = crc32c(piece, crc)
+        except BaseException as exc:
+            self.abort()
+            if isinstance(exc, OSError):
+                raise CheckpointError(f"cannot write: {exc.strerror}", self.prefix) from exc
+            raise
+        entry = protos.BundleEntryProto(
+            dtype=dtype.enum, offset=offset, size=self._bytes_written - offset, crc32c=mask(crc)
+        )
+        _set_shape(entry, shape)
+        self._entries[key] = entry
+
+    def _write_strings(self, array: np.ndarray) -> int:
+        """DT_STRING layout (format doc 4.3): varint lengths, their masked CRC, then the bytes.
+
+        Returns the entry's CRC, which covers the lengths as fixed-width integers (not the varint
+        bytes), the stored length checksum and the string bytes. Two passes over the elements keep
+        memory bounded by one chunk of strings.
+        """
+        flat = array.flat
+        crc = 0
+        for start in range(0, array.size, _STRING_CHUNK_ELEMENTS):
+            chunk = _encoded(flat[start : start + _STRING_CHUNK_ELEMENTS])
+            lengths = [len(element) for element in chunk]
+            self._append(b"".join(encode_varint(n) for n in lengths))
+            crc = _crc_of_lengths(lengths, crc)
+        length_checksum = mask(crc).to_bytes(4, "little")
+        self._append(length_checksum)
+        crc = crc32c(length_checksum, crc)
+        for start in range(0, array.size, _STRING_CHUNK_ELEMENTS):
+            data = b"".join(_encoded(flat[start : start + _STRING_CHUNK_ELEMENTS]))
+            self._append(data)
+            crc = crc32c(data, crc)
+        return crc
+
+    def _append(self, data: bytes | memoryview) -> None:
+        self._data_file.write(data)
+        self._bytes_written += len(data)
+        if self._progress is not None:
+            self._progress(self._bytes_written)
+        if self._cancel is not None and self._cancel():
+            raise WriteCancelled(f"writing {self.prefix} was cancelled")
+
+    def _write_index(self, file: Any) -> None:
+        """The header under key "" first, then every entry in bytewise key order."""
+        header = protos.BundleHeaderProto(num_shards=1, endianness=0)
+        header.version.producer = _BUNDLE_VERSION
+        table = TableBuilder(file)
+        table.add(b"", header.SerializeToString())
+        for key in sorted(self._entries):
+            table.add(key, self._entries[key].SerializeToString())
+        table.finish()
+
+    def _remove_stale_shards(self) -> None:
+        """Delete data files an overwritten checkpoint of another shard count left behind."""
+        for path in glob.glob(glob.escape(self.prefix) + ".data-*-of-*"):
+            shard_part = path[len(self.prefix) :]
+            if path != self._data_path and re.fullmatch(r"\.data-\d{5}-of-\d{5}", shard_part):
+                _remove_quietly(path)
+
+
+def write_checkpoint_state(
+    directory: str | os.PathLike[str],
+    model_checkpoint_path: str | os.PathLike[str],
+    all_model_checkpoint_paths: Sequence[str | os.PathLike[str]] | None = None,
+    timestamps: Sequence[float] | None = None,
+    *,
+    last_preserved_timestamp: float | None = None,
+) -> str:
+    """Write the text-format `checkpoint` file that names the latest checkpoint of `directory`.
+
+    Paths are file-system paths (absolute, or relative to the working directory); those inside
+    `directory` are stored relative to it, as TensorFlow 2 does, others as absolute paths. The
+    latest path ends the list of all paths. Returns the path of the file written.
+    """
+    directory = os.path.abspath(os.fspath(directory))
+    latest = _state_path(directory, model_checkpoint_path)
+    all_paths = [_state_path(directory, p) for p in all_model_checkpoint_paths or ()]
+    if not all_paths or all_paths[-1] != latest:
+        all_paths.append(latest)
+    if timestamps is not None and len(timestamps) != len(all_paths):
+        raise ValueError(f"{len(timestamps)} timestamps given for {len(all_paths)} checkpoints")
+    state = protos.CheckpointState(
+        model_checkpoint_path=latest,
+        all_model_checkpoint_paths=all_paths,
+        all_model_checkpoint_timestamps=list(timestamps or ()),
+    )
+    if last_preserved_timestamp is not None:
+        state.last_preserved_timestamp = last_preserved_timestamp
+    path = os.path.join(directory, "checkpoint")
+    temporary = _temporary_name(path)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with open(temporary, "x", encoding="utf-8") as file:
+            file.write(text_format.MessageToString(state))
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+        _sync_directory(directory)
+    except OSError as exc:
+        _remove_quietly(temporary)
+        raise CheckpointError(f"cannot write the checkpoint state: {exc.strerror}", path) from exc
+    return path
+
+
+def _state_path(directory: str, prefix: str | os.PathLike[str]) -> str:
+    absolute = os.path.abspath(os.fspath(prefix))
+    try:
+        inside = os.path.commonpath([absolute, directory]) == directory
+    except ValueError:  # different drives on Windows
+        inside = False
+    return os.path.relpath(absolute, directory) if inside else absolute
+
+
+def _resolve_dtype(requested: DTypeLike | None, array_dtype: np.dtype | None) -> dtypes.DType:
+    """The TensorFlow dtype to store as, checked against the array's numpy dtype if there is one."""
+    native = None if array_dtype is None else _native_order(array_dtype)
+    if requested is None:
+        assert native is not None
+        resolved = dtypes.BY_NAME["string"] if native.kind == "T" else dtypes.from_numpy(native)
+    elif isinstance(requested, dtypes.DType):
+        resolved = requested
+    elif isinstance(requested, str) and requested in dtypes.BY_NAME:
+        resolved = dtypes.from_name(requested)
+    else:
+        resolved = _resolve_dtype(None, np.dtype(requested))
+    if resolved.enum in (dtypes.VARIANT, dtypes.RESOURCE):
+        raise ValueError(f"{resolved.name} tensors cannot be written")
+    if native is not None:
+        if resolved.is_string and native.kind not in "OSUT":
+            raise ValueError(f"cannot store a {native} array as strings")
+        if not resolved.is_string and native != resolved.numpy:
+            raise ValueError(f"cannot store a {native} array as {resolved.name}")
+    return resolved
+
+
+def _native_order(dtype: np.dtype) -> np.dtype:
+    return dtype.newbyteorder("=") if dtype.byteorder in "<>" else dtype
+
+
+def _little_endian(dtype: np.dtype) -> np.dtype:
+    big = dtype.byteorder == ">" or (dtype.byteorder == "=" and sys.byteorder == "big")
+    return dtype.newbyteorder("<") if big else dtype
+
+
+def _c_order_pieces(array: np.ndarray, chunk_bytes: int = CHUNK_BYTES) -> Iterator[memoryview]:
+    """The array's little-endian bytes in row-major order, at most about `chunk_bytes` at a time.
+
+    A contiguous array is sliced without copying; any other is copied a block of rows at a time
+    (recursing into rows bigger than a chunk), so the extra memory is one chunk.
+    """
+    target = _little_endian(array.dtype)
+    if array.size == 0:
+        return
+    if array.ndim == 0:
+        array = array.reshape(1)
+    if array.flags.c_contiguous and array.dtype == target:
+        flat = array.reshape(-1).view(np.uint8)
+        for start in range(0, flat.size, chunk_bytes):
+            yield memoryview(flat[start : start + chunk_bytes])
+        return
+    row_bytes = array[0].size * array.dtype.itemsize
+    if row_bytes > chunk_bytes and array.ndim > 1:
+        for row in array:
+            yield from _c_order_pieces(row, chunk_bytes)
+        return
+    rows_per_chunk = max(1, chunk_bytes // row_bytes)
+    for start in range(0, array.shape[0], rows_per_chunk):
+        block = np.ascontiguousarray(array[start : start + rows_per_chunk], dtype=target)
+        yield memoryview(block.reshape(-1).view(np.uint8))
+
+
+def _raw_pieces(chunks: Iterable[Any]) -> Iterator[memoryview]:
+    for chunk in chunks:
+        if isinstance(chunk, np.ndarray):
+            yield from _c_order_pieces(chunk)
+        else:
+            yield memoryview(chunk).cast("B")
+
+
+def _counted(pieces: Iterable[memoryview], expected: int, name: str) -> Iterator[memoryview]:
+    """Pass the pieces through, failing as soon as they exceed or fall short of `expected`."""
+    total = 0
+    for piece in pieces:
+        total += piece.nbytes
+        if total > expected:
+            raise ValueError(f"{name}: more than the {expected} bytes its dtype and shape need")
+        yield piece
+    if total != expected:
+        raise ValueError(f"{name}: {total} bytes given, its dtype and shape need {expected}")
+
+
+def _crc_of_lengths(lengths: list[int], crc: int) -> int:
+    """TensorFlow checksums each length as a little-endian uint32, or uint64 if it does not fit."""
+    if all(n <= _UINT32_MAX for n in lengths):
+        return crc32c(np.array(lengths, dtype="<u4").tobytes(), crc)
+    for n in lengths:
+        crc = crc32c(n.to_bytes(4 if n <= _UINT32_MAX else 8, "little"), crc)
+    return crc
+
+
+def _encoded(elements: Iterable[Any]) -> list[bytes]:
+    out = []
+    for element in elements:
+        if isinstance(element, bytes):
+            out.append(element)
+        elif isinstance(element, str):
+            out.append(element.encode("utf-8"))
+        elif isinstance(element, (bytearray, memoryview)):
+            out.append(bytes(element))
+        else:
+            raise TypeError(f"a string tensor cannot hold a {type(element).__name__}")
+    return out
+
+
+def _checked_shape(shape: Sequence[int]) -> tuple[int, ...]:
+    checked = tuple(int(d) for d in shape)
+    if any(d < 0 for d in checked):
+        raise ValueError(f"invalid shape {checked}: negative dimension")
+    return checked
+
+
+def _set_shape(entry: Any, shape: Sequence[int]) -> None:
+    entry.shape.SetInParent()  # a scalar still has a (present, empty) shape, as TensorFlow writes
+    for size in shape:
+        entry.shape.dim.add(size=size)
+
+
+def _checked_slice(
+    name: str,
+    full_shape: tuple[int, ...],
+    dtype: dtypes.DType,
+    extents: Sequence[Extent],
+    array: Any,
+) -> tuple[list[Extent], list[tuple[int, int]], np.ndarray]:
+    """Validate one slice; return its extents, its (start, stop) bounds and its array."""
+    extents = [(int(start), int(length)) for start, length in extents]
+    if len(extents) != len(full_shape):
+        raise ValueError(f"{name}: slice {extents} does not have {len(full_shape)} dimensions")
+    bounds = []
+    for (start, length), size in zip(extents, full_shape):
+        if length == -1 and start == 0:
+            bounds.append((0, size))
+        elif start < 0 or length < 0 or start + length > size:
+            raise ValueError(f"{name}: slice {extents} lies outside the shape {full_shape}")
+        else:
+            bounds.append((start, start + length))
+    array = np.asarray(array)
+    _resolve_dtype(dtype, array.dtype)
+    expected_shape = tuple(stop - start for start, stop in bounds)
+    if array.shape != expected_shape:
+        raise ValueError(f"{name}: slice {extents} needs shape {expected_shape}, not {array.shape}")
+    return extents, bounds, array
+
+
+def _covers(bounds: Sequence[tuple[int, int]], full_shape: tuple[int, ...]) -> bool:
+    return all(b == (0, size) for b, size in zip(bounds, full_shape))
+
+
+def _check_tiling(
+    name: str, full_shape: tuple[int, ...], boxes: list[list[tuple[int, int]]]
+) -> None:
+    """The slices must not overlap and must cover the whole tensor."""
+    if not boxes:
+        raise ValueError(f"{name}: a partitioned tensor needs at least one slice")
+    for i, a in enumerate(boxes):
+        for b in boxes[:i]:
+            if all(max(a0, b0) < min(a1, b1) for (a0, a1), (b0, b1) in zip(a, b)):
+                raise ValueError(f"{name}: slices {a} and {b} overlap")
+    covered = sum(math.prod(stop - start for start, stop in box) for box in boxes)
+    if covered != math.prod(full_shape):
+        raise ValueError(f"{name}: the slices do not cover the whole shape {full_shape}")
+
+
+def _temporary_name(final_path: str) -> str:
+    """A fresh name beside `final_path`, in the manner of TensorFlow's `.tempstate` files."""
+    return f"{final_path}.tempstate{secrets.token_hex(8)}"
+
+
+def _sync_directory(directory: str) -> None:
+    """Make the renames durable; platforms that cannot open a directory skip this."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _remove_quietly(path: str) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.remove(path)
