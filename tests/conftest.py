@@ -1,0 +1,61 @@
+"""Shared pytest setup: Qt renders offscreen, and TensorFlow-made checkpoints as session fixtures.
+
+Each fixture makes its checkpoint once per test run, on first use, in a temporary directory;
+the makers and the dataclasses they return live in `tests/tf_checkpoints.py` (bundles written
+directly with SaveV2) and `tests/tf_training_checkpoints.py` (Saver, Checkpoint, SavedModel, .pb).
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+import tf_checkpoints as tfc
+import tf_training_checkpoints as tft
+
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+
+@pytest.fixture(scope="session")
+def tf1_training_dir(tmp_path_factory: pytest.TempPathFactory) -> tft.TrainingDir:
+    return tft.make_tf1_training_dir(tmp_path_factory.mktemp("tf1_training"))
+
+
+@pytest.fixture(scope="session")
+def tf1_partitioned(tmp_path_factory: pytest.TempPathFactory) -> tft.PartitionedCkpt:
+    return tft.make_tf1_partitioned(tmp_path_factory.mktemp("tf1_partitioned"))
+
+
+@pytest.fixture(scope="session")
+def all_dtypes_ckpt(tmp_path_factory: pytest.TempPathFactory) -> tfc.AllDtypesCkpt:
+    return tfc.make_all_dtypes_ckpt(tmp_path_factory.mktemp("all_dtypes"))
+
+
+@pytest.fixture(scope="session")
+def tf2_keras_ckpt(tmp_path_factory: pytest.TempPathFactory) -> tft.Tf2Ckpt:
+    return tft.make_tf2_keras_ckpt(tmp_path_factory.mktemp("tf2_keras"))
+
+
+@pytest.fixture(scope="session")
+def tf2_module_ckpt(tmp_path_factory: pytest.TempPathFactory) -> tft.Tf2Ckpt:
+    return tft.make_tf2_module_ckpt(tmp_path_factory.mktemp("tf2_module"))
+
+
+@pytest.fixture(scope="session")
+def sharded_ckpt(tmp_path_factory: pytest.TempPathFactory) -> tfc.ShardedCkpt:
+    return tfc.make_sharded_ckpt(tmp_path_factory.mktemp("sharded"))
+
+
+@pytest.fixture(scope="session")
+def savedmodel_dir(tmp_path_factory: pytest.TempPathFactory) -> tft.SavedModelDir:
+    return tft.make_savedmodel_dir(tmp_path_factory.mktemp("savedmodel") / "model")
+
+
+@pytest.fixture(scope="session")
+def frozen_pb(tmp_path_factory: pytest.TempPathFactory) -> tft.FrozenGraph:
+    return tft.make_frozen_pb(tmp_path_factory.mktemp("frozen"))
+
+
+@pytest.fixture(scope="session")
+def many_variables_ckpt(tmp_path_factory: pytest.TempPathFactory) -> tfc.ManyVariablesCkpt:
+    return tfc.make_many_variables_ckpt(tmp_path_factory.mktemp("many_variables"))
