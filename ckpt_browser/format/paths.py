@@ -49,12 +49,15 @@ def read_state(directory: str) -> protos.CheckpointState | None:
 
 
 def _locate(directory: str, recorded: str) -> str:
-    """A prefix named in a `checkpoint` file: relative to the directory, or moved with it."""
+    """A prefix named in a `checkpoint` file, preferring the file beside it.
+
+    Relative paths are relative to the directory. An absolute path may point at the place the
+    directory was copied from; the copy's own file of the same name is what the user means.
+    """
+    beside = os.path.join(directory, os.path.basename(recorded))
+    if os.path.isabs(recorded) and os.path.exists(beside + ".index"):
+        return os.path.abspath(beside)
     path = recorded if os.path.isabs(recorded) else os.path.join(directory, recorded)
-    if not os.path.exists(path + ".index"):
-        moved = os.path.join(directory, os.path.basename(recorded))
-        if os.path.exists(moved + ".index"):
-            return os.path.abspath(moved)
     return os.path.abspath(path)
 
 
