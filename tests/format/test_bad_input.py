@@ -1,4 +1,4 @@
-"""Damaged, truncated, absurd and wrong files: always CheckpointError with a sentence, never a crash."""
+"""Damaged, truncated, absurd and wrong files: a CheckpointError with one sentence, never a crash."""
 
 from __future__ import annotations
 
@@ -172,7 +172,7 @@ def test_wrong_files(tmp_path, tf1_training_dir):
         open_checkpoint(tmp_path)
     # A .meta graph renamed to .index is not an sstable.
     shutil.copy(tf1_training_dir.prefixes[-1] + ".meta", tmp_path / "graph.index")
-    with pytest.raises(CheckpointError, match="not an sstable|too short"):
+    with pytest.raises(CheckpointError, match=r"not an sstable|too short"):
         open_checkpoint(tmp_path / "graph.index")
 
 
