@@ -1,4 +1,4 @@
-"""Damaged, truncated, absurd and wrong files: a CheckpointError with one sentence, never a crash."""
+"""Damaged, truncated, absurd and wrong files: a CheckpointError in one sentence, never a crash."""
 
 from __future__ import annotations
 
