@@ -7,6 +7,8 @@ producing (say) three shards or quantized dtypes would make them pass for the wr
 from __future__ import annotations
 
 import os
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -181,3 +183,29 @@ def test_write_with_tf_round_trips_quantized_and_strings(tf, tmp_path):
     assert reader.get_variable_to_dtype_map()["q"] == tf.qint8
     for name, value in tensors.items():
         assert_same_tensor(reader.get_tensor(name), value)
+
+
+DEMO_DIR = Path(__file__).resolve().parents[2] / "resources" / "demo"
+
+
+def test_demo_folder_restores_anywhere(tf, tmp_path):
+    """The shipped demo: relative `checkpoint` paths, three steps, a .meta that restores."""
+    copy = shutil.copytree(DEMO_DIR, tmp_path / "demo", ignore=shutil.ignore_patterns("*.py"))
+    assert sum(path.stat().st_size for path in copy.iterdir()) < 1_500_000
+    state = tf.train.get_checkpoint_state(str(copy))
+    assert [os.path.basename(p) for p in state.all_model_checkpoint_paths] == [
+        "model.ckpt-100",
+        "model.ckpt-200",
+        "model.ckpt-300",
+    ]
+    assert '"model.ckpt-300"' in (copy / "checkpoint").read_text()  # relative, not absolute
+    names = dict(tf.train.list_variables(str(copy)))
+    for name in ("conv1/kernel", "conv2/bias", "bn1/gamma", "logits/kernel"):
+        assert {name, f"{name}/Adam", f"{name}/ExponentialMovingAverage"} <= set(names)
+    assert names["bn2/moving_mean"] == [32]
+    assert "bn2/moving_mean/Adam" not in names  # not trainable: no slots, no shadow
+    assert names["conv2/kernel/Adam_1"] == [3, 3, 16, 32]
+    with tf.Graph().as_default(), tf.compat.v1.Session() as session:
+        saver = tf.compat.v1.train.import_meta_graph(str(copy / "model.ckpt-200.meta"))
+        saver.restore(session, str(copy / "model.ckpt-200"))
+        assert session.run(tf.compat.v1.train.get_global_step()) == 200
