@@ -411,12 +411,13 @@ def _little_endian(dtype: np.dtype) -> np.dtype:
     return dtype.newbyteorder("<") if big else dtype
 
 
-def _c_order_pieces(array: np.ndarray, chunk_bytes: int = CHUNK_BYTES) -> Iterator[memoryview]:
+def _c_order_pieces(array: np.ndarray, chunk_bytes: int | None = None) -> Iterator[memoryview]:
     """The array's little-endian bytes in row-major order, at most about `chunk_bytes` at a time.
 
     A contiguous array is sliced without copying; any other is copied a block of rows at a time
     (recursing into rows bigger than a chunk), so the extra memory is one chunk.
     """
+    chunk_bytes = chunk_bytes or CHUNK_BYTES
     target = _little_endian(array.dtype)
     if array.size == 0:
         return
