@@ -1,0 +1,103 @@
+"""Turning sizes, counts, shapes and values into the short text the window and the CLI show.
+
+Kept in one place so the tree, the status bar, the statistics and `ckpt-browser ls` agree on how a
+number looks.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from numbers import Integral
+
+NOTATIONS = ("auto", "scientific", "fixed")
+
+_BYTE_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
+_SHORT_COUNT_UNITS = ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K"))
+
+
+def format_bytes(n: int) -> str:
+    """`512 B`, `1.5 KiB`, `256.0 MiB`: binary units, as file managers and `ls -lh` use."""
+    n = int(n)
+    if abs(n) < 1024:
+        return f"{n} B"
+    value = float(n)
+    for unit in _BYTE_UNITS:
+        value /= 1024.0
+        if abs(value) < 1024.0 or unit == _BYTE_UNITS[-1]:
+            return f"{value:.1f} {unit}"
+    raise AssertionError("unreachable")
+
+
+def format_count(n: int, *, short: bool = False) -> str:
+    """`1,234,567`, or with `short=True` `1.2M` (K, M, B, T) for narrow places."""
+    n = int(n)
+    if not short:
+        return f"{n:,}"
+    for scale, suffix in _SHORT_COUNT_UNITS:
+        if abs(n) >= scale:
+            value = n / scale
+            # 12.3M but 123M: three significant digits at most.
+            text = f"{value:.1f}" if abs(value) < 100 else f"{value:.0f}"
+            return text.removesuffix(".0") + suffix
+    return str(n)
+
+
+def format_shape(shape: Sequence[int]) -> str:
+    """`[3, 3, 16, 32]`; a 0-D tensor is a `scalar`."""
+    if len(shape) == 0:
+        return "scalar"
+    return "[" + ", ".join(str(int(d)) for d in shape) + "]"
+
+
+def format_number(value: object, notation: str = "auto", digits: int = 6) -> str:
+    """One value as text.
+
+    `auto` is printf's `%g` with `digits` significant digits, `scientific` shows `digits`
+    significant digits with an exponent, `fixed` shows `digits` places after the point. Integers
+    (and bools) stay exact in `auto` and `fixed`; complex numbers show both parts; NaN and
+    infinities read `nan`, `inf`, `-inf`.
+    """
+    if notation not in NOTATIONS:
+        raise ValueError(f"unknown notation {notation!r}; use one of {', '.join(NOTATIONS)}")
+    if value is None:
+        return ""
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "backslashreplace")
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Integral) or _is_numpy_integer(value):
+        if notation == "scientific":
+            return _format_float(float(value), notation, digits)
+        return str(int(value))
+    if isinstance(value, complex) or _is_numpy_complex(value):
+        z = complex(value)
+        real = _format_float(z.real, notation, digits)
+        imag = _format_float(abs(z.imag), notation, digits)
+        sign = "-" if math.copysign(1.0, z.imag) < 0 else "+"
+        return f"{real}{sign}{imag}j"
+    return _format_float(float(value), notation, digits)
+
+
+def _format_float(x: float, notation: str, digits: int) -> str:
+    if math.isnan(x):
+        return "nan"
+    if math.isinf(x):
+        return "inf" if x > 0 else "-inf"
+    digits = max(1, int(digits))
+    if notation == "scientific":
+        return f"{x:.{digits - 1}e}"
+    if notation == "fixed":
+        return f"{x:.{digits}f}"
+    return f"{x:.{digits}g}"
+
+
+def _is_numpy_integer(value: object) -> bool:
+    # numpy scalars (np.int64, np.bool_) are not `numbers.Integral` in every case (np.bool_).
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    return kind in ("i", "u", "b") and getattr(value, "ndim", 1) == 0
+
+
+def _is_numpy_complex(value: object) -> bool:
+    kind = getattr(getattr(value, "dtype", None), "kind", None)
+    return kind == "c" and getattr(value, "ndim", 1) == 0
