@@ -65,8 +65,16 @@ _HEADS: dict[bytes, tuple[int, tuple[int, ...]] | None] = {}
 
 def _varint_value(encoded: bytes) -> int:
     """The value of a varint of at most 9 bytes (so below 2**63: never negative)."""
-    if len(encoded) == 1:
+    n = len(encoded)
+    if n == 1:
         return encoded[0]
+    if n == 2:  # the short forms are written out: a loop costs more than the whole entry
+        return (encoded[0] & 0x7F) | encoded[1] << 7
+    if n == 3:
+        return (encoded[0] & 0x7F) | (encoded[1] & 0x7F) << 7 | encoded[2] << 14
+    if n == 4:
+        low = (encoded[0] & 0x7F) | (encoded[1] & 0x7F) << 7 | (encoded[2] & 0x7F) << 14
+        return low | encoded[3] << 21
     result = 0
     for shift, byte in enumerate(encoded):
         result |= (byte & 0x7F) << (7 * shift)

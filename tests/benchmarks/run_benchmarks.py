@@ -1,0 +1,270 @@
+"""Speed and memory of ckpt-browser against TensorFlow's own reader, on the same files, in one run.
+
+    python tests/benchmarks/run_benchmarks.py [--workdir DIR] [--only NAME ...]
+
+Prints a Markdown table (the README keeps a copy). TensorFlow makes the test checkpoints, so its
+reader and ours see the very same bytes. Timings are medians of several runs with a warm page cache;
+"whole process" rows run the command in a fresh interpreter, as a user would.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[2]
+PYTHON = sys.executable
+TF_QUIET = {"TF_CPP_MIN_LOG_LEVEL": "3", "TF_ENABLE_ONEDNN_OPTS": "0"}
+BIG_ELEMENTS = 64 * 1024 * 1024  # 256 MB of float32
+MANY_VARIABLES = 20_000
+
+Row = tuple[str, str, str, str]  # what, ckpt-browser, TensorFlow / baseline, target
+
+
+def median_time(run: Callable[[], object], repeat: int = 5) -> float:
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run()
+        times.append(time.perf_counter() - start)
+    return statistics.median(times)
+
+
+def process_time(args: list[str], repeat: int = 5, env: dict | None = None) -> float:
+    environment = {**os.environ, **TF_QUIET, **(env or {})}
+
+    def run() -> None:
+        subprocess.run(args, check=True, env=environment, capture_output=True)
+
+    return median_time(run, repeat)
+
+
+def peak_rss_mb(code: str) -> float:
+    """Peak resident memory of a fresh interpreter running `code` (Linux ru_maxrss is KiB)."""
+    wrapper = f"{code}\nimport resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    out = subprocess.run(
+        [PYTHON, "-c", wrapper],
+        check=True,
+        capture_output=True,
+        text=True,
+        env={**os.environ, **TF_QUIET},
+        cwd=REPO,
+    )
+    return int(out.stdout.split()[-1]) / 1024
+
+
+def tf_save(prefix: str, tensors: dict[str, np.ndarray]) -> None:
+    os.environ.update(TF_QUIET)
+    import tensorflow as tf
+
+    names = list(tensors)
+    tf.raw_ops.SaveV2(
+        prefix=prefix,
+        tensor_names=names,
+        shape_and_slices=[""] * len(names),
+        tensors=[tf.constant(tensors[n]) for n in names],
+    )
+
+
+def make_inputs(workdir: Path) -> dict[str, str]:
+    many = str(workdir / "many" / "model.ckpt")
+    big = str(workdir / "big" / "model.ckpt")
+    if not os.path.exists(many + ".index"):
+        os.makedirs(os.path.dirname(many), exist_ok=True)
+        rng = np.random.default_rng(0)
+        tensors = {
+            f"model/block_{i}/layer_{j}/{part}": rng.standard_normal(shape).astype(np.float32)
+            for i in range(MANY_VARIABLES // 40)
+            for j in range(20)
+            for part, shape in (("kernel", (8, 8)), ("bias", (8,)))
+        }
+        tf_save(many, tensors)
+    if not os.path.exists(big + ".index"):
+        os.makedirs(os.path.dirname(big), exist_ok=True)
+        rng = np.random.default_rng(1)
+        tf_save(
+            big,
+            {
+                "embedding": rng.standard_normal(BIG_ELEMENTS, dtype=np.float32).reshape(
+                    BIG_ELEMENTS // 1024, 1024
+                )
+            },
+        )
+    return {"many": many, "big": big}
+
+
+# -- issue: format layer ------------------------------------------------------------------------
+
+
+def bench_ls(paths: dict[str, str]) -> list[Row]:
+    ours = process_time([PYTHON, "-m", "ckpt_browser.cli", "ls", "--json", paths["many"]])
+    theirs = process_time(
+        [PYTHON, "-c", f"import tensorflow as tf; tf.train.list_variables({paths['many']!r})"],
+        repeat=3,
+    )
+    return [
+        (
+            f"`ckpt-browser ls` of {MANY_VARIABLES:,} variables, whole process",
+            f"{ours * 1000:.0f} ms",
+            f"{theirs * 1000:.0f} ms (`tf.train.list_variables`)",
+            f"<= 1/4 of TF: {'yes' if ours <= theirs / 4 else 'NO'} ({theirs / ours:.1f}x)",
+        )
+    ]
+
+
+def bench_index(paths: dict[str, str]) -> list[Row]:
+    from ckpt_browser.format import open_checkpoint
+    from ckpt_browser.format.bundle import BundleIndex
+
+    seconds = median_time(lambda: BundleIndex(paths["many"]), repeat=7)
+    opening = median_time(lambda: open_checkpoint(paths["many"]), repeat=5)
+    os.environ.update(TF_QUIET)
+    import tensorflow as tf
+
+    theirs = median_time(lambda: tf.train.load_checkpoint(paths["many"]), repeat=5)
+    rate = MANY_VARIABLES / seconds
+    return [
+        (
+            "index parsing, in process",
+            f"{rate:,.0f} entries/s",
+            f"{MANY_VARIABLES / theirs:,.0f} entries/s (`load_checkpoint`)",
+            f">= 200,000/s: {'yes' if rate >= 200_000 else 'NO'}",
+        ),
+        (
+            f"open a {MANY_VARIABLES:,}-variable checkpoint with names, kinds",
+            f"{opening * 1000:.0f} ms",
+            f"{theirs * 1000:.0f} ms",
+            "",
+        ),
+    ]
+
+
+def bench_read_big(paths: dict[str, str]) -> list[Row]:
+    from ckpt_browser.format import open_checkpoint
+
+    ckpt = open_checkpoint(paths["big"])
+    ours = median_time(lambda: ckpt.read("embedding"), repeat=9)
+    touched = median_time(lambda: float(ckpt.read("embedding")[::4096].sum()), repeat=3)
+    import tensorflow as tf
+
+    reader = tf.train.load_checkpoint(paths["big"])
+    theirs = median_time(lambda: reader.get_tensor("embedding"), repeat=3)
+    return [
+        (
+            "read a 256 MB float32 tensor (memory map, no copy)",
+            f"{ours * 1000:.2f} ms",
+            f"{theirs * 1000:.0f} ms (`get_tensor`)",
+            f"< 5 ms: {'yes' if ours < 0.005 else 'NO'}",
+        ),
+        ("... and touch every 4096th element", f"{touched * 1000:.1f} ms", "", ""),
+    ]
+
+
+def bench_verify(paths: dict[str, str]) -> list[Row]:
+    from ckpt_browser.format import open_checkpoint
+
+    ckpt = open_checkpoint(paths["big"])
+    ckpt.verify()  # warm the page cache
+    seconds = median_time(ckpt.verify, repeat=5)
+    rate = BIG_ELEMENTS * 4 / seconds / 1e9
+    return [
+        (
+            "`verify` (CRC32C from the page cache)",
+            f"{rate:.1f} GB/s",
+            "",
+            f">= 3 GB/s: {'yes' if rate >= 3 else 'NO'}",
+        )
+    ]
+
+
+def bench_write(paths: dict[str, str], workdir: Path) -> list[Row]:
+    data_file = paths["big"] + ".data-00000-of-00001"
+    copy_target = workdir / "cp-copy"
+    cp_seconds = median_time(
+        lambda: subprocess.run(["cp", data_file, str(copy_target)], check=True), repeat=3
+    )
+    out = workdir / "written" / "model.ckpt"
+    code = (
+        "from ckpt_browser.format import open_checkpoint\n"
+        "from ckpt_browser.format.writer import CheckpointWriter\n"
+        "import time, shutil, os\n"
+        f"src = open_checkpoint({paths['big']!r})\n"
+        f"os.makedirs({str(out.parent)!r}, exist_ok=True)\n"
+        "start = time.perf_counter()\n"
+        f"with CheckpointWriter({str(out)!r}, overwrite=True) as w:\n"
+        "    w.add('embedding', src.read('embedding'))\n"
+        "print(time.perf_counter() - start)\n"
+    )
+    result = subprocess.run(
+        [
+            PYTHON,
+            "-c",
+            code + "import resource; print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=REPO,
+    )
+    seconds, rss_kib = result.stdout.split()[-2:]
+    seconds = float(seconds)
+    baseline = peak_rss_mb("import numpy, ckpt_browser.format.writer")
+    throughput = BIG_ELEMENTS * 4 / seconds / 1e9
+    cp_throughput = BIG_ELEMENTS * 4 / cp_seconds / 1e9
+    return [
+        (
+            "write a 256 MB checkpoint, in process",
+            f"{throughput:.2f} GB/s, peak RSS {int(rss_kib) / 1024:.0f} MB "
+            f"(interpreter alone {baseline:.0f} MB)",
+            f"`cp` of its data file {cp_throughput:.2f} GB/s",
+            f">= half of cp: {'yes' if throughput >= cp_throughput / 2 else 'NO'}",
+        )
+    ]
+
+
+BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
+    "ls": bench_ls,
+    "index": bench_index,
+    "read": bench_read_big,
+    "verify": bench_verify,
+    "write": bench_write,
+}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--workdir", help="keep generated checkpoints here between runs")
+    parser.add_argument("--only", nargs="*", choices=sorted(BENCHMARKS))
+    args = parser.parse_args()
+    workdir = Path(args.workdir or tempfile.mkdtemp(prefix="ckpt-bench-"))
+    workdir.mkdir(parents=True, exist_ok=True)
+    sys.path.insert(0, str(REPO))
+    paths = make_inputs(workdir)
+    rows: list[Row] = []
+    for name in args.only or BENCHMARKS:
+        bench = BENCHMARKS[name]
+        rows += bench(paths, workdir) if name == "write" else bench(paths)
+    print(
+        f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, numpy {np.__version__}"
+    )
+    print("| measurement | ckpt-browser | TensorFlow / baseline | target |")
+    print("|---|---|---|---|")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    if not args.workdir:
+        shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
