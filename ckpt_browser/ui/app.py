@@ -1,0 +1,107 @@
+"""Start the window: `run_gui` is what `ckpt-browser PATH` calls.
+
+With `screenshot`, the window is rendered offscreen-capable: it opens the checkpoint, selects the
+requested variable, waits until its statistics, histogram and values are on screen, grabs itself
+to a PNG and quits. That makes the window scriptable (documentation images, smoke tests, CI).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Sequence
+
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtGui import QGuiApplication
+from PySide6.QtWidgets import QApplication
+
+from ckpt_browser.ui import theme
+from ckpt_browser.ui.main_window import MainWindow
+
+ORGANIZATION = "ckpt-browser"
+APPLICATION = "ckpt-browser"
+SCREENSHOT_TIMEOUT_MS = 60_000
+_POLL_MS = 10
+
+
+def make_application(argv: Sequence[str] | None = None) -> QApplication:
+    """The QApplication (created once), named so QSettings finds the user's settings."""
+    app = QApplication.instance()
+    if app is None:
+        QGuiApplication.setApplicationName(APPLICATION)
+        QGuiApplication.setOrganizationName(ORGANIZATION)
+        QGuiApplication.setApplicationDisplayName("ckpt-browser")
+        app = QApplication(list(argv) if argv is not None else [sys.argv[0]])
+        theme.follow_system_scheme(app)
+    return app
+
+
+def run_gui(
+    paths: list[str],
+    *,
+    select: str | None = None,
+    screenshot: str | None = None,
+    size: tuple[int, int] | None = None,
+    compare: bool = False,
+) -> int:
+    """Open the window on `paths` and run until it closes (or until the screenshot is written)."""
+    app = make_application()
+    if compare or len(paths) > 1:
+        print(
+            "error: comparing two checkpoints is not available in this version; "
+            "open one checkpoint at a time",
+            file=sys.stderr,
+        )
+        return 2
+    settings = None if screenshot else QSettings()
+    window = MainWindow(settings)
+    if size is not None:
+        window.resize(*size)
+    window.show()
+    opened = True
+    for path in paths:
+        opened = window.open_path(path, select=select) and opened
+    if screenshot is None:
+        return app.exec()
+    if not opened or window.last_error:
+        print(f"error: {window.last_error}", file=sys.stderr)
+        return 1
+    return _screenshot_when_idle(app, window, screenshot)
+
+
+def _screenshot_when_idle(app: QApplication, window: MainWindow, out: str) -> int:
+    """Poll until no work is pending, grab the window to `out`, then quit with 0 or 1."""
+    outcome = {"code": 1, "message": f"timed out after {SCREENSHOT_TIMEOUT_MS / 1000:.0f} s"}
+    waited = {"ms": 0}
+    timer = QTimer()
+    timer.setInterval(_POLL_MS)
+
+    def poll() -> None:
+        waited["ms"] += _POLL_MS
+        if window.last_error:
+            outcome["message"] = window.last_error
+        elif window.is_idle():
+            outcome.update(_grab(window, out))
+        elif waited["ms"] < SCREENSHOT_TIMEOUT_MS:
+            return
+        timer.stop()
+        app.quit()
+
+    timer.timeout.connect(poll)
+    timer.start()
+    app.exec()
+    window.close()
+    if outcome["code"] != 0:
+        print(f"error: {outcome['message']}", file=sys.stderr)
+    return int(outcome["code"])
+
+
+def _grab(window: MainWindow, out: str) -> dict[str, object]:
+    QApplication.processEvents()  # let the last results lay themselves out before rendering
+    pixmap = window.grab()
+    directory = os.path.dirname(os.path.abspath(out))
+    if not os.path.isdir(directory):
+        return {"code": 1, "message": f"{out}: the folder {directory} does not exist"}
+    if pixmap.isNull() or not pixmap.save(out, "PNG"):
+        return {"code": 1, "message": f"{out}: could not write the PNG"}
+    return {"code": 0, "message": ""}

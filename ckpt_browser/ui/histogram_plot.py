@@ -1,0 +1,145 @@
+"""The histogram of a tensor: bars, a bin-count control, a log-y toggle and a NaN/Inf note.
+
+The widget draws counts it is given; the tensor view computes them (a quick subsample first, then
+the exact counts) and recomputes when the bin count changes. Bars are one filled step curve, which
+draws thousands of bins as fast as ten. Log-y is done here rather than with pyqtgraph's log mode,
+because the log of an empty bin is -inf and would break the fill: empty bins sit below the
+baseline, a bin of one count rises just above it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, Signal
+from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+
+from ckpt_browser.core.formatting import format_count
+from ckpt_browser.ui import theme
+
+DEFAULT_BINS = 100
+_LOG_EMPTY_LEVEL = -0.3  # log10 height of an empty bin: below 10**0 = 1 count, so it draws nothing
+
+
+class HistogramPlot(QWidget):
+    """Draws given counts over given edges; asks for new counts through `bins_changed`."""
+
+    bins_changed = Signal(int)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plot_widget = pg.PlotWidget()
+        self.plot_widget.setMenuEnabled(False)
+        self.plot_widget.setLabel("left", "count")
+        self.curve = pg.PlotDataItem(stepMode="center", fillLevel=0.0)
+        self.plot_widget.addItem(self.curve)
+
+        self.bins_spin = QSpinBox()
+        self.bins_spin.setRange(1, 10_000)
+        self.bins_spin.setValue(DEFAULT_BINS)
+        self.bins_spin.setKeyboardTracking(False)
+        self.bins_spin.setToolTip("Number of equal-width bins between the finite min and max")
+        self.bins_spin.valueChanged.connect(self.bins_changed)
+        self.log_check = QCheckBox("log y")
+        self.log_check.toggled.connect(lambda _on: self._redraw())
+        self.note_label = QLabel()  # exact or sampled; NaN and Inf counts
+        self.note_label.setWordWrap(True)
+
+        controls = QHBoxLayout()
+        controls.setContentsMargins(0, 0, 0, 0)
+        controls.addWidget(QLabel("Bins:"))
+        controls.addWidget(self.bins_spin)
+        controls.addWidget(self.log_check)
+        controls.addWidget(self.note_label, 1)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(controls)
+        layout.addWidget(self.plot_widget, 1)
+
+        self._counts = np.zeros(0, dtype=np.int64)
+        self._edges = np.zeros(0)
+        self.exact = False
+        theme.style_plot(self.plot_widget)
+        self._apply_colors()
+
+    @property
+    def counts(self) -> np.ndarray:
+        return self._counts
+
+    @property
+    def edges(self) -> np.ndarray:
+        return self._edges
+
+    @property
+    def bins(self) -> int:
+        return self.bins_spin.value()
+
+    @property
+    def log_y(self) -> bool:
+        return self.log_check.isChecked()
+
+    def set_histogram(
+        self,
+        counts: np.ndarray,
+        edges: np.ndarray,
+        *,
+        exact: bool,
+        nan_count: int = 0,
+        inf_count: int = 0,
+        sample_size: int | None = None,
+    ) -> None:
+        """Draw `counts` over `edges` and say whether they are exact and what was left out."""
+        self._counts = np.asarray(counts)
+        self._edges = np.asarray(edges, dtype=np.float64)
+        self.exact = exact
+        notes = []
+        if not exact:
+            sampled = f" of {format_count(sample_size)} values" if sample_size else ""
+            notes.append(f"quick preview from a sample{sampled}; exact counts coming…")
+        if nan_count:
+            notes.append(f"NaN: {format_count(nan_count)}")
+        if inf_count:
+            notes.append(f"±Inf: {format_count(inf_count)}")
+        if nan_count or inf_count:
+            notes.append("(not in the bars)")
+        self.note_label.setText("  ".join(notes))
+        self._redraw()
+
+    def clear(self, message: str = "") -> None:
+        self._counts = np.zeros(0, dtype=np.int64)
+        self._edges = np.zeros(0)
+        self.exact = False
+        self.note_label.setText(message)
+        self.curve.setData([], [])
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
+            theme.style_plot(self.plot_widget)
+            self._apply_colors()
+        super().changeEvent(event)
+
+    def _apply_colors(self) -> None:
+        color = theme.accent()
+        fill = pg.mkColor(color)
+        fill.setAlpha(150)
+        self.curve.setPen(pg.mkPen(color, width=1))
+        self.curve.setBrush(pg.mkBrush(fill))
+
+    def _redraw(self) -> None:
+        if self._counts.size == 0 or self._edges.size != self._counts.size + 1:
+            self.curve.setData([], [])
+            return
+        heights = self._counts.astype(np.float64)
+        left_axis = self.plot_widget.getAxis("left")
+        if self.log_y:
+            with np.errstate(divide="ignore"):
+                heights = np.where(heights > 0, np.log10(heights), _LOG_EMPTY_LEVEL)
+            self.curve.setFillLevel(_LOG_EMPTY_LEVEL)
+            left_axis.setLogMode(True)
+            left_axis.setLabel("count (log)")
+        else:
+            self.curve.setFillLevel(0.0)
+            left_axis.setLogMode(False)
+            left_axis.setLabel("count")
+        self.curve.setData(self._edges, heights)
+        self.plot_widget.enableAutoRange()

@@ -1,0 +1,70 @@
+"""A combo box of the checkpoints kept in one directory (model-3000, model-4000, ...).
+
+The list comes from the directory's `checkpoint` file (`Checkpoint.history()`), oldest first, with
+each one's step and save time. Choosing one asks the window to open that prefix.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from datetime import datetime
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
+
+from ckpt_browser.format import CheckpointRecord
+
+
+def describe_record(record: CheckpointRecord) -> str:
+    """`model-3000  ·  step 3000  ·  2024-05-01 12:30:05` (the parts that are known)."""
+    parts = [os.path.basename(record.prefix)]
+    if record.step is not None:
+        parts.append(f"step {record.step}")
+    if record.timestamp is not None:
+        parts.append(datetime.fromtimestamp(record.timestamp).strftime("%Y-%m-%d %H:%M:%S"))
+    return "  ·  ".join(parts)
+
+
+class HistorySwitcher(QWidget):
+    """Label plus combo; the window hides it when the directory holds only one checkpoint."""
+
+    prefix_chosen = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._combo = QComboBox()
+        self._combo.setToolTip("Other checkpoints listed in this directory's 'checkpoint' file")
+        self._combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
+        self._combo.activated.connect(self._on_activated)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(QLabel("Checkpoint:"))
+        layout.addWidget(self._combo, 1)
+
+    @property
+    def combo(self) -> QComboBox:
+        return self._combo
+
+    def set_history(self, records: Sequence[CheckpointRecord], current_prefix: str) -> None:
+        """Show `records` and select the one whose prefix is `current_prefix`."""
+        self._combo.blockSignals(True)
+        self._combo.clear()
+        current_index = -1
+        for index, record in enumerate(records):
+            self._combo.addItem(describe_record(record), record.prefix)
+            self._combo.setItemData(index, record.prefix, Qt.ItemDataRole.ToolTipRole)
+            if os.path.abspath(record.prefix) == os.path.abspath(current_prefix):
+                current_index = index
+        if current_index < 0 and records:
+            # The open checkpoint is not (or no longer) listed: show it anyway, so the combo
+            # never claims a different one is open.
+            self._combo.addItem(os.path.basename(current_prefix) + "  (not listed)", current_prefix)
+            current_index = self._combo.count() - 1
+        self._combo.setCurrentIndex(current_index)
+        self._combo.blockSignals(False)
+
+    def _on_activated(self, index: int) -> None:
+        prefix = self._combo.itemData(index)
+        if prefix:
+            self.prefix_chosen.emit(prefix)

@@ -1,0 +1,323 @@
+"""The main window: menus, the tree beside the tensor view, the status bar, settings.
+
+The window owns the open Checkpoint. Opening replaces it only when the new one opened cleanly; a
+bad file leaves the old one on screen and shows the format layer's one-line sentence in a dialog.
+Window geometry, splitter positions and the recent files live in QSettings (none in screenshot
+mode, so a scripted run neither reads nor changes the user's layout).
+"""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDragEnterEvent, QDropEvent, QKeySequence
+from PySide6.QtWidgets import (
+    QApplication,
+    QFileDialog,
+    QLabel,
+    QMainWindow,
+    QMenu,
+    QMessageBox,
+    QSplitter,
+    QToolBar,
+    QWidget,
+)
+
+from ckpt_browser.core.formatting import format_bytes, format_count
+from ckpt_browser.core.scope_tree import Totals
+from ckpt_browser.format import Checkpoint, CheckpointError, open_checkpoint
+from ckpt_browser.ui.export_dialog import ExportController
+from ckpt_browser.ui.history_switcher import HistorySwitcher
+from ckpt_browser.ui.recent_files import RecentFiles
+from ckpt_browser.ui.tensor_view import TensorView
+from ckpt_browser.ui.variable_tree import VariableTree
+
+APP_TITLE = "ckpt-browser"
+DEFAULT_SIZE = (1400, 900)
+OPEN_FILE_FILTER = "Checkpoint files (*.index *.meta *.data-* checkpoint *.pb);;All files (*)"
+
+
+class MainWindow(QMainWindow):
+    """Tree of the checkpoint's variables on the left, the selected tensor on the right."""
+
+    checkpoint_changed = Signal(object)  # Checkpoint | None
+    error_shown = Signal(str)
+
+    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._settings = settings
+        self._recent = RecentFiles(settings)
+        self._checkpoint: Checkpoint | None = None
+        self._error_box: QMessageBox | None = None
+        self.last_error: str | None = None
+        self.setWindowTitle(APP_TITLE)
+        self.setAcceptDrops(True)
+        self.resize(*DEFAULT_SIZE)
+
+        self.tree = VariableTree()
+        self.tensor_view = TensorView()
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.setObjectName("main_splitter")
+        self.splitter.addWidget(self.tree)
+        self.splitter.addWidget(self.tensor_view)
+        self.splitter.setStretchFactor(0, 0)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([560, 840])
+        self.setCentralWidget(self.splitter)
+        self.tree.tensor_selected.connect(self._on_tensor_selected)
+
+        self.history = HistorySwitcher()
+        self.history.prefix_chosen.connect(self.switch_to)
+        toolbar = QToolBar("Checkpoints")
+        toolbar.setObjectName("history_toolbar")
+        toolbar.setMovable(False)
+        toolbar.addWidget(self.history)
+        self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
+        self.history_toolbar = toolbar
+        toolbar.setVisible(False)
+
+        self.export = ExportController(self, self.tensor_view.runner)
+        self._build_menus()
+        self._build_status_bar()
+        self._restore_settings()
+        self._update_actions()
+
+    # -- public -----------------------------------------------------------------------------------
+
+    @property
+    def checkpoint(self) -> Checkpoint | None:
+        return self._checkpoint
+
+    def open_path(self, path: str, *, select: str | None = None) -> bool:
+        """Open a checkpoint (any accepted path form); on failure show why and keep the old one."""
+        keep = select or self.tree.selected_key()
+        try:
+            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+            try:
+                checkpoint = open_checkpoint(path)
+                history = checkpoint.history()
+            finally:
+                QApplication.restoreOverrideCursor()
+        except CheckpointError as error:
+            self.show_error(str(error))
+            return False
+        except OSError as error:
+            self.show_error(f"{error.filename or path}: {error.strerror or error}")
+            return False
+
+        self.tensor_view.show_tensor(None, None)
+        old = self._checkpoint
+        self._checkpoint = checkpoint
+        if old is not None:
+            old.close()  # arrays still held by running work keep their own maps alive
+        self.tree.set_tensors(checkpoint.values())
+        self.history.set_history(history, checkpoint.prefix)
+        self.history_toolbar.setVisible(len(history) > 1)
+        self._update_status()
+        self.setWindowTitle(f"{os.path.basename(checkpoint.prefix)} — {APP_TITLE}")
+        self._recent.add(path)
+        self._rebuild_recent_menu()
+        self._update_actions()
+        self.checkpoint_changed.emit(checkpoint)
+        if keep and not self.tree.select_key(keep) and select:
+            self.show_error(f"{checkpoint.prefix}: no variable named {select!r}")
+        return True
+
+    def reload(self) -> bool:
+        """Open the current checkpoint again (after it was rewritten on disk)."""
+        if self._checkpoint is None:
+            return False
+        return self.open_path(self._checkpoint.prefix)
+
+    def switch_to(self, prefix: str) -> bool:
+        """Open another checkpoint of the same directory, keeping the selected variable."""
+        return self.open_path(prefix)
+
+    def select(self, name: str) -> bool:
+        """Select a variable by checkpoint key or readable name."""
+        return self.tree.select_key(name)
+
+    def is_idle(self) -> bool:
+        """True when nothing is loading or computing (what --screenshot waits for)."""
+        return not self.tensor_view.busy
+
+    def show_error(self, message: str) -> None:
+        """Show `message` in a window-modal dialog; the window stays usable behind it."""
+        self.last_error = message
+        if self._error_box is not None:
+            self._error_box.close()
+        box = QMessageBox(QMessageBox.Icon.Critical, APP_TITLE, message, parent=self)
+        box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _result: setattr(self, "_error_box", None))
+        self._error_box = box
+        box.open()
+        self.error_shown.emit(message)
+
+    @property
+    def error_box(self) -> QMessageBox | None:
+        return self._error_box
+
+    # -- Qt events --------------------------------------------------------------------------------
+
+    def dragEnterEvent(self, event: QDragEnterEvent) -> None:
+        if any(url.isLocalFile() for url in event.mimeData().urls()):
+            event.acceptProposedAction()
+
+    def dropEvent(self, event: QDropEvent) -> None:
+        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        if paths:
+            event.acceptProposedAction()
+            self.open_path(paths[0])
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        self._save_settings()
+        self.tensor_view.shutdown()
+        if self._checkpoint is not None:
+            self._checkpoint.close()
+        super().closeEvent(event)
+
+    # -- building ---------------------------------------------------------------------------------
+
+    def _build_menus(self) -> None:
+        file_menu = self.menuBar().addMenu("&File")
+        self.open_action = file_menu.addAction("&Open File…", self._ask_open_file)
+        self.open_action.setShortcut(QKeySequence.StandardKey.Open)
+        self.open_folder_action = file_menu.addAction("Open &Folder…", self._ask_open_folder)
+        self.open_folder_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
+        self.recent_menu = QMenu("Open &Recent", self)
+        file_menu.addMenu(self.recent_menu)
+        self._rebuild_recent_menu()
+        self.reload_action = file_menu.addAction("&Reload", self.reload)
+        self.reload_action.setShortcut(QKeySequence(Qt.Key.Key_F5))
+        file_menu.addSeparator()
+        self.export_action = file_menu.addAction("&Export Tensor…", self.export.ask_and_export)
+        self.export_action.setShortcut(QKeySequence("Ctrl+E"))
+        file_menu.addSeparator()
+        self.quit_action = file_menu.addAction("&Quit", self.close)
+        self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)
+
+        edit_menu = self.menuBar().addMenu("&Edit")
+        edit_menu.addAction(self.tree.copy_action)
+        find_action = QAction("&Filter Variables", self)
+        find_action.setShortcut(QKeySequence.StandardKey.Find)
+        find_action.triggered.connect(lambda: self.tree.filter_edit.setFocus())
+        edit_menu.addAction(find_action)
+
+        view_menu = self.menuBar().addMenu("&View")
+        for button in self.tree.kind_buttons.values():
+            action = QAction(f"Show {button.text()}", self)
+            action.setCheckable(True)
+            action.setChecked(button.isChecked())
+            action.toggled.connect(button.setChecked)
+            button.toggled.connect(action.setChecked)
+            view_menu.addAction(action)
+
+    def _build_status_bar(self) -> None:
+        bar = self.statusBar()
+        self.prefix_label = QLabel()
+        self.prefix_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.variables_label = QLabel()
+        self.parameters_label = QLabel()
+        self.bytes_label = QLabel()
+        self.step_label = QLabel()
+        bar.addWidget(self.prefix_label, 1)
+        for label in (self.variables_label, self.parameters_label, self.bytes_label):
+            bar.addPermanentWidget(label)
+        bar.addPermanentWidget(self.step_label)
+
+    def _update_status(self) -> None:
+        checkpoint = self._checkpoint
+        if checkpoint is None:
+            for label in (
+                self.prefix_label,
+                self.variables_label,
+                self.parameters_label,
+                self.bytes_label,
+                self.step_label,
+            ):
+                label.clear()
+            return
+        totals = Totals.of(checkpoint.values())
+        self.prefix_label.setText(checkpoint.prefix)
+        self.prefix_label.setToolTip(checkpoint.prefix)
+        self.variables_label.setText(f"{format_count(totals.variables)} variables")
+        self.parameters_label.setText(f"{format_count(totals.parameters)} parameters")
+        self.bytes_label.setText(format_bytes(totals.nbytes))
+        step = checkpoint.step
+        self.step_label.setText(f"step {step}" if step is not None else "")
+        self.step_label.setVisible(step is not None)
+
+    def _update_actions(self) -> None:
+        has_checkpoint = self._checkpoint is not None
+        self.reload_action.setEnabled(has_checkpoint)
+        self.export_action.setEnabled(self.tensor_view.key is not None)
+
+    def _rebuild_recent_menu(self) -> None:
+        self.recent_menu.clear()
+        paths = self._recent.paths()
+        for path in paths:
+            self.recent_menu.addAction(path, lambda p=path: self.open_path(p))
+        if paths:
+            self.recent_menu.addSeparator()
+        clear = self.recent_menu.addAction("Clear", self._clear_recent)
+        clear.setEnabled(bool(paths))
+
+    def _clear_recent(self) -> None:
+        self._recent.clear()
+        self._rebuild_recent_menu()
+
+    def _ask_open_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(
+            self, "Open checkpoint", self._start_directory(), OPEN_FILE_FILTER
+        )
+        if path:
+            self.open_path(path)
+
+    def _ask_open_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(
+            self, "Open checkpoint folder", self._start_directory()
+        )
+        if path:
+            self.open_path(path)
+
+    def _start_directory(self) -> str:
+        if self._checkpoint is not None:
+            return self._checkpoint.directory
+        recent = self._recent.paths()
+        return os.path.dirname(recent[0]) if recent else os.path.expanduser("~")
+
+    def _on_tensor_selected(self, key: str | None) -> None:
+        self.tensor_view.show_tensor(self._checkpoint if key else None, key)
+        self._update_actions()
+
+    # -- settings ---------------------------------------------------------------------------------
+
+    def _restore_settings(self) -> None:
+        settings = self._settings
+        if settings is None:
+            return
+        geometry = settings.value("window/geometry")
+        if isinstance(geometry, QByteArray):
+            self.restoreGeometry(geometry)
+        state = settings.value("window/state")
+        if isinstance(state, QByteArray):
+            self.restoreState(state)
+        for name, splitter in self._splitters().items():
+            sizes = settings.value(f"splitters/{name}")
+            if isinstance(sizes, QByteArray):
+                splitter.restoreState(sizes)
+
+    def _save_settings(self) -> None:
+        settings = self._settings
+        if settings is None:
+            return
+        settings.setValue("window/geometry", self.saveGeometry())
+        settings.setValue("window/state", self.saveState())
+        for name, splitter in self._splitters().items():
+            settings.setValue(f"splitters/{name}", splitter.saveState())
+        settings.sync()
+
+    def _splitters(self) -> dict[str, QSplitter]:
+        return {"main": self.splitter, **self.tensor_view.splitters()}

@@ -1,0 +1,43 @@
+"""The Open Recent list, kept in QSettings (most recent first, without duplicates)."""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtCore import QSettings
+
+MAX_RECENT = 10
+_KEY = "recent_files"
+
+
+class RecentFiles:
+    """Read and update the list of recently opened checkpoints in `settings`."""
+
+    def __init__(self, settings: QSettings | None) -> None:
+        self._settings = settings
+        self._memory: list[str] = []  # used when there is nothing to persist to
+
+    def paths(self) -> list[str]:
+        if self._settings is None:
+            return list(self._memory)
+        value = self._settings.value(_KEY, [])
+        if isinstance(value, str):  # some backends return a one-element list as a plain string
+            value = [value]
+        return [str(v) for v in value or []]
+
+    def add(self, path: str) -> None:
+        path = os.path.abspath(path)
+        paths = [path] + [p for p in self.paths() if p != path]
+        self._store(paths[:MAX_RECENT])
+
+    def remove(self, path: str) -> None:
+        self._store([p for p in self.paths() if p != path])
+
+    def clear(self) -> None:
+        self._store([])
+
+    def _store(self, paths: list[str]) -> None:
+        if self._settings is None:
+            self._memory = paths
+        else:
+            self._settings.setValue(_KEY, paths)

@@ -1,0 +1,171 @@
+"""The numbers of a 2-D slice as a table, formatted on demand and copyable as tab-separated text.
+
+The model formats only the cells the view asks for, so a slice of millions of values costs nothing
+until it is scrolled to. Headers show each row's and column's index along its tensor axis.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+from PySide6.QtGui import QGuiApplication, QKeySequence
+from PySide6.QtWidgets import QAbstractItemView, QMenu, QMessageBox, QTableView, QWidget
+
+from ckpt_browser.core.formatting import NOTATIONS, format_number
+
+MAX_COPY_CELLS = 1_000_000  # beyond this the clipboard text runs into hundreds of megabytes
+
+AnyIndex = QModelIndex | QPersistentModelIndex
+
+
+def exact_text(value: object) -> str:
+    """The full-precision text of one value, for tooltips and the clipboard."""
+    if isinstance(value, (bytes, bytearray)):
+        return bytes(value).decode("utf-8", errors="backslashreplace")
+    if isinstance(value, np.generic):
+        value = value.item()
+    return str(value)
+
+
+class ValueTableModel(QAbstractTableModel):
+    """A read-only table over a 2-D numpy array (numbers or text)."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._values = np.zeros((0, 0))
+        self._notation = "auto"
+        self._digits = 6
+
+    @property
+    def values(self) -> np.ndarray:
+        return self._values
+
+    @property
+    def notation(self) -> str:
+        return self._notation
+
+    def set_values(self, values: np.ndarray) -> None:
+        """Show `values` (0-D and 1-D become one column)."""
+        values = np.asarray(values)
+        if values.ndim == 0:
+            values = values.reshape(1, 1)
+        elif values.ndim == 1:
+            values = values.reshape(-1, 1)
+        elif values.ndim != 2:
+            raise ValueError(f"the value table shows 2-D slices, not {values.ndim}-D")
+        self.beginResetModel()
+        self._values = values
+        self.endResetModel()
+
+    def set_notation(self, notation: str, digits: int | None = None) -> None:
+        if notation not in NOTATIONS:
+            raise ValueError(f"unknown notation {notation!r}; use one of {', '.join(NOTATIONS)}")
+        self._notation = notation
+        if digits is not None:
+            self._digits = digits
+        if self._values.size:
+            self.dataChanged.emit(
+                self.index(0, 0), self.index(self.rowCount() - 1, self.columnCount() - 1)
+            )
+
+    def rowCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else self._values.shape[0]
+
+    def columnCount(self, parent: AnyIndex = QModelIndex()) -> int:  # noqa: B008
+        return 0 if parent.isValid() else self._values.shape[1]
+
+    def text(self, row: int, column: int) -> str:
+        """The cell as displayed (in the current notation)."""
+        value = self._values[row, column]
+        if self._values.dtype.kind in "OUS":
+            return exact_text(value)
+        return format_number(value, notation=self._notation, digits=self._digits)
+
+    def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
+        if not index.isValid():
+            return None
+        if role == Qt.ItemDataRole.DisplayRole:
+            return self.text(index.row(), index.column())
+        if role == Qt.ItemDataRole.ToolTipRole:
+            return exact_text(self._values[index.row(), index.column()])
+        if role == Qt.ItemDataRole.TextAlignmentRole and self._values.dtype.kind not in "OUS":
+            return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
+        return None
+
+    def headerData(
+        self, section: int, orientation: Qt.Orientation, role: int = Qt.ItemDataRole.DisplayRole
+    ) -> object:
+        if role == Qt.ItemDataRole.DisplayRole:
+            return str(section)
+        return None
+
+    def selection_text(self, ranges: list[tuple[int, int, int, int]]) -> str:
+        """Tab-separated exact values of the selected cells, over the bounding box of `ranges`.
+
+        Each range is (top, left, bottom, right), inclusive. Cells in the box but outside every
+        range stay empty, so a pasted block keeps its shape.
+        """
+        if not ranges:
+            return ""
+        top = min(r[0] for r in ranges)
+        left = min(r[1] for r in ranges)
+        bottom = max(r[2] for r in ranges)
+        right = max(r[3] for r in ranges)
+        if (bottom - top + 1) * (right - left + 1) > MAX_COPY_CELLS:
+            raise ValueError(
+                f"the selection has more than {MAX_COPY_CELLS:,} cells; export the tensor instead"
+            )
+
+        def selected(row: int, column: int) -> bool:
+            return any(t <= row <= b and l_ <= column <= r for t, l_, b, r in ranges)
+
+        lines = []
+        for row in range(top, bottom + 1):
+            cells = [
+                exact_text(self._values[row, column]) if selected(row, column) else ""
+                for column in range(left, right + 1)
+            ]
+            lines.append("\t".join(cells))
+        return "\n".join(lines)
+
+
+class ValueTableView(QTableView):
+    """A table view with Ctrl+C (and a context menu entry) copying the selection."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.customContextMenuRequested.connect(self._show_menu)
+        self.horizontalHeader().setDefaultSectionSize(96)
+        self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+
+    def copy_selection(self) -> str:
+        model = self.model()
+        if not isinstance(model, ValueTableModel):
+            return ""
+        ranges = [
+            (r.top(), r.left(), r.bottom(), r.right()) for r in self.selectionModel().selection()
+        ]
+        try:
+            text = model.selection_text(ranges)
+        except ValueError as too_large:
+            QMessageBox.information(self, "Copy", str(too_large))
+            return ""
+        if text:
+            QGuiApplication.clipboard().setText(text)
+        return text
+
+    def keyPressEvent(self, event) -> None:
+        if event.matches(QKeySequence.StandardKey.Copy):
+            self.copy_selection()
+            event.accept()
+            return
+        super().keyPressEvent(event)
+
+    def _show_menu(self, position) -> None:
+        menu = QMenu(self)
+        action = menu.addAction("Copy")
+        action.setShortcut(QKeySequence.StandardKey.Copy)
+        action.triggered.connect(self.copy_selection)
+        menu.exec(self.viewport().mapToGlobal(position))

@@ -1,0 +1,296 @@
+"""The values of the selected tensor: a table and a heatmap of any 2-D slice, a line for 1-D.
+
+The slicer says which slice; a worker reads just that part of the tensor (`ckpt.read(name, index)`),
+turns it into displayable numbers or text, and downsamples it for the heatmap and the line, so even
+a slice of millions of values never stalls the window. Scalars show as one number, strings as text,
+complex values as magnitude or phase, booleans as 0/1.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pyqtgraph as pg
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtWidgets import (
+    QComboBox,
+    QHBoxLayout,
+    QLabel,
+    QStackedWidget,
+    QTabWidget,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ckpt_browser.core.formatting import format_number, format_shape
+from ckpt_browser.core.slicing import (
+    SliceSpec,
+    display_array,
+    downsample_for_heatmap,
+    index_tuple,
+)
+from ckpt_browser.format import Checkpoint, TensorInfo
+from ckpt_browser.ui import theme
+from ckpt_browser.ui.heatmap import Heatmap
+from ckpt_browser.ui.slicer import Slicer
+from ckpt_browser.ui.value_table import NOTATIONS, ValueTableModel, ValueTableView
+from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner
+
+HEATMAP_MAX_PIXELS = (1000, 1000)
+LINE_MAX_POINTS = 100_000
+COMPLEX_PARTS = ("magnitude", "phase")
+
+
+@dataclass(frozen=True)
+class SliceData:
+    """One slice, ready to show: table values, heatmap pixels, line points."""
+
+    spec: SliceSpec | None
+    table: np.ndarray  # what the table shows: 2-D numbers or text (1-D and 0-D as given)
+    heatmap: np.ndarray | None  # float pixels, maybe downsampled; None for text
+    line: np.ndarray | None  # float points of a 1-D tensor, maybe downsampled
+    full_shape: tuple[int, ...]  # the slice's shape before downsampling
+
+
+def prepare_slice(
+    checkpoint: Checkpoint, info: TensorInfo, spec: SliceSpec | None, complex_part: str
+) -> SliceData:
+    """Read and convert the part of `info` that `spec` selects (runs in a worker thread)."""
+    if spec is None:
+        raw = checkpoint.read(info.name)
+    else:
+        raw = checkpoint.read(info.name, index_tuple(spec, info.shape))
+        if raw.ndim == 2 and spec.row_axis > spec.col_axis:
+            raw = raw.T  # the read keeps axes in tensor order; the user asked for them swapped
+    if raw.dtype.kind == "c" and complex_part == "phase":
+        table = np.angle(raw)
+    else:
+        table = display_array(raw, info.dtype.name)
+    numeric = table.dtype.kind in "biuf"
+    heatmap = line = None
+    if numeric and table.ndim == 2:
+        heatmap = downsample_for_heatmap(table, max_pixels=HEATMAP_MAX_PIXELS)
+    if numeric and table.ndim == 1:
+        line = downsample_for_heatmap(table.reshape(1, -1), max_pixels=(1, LINE_MAX_POINTS))[0]
+    return SliceData(spec, table, heatmap, line, tuple(table.shape))
+
+
+class LinePlot(QWidget):
+    """A 1-D tensor as a line over its index."""
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.plot_widget = pg.PlotWidget()
+        self.plot_widget.setMenuEnabled(False)
+        self.plot_widget.showGrid(x=True, y=True, alpha=0.2)
+        self.plot_widget.setLabel("bottom", "index")
+        self.curve = self.plot_widget.plot([], [])
+        self.note = QLabel()
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.plot_widget, 1)
+        layout.addWidget(self.note)
+        theme.style_plot(self.plot_widget)
+        self._apply_colors()
+
+    def set_points(self, points: np.ndarray, length: int) -> None:
+        """Draw `points` spread over indices 0..length-1 (fewer points than `length` = decimated)."""
+        x = np.linspace(0, max(length - 1, 0), num=len(points)) if len(points) else points
+        self.curve.setData(x, np.asarray(points, dtype=np.float64))
+        self.plot_widget.enableAutoRange()
+        self.note.setText(
+            "" if len(points) == length else f"{len(points):,} block means of {length:,} values"
+        )
+
+    def changeEvent(self, event: QEvent) -> None:
+        if event.type() == QEvent.Type.PaletteChange:
+            theme.style_plot(self.plot_widget)
+            self._apply_colors()
+        super().changeEvent(event)
+
+    def _apply_colors(self) -> None:
+        self.curve.setPen(pg.mkPen(theme.accent(), width=1.5))
+
+
+class ValuesView(QWidget):
+    """Slicer and notation controls over tabs: Table, Heatmap, Line; or one value / a message."""
+
+    notation_changed = Signal(str)
+    slice_shown = Signal()
+
+    def __init__(self, runner: TaskRunner, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self._runner = runner
+        self._checkpoint: Checkpoint | None = None
+        self._info: TensorInfo | None = None
+        self._pending: TaskHandle | None = None
+        self.data: SliceData | None = None
+
+        self.slicer = Slicer()
+        self.slicer.changed.connect(self._schedule_reload)
+        self.notation_combo = QComboBox()
+        self.notation_combo.addItems(NOTATIONS)
+        self.notation_combo.setToolTip("Number notation in the table and the statistics")
+        self.notation_combo.currentTextChanged.connect(self._on_notation_changed)
+        self.complex_combo = QComboBox()
+        self.complex_combo.addItems(COMPLEX_PARTS)
+        self.complex_combo.setToolTip("Which part of the complex values the table and map show")
+        self.complex_combo.currentTextChanged.connect(lambda _part: self._schedule_reload())
+        self.complex_label = QLabel("Complex:")
+        self.slice_label = QLabel()
+
+        self.table_model = ValueTableModel(self)
+        self.table = ValueTableView()
+        self.table.setModel(self.table_model)
+        self.heatmap = Heatmap()
+        self.line = LinePlot()
+        self.tabs = QTabWidget()
+        self.tabs.setDocumentMode(True)
+        self.tabs.addTab(self.table, "Table")
+        self.tabs.addTab(self.heatmap, "Heatmap")
+        self.tabs.addTab(self.line, "Line")
+
+        self.message = QLabel()
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.setWordWrap(True)
+        self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.tabs)
+        self.stack.addWidget(self.message)
+
+        controls = QHBoxLayout()
+        controls.setContentsMargins(0, 0, 0, 0)
+        controls.addWidget(self.slice_label, 1)
+        controls.addWidget(self.complex_label)
+        controls.addWidget(self.complex_combo)
+        controls.addWidget(QLabel("Notation:"))
+        controls.addWidget(self.notation_combo)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addLayout(controls)
+        layout.addWidget(self.slicer)
+        layout.addWidget(self.stack, 1)
+
+        self._reload_timer = QTimer(self)
+        self._reload_timer.setSingleShot(True)
+        self._reload_timer.setInterval(0)  # coalesce a burst of slider moves into one read
+        self._reload_timer.timeout.connect(self.reload)
+        self.clear()
+
+    @property
+    def busy(self) -> bool:
+        return self._reload_timer.isActive() or (
+            self._pending is not None and self._pending.pending
+        )
+
+    @property
+    def notation(self) -> str:
+        return self.notation_combo.currentText()
+
+    def set_tensor(self, checkpoint: Checkpoint, info: TensorInfo) -> None:
+        """Show `info` of `checkpoint`: pick the widgets that fit it and read its first slice."""
+        self._cancel()
+        self._checkpoint, self._info = checkpoint, info
+        ndim = len(info.shape)
+        is_complex = info.dtype.numpy is not None and info.dtype.numpy.kind == "c"
+        self.complex_label.setVisible(is_complex)
+        self.complex_combo.setVisible(is_complex)
+        self.slicer.blockSignals(True)
+        self.slicer.set_shape(info.shape if ndim >= 2 else ())
+        self.slicer.blockSignals(False)
+        self.slicer.setVisible(ndim >= 2)
+        numeric = not info.dtype.is_string
+        self.tabs.setTabVisible(1, numeric and ndim >= 2)
+        self.tabs.setTabVisible(2, numeric and ndim == 1)
+        if not self.tabs.isTabVisible(self.tabs.currentIndex()):
+            self.tabs.setCurrentIndex(0)
+        if info.size == 0:
+            self._show_message(f"Empty tensor: shape {format_shape(info.shape)}, no values.")
+            return
+        self._show_message("Reading…")
+        self.reload()
+
+    def clear(self, message: str = "Select a variable to see its values.") -> None:
+        self._cancel()
+        self._checkpoint = self._info = None
+        self.data = None
+        self.slicer.setVisible(False)
+        self.complex_label.setVisible(False)
+        self.complex_combo.setVisible(False)
+        self.slice_label.clear()
+        self.table_model.set_values(np.zeros((0, 0)))
+        self.heatmap.clear()
+        self._show_message(message)
+
+    def reload(self) -> None:
+        """Read the slice the controls describe, in a worker."""
+        self._reload_timer.stop()
+        checkpoint, info = self._checkpoint, self._info
+        if checkpoint is None or info is None or info.size == 0:
+            return
+        self._cancel()
+        spec = self.slicer.spec() if len(info.shape) >= 2 else None
+        part = self.complex_combo.currentText()
+
+        def work(context: TaskContext) -> SliceData:
+            context.raise_if_cancelled()
+            return prepare_slice(checkpoint, info, spec, part)
+
+        self._pending = self._runner.start(work, self._show, on_failed=self._on_failed)
+
+    def shutdown(self) -> None:
+        self._cancel()
+
+    def _schedule_reload(self) -> None:
+        self._reload_timer.start()
+
+    def _cancel(self) -> None:
+        self._reload_timer.stop()
+        if self._pending is not None:
+            self._pending.cancel()
+            self._pending = None
+
+    def _show(self, data: SliceData) -> None:
+        self.data = data
+        info = self._info
+        if info is None:
+            return
+        self.slice_label.setText(self._describe(data))
+        if len(info.shape) == 0:
+            value = data.table.reshape(()).item() if data.table.size else None
+            text = value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else None
+            self._show_message(text if text is not None else format_number(value, digits=9))
+            self.slice_shown.emit()
+            return
+        self.table_model.set_values(data.table)
+        if data.heatmap is not None:
+            rows, columns = data.full_shape
+            self.heatmap.set_values(data.heatmap, (rows, columns))
+        if data.line is not None:
+            self.line.set_points(data.line, data.full_shape[0])
+        self.stack.setCurrentWidget(self.tabs)
+        self.slice_shown.emit()
+
+    def _describe(self, data: SliceData) -> str:
+        info = self._info
+        if info is None or data.spec is None or len(info.shape) < 2:
+            return ""
+        spec = data.spec
+        picks = ", ".join(
+            ":" if axis in (spec.row_axis, spec.col_axis) else str(spec.fixed.get(axis, 0))
+            for axis in range(len(info.shape))
+        )
+        transposed = " (transposed)" if spec.row_axis > spec.col_axis else ""
+        return f"slice [{picks}]{transposed}: {data.full_shape[0]} × {data.full_shape[1]}"
+
+    def _on_failed(self, message: str) -> None:
+        self._show_message(f"Could not read the values:\n{message}")
+
+    def _show_message(self, text: str) -> None:
+        self.message.setText(text)
+        self.stack.setCurrentWidget(self.message)
+
+    def _on_notation_changed(self, notation: str) -> None:
+        self.table_model.set_notation(notation)
+        self.notation_changed.emit(notation)
