@@ -38,6 +38,7 @@ def import_tensorflow() -> ModuleType:
     os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
     import tensorflow as tf
 
+    tf.get_logger().setLevel("ERROR")  # e.g. the Saver's deprecation notice when it deletes
     return tf
 
 
@@ -239,32 +240,28 @@ class ManyVariablesCkpt:
 
 
 def make_many_variables_ckpt(directory: Path, count: int = 20_000) -> ManyVariablesCkpt:
-    """`count` small float32 variables `block_{i}/layer_{j}/{kernel,bias,...}` in one SaveV2.
+    """`count` small float32 variables `block_{i}/layer_{j}/{kernel,bias,gamma,beta}`, one SaveV2.
 
-    The index spans several 256 KiB blocks. Values are views into one seeded buffer.
+    The index spans several 256 KiB blocks. Kernels [4,4] and vectors [4] are each made as one
+    stacked tensor and unstacked, two ops instead of `count` eager constants (seconds saved).
     """
     tf = import_tensorflow()
     directory.mkdir(parents=True, exist_ok=True)
-    leaves = (("kernel", (4, 4)), ("bias", (4,)), ("gamma", (4,)), ("beta", (4,)))
-    names: list[str] = []
-    shapes: list[tuple[int, ...]] = []
-    block = 0
-    while len(names) < count:
-        for layer in range(5):
-            for leaf, shape in leaves:
-                names.append(f"block_{block}/layer_{layer}/{leaf}")
-                shapes.append(shape)
-        block += 1
-    names, shapes = names[:count], shapes[:count]
-    values = np.random.default_rng(7).normal(size=sum(int(np.prod(s)) for s in shapes))
-    values = values.astype(np.float32)
-    arrays, start = [], 0
-    for shape in shapes:
-        size = int(np.prod(shape))
-        arrays.append(values[start : start + size].reshape(shape))
-        start += size
+    leaves = ("kernel", "bias", "gamma", "beta")
+    names = [f"block_{i // 20}/layer_{i // 4 % 5}/{leaves[i % 4]}" for i in range(count)]
+    is_kernel = [i % 4 == 0 for i in range(count)]
+    rng = np.random.default_rng(7)
+    kernels = rng.normal(size=(sum(is_kernel), 4, 4)).astype(np.float32)
+    vectors = rng.normal(size=(count - sum(is_kernel), 4)).astype(np.float32)
 
-    tensors = [tf.constant(array) for array in arrays]
+    kernel_tensors = iter(tf.unstack(tf.constant(kernels)))
+    vector_tensors = iter(tf.unstack(tf.constant(vectors)))
+    kernel_arrays, vector_arrays = iter(kernels), iter(vectors)
+    tensors, arrays = [], []
+    for kernel in is_kernel:
+        tensors.append(next(kernel_tensors if kernel else vector_tensors))
+        arrays.append(next(kernel_arrays if kernel else vector_arrays))
+
     prefix = str(directory / "many")
     tf.raw_ops.SaveV2(
         prefix=prefix, tensor_names=names, shape_and_slices=[""] * count, tensors=tensors
