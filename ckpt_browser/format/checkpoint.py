@@ -30,6 +30,7 @@ class TensorInfo:
     readable_name: str  # TF2: the object path (`model/dense/kernel`); TF1: the name itself
     partitioned: bool = False
     slot_of: str | None = None  # for an optimizer slot: the key of its variable
+    full_name: str | None = None  # TF2: the variable's own name (`sequential/dense/kernel`)
 
     @property
     def size(self) -> int:
@@ -174,10 +175,15 @@ class Checkpoint(Mapping[str, TensorInfo]):
         name = entry.name
         kind = kinds.classify(name)
         readable = kinds.strip_attribute(name)
-        slot_of = None
+        slot_of = full_name = None
         graph = self.object_graph
         if graph is not None:
+            # The key may go through the optimizer (Keras 3 lists the model's variables there too);
+            # the object path says what the tensor is.
             readable = graph.readable_names.get(name, readable)
+            full_name = graph.full_names.get(name) or None
+            if kind is not TensorKind.OBJECT_GRAPH:
+                kind = kinds.classify(readable)
             if name in graph.counter_keys:
                 kind = TensorKind.COUNTER
             elif name in graph.optimizer_keys or name in graph.slot_of:
@@ -201,6 +207,7 @@ class Checkpoint(Mapping[str, TensorInfo]):
             readable_name=readable,
             partitioned=bool(entry.slices),
             slot_of=slot_of,
+            full_name=full_name,
         )
 
     def _read_partitioned(self, entry: BundleEntry, index: Index | None) -> np.ndarray:
