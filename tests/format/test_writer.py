@@ -182,6 +182,27 @@ def test_non_contiguous_and_big_endian_arrays_are_written_in_row_major_order(
         assert_same_tensor(values[name], value)
 
 
+def test_large_tensors_use_helper_threads_for_crc_and_sync(
+    tmp_path: Path, tf, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Scaled down: CRCs in a helper thread and background syncs, as for gigabyte tensors."""
+    monkeypatch.setattr(writer_module, "CHUNK_BYTES", 64 << 10)
+    monkeypatch.setattr(writer_module, "_PARALLEL_CRC_BYTES", 1 << 10)
+    monkeypatch.setattr(writer_module, "SYNC_EVERY_BYTES", 256 << 10)
+    rng = np.random.default_rng(2)
+    tensors = {
+        "big": rng.normal(size=(700, 1000)).astype(np.float32),
+        "big_transposed": rng.integers(-9, 9, size=(300, 900)).T,
+        "small": np.arange(5),
+    }
+    ours = write_ours(tmp_path / "ours", tensors)
+    theirs = tfc.write_with_tf(tmp_path / "tf", tensors)
+    assert_same_files(ours, theirs)
+    values = tf_values(tf, ours)  # TensorFlow checks every tensor's CRC as it reads
+    for name, value in tensors.items():
+        assert_same_tensor(values[name], value)
+
+
 def test_partitioned_in_any_tiling_is_reassembled_by_tensorflow(tmp_path: Path, tf) -> None:
     full = np.arange(6 * 4 * 2, dtype=np.int32).reshape(6, 4, 2)
     slices = [
