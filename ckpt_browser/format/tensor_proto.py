@@ -1,0 +1,156 @@
+"""TensorProto -> numpy: the constants of frozen graphs and the tensors inside node attributes.
+
+A TensorProto stores its values either as raw little-endian bytes (`tensor_content`) or in the
+typed `*_val` field of its dtype. In a typed field, fewer values than the shape needs means "the
+last value repeats" (so a splat constant of a million zeros is one number) and no value at all
+means zeros (see docs/checkpoint-format.md, section 8). This module follows TensorFlow's C++ reader
+(`Tensor::FromProto`): extra values beyond the shape are ignored, and `tensor_content` must hold
+exactly the bytes the shape needs.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+
+from . import dtypes
+from .errors import CheckpointError
+
+# A tiny proto can ask for a huge splat (one value, shape [10**12]); refuse past this many bytes
+# instead of trying to allocate it.
+MAX_DECODED_BYTES = 1 << 31
+
+# dtype name -> the typed field holding its values (complex fields hold (real, imaginary) pairs).
+_VALUE_FIELD = {
+    "float32": "float_val",
+    "float64": "double_val",
+    "int64": "int64_val",
+    "bool": "bool_val",
+    "string": "string_val",
+    "complex64": "scomplex_val",
+    "complex128": "dcomplex_val",
+    "float16": "half_val",
+    "bfloat16": "half_val",
+    "uint32": "uint32_val",
+    "uint64": "uint64_val",
+    **dict.fromkeys(
+        ["int32", "int16", "int8", "uint8", "uint16", "qint8", "quint8", "qint16", "quint16"],
+        "int_val",
+    ),
+    **dict.fromkeys(["qint32", "int4", "uint4", "int2", "uint2"], "int_val"),
+    **dict.fromkeys(
+        [
+            "float8_e5m2",
+            "float8_e4m3fn",
+            "float8_e4m3fnuz",
+            "float8_e4m3b11fnuz",
+            "float8_e5m2fnuz",
+            "float4_e2m1fn",
+        ],
+        "float8_val",
+    ),
+}
+
+
+def shape_of(shape_proto) -> tuple[int, ...] | None:
+    """A TensorShapeProto as a tuple (-1 for an unknown dimension), or None for unknown rank."""
+    if shape_proto.unknown_rank:
+        return None
+    return tuple(dim.size for dim in shape_proto.dim)
+
+
+def dtype_name(enum: int) -> str:
+    """Readable name of a DataType number: `float32`, `float32_ref` (TF1 ref types), `invalid`."""
+    if enum == 0:
+        return "invalid"
+    known = dtypes.from_enum(enum)
+    if known is not None:
+        return known.name
+    base = dtypes.from_enum(enum - 100) if enum > 100 else None
+    return f"{base.name}_ref" if base is not None else f"DataType({enum})"
+
+
+def to_numpy(proto) -> np.ndarray:
+    """Decode a TensorProto into a new numpy array (strings as an object array of bytes)."""
+    dtype = dtypes.from_enum(proto.dtype)
+    if dtype is None or dtype.numpy is None or dtype.name == "variant":
+        raise CheckpointError(f"cannot decode a tensor of dtype {dtype_name(proto.dtype)}")
+    shape = shape_of(proto.tensor_shape)
+    if shape is None or any(size < 0 for size in shape):
+        raise CheckpointError(f"tensor has no fully defined shape ({shape})")
+    count = math.prod(shape)
+    if count * (dtype.itemsize or 8) > MAX_DECODED_BYTES:
+        raise CheckpointError(
+            f"tensor of shape {list(shape)} and dtype {dtype.name} is too large to decode"
+        )
+
+    if proto.tensor_content and dtype.is_fixed_size:
+        content = proto.tensor_content
+        if len(content) != count * dtype.itemsize:
+            raise CheckpointError(
+                f"tensor_content holds {len(content)} bytes, but a {dtype.name} tensor of shape "
+                f"{list(shape)} needs {count * dtype.itemsize}"
+            )
+        # TensorFlow writes host byte order, which is little-endian on every platform it ships for.
+        return np.frombuffer(content, dtype=dtype.numpy).reshape(shape).copy()
+
+    values = _typed_values(proto, dtype)
+    return _fill(values, count, dtype.numpy).reshape(shape)
+
+
+def _typed_values(proto, dtype: dtypes.DType) -> np.ndarray:
+    """The values stored in the dtype's typed field, as a 1-D array of the right numpy type."""
+    field = _VALUE_FIELD.get(dtype.name)
+    if field is None:
+        raise CheckpointError(f"cannot decode a tensor of dtype {dtype.name}")
+    raw = getattr(proto, field)
+    if field == "string_val":
+        values = np.empty(len(raw), dtype=object)
+        values[:] = list(raw)
+        return values
+    if field == "half_val":
+        # 16-bit patterns stored in int32s; reinterpret them as float16 or bfloat16.
+        return np.array(raw, dtype=np.uint16).view(dtype.numpy)
+    if field == "float8_val":
+        return np.frombuffer(raw, dtype=np.uint8).view(dtype.numpy)
+    if field in ("scomplex_val", "dcomplex_val"):
+        pairs = np.array(raw, dtype=np.float32 if field == "scomplex_val" else np.float64)
+        return pairs[: len(pairs) // 2 * 2].view(dtype.numpy)
+    if field == "int_val":
+        # int32 on the wire for every narrow integer type; cast wraps as TensorFlow's C++ does.
+        return np.array(raw, dtype=np.int32).astype(dtype.numpy)
+    return np.array(raw, dtype=dtype.numpy)
+
+
+def _fill(values: np.ndarray, count: int, numpy_dtype: np.dtype) -> np.ndarray:
+    """`count` elements: the values given, then the last one repeated; zeros when there is none."""
+    if len(values) >= count:
+        return values[:count].copy()
+    if numpy_dtype == np.dtype(object):
+        result = np.full(count, b"", dtype=object)
+    else:
+        result = np.zeros(count, dtype=numpy_dtype)
+    if len(values):
+        result[: len(values)] = values
+        result[len(values) :] = values[-1]
+    return result
+
+
+def describe(proto) -> str:
+    """A short text for a tensor attribute: `float32[3,4]`, or `int32 scalar 7` for small ones."""
+    name = dtype_name(proto.dtype)
+    shape = shape_of(proto.tensor_shape)
+    if shape is None:
+        return f"{name}[?]"
+    dims = "[" + ",".join(str(size) for size in shape) + "]"
+    if shape and math.prod(shape) > 4:
+        return f"{name}{dims}"
+    try:
+        values = to_numpy(proto)
+    except CheckpointError:
+        return f"{name}{dims}"
+    text = repr(values.item()) if values.ndim == 0 else repr(values.tolist())
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return f"{name} scalar {text}" if not shape else f"{name}{dims} {text}"
