@@ -52,7 +52,6 @@ class Heatmap(QWidget):
         )
         self.color_bar.setImageItem(self.image, insert_in=self.plot)
         self.hover_label = QLabel(" ")
-        self.hover_label.setTextInteractionFlags(self.hover_label.textInteractionFlags())
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot_widget, 1)
@@ -61,6 +60,7 @@ class Heatmap(QWidget):
         self._values = np.zeros((0, 0), dtype=np.float32)
         self._full_shape: tuple[int, int] = (0, 0)
         self.diverging = True
+        self._downsampling = "mean"
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         theme.style_plot(self.plot_widget)
 
@@ -68,8 +68,16 @@ class Heatmap(QWidget):
     def values(self) -> np.ndarray:
         return self._values
 
-    def set_values(self, values: np.ndarray, full_shape: tuple[int, int] | None = None) -> None:
-        """Show `values` (maybe downsampled) standing for a slice of `full_shape` cells."""
+    def set_values(
+        self,
+        values: np.ndarray,
+        full_shape: tuple[int, int] | None = None,
+        downsampling: str = "mean",
+    ) -> None:
+        """Show `values` (maybe downsampled) standing for a slice of `full_shape` cells.
+
+        `downsampling` says how the values were shrunk: "mean" (block means) or "stride".
+        """
         values = np.asarray(values, dtype=np.float64 if values.dtype == np.float64 else np.float32)
         if values.ndim == 1:
             values = values.reshape(1, -1)
@@ -77,15 +85,18 @@ class Heatmap(QWidget):
         rows, columns = full_shape or values.shape
         self._full_shape = (rows, columns)
         levels, self.diverging = choose_levels(values)
-        self.color_bar.setColorMap(
-            pg.colormap.get(DIVERGING_MAP if self.diverging else SEQUENTIAL_MAP)
-        )
+        color_map = DIVERGING_MAP if self.diverging else SEQUENTIAL_MAP
+        self.color_bar.setColorMap(pg.colormap.get(color_map))
         self.image.setImage(values, autoLevels=False)
         self.color_bar.setLevels(levels)
-        self.image.setRect(QRectF(0, 0, max(columns, 1), max(rows, 1)))
+        # Cell (r, c) covers [c - 0.5, c + 0.5] x [r - 0.5, r + 0.5], so ticks sit on cell centres.
+        self.image.setRect(QRectF(-0.5, -0.5, max(columns, 1), max(rows, 1)))
         self.plot.autoRange(padding=0)
-        shown = f"{values.shape[0]}×{values.shape[1]}"
-        title = "" if values.shape == (rows, columns) else f"downsampled to {shown}"
+        self._downsampling = downsampling
+        title = ""
+        if values.shape != (rows, columns):
+            how = "block means" if downsampling == "mean" else "every k-th value"
+            title = f"downsampled to {values.shape[0]} × {values.shape[1]} ({how})"
         self.plot.setTitle(title, size="9pt")
 
     def clear(self) -> None:
@@ -104,11 +115,13 @@ class Heatmap(QWidget):
             return
         point = self.plot.vb.mapSceneToView(scene_position)
         rows, columns = self._full_shape
-        row, column = int(np.floor(point.y())), int(np.floor(point.x()))
+        row, column = int(np.floor(point.y() + 0.5)), int(np.floor(point.x() + 0.5))
         if not (0 <= row < rows and 0 <= column < columns):
             self.hover_label.setText(" ")
             return
         shown_rows, shown_columns = self._values.shape
         value = self._values[row * shown_rows // rows, column * shown_columns // columns]
-        approx = "" if self._values.shape == self._full_shape else " (block mean)"
+        approx = ""
+        if self._values.shape != self._full_shape:
+            approx = " (block mean)" if self._downsampling == "mean" else " (nearest shown value)"
         self.hover_label.setText(f"row {row}, column {column}: {format_number(value)}{approx}")

@@ -31,7 +31,7 @@ from ckpt_browser.ui.export_dialog import ExportController
 from ckpt_browser.ui.history_switcher import HistorySwitcher
 from ckpt_browser.ui.recent_files import RecentFiles
 from ckpt_browser.ui.tensor_view import TensorView
-from ckpt_browser.ui.variable_tree import VariableTree
+from ckpt_browser.ui.variable_tree import KIND_TOGGLES, VariableTree
 
 APP_TITLE = "ckpt-browser"
 DEFAULT_SIZE = (1400, 900)
@@ -206,8 +206,9 @@ class MainWindow(QMainWindow):
         edit_menu.addAction(find_action)
 
         view_menu = self.menuBar().addMenu("&View")
-        for button in self.tree.kind_buttons.values():
-            action = QAction(f"Show {button.text()}", self)
+        for kind, label, _tip in KIND_TOGGLES:
+            button = self.tree.kind_buttons[kind]
+            action = QAction(f"Show {label}", self)
             action.setCheckable(True)
             action.setChecked(button.isChecked())
             action.toggled.connect(button.setChecked)

@@ -340,6 +340,4 @@ class TensorView(QWidget):
             parts.append(f"slot of {info.slot_of}")
         if info.partitioned:
             parts.append("partitioned")
-        if info.size > QUICK_PREVIEW_THRESHOLD:
-            parts.append("large: a sampled histogram is shown first")
         return "  ·  ".join(parts)

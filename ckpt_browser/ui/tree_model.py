@@ -179,14 +179,14 @@ class VariableTreeModel(QAbstractItemModel):
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.DecorationRole and column == Column.NAME:
             return self._tensor_icon if node.info is not None else self._folder_icon
-        if role == Qt.ItemDataRole.ForegroundRole and node.info is not None:
-            if node.info.kind != TensorKind.VARIABLE:
-                return QGuiApplication.palette().color(
-                    QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text
-                )
-        if role == Qt.ItemDataRole.FontRole and node.info is not None:
-            if node.info.kind == TensorKind.EMA:
-                return self._italic
+        kind = node.info.kind if node.info is not None else None
+        if role == Qt.ItemDataRole.ForegroundRole and kind not in (None, TensorKind.VARIABLE):
+            # optimizer state, EMA shadows, counters: greyed, so the model stands out
+            return QGuiApplication.palette().color(
+                QPalette.ColorGroup.Disabled, QPalette.ColorRole.Text
+            )
+        if role == Qt.ItemDataRole.FontRole and kind == TensorKind.EMA:
+            return self._italic
         if role == NODE_ROLE:
             return node
         if role == KEY_ROLE:

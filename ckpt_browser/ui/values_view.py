@@ -29,6 +29,7 @@ from ckpt_browser.core.slicing import (
     display_array,
     downsample_for_heatmap,
     index_tuple,
+    phase_array,
 )
 from ckpt_browser.format import Checkpoint, TensorInfo
 from ckpt_browser.ui import theme
@@ -39,6 +40,9 @@ from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner
 
 HEATMAP_MAX_PIXELS = (1000, 1000)
 LINE_MAX_POINTS = 100_000
+# Block means need a float64 copy of the whole slice; past this many cells (32 MB of copy) the
+# heatmap and line take every k-th value instead, which costs nothing.
+BLOCK_MEAN_MAX_CELLS = 4_000_000
 COMPLEX_PARTS = ("magnitude", "phase")
 
 
@@ -51,6 +55,7 @@ class SliceData:
     heatmap: np.ndarray | None  # float pixels, maybe downsampled; None for text
     line: np.ndarray | None  # float points of a 1-D tensor, maybe downsampled
     full_shape: tuple[int, ...]  # the slice's shape before downsampling
+    downsampling: str = "mean"  # how heatmap and line were shrunk if they were: "mean", "stride"
 
 
 def prepare_slice(
@@ -61,19 +66,21 @@ def prepare_slice(
         raw = checkpoint.read(info.name)
     else:
         raw = checkpoint.read(info.name, index_tuple(spec, info.shape))
-        if raw.ndim == 2 and spec.row_axis > spec.col_axis:
+        if spec.transposed:
             raw = raw.T  # the read keeps axes in tensor order; the user asked for them swapped
     if raw.dtype.kind == "c" and complex_part == "phase":
-        table = np.angle(raw)
+        table = phase_array(raw)
     else:
         table = display_array(raw, info.dtype.name)
     numeric = table.dtype.kind in "biuf"
+    method = "mean" if table.size <= BLOCK_MEAN_MAX_CELLS else "stride"
     heatmap = line = None
     if numeric and table.ndim == 2:
-        heatmap = downsample_for_heatmap(table, max_pixels=HEATMAP_MAX_PIXELS)
+        heatmap = downsample_for_heatmap(table, HEATMAP_MAX_PIXELS, method=method)
     if numeric and table.ndim == 1:
-        line = downsample_for_heatmap(table.reshape(1, -1), max_pixels=(1, LINE_MAX_POINTS))[0]
-    return SliceData(spec, table, heatmap, line, tuple(table.shape))
+        row = table.reshape(1, -1)
+        line = downsample_for_heatmap(row, (1, LINE_MAX_POINTS), method=method)[0]
+    return SliceData(spec, table, heatmap, line, tuple(table.shape), method)
 
 
 class LinePlot(QWidget):
@@ -94,14 +101,13 @@ class LinePlot(QWidget):
         theme.style_plot(self.plot_widget)
         self._apply_colors()
 
-    def set_points(self, points: np.ndarray, length: int) -> None:
-        """Draw `points` spread over indices 0..length-1 (fewer points than `length` = decimated)."""
+    def set_points(self, points: np.ndarray, length: int, downsampling: str = "mean") -> None:
+        """Draw `points` spread over indices 0..length-1 (fewer points: a downsampled line)."""
         x = np.linspace(0, max(length - 1, 0), num=len(points)) if len(points) else points
         self.curve.setData(x, np.asarray(points, dtype=np.float64))
         self.plot_widget.enableAutoRange()
-        self.note.setText(
-            "" if len(points) == length else f"{len(points):,} block means of {length:,} values"
-        )
+        how = "block means" if downsampling == "mean" else "evenly spaced values"
+        self.note.setText("" if len(points) == length else f"{len(points):,} {how} of {length:,}")
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.PaletteChange:
@@ -266,9 +272,9 @@ class ValuesView(QWidget):
         self.table_model.set_values(data.table)
         if data.heatmap is not None:
             rows, columns = data.full_shape
-            self.heatmap.set_values(data.heatmap, (rows, columns))
+            self.heatmap.set_values(data.heatmap, (rows, columns), data.downsampling)
         if data.line is not None:
-            self.line.set_points(data.line, data.full_shape[0])
+            self.line.set_points(data.line, data.full_shape[0], data.downsampling)
         self.stack.setCurrentWidget(self.tabs)
         self.slice_shown.emit()
 
@@ -281,7 +287,7 @@ class ValuesView(QWidget):
             ":" if axis in (spec.row_axis, spec.col_axis) else str(spec.fixed.get(axis, 0))
             for axis in range(len(info.shape))
         )
-        transposed = " (transposed)" if spec.row_axis > spec.col_axis else ""
+        transposed = " (transposed)" if spec.transposed else ""
         return f"slice [{picks}]{transposed}: {data.full_shape[0]} × {data.full_shape[1]}"
 
     def _on_failed(self, message: str) -> None:

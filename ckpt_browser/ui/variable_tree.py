@@ -7,6 +7,7 @@ selection survive re-filtering and re-sorting because they are remembered by pat
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
@@ -25,11 +26,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ckpt_browser.core.scope_tree import ScopeNode, build_tree, filter_tree
+from ckpt_browser.core.scope_tree import FILTER_MODES, ScopeNode, build_tree, filter_tree
 from ckpt_browser.format import TensorInfo, TensorKind
 from ckpt_browser.ui.tree_model import KEY_ROLE, Column, VariableTreeModel
-
-FILTER_MODES = ("substring", "glob", "regex")
 
 # The kinds a user can hide, with the label of their toggle. Plain variables are always shown.
 KIND_TOGGLES = (
@@ -43,13 +42,6 @@ KIND_TOGGLES = (
 _EXPAND_ALL_LIMIT = 2_000
 # A small checkpoint opens with its top-level scopes expanded.
 _EXPAND_TOP_LIMIT = 300
-
-
-def _leaves(node: ScopeNode) -> Iterable[ScopeNode]:
-    if node.info is not None:
-        yield node
-    for child in node.children:
-        yield from _leaves(child)
 
 
 class VariableTree(QWidget):
@@ -143,11 +135,16 @@ class VariableTree(QWidget):
     # -- content ----------------------------------------------------------------------------------
 
     def set_tensors(self, infos: Iterable[TensorInfo]) -> None:
-        """Show a new checkpoint's tensors, keeping the filter, toggles and (if present) selection."""
+        """Show a new checkpoint's tensors; filter, toggles and selection (if present) stay."""
         self._infos = list(infos)
         self._full_tree = build_tree(self._infos)
         has_object_paths = any(info.readable_name != info.name for info in self._infos)
         self.view.setColumnHidden(Column.KEY, not has_object_paths)
+        counts = Counter(info.kind for info in self._infos)
+        for kind, label, _tip in KIND_TOGGLES:
+            button = self.kind_buttons[kind]
+            button.setText(f"{label} ({counts[kind]})")
+            button.setEnabled(counts[kind] > 0)
         self.apply_filter()
 
     def clear(self) -> None:
@@ -226,8 +223,8 @@ class VariableTree(QWidget):
         root = self.model.root
         if root is None:
             return False
-        for leaf in _leaves(root):
-            if leaf.info is not None and leaf.info.name == info.name:
+        for leaf in root.tensors():
+            if leaf.key == info.name:
                 return self._select_path(leaf.path)
         return False
 
@@ -283,9 +280,8 @@ class VariableTree(QWidget):
             if index.isValid():
                 self.view.expand(index)
                 self._restored_expansions += 1
-        if self._selected_path:
-            if not self._select_path(self._selected_path):
-                self.tensor_selected.emit(None)
+        if self._selected_path and not self._select_path(self._selected_path):
+            self.tensor_selected.emit(None)
 
     def _show_menu(self, position) -> None:
         index = self.view.indexAt(position)
