@@ -1,0 +1,438 @@
+"""TensorFlow graphs: a TF1 `.meta`, a frozen `.pb` GraphDef, a SavedModel's `saved_model.pb`.
+
+`load_graph(path)` turns any of them into a `GraphFile` of plain Python objects (nodes, library
+functions, variables, collections, signatures, constants) for the graph panel and the command line.
+Parsing uses the project's own protobuf messages (`protos.py`), never TensorFlow.
+
+TF2 SavedModels keep almost all computation inside library functions. Each function's body is
+exposed as nodes named `<function>/<node>`, with inputs rewritten the same way, plus one `_Arg`
+node per argument and one `_Retval` node per result (`<function>/<result>_RetVal`), the way
+TensorFlow itself lays a function out when it runs it. Node attributes are converted to Python
+only when first asked for, so a graph of tens of thousands of nodes loads quickly.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+
+import numpy as np
+from google.protobuf.message import DecodeError
+
+from . import protos
+from .errors import CheckpointError
+from .graph_variables import (
+    VARIABLE_COLLECTIONS,
+    GraphVariable,
+    Partition,
+    graph_variables,
+    variable_def,
+)
+from .paths import resolve_prefix
+from .tensor_proto import describe, dtype_name, shape_of, to_numpy
+
+__all__ = [
+    "GraphFile",
+    "GraphFunction",
+    "GraphNode",
+    "GraphVariable",
+    "Partition",
+    "Signature",
+    "TensorSpec",
+    "attr_value",
+    "find_graph",
+    "load_graph",
+]
+
+SAVED_MODEL_FILE = "saved_model.pb"
+_SSTABLE_MAGIC = bytes.fromhex("57fb808b247547db")
+_OP_NAME = re.compile(r"[A-Za-z_][\w.>-]*")
+
+
+class GraphNode:
+    """One node: data inputs as written (`x`, `x:1`), control inputs without their `^`.
+
+    Inputs and attributes are read from the NodeDef when first asked for: a graph panel needs
+    them for the part of a large graph it shows, and loading stays fast.
+    """
+
+    __slots__ = (
+        "_attrs",
+        "_control_inputs",
+        "_inputs",
+        "function",
+        "name",
+        "op",
+        "proto",
+    )
+
+    def __init__(self, proto, function: str | None = None) -> None:
+        self.proto = proto  # the NodeDef
+        self.function = function  # the library function holding the node; None at the top level
+        self.name: str = f"{function}/{proto.name}" if function else proto.name
+        self.op: str = proto.op
+        self._inputs: list[str] | None = None
+        self._control_inputs: list[str] = []
+        self._attrs: dict[str, object] | None = None
+
+    def __repr__(self) -> str:
+        return f"GraphNode({self.name!r}, op={self.op!r})"
+
+    @property
+    def device(self) -> str:
+        return self.proto.device
+
+    @property
+    def inputs(self) -> list[str]:
+        if self._inputs is None:
+            self._split_inputs()
+        return self._inputs
+
+    @property
+    def control_inputs(self) -> list[str]:
+        if self._inputs is None:
+            self._split_inputs()
+        return self._control_inputs
+
+    def _split_inputs(self) -> None:
+        prefix = f"{self.function}/" if self.function else ""
+        inputs, control = [], []
+        for name in self.proto.input:
+            if name.startswith("^"):
+                control.append(prefix + name[1:])
+            else:
+                inputs.append(prefix + name)
+        self._inputs, self._control_inputs = inputs, control
+
+    @property
+    def attrs(self) -> dict[str, object]:
+        """Attributes as Python values: dtype names, shape tuples, short tensor descriptions."""
+        if self._attrs is None:
+            self._attrs = {key: attr_value(value) for key, value in sorted(self.proto.attr.items())}
+        return self._attrs
+
+    def attr_proto(self, name: str):
+        """The raw AttrValue message of one attribute, or None if the node has no such attr."""
+        return self.proto.attr.get(name)
+
+    @property
+    def called_functions(self) -> list[str]:
+        """Library functions named by function-valued attributes (`f` of a PartitionedCall).
+
+        A node whose op is itself the name of a library function calls that function too.
+        """
+        names = []
+        for value in self.proto.attr.values():
+            kind = value.WhichOneof("value")
+            if kind == "func":
+                names.append(value.func.name)
+            elif kind == "list":
+                names.extend(item.name for item in value.list.func)
+        return names
+
+
+@dataclass
+class GraphFunction:
+    """A library function: typed arguments and results, and its body as namespaced nodes."""
+
+    name: str
+    inputs: list[tuple[str, str]]  # (argument name, dtype name or its type attribute)
+    outputs: list[tuple[str, str]]
+    nodes: list[GraphNode]
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str  # the graph tensor (`serving_default_x:0`)
+    dtype: str
+    shape: tuple[int, ...] | None
+
+
+@dataclass(frozen=True)
+class Signature:
+    method_name: str
+    inputs: dict[str, TensorSpec]
+    outputs: dict[str, TensorSpec]
+
+
+@dataclass
+class GraphFile:
+    """Everything the browser shows about one graph file.
+
+    Variables, collections and op counts are worked out when first asked for.
+    """
+
+    path: str
+    kind: str  # "graph_def", "meta_graph" or "saved_model"
+    nodes: list[GraphNode] = field(repr=False)
+    functions: dict[str, GraphFunction] = field(repr=False)
+    node_by_name: dict[str, GraphNode] = field(repr=False)  # top-level and function nodes
+    saver: dict[str, object] | None
+    tags: list[str]
+    tensorflow_version: str | None
+    producer: int | None  # GraphDef version of the TensorFlow that wrote it
+    signatures: dict[str, Signature]
+    meta_graph: object = field(repr=False)  # the MetaGraphDef message (a GraphDef is wrapped)
+
+    @cached_property
+    def variables(self) -> list[GraphVariable]:
+        return graph_variables(self, self.meta_graph)
+
+    @cached_property
+    def collections(self) -> dict[str, list]:
+        return _collections(self.meta_graph.collection_def)
+
+    @cached_property
+    def ops(self) -> Counter:
+        """How many nodes of each op type, in the graph and in its functions."""
+        return Counter(node.op for node in self.all_nodes())
+
+    def all_nodes(self) -> Iterator[GraphNode]:
+        yield from self.nodes
+        for function in self.functions.values():
+            yield from function.nodes
+
+    def constants(self) -> dict[str, np.ndarray]:
+        """The value of every top-level Const node (the weights of a frozen graph)."""
+        return {
+            node.name: _const_value(node)
+            for node in self.nodes
+            if node.op == "Const" and _decodable(node)
+        }
+
+    def constant(self, name: str) -> np.ndarray:
+        node = self.node_by_name.get(name)
+        if node is None or node.op != "Const":
+            raise CheckpointError(f"no Const node named {name!r} in the graph", self.path)
+        return _const_value(node)
+
+
+def attr_value(value) -> object:
+    """An AttrValue as a readable Python value (None for an unset one)."""
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return None
+    if kind == "list":
+        return _list_value(value.list)
+    return _scalar(kind, getattr(value, kind))
+
+
+def _scalar(kind: str, item) -> object:
+    if kind == "s":
+        try:
+            return item.decode("utf-8")
+        except UnicodeDecodeError:
+            return bytes(item)
+    if kind == "f":
+        return float(repr(np.float32(item)))  # 0.1, not 0.10000000149011612
+    if kind == "type":
+        return dtype_name(item)
+    if kind == "shape":
+        return shape_of(item)
+    if kind == "tensor":
+        return describe(item)
+    if kind == "placeholder":
+        return "$" + item  # TensorFlow's own notation for a function's attr placeholder
+    if kind == "func":
+        return item.name
+    return item  # i, b
+
+
+def _list_value(items) -> list:
+    for kind in ("s", "i", "f", "b", "type", "shape", "tensor", "func"):
+        values = getattr(items, kind)
+        if values:
+            return [_scalar(kind, item) for item in values]
+    return []
+
+
+def _const_value(node: GraphNode) -> np.ndarray:
+    value = node.attr_proto("value")
+    if value is None or value.WhichOneof("value") != "tensor":
+        raise CheckpointError(f"Const node {node.name!r} has no tensor value")
+    try:
+        return to_numpy(value.tensor)
+    except CheckpointError as exc:
+        raise CheckpointError(f"Const node {node.name!r}: {exc}") from None
+
+
+def _decodable(node: GraphNode) -> bool:
+    """Resource and variant constants hold handles, not numbers; they are left out."""
+    value = node.attr_proto("value")
+    return value is not None and dtype_name(value.tensor.dtype) not in ("resource", "variant")
+
+
+# --- reading and recognising the file ---------------------------------------------------------
+
+
+def load_graph(path: str) -> GraphFile:
+    """Load a `.meta`, a binary GraphDef, a `saved_model.pb` or a SavedModel directory."""
+    path = os.path.abspath(os.fspath(path))
+    if os.path.isdir(path):
+        if not os.path.isfile(os.path.join(path, SAVED_MODEL_FILE)):
+            raise CheckpointError(f"directory has no {SAVED_MODEL_FILE}, so no graph", path)
+        path = os.path.join(path, SAVED_MODEL_FILE)
+    try:
+        with open(path, "rb") as file:
+            data = file.read()
+    except OSError as exc:
+        raise CheckpointError(f"cannot read graph ({exc.strerror or exc})", path) from None
+    if not data:
+        raise CheckpointError("file is empty, not a TensorFlow graph", path)
+    if data.endswith(_SSTABLE_MAGIC):
+        raise CheckpointError("this is a checkpoint index (SSTable), not a TensorFlow graph", path)
+
+    # Bytes of one kind can parse as another without error, so try the kind the name suggests
+    # first and accept a parse only if it yields a plausible graph.
+    name = os.path.basename(path)
+    if name == SAVED_MODEL_FILE:
+        order = ("saved_model", "meta_graph", "graph_def")
+    elif name.endswith(".meta"):
+        order = ("meta_graph", "saved_model", "graph_def")
+    else:
+        order = ("graph_def", "meta_graph", "saved_model")
+    for kind in order:
+        meta = _parse_as(kind, data)
+        if meta is None:
+            continue
+        nodes = [GraphNode(proto) for proto in meta.graph_def.node]
+        functions = {f.signature.name: _function(f) for f in meta.graph_def.library.function}
+        if _plausible(nodes, functions):
+            return _build(path, kind, meta, nodes, functions)
+    raise CheckpointError(
+        "not a TensorFlow graph (no GraphDef, MetaGraphDef or SavedModel; damaged or truncated?)",
+        path,
+    )
+
+
+def find_graph(path: str) -> str | None:
+    """The graph file that goes with a checkpoint path, or None if it has none.
+
+    A SavedModel directory (or its `variables/variables` prefix) has `saved_model.pb`; a TF1
+    checkpoint may have `<prefix>.meta` beside it. `path` is anything `open_checkpoint` accepts.
+    """
+    path = os.path.abspath(os.fspath(path))
+    if os.path.isfile(os.path.join(path, SAVED_MODEL_FILE)):
+        return os.path.join(path, SAVED_MODEL_FILE)
+    prefix = resolve_prefix(path)
+    if os.path.isfile(prefix + ".meta"):
+        return prefix + ".meta"
+    variables_dir = os.path.dirname(prefix)
+    if os.path.basename(prefix) == "variables" and os.path.basename(variables_dir) == "variables":
+        saved_model = os.path.join(os.path.dirname(variables_dir), SAVED_MODEL_FILE)
+        if os.path.isfile(saved_model):
+            return saved_model
+    return None
+
+
+def _parse_as(kind: str, data: bytes):
+    """The MetaGraphDef to show if `data` parses as `kind` (a bare GraphDef is wrapped in one)."""
+    try:
+        if kind == "graph_def":
+            return protos.MetaGraphDef(graph_def=protos.GraphDef.FromString(data))
+        if kind == "meta_graph":
+            return protos.MetaGraphDef.FromString(data)
+        meta_graphs = protos.SavedModel.FromString(data).meta_graphs
+    except (DecodeError, ValueError):
+        return None
+    # A SavedModel may hold several meta graphs (one per tag set); show the serving one.
+    return next((m for m in meta_graphs if "serve" in m.meta_info_def.tags), None) or next(
+        iter(meta_graphs), None
+    )
+
+
+def _plausible(nodes: list[GraphNode], functions: dict[str, GraphFunction]) -> bool:
+    """A real graph has nodes, each with a name and an op name that looks like one."""
+    bodies = [nodes] + [function.nodes for function in functions.values()]
+    if not any(bodies):
+        return False
+    ops = set()
+    for body in bodies:
+        for node in body:
+            if not node.name or node.name.endswith("/"):
+                return False
+            ops.add(node.op)
+    return all(_OP_NAME.fullmatch(op) for op in ops)
+
+
+def _build(path: str, kind: str, meta, nodes: list[GraphNode], functions: dict) -> GraphFile:
+    node_by_name: dict[str, GraphNode] = {}
+    for function in functions.values():
+        node_by_name.update((node.name, node) for node in function.nodes)
+    node_by_name.update((node.name, node) for node in nodes)  # top-level names win a clash
+    info = meta.meta_info_def
+    graph = meta.graph_def
+    saver = (
+        {f.name: getattr(meta.saver_def, f.name) for f in meta.saver_def.DESCRIPTOR.fields}
+        if meta.HasField("saver_def")
+        else None
+    )
+    return GraphFile(
+        path=path,
+        kind=kind,
+        nodes=nodes,
+        functions=functions,
+        node_by_name=node_by_name,
+        saver=saver,
+        tags=list(info.tags),
+        tensorflow_version=info.tensorflow_version or None,
+        producer=graph.versions.producer if graph.HasField("versions") else None,
+        signatures={
+            name: Signature(
+                signature.method_name, _specs(signature.inputs), _specs(signature.outputs)
+            )
+            for name, signature in sorted(meta.signature_def.items())
+        },
+        meta_graph=meta,
+    )
+
+
+def _arg_type(arg) -> str:
+    return dtype_name(arg.type) if arg.type else "$" + (arg.type_attr or arg.type_list_attr)
+
+
+def _function(proto) -> GraphFunction:
+    """A library function's body, with `_Arg` and `_Retval` nodes for its arguments and results."""
+    name = proto.signature.name
+    nodes = []
+    for index, arg in enumerate(proto.signature.input_arg):
+        node = protos.NodeDef(name=arg.name, op="_Arg")
+        node.attr["index"].i = index
+        if arg.type:
+            node.attr["T"].type = arg.type
+        nodes.append(GraphNode(node, name))
+    nodes.extend(GraphNode(node, name) for node in proto.node_def)
+    for index, arg in enumerate(proto.signature.output_arg):
+        node = protos.NodeDef(name=f"{arg.name}_RetVal", op="_Retval")
+        if arg.name in proto.ret:
+            node.input.append(proto.ret[arg.name])
+        node.attr["index"].i = index
+        if arg.type:
+            node.attr["T"].type = arg.type
+        nodes.append(GraphNode(node, name))
+    inputs = [(arg.name, _arg_type(arg)) for arg in proto.signature.input_arg]
+    outputs = [(arg.name, _arg_type(arg)) for arg in proto.signature.output_arg]
+    return GraphFunction(name, inputs, outputs, nodes)
+
+
+def _specs(tensor_infos) -> dict[str, TensorSpec]:
+    return {
+        key: TensorSpec(info.name, dtype_name(info.dtype), shape_of(info.tensor_shape))
+        for key, info in sorted(tensor_infos.items())
+    }
+
+
+def _collections(collection_defs) -> dict[str, list]:
+    """Each collection's values; VariableDef bytes are shown as their variables' tensor names."""
+    result: dict[str, list] = {}
+    for name, collection in sorted(collection_defs.items()):
+        kind = collection.WhichOneof("kind")
+        values = list(getattr(collection, kind).value) if kind else []
+        if kind == "bytes_list" and name in VARIABLE_COLLECTIONS:
+            values = [variable_def(data).variable_name for data in values]
+        result[name] = values
+    return result
