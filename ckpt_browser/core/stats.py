@@ -155,6 +155,7 @@ def _run_chunks(
     if cancel is not None and cancel():
         raise Cancelled()
     starts = range(0, max(flat.size, 1), CHUNK_ELEMENTS)
+    task = _quietly(task)
     if len(starts) == 1 or WORKERS == 1:
         results = []
         for done, start in enumerate(starts, 1):
@@ -172,6 +173,17 @@ def _run_chunks(
         finally:
             for future in futures:  # after a cancel or an error: drop what has not started
                 future.cancel()
+
+
+def _quietly(task: Callable[[np.ndarray], object]) -> Callable[[np.ndarray], object]:
+    """`task` without floating-point warnings: NaN, Inf and overflow are counted, not errors.
+    (numpy's error state belongs to the thread, so it is set inside each task.)"""
+
+    def run(chunk: np.ndarray) -> object:
+        with np.errstate(all="ignore"):
+            return task(chunk)
+
+    return run
 
 
 def _report(fraction: float, progress: Progress, cancel: Cancel) -> None:
@@ -220,7 +232,8 @@ class _Moments:
     posinf: int = 0
     neginf: int = 0
     zeros: int = 0
-    mean: float = 0.0
+    mean: float = 0.0  # rounded; the exact block mean is mean + mean_correction
+    mean_correction: float = 0.0
     variance: float = 0.0
     low: float | int | None = None
     high: float | int | None = None
@@ -251,11 +264,24 @@ def _block_moments(values: np.ndarray, is_float: bool, scratch: np.ndarray) -> _
         total = float(buffer.sum())
     mean = total / finite
     buffer -= mean
+    # The rounded mean is off by up to half an ulp, which matters when it is large against the
+    # spread (values ~1e9, std ~1); what the centred values still sum to corrects it.
+    residual = float(buffer.sum())
     np.square(buffer, out=buffer)
-    variance = float(buffer.sum()) / finite
+    variance = max(float(buffer.sum()) - residual * residual / finite, 0.0) / finite
     zeros = int(np.count_nonzero(values == 0))
     return _Moments(
-        size, finite, nan, posinf, neginf, zeros, mean * scale, variance * scale * scale, low, high
+        size,
+        finite,
+        nan,
+        posinf,
+        neginf,
+        zeros,
+        mean * scale,
+        residual / finite * scale,
+        variance * scale * scale,
+        low,
+        high,
     )
 
 
@@ -286,11 +312,16 @@ def _merge_moments(parts: list[_Moments], measured: _Measured, quantiles: dict) 
         return TensorStats(**counts, **empty, quantiles=quantiles, measure=measured.measure)
     used = [p for p in parts if p.finite]
     weights = np.array([p.finite for p in used], dtype=np.float64) / finite
-    means = np.array([p.mean for p in used])
+    # Block means relative to the first one: the differences of the rounded means are exact, so
+    # adding the corrections keeps digits that storing the corrected means would round away.
+    reference = used[0].mean
+    offsets = np.array([(p.mean - reference) + p.mean_correction for p in used])
     variances = np.array([p.variance for p in used])
-    mean = float(np.dot(weights, means))
+    offset = float(np.dot(weights, offsets))
+    mean = reference + offset
     # Parallel variance: the blocks' own spread plus the spread of their means around the mean.
-    variance = float(np.dot(weights, variances) + np.dot(weights, (means - mean) ** 2))
+    with np.errstate(over="ignore"):  # a variance beyond float64 (|x| ~ 1e154 and up) is inf
+        variance = float(np.dot(weights, variances) + np.dot(weights, (offsets - offset) ** 2))
     l2_norm = math.sqrt(finite) * math.sqrt(variance + mean * mean)
     return TensorStats(
         **counts,
@@ -431,7 +462,9 @@ def _bin_edges(
             return np.histogram_bin_edges(probe.astype(np.float64), bins, range=value_range)
         except ValueError:
             continue
-    return np.histogram_bin_edges(probe.astype(np.float64), 1, range=value_range)
+    # A single huge value (1e20 +- 0.5 is 1e20 again): one bin just around it.
+    center = float(value_range[0] if value_range is not None else low or 0.0)
+    return np.array([np.nextafter(center, -np.inf), np.nextafter(center, np.inf)])
 
 
 def _histogram_task(measured: _Measured, edges: np.ndarray):
