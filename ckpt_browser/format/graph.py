@@ -17,6 +17,7 @@ import os
 import re
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
 
@@ -180,11 +181,13 @@ class GraphFile:
 
     @cached_property
     def variables(self) -> list[GraphVariable]:
-        return graph_variables(self, self.meta_graph)
+        with self._errors_name_the_file():
+            return graph_variables(self, self.meta_graph)
 
     @cached_property
     def collections(self) -> dict[str, list]:
-        return _collections(self.meta_graph.collection_def)
+        with self._errors_name_the_file():
+            return _collections(self.meta_graph.collection_def)
 
     @cached_property
     def ops(self) -> Counter:
@@ -198,17 +201,29 @@ class GraphFile:
 
     def constants(self) -> dict[str, np.ndarray]:
         """The value of every top-level Const node (the weights of a frozen graph)."""
-        return {
-            node.name: _const_value(node)
-            for node in self.nodes
-            if node.op == "Const" and _decodable(node)
-        }
+        with self._errors_name_the_file():
+            return {
+                node.name: _const_value(node)
+                for node in self.nodes
+                if node.op == "Const" and _decodable(node)
+            }
 
     def constant(self, name: str) -> np.ndarray:
         node = self.node_by_name.get(name)
         if node is None or node.op != "Const":
             raise CheckpointError(f"no Const node named {name!r} in the graph", self.path)
-        return _const_value(node)
+        with self._errors_name_the_file():
+            return _const_value(node)
+
+    @contextmanager
+    def _errors_name_the_file(self) -> Iterator[None]:
+        """Errors found after loading (a bad constant, a bad VariableDef) still say which file."""
+        try:
+            yield
+        except CheckpointError as exc:
+            if exc.path:
+                raise
+            raise CheckpointError(str(exc), self.path) from None
 
 
 def attr_value(value) -> object:
@@ -228,7 +243,7 @@ def _scalar(kind: str, item) -> object:
         except UnicodeDecodeError:
             return bytes(item)
     if kind == "f":
-        return float(repr(np.float32(item)))  # 0.1, not 0.10000000149011612
+        return float(str(np.float32(item)))  # 0.1, not 0.10000000149011612
     if kind == "type":
         return dtype_name(item)
     if kind == "shape":
@@ -340,9 +355,8 @@ def _parse_as(kind: str, data: bytes):
     except (DecodeError, ValueError):
         return None
     # A SavedModel may hold several meta graphs (one per tag set); show the serving one.
-    return next((m for m in meta_graphs if "serve" in m.meta_info_def.tags), None) or next(
-        iter(meta_graphs), None
-    )
+    serving = [meta for meta in meta_graphs if "serve" in meta.meta_info_def.tags]
+    return (serving or list(meta_graphs) or [None])[0]
 
 
 def _plausible(nodes: list[GraphNode], functions: dict[str, GraphFunction]) -> bool:

@@ -150,7 +150,8 @@ def describe(proto) -> str:
         values = to_numpy(proto)
     except CheckpointError:
         return f"{name}{dims}"
-    text = repr(values.item()) if values.ndim == 0 else repr(values.tolist())
+    items = [str(item) for item in values.reshape(-1)]  # numpy's str: 0.1, not 0.100000001
+    text = items[0] if not shape else "[" + ", ".join(items) + "]"
     if len(text) > 40:
         text = text[:37] + "..."
     return f"{name} scalar {text}" if not shape else f"{name}{dims} {text}"

@@ -162,6 +162,7 @@ def tf1_graph(tmp_path_factory) -> Tf1Graph:
         with tf.control_dependencies([counter.assign_add(1)]):
             total = tf.reduce_sum(ref) + tf.cast(tf.reduce_sum(resource), tf.float32)
         loop = tf.while_loop(lambda i, x: i < 3, lambda i, x: (i + 1, x * 2.0), [0, total])
+        tf.nn.leaky_relu(total, alpha=0.1, name="leaky")
         tf.identity(loop[1] + tf.reduce_sum(part.as_tensor()), name="output")
         saver = v1.train.Saver()
         session.run(v1.global_variables_initializer())
@@ -196,6 +197,9 @@ def test_meta_graph_nodes_match_tensorflow(tf1_graph):
     assert_functions_match(graph, theirs.graph_def.library)  # the while loop's cond and body
     assert graph.functions  # control flow v2 really put functions in the library
     assert graph.node_by_name["ref"].device == "/device:CPU:0"
+    assert graph.node_by_name["leaky"].attrs["alpha"] == 0.1  # as written, not as float32
+    assert graph.node_by_name["ref"].attrs["dtype"] == "float32"
+    assert graph.node_by_name["ref"].attrs["shape"] == (3, 2)
     assert graph.tensorflow_version == tf.__version__
     assert graph.producer == theirs.graph_def.versions.producer
     assert graph.tags == []
@@ -514,3 +518,22 @@ def test_bad_input_is_one_line_checkpoint_error(tmp_path, tf1_graph, case):
         assert "checkpoint index" in message
     if case in ("truncated_half", "truncated_last_byte", "random", "text", "data"):
         assert "not a TensorFlow graph" in message
+
+
+def test_damage_found_after_loading_still_names_the_file(tmp_path):
+    tf = import_tensorflow()
+    meta = tf.compat.v1.MetaGraphDef()
+    node = meta.graph_def.node.add(name="weights", op="Const")
+    node.attr["value"].tensor.dtype = 1
+    node.attr["value"].tensor.tensor_shape.dim.add(size=4)
+    node.attr["value"].tensor.tensor_content = b"\x00" * 5  # a float32[4] needs 16 bytes
+    meta.collection_def["variables"].bytes_list.value.append(b"\xff\xff")
+    path = tmp_path / "damaged.meta"
+    path.write_bytes(meta.SerializeToString())
+    graph = load_graph(path)
+    for action in (graph.constants, lambda: graph.constant("weights"), lambda: graph.variables):
+        with pytest.raises(CheckpointError) as error:
+            action()
+        assert "damaged.meta" in str(error.value)
+    with pytest.raises(CheckpointError, match="'weights'"):
+        graph.constant("weights")

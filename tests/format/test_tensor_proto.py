@@ -152,7 +152,7 @@ def test_names_shapes_and_descriptions():
         data = tf.make_tensor_proto(value, **kwargs).SerializeToString()
         return describe(protos.TensorProto.FromString(data))
 
-    assert ours(np.float32(0.5)) == "float32 scalar 0.5"
+    assert ours(np.float32(0.1)) == "float32 scalar 0.1"
     assert ours(np.array([1, 2], np.int32)) == "int32[2] [1, 2]"
     assert ours(np.zeros((3, 4), np.float32)) == "float32[3,4]"
     assert ours(b"abc") == "string scalar b'abc'"
