@@ -21,8 +21,7 @@ import math
 import os
 import re
 import secrets
-import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
@@ -34,23 +33,24 @@ from .bundle import data_file_name
 from .crc import crc32c, mask
 from .errors import CheckpointError
 from .slice_keys import slice_key
-from .sstable_writer import TableBuilder, encode_varint
+from .sstable_writer import TableBuilder
+from .tensor_bytes import (
+    DTypeLike,
+    as_array,
+    c_order_pieces,
+    raw_pieces,
+    resolve_dtype,
+    string_pieces,
+)
 
-# Bytes handed to one write() and one CRC update: large enough to run at disk speed, small enough
-# that converting a non-contiguous array chunk by chunk costs little memory.
-CHUNK_BYTES = 4 << 20
 # The data file is pushed to disk in the background each time this much more has been written.
 SYNC_EVERY_BYTES = 32 << 20
 # Pieces at least this big have their CRC computed in a helper thread while they are written.
 _PARALLEL_CRC_BYTES = 1 << 20
-# String tensors are encoded this many elements at a time.
-_STRING_CHUNK_ELEMENTS = 65536
-_UINT32_MAX = 0xFFFFFFFF
 # TensorFlow's tensor bundle version (kTensorBundleVersion in tensor_bundle.cc).
 _BUNDLE_VERSION = 1
 
 Extent = tuple[int, int]  # (start, length); length -1 means the whole dimension
-DTypeLike = dtypes.DType | str | np.dtype | type
 ProgressCallback = Callable[[int], None]
 CancelCheck = Callable[[], bool]
 
@@ -124,12 +124,8 @@ class CheckpointWriter:
     def add(self, name: str, array: Any, dtype: DTypeLike | None = None) -> None:
         """Append one tensor. `dtype` stores it as another type of the same bytes (e.g. qint8)."""
         key = self._new_key(name)
-        if not isinstance(array, np.ndarray):
-            converted = np.asarray(array)
-            if converted.dtype.kind in "SU":  # keep bytes exact: numpy's "S" drops trailing NULs
-                converted = np.asarray(array, dtype=object)
-            array = converted
-        self._write_array(key, _resolve_dtype(dtype, array.dtype), array)
+        array = as_array(array)
+        self._write_array(key, resolve_dtype(dtype, array.dtype), array)
 
     def add_stream(
         self,
@@ -145,7 +141,7 @@ class CheckpointWriter:
         puts all lengths before the bytes.
         """
         key = self._new_key(name)
-        resolved = _resolve_dtype(dtype, None)
+        resolved = resolve_dtype(dtype, None)
         shape = _checked_shape(shape)
         count = math.prod(shape)
         if resolved.is_string:
@@ -156,8 +152,8 @@ class CheckpointWriter:
             array[:] = elements
             self._write_array(key, resolved, array.reshape(shape))
             return
-        expected = count * resolved.itemsize
-        self._write_entry(key, resolved, shape, _counted(_raw_pieces(chunks), expected, name))
+        pieces = raw_pieces(chunks, count * resolved.itemsize, name)
+        self._write_entry(key, resolved, shape, pieces)
 
     def add_partitioned(
         self,
@@ -174,7 +170,7 @@ class CheckpointWriter:
         plain tensor, as TensorFlow does.
         """
         full_shape = _checked_shape(full_shape)
-        resolved = _resolve_dtype(dtype, None)
+        resolved = resolve_dtype(dtype, None)
         checked = [_checked_slice(name, full_shape, resolved, e, a) for e, a in slices]
         _check_tiling(name, full_shape, [bounds for _, bounds, _ in checked])
         if len(checked) == 1 and _covers(checked[0][1], full_shape):
@@ -260,27 +256,33 @@ class CheckpointWriter:
 
     def _write_array(self, key: bytes, dtype: dtypes.DType, array: np.ndarray) -> None:
         if dtype.is_string:
-            self._write_entry(key, dtype, array.shape, None, strings=array)
+            self._write_entry(key, dtype, array.shape, string_pieces(array), checksummed=True)
         else:
-            self._write_entry(key, dtype, array.shape, _c_order_pieces(array))
+            self._write_entry(key, dtype, array.shape, c_order_pieces(array))
 
     def _write_entry(
         self,
         key: bytes,
         dtype: dtypes.DType,
         shape: tuple[int, ...],
-        pieces: Iterable[memoryview] | None,
-        strings: np.ndarray | None = None,
+        pieces: Iterable[Any],
+        *,
+        checksummed: bool = False,
     ) -> None:
-        """Write a tensor's bytes and remember its entry; any failure aborts the writer."""
+        """Write a tensor's pieces and remember its entry; any failure aborts the writer.
+
+        The pieces are byte strings whose CRC is the entry's, or, if `checksummed`, pairs of
+        (piece, entry CRC so far) for layouts whose CRC is not that of the bytes (strings).
+        """
         offset = self._bytes_written
+        crc = 0
         try:
-            if strings is not None:
-                crc = self._write_strings(strings)
-            else:
-                crc = 0
-                for piece in pieces or ():
-                    crc = self._append_with_crc(piece, crc)
+            for item in pieces:
+                if checksummed:
+                    piece, crc = item
+                    self._append(piece)
+                else:
+                    crc = self._append_with_crc(item, crc)
         except BaseException as exc:
             self.abort()
             if isinstance(exc, OSError):
@@ -292,30 +294,18 @@ class CheckpointWriter:
         _set_shape(entry, shape)
         self._entries[key] = entry
 
-    def _write_strings(self, array: np.ndarray) -> int:
-        """DT_STRING layout (format doc 4.3): varint lengths, their masked CRC, then the bytes.
-
-        Returns the entry's CRC, which covers the lengths as fixed-width integers (not the varint
-        bytes), the stored length checksum and the string bytes. Two passes over the elements keep
-        memory bounded by one chunk of strings.
-        """
-        flat = array.flat
-        crc = 0
-        for start in range(0, array.size, _STRING_CHUNK_ELEMENTS):
-            chunk = _encoded(flat[start : start + _STRING_CHUNK_ELEMENTS])
-            lengths = [len(element) for element in chunk]
-            self._append(b"".join(encode_varint(n) for n in lengths))
-            crc = _crc_of_lengths(lengths, crc)
-        length_checksum = mask(crc).to_bytes(4, "little")
-        self._append(length_checksum)
-        crc = crc32c(length_checksum, crc)
-        for start in range(0, array.size, _STRING_CHUNK_ELEMENTS):
-            data = b"".join(_encoded(flat[start : start + _STRING_CHUNK_ELEMENTS]))
-            self._append(data)
-            crc = crc32c(data, crc)
-        return crc
+    def _append_with_crc(self, piece: memoryview, crc: int) -> int:
+        """Append a piece and return the CRC extended over it. A large piece is checksummed in a
+        helper thread while it is written (crc32c releases the GIL)."""
+        if len(piece) < _PARALLEL_CRC_BYTES:
+            self._append(piece)
+            return crc32c(piece, crc)
+        checksum = self._helper_pool().submit(crc32c, piece, crc)
+        self._append(piece)
+        return checksum.result()
 
     def _append(self, data: bytes | memoryview) -> None:
+        """Write to the data file; report progress and honour the cancel check."""
         self._data_file.write(data)
         self._bytes_written += len(data)
         if self._bytes_written - self._synced_up_to >= SYNC_EVERY_BYTES:
@@ -324,15 +314,6 @@ class CheckpointWriter:
             self._progress(self._bytes_written)
         if self._cancel is not None and self._cancel():
             raise WriteCancelled(f"writing {self.prefix} was cancelled")
-
-    def _append_with_crc(self, piece: memoryview, crc: int) -> int:
-        """Append a piece and return the CRC extended over it, computed while it is written."""
-        if len(piece) < _PARALLEL_CRC_BYTES:
-            self._append(piece)
-            return crc32c(piece, crc)
-        pending = self._helper_pool().submit(crc32c, piece, crc)  # crc32c releases the GIL
-        self._append(piece)
-        return pending.result()
 
     def _start_background_sync(self) -> None:
         if self._sync_job is not None:
@@ -423,108 +404,6 @@ def _state_path(directory: str, prefix: str | os.PathLike[str]) -> str:
     return os.path.relpath(absolute, directory) if inside else absolute
 
 
-def _resolve_dtype(requested: DTypeLike | None, array_dtype: np.dtype | None) -> dtypes.DType:
-    """The TensorFlow dtype to store as, checked against the array's numpy dtype if there is one."""
-    native = None if array_dtype is None else _native_order(array_dtype)
-    if requested is None:
-        assert native is not None
-        resolved = dtypes.BY_NAME["string"] if native.kind == "T" else dtypes.from_numpy(native)
-    elif isinstance(requested, dtypes.DType):
-        resolved = requested
-    elif isinstance(requested, str) and requested in dtypes.BY_NAME:
-        resolved = dtypes.from_name(requested)
-    else:
-        resolved = _resolve_dtype(None, np.dtype(requested))
-    if resolved.enum in (dtypes.VARIANT, dtypes.RESOURCE):
-        raise ValueError(f"{resolved.name} tensors cannot be written")
-    if native is not None:
-        if resolved.is_string and native.kind not in "OSUT":
-            raise ValueError(f"cannot store a {native} array as strings")
-        if not resolved.is_string and native != resolved.numpy:
-            raise ValueError(f"cannot store a {native} array as {resolved.name}")
-    return resolved
-
-
-def _native_order(dtype: np.dtype) -> np.dtype:
-    return dtype.newbyteorder("=") if dtype.byteorder in "<>" else dtype
-
-
-def _little_endian(dtype: np.dtype) -> np.dtype:
-    big = dtype.byteorder == ">" or (dtype.byteorder == "=" and sys.byteorder == "big")
-    return dtype.newbyteorder("<") if big else dtype
-
-
-def _c_order_pieces(array: np.ndarray, chunk_bytes: int | None = None) -> Iterator[memoryview]:
-    """The array's little-endian bytes in row-major order, at most about `chunk_bytes` at a time.
-
-    A contiguous array is sliced without copying; any other is copied a block of rows at a time
-    (recursing into rows bigger than a chunk), so the extra memory is one chunk.
-    """
-    chunk_bytes = chunk_bytes or CHUNK_BYTES
-    target = _little_endian(array.dtype)
-    if array.size == 0:
-        return
-    if array.ndim == 0:
-        array = array.reshape(1)
-    if array.flags.c_contiguous and array.dtype == target:
-        flat = array.reshape(-1).view(np.uint8)
-        for start in range(0, flat.size, chunk_bytes):
-            yield memoryview(flat[start : start + chunk_bytes])
-        return
-    row_bytes = array[0].size * array.dtype.itemsize
-    if row_bytes > chunk_bytes and array.ndim > 1:
-        for row in array:
-            yield from _c_order_pieces(row, chunk_bytes)
-        return
-    rows_per_chunk = max(1, chunk_bytes // row_bytes)
-    for start in range(0, array.shape[0], rows_per_chunk):
-        block = np.ascontiguousarray(array[start : start + rows_per_chunk], dtype=target)
-        yield memoryview(block.reshape(-1).view(np.uint8))
-
-
-def _raw_pieces(chunks: Iterable[Any]) -> Iterator[memoryview]:
-    for chunk in chunks:
-        if isinstance(chunk, np.ndarray):
-            yield from _c_order_pieces(chunk)
-        else:
-            yield memoryview(chunk).cast("B")
-
-
-def _counted(pieces: Iterable[memoryview], expected: int, name: str) -> Iterator[memoryview]:
-    """Pass the pieces through, failing as soon as they exceed or fall short of `expected`."""
-    total = 0
-    for piece in pieces:
-        total += piece.nbytes
-        if total > expected:
-            raise ValueError(f"{name}: more than the {expected} bytes its dtype and shape need")
-        yield piece
-    if total != expected:
-        raise ValueError(f"{name}: {total} bytes given, its dtype and shape need {expected}")
-
-
-def _crc_of_lengths(lengths: list[int], crc: int) -> int:
-    """TensorFlow checksums each length as a little-endian uint32, or uint64 if it does not fit."""
-    if all(n <= _UINT32_MAX for n in lengths):
-        return crc32c(np.array(lengths, dtype="<u4").tobytes(), crc)
-    for n in lengths:
-        crc = crc32c(n.to_bytes(4 if n <= _UINT32_MAX else 8, "little"), crc)
-    return crc
-
-
-def _encoded(elements: Iterable[Any]) -> list[bytes]:
-    out = []
-    for element in elements:
-        if isinstance(element, bytes):
-            out.append(element)
-        elif isinstance(element, str):
-            out.append(element.encode("utf-8"))
-        elif isinstance(element, (bytearray, memoryview)):
-            out.append(bytes(element))
-        else:
-            raise TypeError(f"a string tensor cannot hold a {type(element).__name__}")
-    return out
-
-
 def _checked_shape(shape: Sequence[int]) -> tuple[int, ...]:
     checked = tuple(int(d) for d in shape)
     if any(d < 0 for d in checked):
@@ -557,8 +436,8 @@ def _checked_slice(
             raise ValueError(f"{name}: slice {extents} lies outside the shape {full_shape}")
         else:
             bounds.append((start, start + length))
-    array = np.asarray(array)
-    _resolve_dtype(dtype, array.dtype)
+    array = as_array(array)
+    resolve_dtype(dtype, array.dtype)
     expected_shape = tuple(stop - start for start, stop in bounds)
     if array.shape != expected_shape:
         raise ValueError(f"{name}: slice {extents} needs shape {expected_shape}, not {array.shape}")

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from test_sstable_writer import WORKED_EXAMPLE
 
-from ckpt_browser.format import CheckpointError
+from ckpt_browser.format import CheckpointError, tensor_bytes
 from ckpt_browser.format import writer as writer_module
 from ckpt_browser.format.writer import CheckpointWriter, WriteCancelled, write_checkpoint_state
 
@@ -166,7 +166,7 @@ def test_tensorflow_reads_every_dtype(
 def test_non_contiguous_and_big_endian_arrays_are_written_in_row_major_order(
     tmp_path: Path, tf, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(writer_module, "CHUNK_BYTES", 40)  # many chunks, split inside rows
+    monkeypatch.setattr(tensor_bytes, "CHUNK_BYTES", 40)  # many chunks, split inside rows
     base = np.arange(4 * 6 * 5, dtype=np.float32).reshape(4, 6, 5)
     tensors = {
         "transposed": base.T,
@@ -186,7 +186,7 @@ def test_large_tensors_use_helper_threads_for_crc_and_sync(
     tmp_path: Path, tf, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Scaled down: CRCs in a helper thread and background syncs, as for gigabyte tensors."""
-    monkeypatch.setattr(writer_module, "CHUNK_BYTES", 64 << 10)
+    monkeypatch.setattr(tensor_bytes, "CHUNK_BYTES", 64 << 10)
     monkeypatch.setattr(writer_module, "_PARALLEL_CRC_BYTES", 1 << 10)
     monkeypatch.setattr(writer_module, "SYNC_EVERY_BYTES", 256 << 10)
     rng = np.random.default_rng(2)
@@ -201,6 +201,26 @@ def test_large_tensors_use_helper_threads_for_crc_and_sync(
     values = tf_values(tf, ours)  # TensorFlow checks every tensor's CRC as it reads
     for name, value in tensors.items():
         assert_same_tensor(values[name], value)
+
+
+def test_add_stream_from_a_buffer_the_caller_reuses(
+    tmp_path: Path, tf, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each chunk must be written before the next is asked for: readers refill one buffer."""
+    monkeypatch.setattr(writer_module, "_PARALLEL_CRC_BYTES", 1 << 10)
+    source = tmp_path / "source.bin"
+    values = np.random.default_rng(4).normal(size=(50, 1000))
+    source.write_bytes(values.tobytes())
+
+    def chunks():
+        buffer = bytearray(64 << 10)
+        with open(source, "rb", buffering=0) as file:
+            while size := file.readinto(buffer):
+                yield memoryview(buffer)[:size]
+
+    with CheckpointWriter(tmp_path / "ours") as writer:
+        writer.add_stream("streamed", "float64", values.shape, chunks())
+    assert_same_tensor(tf_values(tf, str(tmp_path / "ours"))["streamed"], values)
 
 
 def test_partitioned_in_any_tiling_is_reassembled_by_tensorflow(tmp_path: Path, tf) -> None:
@@ -317,7 +337,7 @@ def test_failure_while_writing_a_tensor_aborts_the_writer(tmp_path: Path) -> Non
 
 
 def test_cancel_stops_and_removes_everything(tmp_path: Path, monkeypatch) -> None:
-    monkeypatch.setattr(writer_module, "CHUNK_BYTES", 1024)
+    monkeypatch.setattr(tensor_bytes, "CHUNK_BYTES", 1024)
     seen: list[int] = []
     writer = CheckpointWriter(
         tmp_path / "model", progress=seen.append, cancel=lambda: bool(seen) and seen[-1] >= 4096
