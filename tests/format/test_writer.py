@@ -93,6 +93,7 @@ def test_every_dtype_matches_tensorflow(tmp_path: Path, all_dtypes_ckpt: tfc.All
     assert_same_files(ours, all_dtypes_ckpt.prefix)
 
 
+@pytest.mark.slow
 def test_twenty_thousand_long_names_span_many_blocks_and_match(tmp_path: Path, tf) -> None:
     rng = np.random.default_rng(11)
     tensors = {
