@@ -225,6 +225,24 @@ def test_meta_graph_variables_match_tensorflow(tf1_graph):
     assert {v.name for v in graph.variables} == set(checkpoint_listing(tf1_graph.prefix))
 
 
+def test_bare_graph_def_variables_come_from_variable_nodes(tmp_path, tf1_graph):
+    graph_def = their_meta_graph(tf1_graph.meta_path).graph_def
+    path = tmp_path / "graph.pb"
+    path.write_bytes(graph_def.SerializeToString())
+    graph = load_graph(path)
+    assert graph.kind == "graph_def"
+    expected = {
+        node.name: node.op == "VarHandleOp"
+        for node in graph_def.node
+        if node.op in ("VariableV2", "VarHandleOp")
+    }
+    assert {v.name: v.is_resource for v in graph.variables} == expected
+    for variable in graph.variables:
+        _, dtype, shape, _, _, _ = tf1_graph.variables[variable.name]
+        assert (variable.node, variable.dtype, variable.shape) == (variable.name, dtype, shape)
+        assert variable.trainable is None  # a bare GraphDef does not say
+
+
 def test_meta_graph_saver_and_collections(tf1_graph):
     import_tensorflow()
     from tensorflow.core.framework import variable_pb2

@@ -96,6 +96,32 @@ def test_module_slots_optimizer_and_counters(tf2_module_ckpt):
     assert graph.full_names["optimizer/beta1_power/.ATTRIBUTES/VARIABLE_VALUE"] == "beta1_power"
 
 
+def test_plain_variable_tree_without_optimizer(tmp_path):
+    tf = import_tensorflow()
+    model = tf.Module()
+    model.layer = tf.Module()
+    model.layer.kernel = tf.Variable(np.ones((2, 2), np.float32), name="kernel")
+    model.table = {"first": tf.Variable(1), "second": [tf.Variable(2.0), tf.Variable(3.0)]}
+    model.alias = model.layer.kernel  # a shorter second path: TensorFlow keys the kernel by it
+    prefix = tf.train.Checkpoint(model=model).save(str(tmp_path / "ckpt"))
+    data = raw_object_graph(prefix)
+    graph = ObjectGraph.parse(data)
+    assert_same_as_tensorflow(graph, tensorflow_parse(data))
+    assert graph.readable_names == {
+        "model/alias/.ATTRIBUTES/VARIABLE_VALUE": "model/alias",
+        "model/table/first/.ATTRIBUTES/VARIABLE_VALUE": "model/table/first",
+        "model/table/second/0/.ATTRIBUTES/VARIABLE_VALUE": "model/table/second/0",
+        "model/table/second/1/.ATTRIBUTES/VARIABLE_VALUE": "model/table/second/1",
+        "save_counter/.ATTRIBUTES/VARIABLE_VALUE": "save_counter",
+    }
+    assert set(graph.readable_names) == checkpoint_keys(prefix)
+    assert graph.full_names["model/alias/.ATTRIBUTES/VARIABLE_VALUE"] == "kernel"
+    assert graph.slot_of == {} and graph.optimizer_keys == set()
+    assert graph.counter_keys == {"save_counter/.ATTRIBUTES/VARIABLE_VALUE"}
+    assert [name for name, _ in graph.nodes[0].children] == ["model", "save_counter"]
+    assert [node.path for node in graph.children_of(0)] == ["model", "save_counter"]
+
+
 @pytest.mark.parametrize("name", ["plain", "conv.1", "in/out", "a..b", ".S", "x/.y"])
 def test_escaping_matches_tensorflow(name):
     import_tensorflow()
