@@ -1,0 +1,108 @@
+"""Keeping a TF2 output a valid object-based checkpoint.
+
+`tf.train.Checkpoint.restore` finds each object's tensors through the object graph stored under
+`_CHECKPOINTABLE_OBJECT_GRAPH`, by the `checkpoint_key` of each attribute. So:
+
+- with a TF2 template as target, the output carries the template's graph, whose keys are exactly
+  the target names; attributes of names left out are removed from it;
+- without a target, a single TF2 source's graph is carried with its `checkpoint_key` entries
+  rewritten to the new names, and the attributes of dropped tensors removed (TensorFlow would
+  otherwise look for them and fail);
+- several TF2 sources cannot share one graph, so it is dropped and the plan says so plainly: the
+  output then restores by name (Saver, init_from_checkpoint), not with `tf.train.Checkpoint`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from ckpt_browser.format import Checkpoint, CheckpointError, protos
+from ckpt_browser.format.kinds import OBJECT_GRAPH_KEY
+
+if TYPE_CHECKING:
+    from .remap_plan import Row
+    from .remap_target import Target
+
+
+@dataclass(frozen=True)
+class ObjectGraphPlan:
+    """What goes under `_CHECKPOINTABLE_OBJECT_GRAPH` in the output (nothing if `data` is None)."""
+
+    data: bytes | None
+    message: str  # for the preview; empty when there is nothing to say
+
+
+def plan_object_graph(
+    sources: Sequence[Checkpoint], target: Target | None, rows: Sequence[Row]
+) -> ObjectGraphPlan:
+    written = [row for row in rows if row.written]
+    if target is not None:
+        if target.object_graph is None:
+            tf2_sources = sum(s.object_graph is not None for s in sources)
+            note = (
+                "the sources' object graphs are not carried: the target restores by name"
+                if tf2_sources
+                else ""
+            )
+            return ObjectGraphPlan(None, note)
+        keys = {row.name: row.name for row in written}
+        data, removed = rewrite_object_graph(target.object_graph, keys)
+        note = "the output carries the template's object graph"
+        if removed:
+            note += f" ({removed} attributes of names left out removed from it)"
+        return ObjectGraphPlan(data, note)
+
+    with_graph = [n for n, s in enumerate(sources) if s.object_graph is not None]
+    if not with_graph:
+        return ObjectGraphPlan(None, "")
+    if len(with_graph) > 1:
+        return ObjectGraphPlan(
+            None,
+            "the object graph is dropped: several sources are TF2 checkpoints and their graphs "
+            "cannot be merged. The output restores by name (Saver, init_from_checkpoint), not "
+            "with tf.train.Checkpoint; give a TF2 template as target to keep one.",
+        )
+    number = with_graph[0]
+    renames = {row.source.key: row.name for row in written if row.source.source == number}
+    source = sources[number]
+    data = bytes(source.read(OBJECT_GRAPH_KEY).item())
+    new_data, removed = rewrite_object_graph(data, renames)
+    changed = sum(old != new for old, new in renames.items())
+    parts = []
+    if changed:
+        parts.append(f"{changed} checkpoint keys rewritten")
+    if removed:
+        parts.append(f"{removed} attributes of dropped tensors removed")
+    note = "the output carries the object graph of source "
+    note += f"{number + 1}" + (f" ({', '.join(parts)})" if parts else "")
+    return ObjectGraphPlan(new_data, note)
+
+
+def rewrite_object_graph(data: bytes, keys: Mapping[str, str]) -> tuple[bytes, int]:
+    """Rename attribute keys by `keys` (old -> new); remove attributes whose key is not in it.
+
+    Returns the serialized graph and how many attributes were removed.
+    """
+    try:
+        graph = protos.TrackableObjectGraph.FromString(data)
+    except Exception as exc:  # protobuf raises DecodeError or others on bad bytes
+        raise CheckpointError(f"the object graph does not parse ({exc})") from None
+    removed = 0
+    for node in graph.nodes:
+        kept = []
+        for attribute in node.attributes:
+            new_key = keys.get(attribute.checkpoint_key)
+            if new_key is None:
+                removed += 1
+                continue
+            attribute.checkpoint_key = new_key
+            kept.append(attribute)
+        if len(kept) != len(node.attributes):
+            copies = [type(a)() for a in kept]
+            for copy, original in zip(copies, kept):
+                copy.CopyFrom(original)
+            del node.attributes[:]
+            node.attributes.extend(copies)
+    return graph.SerializeToString(), removed

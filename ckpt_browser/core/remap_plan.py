@@ -1,0 +1,443 @@
+"""The remap plan: which source tensor becomes which output name, and what would go wrong.
+
+`build_plan(spec, inputs)` runs the rules over every source tensor, applies the one-by-one
+overrides, and compares the result with the target. Each output name becomes a `Row` with a
+status; problems are gathered by kind with the names involved, and the blocking ones are exactly
+those that would make TensorFlow's restore fail:
+
+- a target name without a source: "Key ... not found in checkpoint" (unless the template's own
+  value is kept);
+- a shape that differs from the target's: "Assign requires shapes of both tensors to match"
+  (unless the element count matches and reshaping is allowed);
+- a dtype that differs from the target's (unless casting is allowed);
+- two sources onto one name (one must be dropped or picked by hand).
+
+Sources left unused are reported but do not block. Building a plan reads no tensor data, so it
+takes milliseconds even for tens of thousands of names.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ckpt_browser.format import Checkpoint, CheckpointError, TensorInfo, open_checkpoint
+from ckpt_browser.format.kinds import OBJECT_GRAPH_KEY
+
+from .remap_object_graph import ObjectGraphPlan, plan_object_graph
+from .remap_rules import RuleEffect, SourceTensor, apply_rules
+from .remap_spec import CAST_TO_TARGET, RemapSpec
+from .remap_target import Target, load_target
+
+
+class Status(str, Enum):
+    OK = "ok"
+    RESHAPE = "reshape"
+    CAST = "cast"
+    TEMPLATE = "template value"
+    MISSING = "missing"
+    SHAPE = "shape mismatch"
+    DTYPE = "dtype mismatch"
+    DUPLICATE = "two sources"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+WRITTEN_STATUSES = {Status.OK, Status.RESHAPE, Status.CAST, Status.TEMPLATE}
+
+
+class ProblemKind(str, Enum):
+    MISSING = "missing"
+    SHAPE = "shape"
+    DTYPE = "dtype"
+    DUPLICATE = "duplicate"
+    UNUSED = "unused"
+    RESHAPED = "reshaped"
+    CAST = "cast"
+    TEMPLATE = "template"
+    OBJECT_GRAPH = "object graph"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+BLOCKING_KINDS = {ProblemKind.MISSING, ProblemKind.SHAPE, ProblemKind.DTYPE, ProblemKind.DUPLICATE}
+
+
+@dataclass(frozen=True)
+class Problem:
+    kind: ProblemKind
+    message: str
+    names: tuple[str, ...]
+
+    @property
+    def blocking(self) -> bool:
+        return self.kind in BLOCKING_KINDS
+
+
+@dataclass(frozen=True)
+class SourceRef:
+    """One tensor of one source: source number (from 0) and checkpoint key."""
+
+    source: int
+    key: str
+
+
+@dataclass(frozen=True)
+class Row:
+    """One output name with where it comes from and how it compares with the target."""
+
+    name: str
+    sources: tuple[SourceRef, ...]  # none when missing or from the template; two+ when clashing
+    by_hand: bool  # decided by an override rather than the rules
+    source_dtype: str | None
+    source_shape: tuple[int, ...] | None
+    target_dtype: str | None  # None when there is no target
+    target_shape: tuple[int, ...] | None
+    dtype: str | None  # what is written
+    shape: tuple[int, ...] | None
+    status: Status
+    detail: str = ""  # why, in a few words ("float32 -> bfloat16", "[4, 6] -> [24]")
+
+    @property
+    def source(self) -> SourceRef | None:
+        return self.sources[0] if len(self.sources) == 1 else None
+
+    @property
+    def written(self) -> bool:
+        return self.status in WRITTEN_STATUSES
+
+    @property
+    def blocking(self) -> bool:
+        return not self.written
+
+
+@dataclass
+class Plan:
+    rows: list[Row]
+    problems: list[Problem]
+    effects: list[RuleEffect]  # per rule, for its preview
+    unused: list[SourceRef]
+    dropped: int  # source tensors a rule dropped
+    object_graph: ObjectGraphPlan
+    has_target: bool
+    rows_by_name: dict[str, Row] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.rows_by_name = {row.name: row for row in self.rows}
+
+    @property
+    def blocking(self) -> list[Problem]:
+        return [p for p in self.problems if p.blocking]
+
+    def count(self, kind: ProblemKind) -> int:
+        return sum(len(p.names) for p in self.problems if p.kind is kind)
+
+    def summary(self) -> str:
+        """One line: how many names are written, and the problem counts."""
+        written = sum(row.written for row in self.rows)
+        parts = [f"{written} of {len(self.rows)} names ready"]
+        for kind in (*BLOCKING_KINDS_ORDER, ProblemKind.UNUSED):
+            n = self.count(kind)
+            if n:
+                parts.append(f"{n} {PROBLEM_LABELS[kind]}")
+        if not self.blocking:
+            parts.append("no blocking problems")
+        return ", ".join(parts)
+
+
+BLOCKING_KINDS_ORDER = (
+    ProblemKind.MISSING,
+    ProblemKind.SHAPE,
+    ProblemKind.DTYPE,
+    ProblemKind.DUPLICATE,
+)
+PROBLEM_LABELS = {
+    ProblemKind.MISSING: "missing",
+    ProblemKind.SHAPE: "shape mismatches",
+    ProblemKind.DTYPE: "dtype mismatches",
+    ProblemKind.DUPLICATE: "with two sources",
+    ProblemKind.UNUSED: "sources unused",
+    ProblemKind.RESHAPED: "reshaped",
+    ProblemKind.CAST: "cast",
+    ProblemKind.TEMPLATE: "from the template",
+    ProblemKind.OBJECT_GRAPH: "object graph",
+}
+
+
+class RemapInputs:
+    """The opened sources and target of a spec, with the per-tensor facts the rules look at.
+
+    Kept open while a user edits rules, so a new plan costs no file access.
+    """
+
+    def __init__(self, sources: Sequence[Checkpoint], target: Target | None = None) -> None:
+        self.sources = list(sources)
+        self.target = target
+        self.tensors: list[SourceTensor] = []
+        self.infos: list[TensorInfo] = []
+        for number, checkpoint in enumerate(self.sources):
+            for key, info in checkpoint.items():
+                if key == OBJECT_GRAPH_KEY:
+                    continue
+                self.tensors.append(SourceTensor(number, key, info.kind, info.readable_name))
+                self.infos.append(info)
+        self.position = {(t.source, t.key): i for i, t in enumerate(self.tensors)}
+
+    @classmethod
+    def open(cls, spec: RemapSpec) -> RemapInputs:
+        """Open every source and the target of `spec`; nothing stays open if one fails."""
+        if not spec.sources:
+            raise CheckpointError("no source checkpoint given")
+        opened: list[Checkpoint] = []
+        try:
+            for path in spec.sources:
+                opened.append(open_checkpoint(path))
+            target = load_target(spec.target) if spec.target else None
+        except BaseException:
+            for checkpoint in opened:
+                checkpoint.close()
+            raise
+        return cls(opened, target)
+
+    def info(self, ref: SourceRef) -> TensorInfo | None:
+        position = self.position.get((ref.source, ref.key))
+        return None if position is None else self.infos[position]
+
+    def close(self) -> None:
+        for checkpoint in self.sources:
+            checkpoint.close()
+        if self.target is not None:
+            self.target.close()
+
+
+def build_plan(spec: RemapSpec, inputs: RemapInputs) -> Plan:
+    """Apply `spec` to `inputs` (see the module text). A bad rule raises ValueError."""
+    spec.validate()
+    outcome = apply_rules(spec.rules, inputs.tensors)
+    mapped: dict[str, list[SourceRef]] = defaultdict(list)
+    for tensor, name in zip(inputs.tensors, outcome.names):
+        if name is not None:
+            mapped[name].append(SourceRef(tensor.source, tensor.key))
+    target = inputs.target
+    if target is not None:
+        names = list(target.tensors)
+    else:
+        overridden = [n for n, o in spec.overrides.items() if not o.is_left_out]
+        names = sorted(set(mapped) | set(overridden))
+    rows = [_row(name, spec, inputs, mapped.get(name, ())) for name in names]
+    rows = [row for row in rows if row is not None]
+
+    used = {ref for row in rows for ref in row.sources}  # a clash or mismatch is reported there
+    left_out = {
+        ref for name, o in spec.overrides.items() if o.is_left_out for ref in mapped.get(name, ())
+    }
+    unused = [
+        SourceRef(t.source, t.key)
+        for t, name in zip(inputs.tensors, outcome.names)
+        if name is not None
+        and SourceRef(t.source, t.key) not in used
+        and SourceRef(t.source, t.key) not in left_out
+    ]
+    final_names = {SourceRef(t.source, t.key): n for t, n in zip(inputs.tensors, outcome.names)}
+    object_graph = plan_object_graph(inputs.sources, target, rows)
+    problems = _problems(rows, unused, final_names, object_graph)
+    return Plan(
+        rows=rows,
+        problems=problems,
+        effects=outcome.effects,
+        unused=unused,
+        dropped=sum(d is not None for d in outcome.dropped_by),
+        object_graph=object_graph,
+        has_target=target is not None,
+    )
+
+
+def _row(
+    name: str, spec: RemapSpec, inputs: RemapInputs, candidates: Sequence[SourceRef]
+) -> Row | None:
+    target = inputs.target
+    wanted = target.tensors.get(name) if target is not None else None
+    target_dtype = wanted.dtype if wanted else None
+    target_shape = wanted.shape if wanted else None
+    override = spec.overrides.get(name)
+    by_hand = override is not None
+
+    def missing(detail: str) -> Row:
+        return Row(
+            name,
+            (),
+            by_hand,
+            None,
+            None,
+            target_dtype,
+            target_shape,
+            None,
+            None,
+            Status.MISSING,
+            detail,
+        )
+
+    if override is not None:
+        if override.template:
+            return _template_row(name, inputs, by_hand=True) or missing("the template lacks it")
+        if override.is_left_out:
+            return None if target is None else missing("left out by hand")
+        candidates = [SourceRef(override.source, override.key)]
+        if inputs.info(candidates[0]) is None:
+            return missing(f"source {override.source + 1} has no {override.key!r}")
+    if not candidates:
+        if spec.keep_template:
+            row = _template_row(name, inputs, by_hand=False)
+            if row is not None:
+                return row
+        return missing("no source maps onto it")
+    first = inputs.info(candidates[0])
+    if len(candidates) > 1:
+        detail = ", ".join(f"{ref.key} (source {ref.source + 1})" for ref in candidates)
+        return Row(
+            name,
+            tuple(candidates),
+            by_hand,
+            first.dtype.name,
+            first.shape,
+            target_dtype,
+            target_shape,
+            None,
+            None,
+            Status.DUPLICATE,
+            detail,
+        )
+    dtype, status, detail = _dtype_decision(first.dtype.name, target_dtype, spec.cast)
+    shape = first.shape
+    if status is not Status.DTYPE and target_shape is not None and shape != target_shape:
+        same_count = math.prod(shape) == math.prod(target_shape)
+        change = f"{list(shape)} -> {list(target_shape)}"
+        if same_count and spec.allow_reshape:
+            shape, status = target_shape, Status.RESHAPE
+            detail = f"{detail}; {change}" if detail else change
+        else:
+            status = Status.SHAPE
+            detail = change + (" (same element count: reshape possible)" if same_count else "")
+    return Row(
+        name,
+        (candidates[0],),
+        by_hand,
+        first.dtype.name,
+        first.shape,
+        target_dtype,
+        target_shape,
+        dtype,
+        shape,
+        status,
+        detail,
+    )
+
+
+def _template_row(name: str, inputs: RemapInputs, *, by_hand: bool) -> Row | None:
+    target = inputs.target
+    if target is None or target.template is None or name not in target.template:
+        return None
+    info = target.template[name]
+    wanted = target.tensors.get(name)
+    return Row(
+        name,
+        (),
+        by_hand,
+        None,
+        None,
+        wanted.dtype if wanted else None,
+        wanted.shape if wanted else None,
+        info.dtype.name,
+        info.shape,
+        Status.TEMPLATE,
+        "kept from the template",
+    )
+
+
+def _dtype_decision(
+    source: str, target: str | None, cast: str | None
+) -> tuple[str | None, Status, str]:
+    """The dtype to write, and whether that is a plain copy, a cast or a refused mismatch."""
+    dtype = source
+    if cast not in (None, CAST_TO_TARGET) and is_floating(source):
+        dtype = cast
+    if target is not None and dtype != target:
+        if cast == CAST_TO_TARGET and can_cast(source, target):
+            dtype = target
+        else:
+            hint = "" if can_cast(source, target) else " (no cast possible)"
+            return None, Status.DTYPE, f"{source} vs {target}{hint}"
+    if dtype != source:
+        return dtype, Status.CAST, f"{source} -> {dtype}"
+    return dtype, Status.OK, ""
+
+
+_NOT_NUMERIC = {"string", "variant", "resource"}
+
+
+def is_floating(dtype: str) -> bool:
+    return dtype.startswith(("float", "bfloat"))
+
+
+def can_cast(source: str, target: str) -> bool:
+    """Numbers cast to numbers; complex only to complex; strings never."""
+    if source in _NOT_NUMERIC or target in _NOT_NUMERIC:
+        return False
+    return not (source.startswith("complex") and not target.startswith("complex"))
+
+
+def _problems(
+    rows: list[Row],
+    unused: list[SourceRef],
+    final_names: dict[SourceRef, str | None],
+    object_graph: ObjectGraphPlan,
+) -> list[Problem]:
+    by_status: dict[Status, list[str]] = defaultdict(list)
+    for row in rows:
+        by_status[row.status].append(row.name)
+    problems = []
+
+    def add(kind: ProblemKind, status: Status | None, message: str, names=None) -> None:
+        names = by_status.get(status, []) if names is None else names
+        if names:
+            problems.append(Problem(kind, message.format(n=len(names)), tuple(names)))
+
+    add(
+        ProblemKind.MISSING,
+        Status.MISSING,
+        '{n} target names have no source: the restore would fail with "Key ... not found in '
+        "checkpoint\". Map them (see the suggestions) or keep the template's values.",
+    )
+    add(
+        ProblemKind.SHAPE,
+        Status.SHAPE,
+        "{n} shapes differ from the target's: TensorFlow would refuse with \"Assign requires "
+        'shapes of both tensors to match". Allow reshape where the element count matches.',
+    )
+    add(
+        ProblemKind.DTYPE,
+        Status.DTYPE,
+        "{n} dtypes differ from the target's: allow a cast to the target's dtype.",
+    )
+    add(
+        ProblemKind.DUPLICATE,
+        Status.DUPLICATE,
+        "{n} names get two or more sources: drop one with a rule or pick one by hand.",
+    )
+    unused_names = [
+        f"{ref.key} (source {ref.source + 1}"
+        + (f" -> {final_names[ref]})" if final_names.get(ref) not in (None, ref.key) else ")")
+        for ref in unused
+    ]
+    add(ProblemKind.UNUSED, None, "{n} source tensors are not used.", unused_names)
+    add(ProblemKind.RESHAPED, Status.RESHAPE, "{n} tensors are reshaped (same element count).")
+    add(ProblemKind.CAST, Status.CAST, "{n} tensors are cast to another dtype.")
+    add(ProblemKind.TEMPLATE, Status.TEMPLATE, "{n} names keep the template's value.")
+    if object_graph.message:
+        problems.append(Problem(ProblemKind.OBJECT_GRAPH, object_graph.message, ()))
+    return problems

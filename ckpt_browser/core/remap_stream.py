@@ -1,0 +1,96 @@
+"""Moving tensor bytes from memory-mapped sources to the writer a few MB at a time.
+
+A checkpoint's tensors are read as numpy views of a memory map: no copy, but every page touched
+stays mapped into the process and counts as its resident memory until the map is closed. Copying
+a 256 MB tensor would thus hold 256 MB "in memory" although nothing was copied. `chunks` walks a
+tensor in slices, casts each slice if asked, and tells the kernel after each one that the pages
+behind it are no longer needed (they stay in the page cache; only this process lets go of them),
+so memory stays flat whatever the size. On systems without `madvise` it simply streams.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import mmap
+from collections.abc import Iterator
+
+import numpy as np
+
+from ckpt_browser.format.crc import crc32c
+
+CHUNK_BYTES = 4 << 20
+_PAGE = mmap.PAGESIZE
+
+
+class ChecksumAccumulator:
+    """The CRC32C of the bytes that passed through, to compare with what is read back."""
+
+    def __init__(self) -> None:
+        self.value = 0
+
+    def add(self, piece: np.ndarray) -> None:
+        self.value = crc32c(memoryview(np.ascontiguousarray(piece)).cast("B"), self.value)
+
+
+def chunks(
+    array: np.ndarray,
+    dtype: np.dtype | None = None,
+    checksum: ChecksumAccumulator | None = None,
+    chunk_bytes: int = CHUNK_BYTES,
+) -> Iterator[np.ndarray]:
+    """Flat, row-major pieces of `array` (cast to `dtype` if given), releasing mapped pages."""
+    flat = array.reshape(-1)  # a view for a contiguous mapped tensor
+    if flat.size == 0:
+        return
+    itemsize = max(flat.itemsize, (dtype or flat.dtype).itemsize)
+    step = max(1, chunk_bytes // itemsize)
+    pages = _PageReleaser(flat)
+    for start in range(0, flat.size, step):
+        piece = flat[start : start + step]
+        out = piece.astype(dtype) if dtype is not None and dtype != piece.dtype else piece
+        if checksum is not None:
+            checksum.add(out)
+        yield out
+        pages.release(piece)
+
+
+def checksum_of(array: np.ndarray, chunk_bytes: int = CHUNK_BYTES) -> int:
+    """CRC32C of an array's row-major bytes, read in chunks with mapped pages released."""
+    accumulator = ChecksumAccumulator()
+    for _ in chunks(array, checksum=accumulator, chunk_bytes=chunk_bytes):
+        pass
+    return accumulator.value
+
+
+class _PageReleaser:
+    """Tell the kernel that pages of a memory map already streamed are not needed any more."""
+
+    def __init__(self, array: np.ndarray) -> None:
+        self._map = _mapping_of(array)
+        self._start = 0
+        if self._map is not None:
+            view = np.frombuffer(self._map, np.uint8)
+            self._start = view.ctypes.data
+            self._length = view.size
+            del view  # let the map close later; only its address was wanted
+
+    def release(self, piece: np.ndarray) -> None:
+        if self._map is None or not hasattr(self._map, "madvise"):
+            return
+        begin = piece.ctypes.data - self._start
+        end = min(begin + piece.nbytes, self._length)
+        if begin < 0 or begin >= end:
+            return
+        aligned = begin - begin % _PAGE
+        with contextlib.suppress(OSError, ValueError):
+            self._map.madvise(mmap.MADV_DONTNEED, aligned, end - aligned)
+
+
+def _mapping_of(array: np.ndarray) -> mmap.mmap | None:
+    """The memory map an array views, found through its chain of bases, or None."""
+    base: object = array
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if isinstance(base, memoryview):
+        base = base.obj
+    return base if isinstance(base, mmap.mmap) else None
