@@ -1,4 +1,4 @@
-"""Reading checkpoints that TensorFlow wrote: names, dtypes, shapes and values as TensorFlow reads them."""
+"""Reading checkpoints TensorFlow wrote: names, dtypes, shapes and values as TensorFlow has them."""
 
 from __future__ import annotations
 
