@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
-from ckpt_browser.core.export import exportable_array
 from PySide6.QtWidgets import QFileDialog
 
 from ckpt_browser.core.csv_export import write_csv
@@ -25,6 +24,24 @@ if TYPE_CHECKING:
 
 NPY_FILTER = "NumPy array (*.npy)"
 CSV_FILTER = "CSV, 1-D or 2-D (*.csv)"
+
+
+def exportable_array(array: np.ndarray, name: str) -> np.ndarray:
+    """`array` in a form `np.load` reads back without pickle, as `ckpt-browser export` writes it.
+
+    Strings become a fixed-width bytes array; bfloat16 and float8 stay bit-exact (numpy saves
+    ml_dtypes arrays as raw voids). The command line has the same rule in `cli._exportable`;
+    both should move to core so they cannot drift apart.
+    """
+    if array.dtype == object:
+        values = array.ravel().tolist()
+        if any(value.endswith(b"\x00") for value in values):
+            raise ValueError(
+                f"{name!r} has strings ending in NUL bytes, which numpy's fixed-width bytes "
+                "arrays would cut off; export it to .csv instead"
+            )
+        return np.array(values, dtype=bytes).reshape(array.shape)
+    return np.ascontiguousarray(array)
 
 
 def export_tensor(array: np.ndarray, path: str, name: str) -> str:

@@ -18,6 +18,7 @@ from ckpt_browser.core.formatting import format_count
 from ckpt_browser.ui import theme
 
 DEFAULT_BINS = 100
+MEASURE_LABELS = {"value": "value", "magnitude": "magnitude |z|", "length": "length in bytes"}
 _LOG_EMPTY_LEVEL = -0.3  # log10 height of an empty bin: below 10**0 = 1 count, so it draws nothing
 
 
@@ -87,8 +88,13 @@ class HistogramPlot(QWidget):
         nan_count: int = 0,
         inf_count: int = 0,
         sample_size: int | None = None,
+        measure: str = "value",
     ) -> None:
-        """Draw `counts` over `edges` and say whether they are exact and what was left out."""
+        """Draw `counts` over `edges` and say whether they are exact and what was left out.
+
+        `measure` names what was counted: "value", "magnitude" (complex) or "length" (strings).
+        """
+        self.plot_widget.setLabel("bottom", MEASURE_LABELS.get(measure, measure))
         self._counts = np.asarray(counts)
         self._edges = np.asarray(edges, dtype=np.float64)
         self.exact = exact

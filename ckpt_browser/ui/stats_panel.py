@@ -6,11 +6,11 @@ keeps its shape from one tensor to the next.
 
 from __future__ import annotations
 
-from ckpt_browser.core.stats import TensorStats
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QFormLayout, QLabel, QWidget
 
 from ckpt_browser.core.formatting import format_count, format_number
+from ckpt_browser.core.stats import TensorStats
 
 DASH = "—"
 
@@ -37,8 +37,16 @@ def _number(value: float | int | None, notation: str) -> str:
     return DASH if value is None else format_number(value, notation=notation)
 
 
-def stats_rows(stats: TensorStats, notation: str = "auto") -> dict[str, str]:
-    """The text of every row of the panel for `stats`."""
+QUANTILE_KEYS = ("q1", "q25", "q50", "q75", "q99")
+
+
+def stats_rows(
+    stats: TensorStats, notation: str = "auto", quantiles_note: str = ""
+) -> dict[str, str]:
+    """The text of every row of the panel for `stats`.
+
+    `quantiles_note` stands in for quantiles not computed (yet): "computing…", "cancelled".
+    """
     rows = {key: DASH for _, key in ROWS}
     rows["count"] = format_count(stats.count)
     if stats.count:
@@ -53,6 +61,8 @@ def stats_rows(stats: TensorStats, notation: str = "auto") -> dict[str, str]:
         rows[key] = _number(getattr(stats, key), notation)
     for percent in (1, 25, 50, 75, 99):
         rows[f"q{percent}"] = _number(stats.quantiles.get(percent), notation)
+    if not stats.quantiles and quantiles_note:
+        rows.update(dict.fromkeys(QUANTILE_KEYS, quantiles_note))
     return rows
 
 
@@ -78,13 +88,18 @@ class StatsPanel(QWidget):
         form.addRow(self.note_label)
         self._stats: TensorStats | None = None
         self._notation = "auto"
+        self._quantiles_note = ""
 
     @property
     def stats(self) -> TensorStats | None:
         return self._stats
 
-    def set_stats(self, stats: TensorStats | None, note: str = "") -> None:
+    def set_stats(
+        self, stats: TensorStats | None, note: str = "", quantiles_note: str = ""
+    ) -> None:
+        """Show `stats` (None: dashes), `note` below, `quantiles_note` for missing quantiles."""
         self._stats = stats
+        self._quantiles_note = quantiles_note
         self.note_label.setText(note)
         self._refresh()
 
@@ -96,6 +111,8 @@ class StatsPanel(QWidget):
         return self.value_labels[key].text()
 
     def _refresh(self) -> None:
-        rows = stats_rows(self._stats, self._notation) if self._stats is not None else {}
+        rows = {}
+        if self._stats is not None:
+            rows = stats_rows(self._stats, self._notation, self._quantiles_note)
         for key, label in self.value_labels.items():
             label.setText(rows.get(key, DASH))

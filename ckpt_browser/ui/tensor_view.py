@@ -8,16 +8,10 @@ once and the window never waits on a pass over hundreds of megabytes.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
-from ckpt_browser.core.stats import (
-    Histogram,
-    TensorStats,
-    compute_stats,
-    histogram,
-    quick_histogram,
-)
 from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
@@ -33,58 +27,84 @@ from PySide6.QtWidgets import (
 )
 
 from ckpt_browser.core.formatting import format_bytes, format_count, format_shape
+from ckpt_browser.core.stats import (
+    Histogram,
+    TensorStats,
+    compute_quantiles,
+    compute_stats,
+    histogram,
+    quick_histogram,
+)
 from ckpt_browser.format import Checkpoint, TensorInfo
 from ckpt_browser.ui.histogram_plot import HistogramPlot
 from ckpt_browser.ui.stats_panel import StatsPanel
 from ckpt_browser.ui.values_view import ValuesView
 from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner
 
-# Above this many elements a quick sampled histogram is shown before the exact one.
+# Above this many elements the results come in three steps (sampled histogram; exact moments and
+# histogram; exact quantiles), each shown as soon as it is ready. Smaller tensors take one step.
 QUICK_PREVIEW_THRESHOLD = 2_000_000
 QUICK_SAMPLE = 1_000_000
-STATS_SHARE = 0.6  # the part of the progress bar the statistics take; the histogram takes the rest
+# Parts of the progress bar: moments, then histogram, then quantiles (the slowest pass).
+MOMENTS_END, HISTOGRAM_END = 0.25, 0.45
 
 
 @dataclass(frozen=True)
 class QuickPreview:
+    """A histogram of a sample, drawn while the exact one is computed."""
+
     histogram: Histogram
-    sample_size: int
 
 
 @dataclass(frozen=True)
 class Analysis:
-    """Everything the stats worker returns for one tensor."""
+    """The exact results for one tensor (quantiles may still be coming: `complete` is False)."""
 
     array: np.ndarray
     stats: TensorStats
-    histogram: Histogram | None  # None for strings
+    histogram: Histogram
+    complete: bool = True
 
 
-def _scaled(context: TaskContext, start: float, share: float):
-    return lambda fraction: context.report(start + share * fraction)
+def _progress_between(context: TaskContext, start: float, end: float):
+    return lambda fraction: context.report(start + (end - start) * fraction)
 
 
 def analyse(checkpoint: Checkpoint, info: TensorInfo, bins: int, context: TaskContext) -> Analysis:
-    """Read the tensor, publish a quick preview if it is large, then compute the exact results."""
+    """Read the tensor and compute exact statistics and histogram (runs in a worker).
+
+    For a large tensor it publishes a QuickPreview first and an incomplete Analysis (all but the
+    quantiles) next, so the window fills in step by step.
+    """
     array = checkpoint.read(info.name)
     context.raise_if_cancelled()
-    numeric = not info.dtype.is_string
-    if numeric and array.size > QUICK_PREVIEW_THRESHOLD:
-        sample = min(QUICK_SAMPLE, array.size)
-        context.publish(QuickPreview(quick_histogram(array, bins, sample=sample), sample))
-    stats = compute_stats(
-        array, progress=_scaled(context, 0.0, STATS_SHARE), cancel=context.cancelled
-    )
-    exact = None
-    if numeric:
+    cancel = context.cancelled
+    if array.size <= QUICK_PREVIEW_THRESHOLD:
+        stats = compute_stats(array, progress=_progress_between(context, 0, 0.8), cancel=cancel)
         exact = histogram(
-            array,
-            bins,
-            progress=_scaled(context, STATS_SHARE, 1.0 - STATS_SHARE),
-            cancel=context.cancelled,
+            array, bins, stats=stats, progress=_progress_between(context, 0.8, 1), cancel=cancel
         )
-    context.report(1.0)
-    return Analysis(array, stats, exact)
+        return Analysis(array, stats, exact)
+
+    context.publish(QuickPreview(quick_histogram(array, bins, sample=QUICK_SAMPLE)))
+    stats = compute_stats(
+        array,
+        quantiles=False,
+        progress=_progress_between(context, 0, MOMENTS_END),
+        cancel=cancel,
+    )
+    exact = histogram(
+        array,
+        bins,
+        stats=stats,
+        progress=_progress_between(context, MOMENTS_END, HISTOGRAM_END),
+        cancel=cancel,
+    )
+    context.publish(Analysis(array, stats, exact, complete=False))
+    quantiles = compute_quantiles(
+        array, progress=_progress_between(context, HISTOGRAM_END, 1), cancel=cancel
+    )
+    return Analysis(array, dataclasses.replace(stats, quantiles=quantiles), exact)
 
 
 class TensorView(QWidget):
@@ -101,6 +121,7 @@ class TensorView(QWidget):
         self._info: TensorInfo | None = None
         self._analysis: Analysis | None = None
         self._stats_task: TaskHandle | None = None
+        self._histogram_task: TaskHandle | None = None
 
         self.title_label = QLabel()
         title_font = QFont(self.title_label.font())
@@ -217,19 +238,28 @@ class TensorView(QWidget):
         self._start_analysis()
 
     def cancel(self) -> None:
-        """Stop the statistics of the current tensor (the sampled preview stays, marked)."""
-        if self._stats_task is not None and self._stats_task.pending:
-            self._stats_task.cancel()
-            if self._info is not None:
-                self.stats_panel.set_stats(None, "cancelled")
-                if self.histogram_plot.counts.size:
-                    self.histogram_plot.note_label.setText(
-                        "sampled preview only: the exact computation was cancelled"
-                    )
-                else:
-                    self.histogram_plot.clear("cancelled")
-        self._stats_task = None
+        """Stop computing for the current tensor; what is already shown stays, marked."""
+        running = [t for t in (self._stats_task, self._histogram_task) if t and t.pending]
+        for task in running:
+            task.cancel()
+        self._stats_task = self._histogram_task = None
         self._set_progress_visible(False)
+        if not running or self._info is None:
+            return
+        analysis = self._analysis
+        if analysis is None:
+            self.stats_panel.set_stats(None, "cancelled")
+        elif not analysis.complete:
+            self.stats_panel.set_stats(
+                analysis.stats, self._stats_note(analysis.stats), "cancelled"
+            )
+        if not self.histogram_plot.exact:
+            if self.histogram_plot.counts.size:
+                self.histogram_plot.note_label.setText(
+                    "sampled preview only: the exact computation was cancelled"
+                )
+            else:
+                self.histogram_plot.clear("cancelled")
 
     def shutdown(self) -> None:
         """Stop all work and wait for the threads (before the window and checkpoint go)."""
@@ -242,7 +272,7 @@ class TensorView(QWidget):
 
     def _start_analysis(self) -> None:
         checkpoint, info = self._checkpoint, self._info
-        if checkpoint is None or info is None:
+        if checkpoint is None or info is None or info.size == 0:
             return
         bins = self.histogram_plot.bins
         self._stats_task = self.runner.start(
@@ -250,70 +280,87 @@ class TensorView(QWidget):
             self._on_analysis,
             on_failed=self._on_analysis_failed,
             on_progress=self._on_progress,
-            on_partial=self._on_quick_preview,
+            on_partial=self._on_partial,
         )
         self.progress.setValue(0)
         self._set_progress_visible(True)
 
     def _on_bins_changed(self, bins: int) -> None:
         analysis, info = self._analysis, self._info
-        if info is None:
+        if info is None or info.size == 0:
             return
-        if analysis is None:  # still computing: start over with the new bin count
+        if analysis is None:  # the exact histogram is not there yet: start over with these bins
             self.cancel()
             self._start_analysis()
             return
-        if analysis.histogram is None:
-            return
-        array = analysis.array
+        if self._histogram_task is not None:
+            self._histogram_task.cancel()
+        array, stats = analysis.array, analysis.stats
 
         def work(context: TaskContext) -> Histogram:
-            return histogram(array, bins, progress=context.report, cancel=context.cancelled)
+            return histogram(
+                array, bins, stats=stats, progress=context.report, cancel=context.cancelled
+            )
 
-        self._stats_task = self.runner.start(
+        self._histogram_task = self.runner.start(
             work,
-            self._show_histogram,
+            self._on_new_histogram,
             on_failed=self._on_analysis_failed,
             on_progress=self._on_progress,
         )
         self._set_progress_visible(True)
 
-    def _on_quick_preview(self, preview: QuickPreview) -> None:
-        self._draw_histogram(preview.histogram, exact=False, sample_size=preview.sample_size)
+    def _on_partial(self, partial: QuickPreview | Analysis) -> None:
+        if isinstance(partial, QuickPreview):
+            self._draw_histogram(partial.histogram)
+        else:
+            self._show_analysis(partial)
 
     def _on_analysis(self, analysis: Analysis) -> None:
+        self._stats_task = None
+        self._show_analysis(analysis)
+        self._set_progress_visible(self._histogram_task is not None)
+        self.analysis_done.emit()
+
+    def _show_analysis(self, analysis: Analysis) -> None:
+        previous = self._analysis
+        if previous is not None and previous.histogram.counts.size != self.histogram_plot.bins:
+            # The user changed the bin count while this analysis ran: keep their histogram.
+            analysis = dataclasses.replace(analysis, histogram=previous.histogram)
         self._analysis = analysis
-        self._set_progress_visible(False)
-        note = "of the magnitudes |z|" if analysis.stats.of_magnitude else ""
-        if self._info is not None and self._info.dtype.is_string:
-            note = "strings: only counts are shown"
-        self.stats_panel.set_stats(analysis.stats, note)
-        if analysis.histogram is None:
-            self.histogram_plot.clear("no histogram for strings")
-        else:
-            self._draw_histogram(analysis.histogram, exact=True)
-        self.analysis_done.emit()
+        pending = "" if analysis.complete else "computing…"
+        self.stats_panel.set_stats(analysis.stats, self._stats_note(analysis.stats), pending)
+        self._draw_histogram(analysis.histogram)
 
-    def _show_histogram(self, exact: Histogram) -> None:
-        self._set_progress_visible(False)
+    def _on_new_histogram(self, exact: Histogram) -> None:
+        self._histogram_task = None
+        self._set_progress_visible(self._stats_task is not None)
         if self._analysis is not None:
-            self._analysis = Analysis(self._analysis.array, self._analysis.stats, exact)
-        self._draw_histogram(exact, exact=True)
+            self._analysis = dataclasses.replace(self._analysis, histogram=exact)
+        self._draw_histogram(exact)
         self.analysis_done.emit()
 
-    def _draw_histogram(
-        self, hist: Histogram, *, exact: bool, sample_size: int | None = None
-    ) -> None:
+    def _draw_histogram(self, hist: Histogram) -> None:
         self.histogram_plot.set_histogram(
             hist.counts,
             hist.edges,
-            exact=exact,
+            exact=hist.exact,
             nan_count=hist.nan_count,
             inf_count=hist.posinf_count + hist.neginf_count,
-            sample_size=sample_size,
+            sample_size=None if hist.exact else hist.counted,
+            measure=hist.measure,
         )
 
+    @staticmethod
+    def _stats_note(stats: TensorStats) -> str:
+        if stats.measure == "magnitude":
+            return "Statistics of the magnitudes |z|."
+        if stats.measure == "length":
+            return "Statistics of the string lengths in bytes."
+        return ""
+
     def _on_analysis_failed(self, message: str) -> None:
+        self._stats_task = self._histogram_task = None
         self._set_progress_visible(False)
         self.stats_panel.set_stats(None, f"failed: {message}")
         self.histogram_plot.clear(f"failed: {message}")

@@ -13,10 +13,10 @@ import tf_checkpoints as tfc
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
-from PySide6.QtCore import QSettings  # noqa: E402  (after choosing the offscreen platform)
+from PySide6.QtCore import QSettings
 
-from ckpt_browser.ui.app import make_application  # noqa: E402
-from ckpt_browser.ui.main_window import MainWindow  # noqa: E402
+from ckpt_browser.ui.app import make_application
+from ckpt_browser.ui.main_window import MainWindow
 
 
 @dataclass(frozen=True)
