@@ -57,11 +57,11 @@ def assert_same_tensor(actual: object, expected: object) -> None:
         assert list(actual.ravel()) == as_bytes
         return
     actual = np.asarray(actual)
-    assert actual.shape == expected.shape
-    assert actual.dtype.itemsize == expected.dtype.itemsize
     if expected.dtype.byteorder == ">":
         expected = expected.astype(expected.dtype.newbyteorder("="))
-    assert actual.tobytes() == expected.tobytes()
+    assert actual.dtype == expected.dtype
+    assert actual.shape == expected.shape
+    assert actual.tobytes() == np.ascontiguousarray(expected).tobytes()
 
 
 def tf_values(tf, prefix: str) -> dict[str, np.ndarray]:
