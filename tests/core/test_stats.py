@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ckpt_browser.core import stats
+from ckpt_browser.core import chunked, quantiles, stats
 from ckpt_browser.core.stats import (
     QUANTILE_PERCENTS,
     Cancelled,
@@ -27,12 +27,12 @@ def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
     """Run a test as is, and again with tiny chunks, blocks and pivot sets, so that small arrays
     go through the threaded, multi-block and pivot-and-gap code that big tensors take."""
     if request.param == "chunked":
-        monkeypatch.setattr(stats, "CHUNK_ELEMENTS", 64)
-        monkeypatch.setattr(stats, "BLOCK_ELEMENTS", 16)
-        monkeypatch.setattr(stats, "DIRECT_QUANTILE_LIMIT", 0)
-        monkeypatch.setattr(stats, "PIVOT_SAMPLE", 40)
-        monkeypatch.setattr(stats, "PIVOTS", 7)
-        monkeypatch.setattr(stats, "WORKERS", 2)
+        monkeypatch.setattr(chunked, "CHUNK_ELEMENTS", 64)
+        monkeypatch.setattr(chunked, "BLOCK_ELEMENTS", 16)
+        monkeypatch.setattr(quantiles, "DIRECT_QUANTILE_LIMIT", 0)
+        monkeypatch.setattr(quantiles, "PIVOT_SAMPLE", 40)
+        monkeypatch.setattr(quantiles, "PIVOTS", 7)
+        monkeypatch.setattr(chunked, "WORKERS", 2)
     return request.param
 
 
@@ -241,7 +241,7 @@ def test_bad_arguments() -> None:
 
 
 def test_progress_and_cancel(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(stats, "CHUNK_ELEMENTS", 1000)
+    monkeypatch.setattr(chunked, "CHUNK_ELEMENTS", 1000)
     values = np.random.default_rng(6).normal(size=20_000).astype(np.float32)
     seen: list[float] = []
     compute_stats(values, progress=seen.append)
@@ -280,13 +280,13 @@ floats = st.one_of(
         st.sampled_from([np.float32, np.float64]), st.integers(0, 300), elements=floats
     ),
     bins=st.integers(1, 300),
-    chunked=st.booleans(),
+    in_chunks=st.booleans(),
 )
-def test_histogram_equals_numpy(values: np.ndarray, bins: int, chunked: bool) -> None:
+def test_histogram_equals_numpy(values: np.ndarray, bins: int, in_chunks: bool) -> None:
     with pytest.MonkeyPatch.context() as patch:
-        if chunked:
-            patch.setattr(stats, "CHUNK_ELEMENTS", 32)
-            patch.setattr(stats, "BLOCK_ELEMENTS", 8)
+        if in_chunks:
+            patch.setattr(chunked, "CHUNK_ELEMENTS", 32)
+            patch.setattr(chunked, "BLOCK_ELEMENTS", 8)
         exact = histogram(values, bins)
     finite = finite_of(values)
     assert exact.nan_count == int(np.isnan(values).sum())
@@ -309,11 +309,11 @@ def test_histogram_equals_numpy(values: np.ndarray, bins: int, chunked: bool) ->
 )
 def test_chunked_quantiles_equal_numpy(values: np.ndarray, percents: list[float]) -> None:
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(stats, "CHUNK_ELEMENTS", 50)
-        patch.setattr(stats, "BLOCK_ELEMENTS", 16)
-        patch.setattr(stats, "DIRECT_QUANTILE_LIMIT", 0)
-        patch.setattr(stats, "PIVOT_SAMPLE", 30)
-        patch.setattr(stats, "PIVOTS", 5)
+        patch.setattr(chunked, "CHUNK_ELEMENTS", 50)
+        patch.setattr(chunked, "BLOCK_ELEMENTS", 16)
+        patch.setattr(quantiles, "DIRECT_QUANTILE_LIMIT", 0)
+        patch.setattr(quantiles, "PIVOT_SAMPLE", 30)
+        patch.setattr(quantiles, "PIVOTS", 5)
         result = compute_quantiles(values, percents)
     finite = finite_of(values)
     if finite.size == 0:

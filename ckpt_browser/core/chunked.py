@@ -1,0 +1,171 @@
+"""Working through a whole tensor in chunks on a few threads, with progress and cancel.
+
+The statistics, histograms and quantiles of `stats` and `quantiles` look at every element of
+tensors that can hold hundreds of millions of them. Here a tensor is cut into chunks of about a
+million elements that a small thread pool works through (numpy releases the GIL inside its loops);
+between chunks the caller's `progress(fraction)` is called and its `cancel()` asked, so a GUI can
+run the work in a worker thread and stop it. Inside a chunk numpy works on blocks small enough to
+stay in the CPU cache, which matters more than the number of passes.
+
+`Measured` says what is measured of a tensor: its values (bfloat16, float16, float8 converted to
+float32 block by block, 4-bit integers to 8-bit), the magnitude |z| of complex values, or the byte
+length of strings.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+
+CHUNK_ELEMENTS = 1 << 20  # the unit of work between progress reports and cancel checks
+BLOCK_ELEMENTS = 1 << 16  # what one numpy call sees: 64 K values stay in the CPU cache
+WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+Progress = Callable[[float], None] | None
+Cancel = Callable[[], bool] | None
+
+
+class Cancelled(Exception):
+    """Raised when the caller's `cancel()` returned True."""
+
+
+@dataclass(frozen=True)
+class Measured:
+    """A tensor as a flat array, and how to turn a block of it into the numbers to measure."""
+
+    flat: np.ndarray
+    convert: Callable[[np.ndarray], np.ndarray]
+    is_float: bool  # floats may hold NaN/Inf; ints (and bools, lengths) cannot
+    work_dtype: np.dtype  # what blocks are sorted in: float32/float64 for floats, float64 for ints
+    value_dtype: np.dtype  # dtype of converted blocks (bin edges follow it, as in np.histogram)
+    measure: str  # "value", "magnitude" (complex) or "length" (strings)
+
+
+def measured(array: object) -> Measured:
+    """What to measure of `array`; TypeError for values that have no numbers (resources)."""
+    flat = np.asarray(array).reshape(-1)
+    dtype = flat.dtype
+    f32, f64 = np.dtype(np.float32), np.dtype(np.float64)
+    if dtype == np.dtype(object) or dtype.kind in "SU":
+        lengths = np.fromiter(map(len, flat), dtype=np.int64, count=flat.size)
+        return Measured(lengths, _identity, False, f64, lengths.dtype, "length")
+    if dtype.kind == "b":
+        return Measured(flat, _bool_as_uint8, False, f64, np.dtype(np.uint8), "value")
+    if dtype.kind in "iu":
+        return Measured(flat, _identity, False, f64, dtype, "value")
+    if dtype.kind == "c":
+        work = f32 if dtype == np.dtype(np.complex64) else f64
+        return Measured(flat, np.abs, True, work, work, "magnitude")
+    if dtype in (f32, f64):
+        return Measured(flat, _identity, True, dtype, dtype, "value")
+    if dtype.kind == "f" or (dtype.kind == "V" and dtype.name.startswith(("float", "bfloat"))):
+        # float16, bfloat16, float8, float4 (ml_dtypes): exact in float32, and numpy sorts it fast.
+        return Measured(flat, _as_float32, True, f32, f32, "value")
+    if dtype.kind == "V" and dtype.name.startswith(("int", "uint")):  # int4, uint4, int2 ...
+        ints = np.dtype(np.uint8 if dtype.name.startswith("u") else np.int8)
+        return Measured(flat, lambda block: block.astype(ints), False, f64, ints, "value")
+    raise TypeError(f"no statistics for values of dtype {dtype}")
+
+
+def _identity(block: np.ndarray) -> np.ndarray:
+    return block
+
+
+def _bool_as_uint8(block: np.ndarray) -> np.ndarray:
+    return block.view(np.uint8)
+
+
+def _as_float32(block: np.ndarray) -> np.ndarray:
+    return block.astype(np.float32)
+
+
+def run_chunks(
+    flat: np.ndarray, task: Callable[[np.ndarray], object], progress: Progress, cancel: Cancel
+) -> list:
+    """`task(chunk)` for consecutive chunks of `flat`, results in order; progress and cancel
+    between chunks. An empty array is one empty chunk."""
+    if cancel is not None and cancel():
+        raise Cancelled()
+    starts = range(0, max(flat.size, 1), CHUNK_ELEMENTS)
+    task = _quietly(task)
+    if len(starts) == 1 or WORKERS == 1:
+        results = []
+        for done, start in enumerate(starts, 1):
+            results.append(task(flat[start : start + CHUNK_ELEMENTS]))
+            report(done / len(starts), progress, cancel)
+        return results
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tensor-stats") as pool:
+        futures = [pool.submit(task, flat[start : start + CHUNK_ELEMENTS]) for start in starts]
+        try:
+            results = []
+            for done, future in enumerate(futures, 1):
+                results.append(future.result())
+                report(done / len(futures), progress, cancel)
+            return results
+        finally:
+            for future in futures:  # after a cancel or an error: drop what has not started
+                future.cancel()
+
+
+def _quietly(task: Callable[[np.ndarray], object]) -> Callable[[np.ndarray], object]:
+    """`task` without floating-point warnings: NaN, Inf and overflow are counted, not errors.
+    (numpy's error state belongs to the thread, so it is set inside each task.)"""
+
+    def run(chunk: np.ndarray) -> object:
+        with np.errstate(all="ignore"):
+            return task(chunk)
+
+    return run
+
+
+def report(fraction: float, progress: Progress, cancel: Cancel) -> None:
+    """Tell the caller how far along the work is; raise Cancelled if it wants to stop."""
+    if progress is not None:
+        progress(fraction)
+    if cancel is not None and cancel():
+        raise Cancelled()
+
+
+def scaled(progress: Progress, start: float, end: float) -> Progress:
+    """Map one pass's own 0..1 progress onto [start, end] of the caller's bar."""
+    if progress is None:
+        return None
+    return lambda fraction: progress(start + (end - start) * fraction)
+
+
+def blocks(chunk: np.ndarray) -> Iterator[np.ndarray]:
+    for start in range(0, chunk.size, BLOCK_ELEMENTS):
+        yield chunk[start : start + BLOCK_ELEMENTS]
+
+
+def sorted_block(values: np.ndarray, buffer: np.ndarray) -> np.ndarray:
+    """`values` sorted in (a view of) `buffer`; NaN sort last, as numpy does."""
+    out = buffer[: values.size]
+    np.copyto(out, values, casting="same_kind")
+    out.sort()
+    return out
+
+
+def finite_part(sorted_values: np.ndarray) -> np.ndarray:
+    """The finite values of a sorted array: after any -inf, before any +inf and NaN."""
+    low = int(np.searchsorted(sorted_values, -np.inf, "right"))
+    high = int(np.searchsorted(sorted_values, np.inf, "left"))
+    return sorted_values[low:high]
+
+
+def sample(flat: np.ndarray, size: int, run: int = 1024) -> np.ndarray:
+    """About `size` elements of `flat` in evenly spaced runs of consecutive elements.
+
+    Runs rather than every k-th element: a stride can line up with a row length and see a single
+    column, and runs touch far fewer pages of a memory-mapped file.
+    """
+    if flat.size <= size:
+        return flat
+    runs = max(1, size // run)
+    run = size // runs
+    starts = np.linspace(0, flat.size - run, runs).astype(np.int64)
+    return np.concatenate([flat[start : start + run] for start in starts])
