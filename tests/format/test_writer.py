@@ -468,7 +468,8 @@ _NUMERIC = [
 
 
 @st.composite
-def tensors(draw) -> np.ndarray:
+def random_tensors(draw) -> np.ndarray:
+    """Random bytes seen as a random dtype (NaN payloads and all), or random byte strings."""
     shape = draw(hnp.array_shapes(min_dims=0, max_dims=3, min_side=0, max_side=5))
     if draw(st.integers(0, 5)) == 0:
         elements = draw(
@@ -497,7 +498,7 @@ def tensors(draw) -> np.ndarray:
         st.text(st.characters(exclude_categories=["Cs"]), min_size=1, max_size=30).filter(
             lambda name: not name.startswith("\x00")
         ),
-        tensors(),
+        random_tensors(),
         min_size=1,
         max_size=8,
     )
