@@ -119,14 +119,39 @@ def cmd_show(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(record, indent=1, default=_json_default))
             return EXIT_OK
-        for key in ("name", "readable_name", "dtype", "shape", "nbytes", "kind", "slot_of"):
-            if record[key] is not None and not (key == "readable_name" and record[key] == name):
-                print(f"{key:>14}: {record[key]}")
-        for key, value in record["stats"].items():
-            print(f"{key:>14}: {value}")
-        with np.printoptions(threshold=200, edgeitems=4, linewidth=100):
-            print(array if not info.dtype.is_string else array.astype(object))
+        print(_describe(info, stats))
+        with np.printoptions(threshold=100, edgeitems=3, linewidth=100, precision=6):
+            print(array)
     return EXIT_OK
+
+
+def _describe(info, stats) -> str:
+    """A tensor's facts and statistics as a few readable lines."""
+    from .core.formatting import format_bytes, format_number, format_shape
+
+    def number(value: object) -> str:
+        return "-" if value is None else format_number(value)
+
+    title = f"{info.name}  {info.dtype.name} {format_shape(info.shape)}"
+    lines = [f"{title}  {info.size:,} parameters, {format_bytes(info.nbytes)}  ({info.kind.value})"]
+    if info.readable_name != info.name:
+        lines.append(f"  object path  {info.readable_name}")
+    if info.slot_of:
+        lines.append(f"  slot of      {info.slot_of}")
+    measure = "" if stats.measure == "value" else f" (of the {stats.measure})"
+    lines.append(
+        f"  min {number(stats.min)}   max {number(stats.max)}   mean {number(stats.mean)}   "
+        f"std {number(stats.std)}   L2 norm {number(stats.l2_norm)}{measure}"
+    )
+    if stats.quantiles:
+        parts = "   ".join(f"{q}% {number(v)}" for q, v in sorted(stats.quantiles.items()))
+        lines.append(f"  quantiles    {parts}")
+    share = stats.zero_count / stats.count if stats.count else 0.0
+    lines.append(
+        f"  zeros {stats.zero_count:,} ({share:.2%})   NaN {stats.nan_count:,}   "
+        f"+Inf {stats.posinf_count:,}   -Inf {stats.neginf_count:,}"
+    )
+    return "\n".join(lines)
 
 
 def _json_default(value: object) -> object:
