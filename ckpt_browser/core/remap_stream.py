@@ -29,7 +29,8 @@ class ChecksumAccumulator:
         self.value = 0
 
     def add(self, piece: np.ndarray) -> None:
-        self.value = crc32c(memoryview(np.ascontiguousarray(piece)).cast("B"), self.value)
+        raw = np.ascontiguousarray(piece).reshape(-1).view(np.uint8)  # any dtype, bfloat16 too
+        self.value = crc32c(memoryview(raw), self.value)
 
 
 def chunks(
