@@ -14,7 +14,7 @@ from collections.abc import Sequence
 
 from .remap_plan import Plan, Status
 
-_HEADER = '''"""Restore {what} into the current TensorFlow graph by name (made by ckpt-browser remap).
+_HEADER = '''"""Restore {what} into the current TensorFlow graph by name (ckpt-browser remap).
 
 Call `init_from_checkpoints()` while building the graph (before the variable initializer runs),
 or `restore_with_savers(session)` after it.
