@@ -23,7 +23,7 @@ from .format.atomic import atomic_output
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_ERROR = 0, 1, 2
 
-SUBCOMMANDS = ("ls", "show", "export", "verify")
+SUBCOMMANDS = ("ls", "show", "export", "verify", "diff")
 
 
 class UsageError(Exception):
@@ -222,6 +222,30 @@ def cmd_verify(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .core.compare import CompareOptions, compare_checkpoints
+    from .core.compare_report import comparison_record, format_table
+    from .core.name_alignment import Alignment, PrefixRule
+
+    try:
+        alignment = Alignment(
+            prefix_a=PrefixRule.from_options(args.strip_prefix_a, args.replace_prefix_a),
+            prefix_b=PrefixRule.from_options(args.strip_prefix_b, args.replace_prefix_b),
+            readable_names=not args.by_key,
+            params_only=args.params_only,
+        )
+        options = CompareOptions(rtol=args.rtol, atol=args.atol, alignment=alignment)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    with open_checkpoint(args.a) as a, open_checkpoint(args.b) as b:
+        comparison = compare_checkpoints(a, b, options)
+    if args.json:
+        print(json.dumps(comparison_record(comparison), indent=1, allow_nan=False))
+    else:
+        print(format_table(comparison))
+    return EXIT_OK if comparison.identical else EXIT_DIFFERENT
+
+
 # -- parsing --------------------------------------------------------------------------------------
 
 
@@ -255,6 +279,44 @@ def _subcommand_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("verify", help="check every checksum")
     p.add_argument("path")
     p.set_defaults(run=cmd_verify)
+
+    p = sub.add_parser(
+        "diff",
+        help="compare two checkpoints (exit 0: same tensors and values, 1: they differ)",
+        description="Status and distances of every name in A or B, most changed first. "
+        "Names are matched by readable name (TF2: object path). A distance that does not apply "
+        "is blank (null in JSON). Exit 0 when both hold the same names with equal values "
+        "(close, with --rtol/--atol), 1 when they differ, 2 on error.",
+    )
+    p.add_argument("a", metavar="A")
+    p.add_argument("b", metavar="B")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument(
+        "--rtol", type=float, default=0.0, help="relative tolerance, as np.isclose (default 0)"
+    )
+    p.add_argument(
+        "--atol", type=float, default=0.0, help="absolute tolerance, as np.isclose (default 0)"
+    )
+    for side in ("a", "b"):
+        p.add_argument(
+            f"--strip-prefix-{side}",
+            metavar="P",
+            help=f"remove prefix P from the names of {side.upper()}",
+        )
+        p.add_argument(
+            f"--replace-prefix-{side}",
+            metavar="OLD=NEW",
+            help=f"replace prefix OLD by NEW in the names of {side.upper()}",
+        )
+    p.add_argument(
+        "--params-only",
+        action="store_true",
+        help="leave out optimizer slots, counters and the object graph",
+    )
+    p.add_argument(
+        "--by-key", action="store_true", help="match raw checkpoint keys, not readable names"
+    )
+    p.set_defaults(run=cmd_diff)
     return parser
 
 

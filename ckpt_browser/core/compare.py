@@ -1,0 +1,338 @@
+"""Compare two checkpoints: every name gets a status and, where the values can be compared, the
+distances between them.
+
+    from ckpt_browser.core.compare import CompareOptions, compare_checkpoints
+    result = compare_checkpoints(ckpt_a, ckpt_b, CompareOptions(atol=1e-6))
+    for item in result.most_changed_first():
+        print(item.name, item.status, item.distances)
+
+Names are matched by `name_alignment` first. A pair of equal shape is read a chunk at a time over
+the memory maps (`tensor_chunks`), the chunks of a large tensor spread over a few threads, and the
+pages released as the pass goes, so memory stays flat however large the checkpoints are. Results
+come one tensor at a time from `iter_compare`, so a window can fill its table as they arrive;
+`cancel()` is polled between chunks and raises `Cancelled`.
+
+Status: `added`/`removed` when one side lacks the name, `shape_changed` when the shapes differ
+(no distances), `dtype_changed` when the dtypes differ (distances still computed in a common type
+when both are numbers), else `same` when every element is equal (with `rtol`/`atol`: close) and
+`changed` otherwise.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections import Counter
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ckpt_browser.core import tensor_chunks
+from ckpt_browser.core.distances import (
+    Distances,
+    PartialDistances,
+    comparison_category,
+    finish,
+    kernel_for,
+)
+from ckpt_browser.core.name_alignment import AlignedPair, Alignment, align
+from ckpt_browser.core.stats import Cancelled
+from ckpt_browser.core.tensor_chunks import ChunkedTensor, paired_chunks
+from ckpt_browser.format import Checkpoint, TensorInfo
+
+WORKERS = max(1, min(4, os.cpu_count() or 1))
+
+Progress = Callable[[float], None] | None
+Cancel = Callable[[], bool] | None
+
+__all__ = [
+    "Cancelled",
+    "CompareOptions",
+    "Comparison",
+    "Status",
+    "TensorComparison",
+    "compare_checkpoints",
+    "compare_pair",
+    "iter_compare",
+]
+
+
+class Status(str, Enum):
+    SAME = "same"
+    CHANGED = "changed"
+    ADDED = "added"
+    REMOVED = "removed"
+    SHAPE_CHANGED = "shape_changed"
+    DTYPE_CHANGED = "dtype_changed"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+# "Most changed first": what changed in structure, then changed values by how much, then the same.
+_STATUS_RANK = {
+    Status.REMOVED: 0,
+    Status.ADDED: 1,
+    Status.SHAPE_CHANGED: 2,
+    Status.DTYPE_CHANGED: 3,
+    Status.CHANGED: 4,
+    Status.SAME: 5,
+}
+
+
+@dataclass(frozen=True)
+class CompareOptions:
+    """Tolerances for `same` and how names are matched.
+
+    rtol = atol = 0 (the default) means `same` is exact equality; with tolerances a float pair is
+    `same` when every element passes `np.isclose(a, b, rtol, atol, equal_nan=True)`.
+    """
+
+    rtol: float = 0.0
+    atol: float = 0.0
+    alignment: Alignment = field(default_factory=Alignment)
+
+    def __post_init__(self) -> None:
+        for label, value in (("rtol", self.rtol), ("atol", self.atol)):
+            if not (isinstance(value, (int, float)) and math.isfinite(value) and value >= 0):
+                raise ValueError(f"{label} must be a finite number >= 0, not {value!r}")
+
+
+@dataclass(frozen=True)
+class TensorComparison:
+    """The outcome for one name: status, the two tensors (either may be None), distances."""
+
+    name: str
+    status: Status
+    a: TensorInfo | None
+    b: TensorInfo | None
+    distances: Distances | None = None  # None when the values were not compared
+
+    @property
+    def dtype_a(self) -> str | None:
+        return self.a.dtype.name if self.a is not None else None
+
+    @property
+    def dtype_b(self) -> str | None:
+        return self.b.dtype.name if self.b is not None else None
+
+    @property
+    def shape_a(self) -> tuple[int, ...] | None:
+        return self.a.shape if self.a is not None else None
+
+    @property
+    def shape_b(self) -> tuple[int, ...] | None:
+        return self.b.shape if self.b is not None else None
+
+    def distance(self, field_name: str) -> float | int | None:
+        """One distance by its field name (`rel_l2`, `max_abs_diff` ...), None if not computed."""
+        return getattr(self.distances, field_name) if self.distances is not None else None
+
+    @property
+    def change_score(self) -> float:
+        """How much the values moved: relative L2, or failing that the mismatch share.
+
+        Infinite when A is all zeros and B is not (relative L2 undefined but the change is real).
+        """
+        d = self.distances
+        if d is None:
+            return 0.0
+        if d.rel_l2 is not None:
+            return d.rel_l2
+        if d.mismatches and d.compared and d.max_abs_diff is not None:
+            return math.inf
+        return d.mismatch_fraction or 0.0
+
+    def sort_key(self) -> tuple:
+        """Most changed first: structural changes, then values by `change_score`, then same."""
+        return (_STATUS_RANK[self.status], -self.change_score, self.name)
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Every name of two checkpoints with its outcome, in name order."""
+
+    prefix_a: str
+    prefix_b: str
+    options: CompareOptions
+    tensors: list[TensorComparison]
+
+    @property
+    def summary(self) -> dict[str, int]:
+        """Count per status, every status present (0 when none)."""
+        counts = Counter(item.status for item in self.tensors)
+        return {status.value: counts.get(status, 0) for status in Status}
+
+    @property
+    def identical(self) -> bool:
+        """True when both hold the same names with equal (or close) values."""
+        return all(item.status is Status.SAME for item in self.tensors)
+
+    def most_changed_first(self) -> list[TensorComparison]:
+        return sorted(self.tensors, key=TensorComparison.sort_key)
+
+
+def compare_checkpoints(
+    a: Checkpoint,
+    b: Checkpoint,
+    options: CompareOptions | None = None,
+    *,
+    progress: Progress = None,
+    cancel: Cancel = None,
+    on_result: Callable[[TensorComparison], None] | None = None,
+) -> Comparison:
+    """Compare every aligned name of `a` and `b` (see `iter_compare`) and collect the results."""
+    options = options or CompareOptions()
+    results = []
+    for item in iter_compare(a, b, options, progress=progress, cancel=cancel):
+        results.append(item)
+        if on_result is not None:
+            on_result(item)
+    return Comparison(a.prefix, b.prefix, options, results)
+
+
+def iter_compare(
+    a: Checkpoint,
+    b: Checkpoint,
+    options: CompareOptions | None = None,
+    *,
+    progress: Progress = None,
+    cancel: Cancel = None,
+) -> Iterator[TensorComparison]:
+    """The outcome of each aligned name, in name order, as soon as it is computed.
+
+    `progress(fraction)` is called as bytes are worked through; `cancel()` is polled between
+    chunks and stops the generator with `Cancelled`.
+    """
+    options = options or CompareOptions()
+    pairs = align(a, b, options.alignment)
+    weights = [_weight(pair) for pair in pairs]
+    total = float(sum(weights)) or 1.0
+    done = 0.0
+    pool: ThreadPoolExecutor | None = None
+    try:
+        for pair, weight in zip(pairs, weights):
+            _check(cancel)
+            if pool is None and weight > 2 * tensor_chunks.CHUNK_BYTES and WORKERS > 1:
+                pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="compare")
+            start = done
+
+            def report(fraction: float, start: float = start, weight: float = weight) -> None:
+                if progress is not None:
+                    progress((start + weight * fraction) / total)
+
+            yield _compare_aligned(a, b, pair, options, report, cancel, pool)
+            done += weight
+            if progress is not None:
+                progress(done / total)
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def compare_pair(
+    a: Checkpoint,
+    info_a: TensorInfo,
+    b: Checkpoint,
+    info_b: TensorInfo,
+    options: CompareOptions | None = None,
+    *,
+    progress: Progress = None,
+    cancel: Cancel = None,
+) -> TensorComparison:
+    """Compare one tensor of `a` with one of `b`, whatever their names."""
+    pair = AlignedPair(info_a.name, info_a, info_b)
+    return _compare_aligned(a, b, pair, options or CompareOptions(), progress, cancel, None)
+
+
+# -- internals --------------------------------------------------------------------------------
+
+
+def _weight(pair: AlignedPair) -> float:
+    """Share of the progress bar: the bytes to read, plus a little for the bookkeeping."""
+    if pair.a is None or pair.b is None or pair.a.shape != pair.b.shape:
+        return 1.0
+    return 1.0 + pair.a.nbytes + pair.b.nbytes
+
+
+def _compare_aligned(
+    a: Checkpoint,
+    b: Checkpoint,
+    pair: AlignedPair,
+    options: CompareOptions,
+    progress: Progress,
+    cancel: Cancel,
+    pool: ThreadPoolExecutor | None,
+) -> TensorComparison:
+    info_a, info_b = pair.a, pair.b
+    if info_a is None:
+        return TensorComparison(pair.name, Status.ADDED, None, info_b)
+    if info_b is None:
+        return TensorComparison(pair.name, Status.REMOVED, info_a, None)
+    if info_a.shape != info_b.shape:
+        return TensorComparison(pair.name, Status.SHAPE_CHANGED, info_a, info_b)
+    dtype_changed = info_a.dtype.name != info_b.dtype.name
+    numpy_a, numpy_b = info_a.dtype.numpy, info_b.dtype.numpy
+    how = None
+    if numpy_a is not None and numpy_b is not None:
+        how = comparison_category(numpy_a, numpy_b)
+    if how is None:  # a string against numbers, or a type that holds no values
+        status = Status.DTYPE_CHANGED if dtype_changed else Status.CHANGED
+        return TensorComparison(pair.name, status, info_a, info_b)
+    distances = _distances(a, info_a, b, info_b, how, options, progress, cancel, pool)
+    if dtype_changed:
+        status = Status.DTYPE_CHANGED
+    else:
+        status = Status.CHANGED if distances.mismatches else Status.SAME
+    return TensorComparison(pair.name, status, info_a, info_b, distances)
+
+
+def _distances(
+    a: Checkpoint,
+    info_a: TensorInfo,
+    b: Checkpoint,
+    info_b: TensorInfo,
+    how: str,
+    options: CompareOptions,
+    progress: Progress,
+    cancel: Cancel,
+    pool: ThreadPoolExecutor | None,
+) -> Distances:
+    kernel = kernel_for(info_a.dtype.numpy, info_b.dtype.numpy, options.rtol, options.atol)
+    assert kernel is not None  # `how` said they are comparable
+    tensor_a, tensor_b = ChunkedTensor(a, info_a), ChunkedTensor(b, info_b)
+    ranges = paired_chunks(tensor_a, tensor_b)
+
+    def work(start: int, stop: int) -> PartialDistances:
+        part = kernel(tensor_a.read(start, stop), tensor_b.read(start, stop), start)
+        tensor_a.release(start, stop)
+        tensor_b.release(start, stop)
+        return part
+
+    merged = PartialDistances()
+    if pool is None or len(ranges) == 1:
+        for done, (start, stop) in enumerate(ranges, 1):
+            merged.merge(work(start, stop))
+            _report(done / len(ranges), progress, cancel)
+    else:
+        futures: list[Future[PartialDistances]] = [pool.submit(work, *r) for r in ranges]
+        try:
+            for done, future in enumerate(futures, 1):
+                merged.merge(future.result())
+                _report(done / len(futures), progress, cancel)
+        finally:
+            for future in futures:  # after a cancel or an error: drop what has not started
+                future.cancel()
+    return finish(merged, info_a.shape, how)
+
+
+def _report(fraction: float, progress: Progress, cancel: Cancel) -> None:
+    if progress is not None:
+        progress(fraction)
+    _check(cancel)
+
+
+def _check(cancel: Cancel) -> None:
+    if cancel is not None and cancel():
+        raise Cancelled()

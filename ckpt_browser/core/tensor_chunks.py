@@ -1,0 +1,133 @@
+"""Reading a tensor a few megabytes at a time, and handing the pages back once they are done.
+
+`Checkpoint.read` gives a view of a memory map, so reading costs nothing up front, but every page
+a pass touches stays in the process's resident set until the map is closed: comparing two 10 GB
+checkpoints would grow the process by 20 GB of (reclaimable, but counted) file pages. Passes that
+go through whole tensors therefore take them in chunks and `release` each chunk afterwards with
+`madvise(MADV_DONTNEED)`. On a read-only file mapping that only unmaps the pages; their contents
+stay in the page cache and a later access maps them again, so releasing is always safe, even for
+pages another thread still reads. Partitioned tensors are read row block by row block through
+`Checkpoint.read(name, index)`, which assembles only those rows.
+"""
+
+from __future__ import annotations
+
+import math
+import mmap
+from collections.abc import Iterator
+
+import numpy as np
+
+from ckpt_browser.format import Checkpoint, TensorInfo
+
+CHUNK_BYTES = 8 << 20  # the unit of work, of progress reports and of cancel checks
+_PAGE = mmap.PAGESIZE
+_CAN_RELEASE = hasattr(mmap, "MADV_DONTNEED") and hasattr(mmap.mmap, "madvise")
+
+
+class ChunkedTensor:
+    """One tensor of a checkpoint as flat element ranges `read(start, stop)`."""
+
+    def __init__(self, checkpoint: Checkpoint, info: TensorInfo) -> None:
+        self.checkpoint = checkpoint
+        self.info = info
+        self.size = info.size
+        shape = info.shape
+        self.row_elements = math.prod(shape[1:]) if len(shape) > 1 else 1
+        self._flat: np.ndarray | None = None
+        if not info.partitioned:
+            self._flat = checkpoint.read(info.name).reshape(-1)
+
+    @property
+    def needs_whole_rows(self) -> bool:
+        """A partitioned tensor is read by rows: chunks must start and end on a row boundary."""
+        return self._flat is None
+
+    def read(self, start: int, stop: int) -> np.ndarray:
+        """Elements `start:stop` of the flattened tensor (a view where the storage allows)."""
+        if self._flat is not None:
+            return self._flat[start:stop]
+        rows = slice(start // self.row_elements, -(-stop // self.row_elements))
+        block = self.checkpoint.read(self.info.name, (rows,)).reshape(-1)
+        offset = start - rows.start * self.row_elements
+        return block[offset : offset + (stop - start)]
+
+    def release(self, start: int, stop: int) -> None:
+        """Give back the mapped pages of elements `start:stop` (nothing to do for copies)."""
+        if self._flat is not None and stop > start:
+            release_pages(self._flat[start:stop])
+
+
+def chunk_ranges(
+    size: int, element_bytes: int, row_elements: int = 1, chunk_bytes: int | None = None
+) -> list[tuple[int, int]]:
+    """Consecutive (start, stop) ranges covering `size` elements, about `chunk_bytes` each
+    (default CHUNK_BYTES).
+
+    With `row_elements` > 1 the boundaries fall on multiples of it (whole rows); a single row
+    larger than a chunk is one chunk.
+    """
+    if size <= 0:
+        return [(0, 0)]
+    step = max(1, (chunk_bytes or CHUNK_BYTES) // max(1, element_bytes))
+    if row_elements > 1:
+        step = max(row_elements, step // row_elements * row_elements)
+    return [(start, min(start + step, size)) for start in range(0, size, step)]
+
+
+def paired_chunks(
+    a: ChunkedTensor, b: ChunkedTensor, chunk_bytes: int | None = None
+) -> list[tuple[int, int]]:
+    """Chunk ranges that suit both tensors of a pair of equal size."""
+    rows = a.row_elements if (a.needs_whole_rows or b.needs_whole_rows) else 1
+    element_bytes = max(_element_bytes(a.info), _element_bytes(b.info))
+    return chunk_ranges(a.size, element_bytes, rows, chunk_bytes)
+
+
+def iter_chunks(tensor: ChunkedTensor, chunk_bytes: int | None = None) -> Iterator[np.ndarray]:
+    """The chunks of one tensor in order, each released after the caller is done with it."""
+    rows = tensor.row_elements if tensor.needs_whole_rows else 1
+    for start, stop in chunk_ranges(tensor.size, _element_bytes(tensor.info), rows, chunk_bytes):
+        yield tensor.read(start, stop)
+        tensor.release(start, stop)
+
+
+def release_pages(array: np.ndarray) -> None:
+    """`madvise(MADV_DONTNEED)` the pages under `array` if it views a read-only memory map."""
+    if not _CAN_RELEASE or array.size == 0:
+        return
+    found = _backing_map(array)
+    if found is None:
+        return
+    mapping, map_address = found
+    start = array.__array_interface__["data"][0] - map_address
+    end = start + array.nbytes
+    if start < 0 or end > len(mapping):
+        return
+    first = start - start % _PAGE
+    length = min(-(-end // _PAGE) * _PAGE, len(mapping)) - first
+    try:
+        mapping.madvise(mmap.MADV_DONTNEED, first, length)
+    except (OSError, ValueError):  # closed meanwhile, or a platform that refuses: keep the pages
+        return
+
+
+def _backing_map(array: np.ndarray) -> tuple[mmap.mmap, int] | None:
+    """The read-only mmap an array views (through its chain of bases) and its start address."""
+    base: object = array
+    while isinstance(base, np.ndarray):
+        base = base.base
+    if not isinstance(base, memoryview) or not isinstance(base.obj, mmap.mmap):
+        return None
+    if not base.readonly:  # only ever drop pages of a read-only map: nothing can be lost
+        return None
+    mapping = base.obj
+    try:
+        address = np.frombuffer(mapping, dtype=np.uint8, count=1).__array_interface__["data"][0]
+    except (ValueError, TypeError):  # closed, or empty
+        return None
+    return mapping, address
+
+
+def _element_bytes(info: TensorInfo) -> int:
+    return info.dtype.itemsize or 8  # strings: an object pointer per element in memory
