@@ -40,11 +40,11 @@ def encode_varint(value: int) -> bytes:
 
 
 def _shared_prefix_length(a: bytes, b: bytes) -> int:
+    """Length of the common prefix. XOR of the two as big integers: the highest set bit is in
+    the first differing byte (a C-speed scan instead of a Python loop over bytes)."""
     limit = min(len(a), len(b))
-    shared = 0
-    while shared < limit and a[shared] == b[shared]:
-        shared += 1
-    return shared
+    difference = int.from_bytes(a[:limit], "big") ^ int.from_bytes(b[:limit], "big")
+    return limit - (difference.bit_length() + 7) // 8
 
 
 def shortest_separator(start: bytes, limit: bytes) -> bytes:
