@@ -67,29 +67,30 @@ def their_attr(kind: str, item) -> object:
     return item
 
 
+def their_attr_items(value) -> list[tuple[str | None, object]]:
+    """(kind, value) of each item of an AttrValue: the value itself, or each item of a list."""
+    kind = value.WhichOneof("value")
+    if kind is None:
+        return [(None, None)]
+    if kind != "list":
+        return [(kind, their_attr(kind, getattr(value, kind)))]
+    for field in ("s", "i", "f", "b", "type", "shape", "tensor", "func"):
+        items = getattr(value.list, field)
+        if items:
+            return [(field, their_attr(field, item)) for item in items]
+    return []
+
+
 def assert_attrs_match(ours: dict, node_def) -> None:
     assert sorted(ours) == sorted(node_def.attr)
     for key, value in node_def.attr.items():
-        kind = value.WhichOneof("value")
-        if kind == "list":
-            field = next(
-                (
-                    f
-                    for f in ("s", "i", "f", "b", "type", "shape", "tensor", "func")
-                    if getattr(value.list, f)
-                ),
-                None,
-            )
-            expected = [their_attr(field, x) for x in getattr(value.list, field)] if field else []
-            kinds = [field] * len(expected)
-            got = ours[key]
-        else:
-            expected, kinds, got = [their_attr(kind, getattr(value, kind))], [kind], [ours[key]]
+        expected = their_attr_items(value)
+        got = ours[key] if value.WhichOneof("value") == "list" else [ours[key]]
         assert len(got) == len(expected), key
-        for kind_of_item, mine, theirs in zip(kinds, got, expected, strict=True):
-            if kind_of_item == "f":
+        for mine, (kind, theirs) in zip(got, expected, strict=True):
+            if kind == "f":
                 assert mine == pytest.approx(theirs, rel=1e-6), key
-            elif kind_of_item == "tensor":
+            elif kind == "tensor":
                 assert mine.startswith(theirs), key
             else:
                 assert mine == theirs, key
@@ -400,7 +401,27 @@ def savedmodel_with_slots(tmp_path_factory) -> Path:
     return directory
 
 
-@pytest.mark.parametrize("fixture", ["savedmodel_dir", "savedmodel_with_slots"])
+@pytest.fixture(scope="module")
+def keras_savedmodel(tmp_path_factory) -> Path:
+    """A compiled, trained Keras 3 model (with its Adam state) through tf.saved_model.save."""
+    tf = import_tensorflow()
+    import keras
+
+    keras.utils.set_random_seed(3)
+    model = keras.Sequential(
+        [keras.Input((3,)), keras.layers.Dense(4), keras.layers.BatchNormalization()]
+    )
+    model.compile(optimizer="adam", loss="mse")
+    model.fit(np.ones((4, 3)), np.ones((4, 4)), verbose=0)
+    directory = tmp_path_factory.mktemp("keras_savedmodel") / "model"
+    tf.saved_model.save(model, str(directory))
+    return directory
+
+
+SAVED_MODELS = ["savedmodel_dir", "savedmodel_with_slots", "keras_savedmodel"]
+
+
+@pytest.mark.parametrize("fixture", SAVED_MODELS)
 def test_saved_model_matches_tensorflow(fixture, request):
     tf = import_tensorflow()
     directory = request.getfixturevalue(fixture)
@@ -428,7 +449,7 @@ def test_saved_model_matches_tensorflow(fixture, request):
                 assert mine[key].shape == expected
 
 
-@pytest.mark.parametrize("fixture", ["savedmodel_dir", "savedmodel_with_slots"])
+@pytest.mark.parametrize("fixture", SAVED_MODELS)
 def test_saved_model_variables_are_its_checkpoint_keys(fixture, request):
     directory = request.getfixturevalue(fixture)
     directory = getattr(directory, "directory", directory)
@@ -438,20 +459,27 @@ def test_saved_model_variables_are_its_checkpoint_keys(fixture, request):
     assert all(v.is_resource for v in graph.variables)
 
 
-def test_saved_model_variable_nodes_hold_those_variables(savedmodel_with_slots):
+@pytest.mark.parametrize("fixture", SAVED_MODELS)
+def test_saved_model_variable_nodes_hold_those_variables(fixture, request):
     """Restore the SavedModel in a TF1 session and read each variable through our node link."""
     tf = import_tensorflow()
     v1 = tf.compat.v1
-    graph = load_graph(savedmodel_with_slots)
-    reader = tf.train.load_checkpoint(str(savedmodel_with_slots / "variables" / "variables"))
+    directory = request.getfixturevalue(fixture)
+    directory = getattr(directory, "directory", directory)
+    graph = load_graph(directory)
+    reader = tf.train.load_checkpoint(str(directory / "variables" / "variables"))
     assert all(v.node for v in graph.variables)
     assert len({v.node for v in graph.variables}) == len(graph.variables)
     with tf.Graph().as_default() as session_graph, v1.Session() as session:
-        v1.saved_model.loader.load(session, ["serve"], str(savedmodel_with_slots))
+        v1.saved_model.loader.load(session, ["serve"], str(directory))
         for variable in graph.variables:
             handle = session_graph.get_tensor_by_name(variable.node + ":0")
             read = tf.raw_ops.ReadVariableOp(resource=handle, dtype=tf.as_dtype(variable.dtype))
             np.testing.assert_array_equal(session.run(read), reader.get_tensor(variable.name))
+
+
+def test_saved_model_trainable_and_slots(savedmodel_with_slots):
+    graph = load_graph(savedmodel_with_slots)
     trainable = {v.name for v in graph.variables if v.trainable}
     assert trainable == {
         "a/.ATTRIBUTES/VARIABLE_VALUE",
