@@ -16,17 +16,21 @@ from .dtypes import DType
 from .errors import CheckpointError, ChecksumError
 from .kinds import TensorKind
 from .paths import CheckpointRecord, history, resolve_prefix
+from .writer import CheckpointWriter, WriteCancelled, write_checkpoint_state
 
 __all__ = [
     "Checkpoint",
     "CheckpointError",
     "CheckpointRecord",
+    "CheckpointWriter",
     "ChecksumError",
     "ChecksumProblem",
     "DType",
     "TensorInfo",
     "TensorKind",
+    "WriteCancelled",
     "history",
     "open_checkpoint",
     "resolve_prefix",
+    "write_checkpoint_state",
 ]
