@@ -11,7 +11,13 @@ import os
 import sys
 from collections.abc import Sequence
 
-from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtCore import (
+    QMessageLogContext,
+    QSettings,
+    QTimer,
+    QtMsgType,
+    qInstallMessageHandler,
+)
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
@@ -24,14 +30,26 @@ SCREENSHOT_TIMEOUT_MS = 60_000
 _POLL_MS = 10
 
 
+# Harmless notices of Qt platform plugins that would only clutter stderr (the offscreen plugin,
+# used for --screenshot on servers, says this for every top-level window).
+_QUIET_QT_MESSAGES = ("This plugin does not support propagateSizeHints()",)
+
+
+def _qt_message(mode: QtMsgType, context: QMessageLogContext, message: str) -> None:
+    if message in _QUIET_QT_MESSAGES:
+        return
+    print(message, file=sys.stderr)
+
+
 def make_application(argv: Sequence[str] | None = None) -> QApplication:
     """The QApplication (created once), named so QSettings finds the user's settings."""
+    QGuiApplication.setApplicationName(APPLICATION)
+    QGuiApplication.setOrganizationName(ORGANIZATION)
     app = QApplication.instance()
-    if app is None:
-        QGuiApplication.setApplicationName(APPLICATION)
-        QGuiApplication.setOrganizationName(ORGANIZATION)
-        QGuiApplication.setApplicationDisplayName("ckpt-browser")
+    if not isinstance(app, QApplication):
+        qInstallMessageHandler(_qt_message)
         app = QApplication(list(argv) if argv is not None else [sys.argv[0]])
+        QGuiApplication.setApplicationDisplayName("ckpt-browser")
         theme.follow_system_scheme(app)
     return app
 

@@ -105,6 +105,18 @@ class Slicer(QWidget):
         fixed = {axis: position.index for axis, position in self._positions.items()}
         return SliceSpec(self._row_axis, self._col_axis, fixed)
 
+    @property
+    def fixed_axes(self) -> list[int]:
+        """The axes held at one index (each has a slider), in order."""
+        return sorted(self._positions)
+
+    def spin_for(self, axis: int) -> QSpinBox:
+        """The spin box of a fixed `axis` (kept in step with its slider)."""
+        return self._positions[axis].spin
+
+    def slider_for(self, axis: int) -> QSlider:
+        return self._positions[axis].slider
+
     def set_position(self, axis: int, index: int) -> None:
         """Move the slider of a fixed `axis` (for code and tests; the user drags the slider)."""
         self._positions[axis].spin.setValue(index)

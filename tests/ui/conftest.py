@@ -62,8 +62,9 @@ def private_settings(tmp_path: Path) -> Iterator[Path]:
     """Every test gets its own empty QSettings store, never the user's."""
     make_application()
     QSettings.setDefaultFormat(QSettings.Format.IniFormat)
-    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(tmp_path))
-    yield tmp_path
+    settings_dir = tmp_path / "settings"
+    QSettings.setPath(QSettings.Format.IniFormat, QSettings.Scope.UserScope, str(settings_dir))
+    yield settings_dir
 
 
 @pytest.fixture

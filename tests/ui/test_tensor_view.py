@@ -1,0 +1,176 @@
+"""The tensor view: exact statistics and histogram against numpy, previews, cancel, odd dtypes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import ckpt_browser.ui.tensor_view as tensor_view_module
+from ckpt_browser.core.formatting import format_count, format_number
+from ckpt_browser.core.stats import Cancelled
+
+
+def _finite(values: np.ndarray) -> np.ndarray:
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    return flat[np.isfinite(flat)]
+
+
+def _select(window, wait_idle, name: str):
+    assert window.select(name), name
+    wait_idle(window)
+    return window.tensor_view
+
+
+def test_statistics_match_numpy(window, wait_idle, shapes_ckpt):
+    window.open_path(shapes_ckpt.prefix)
+    view = _select(window, wait_idle, "net/layer_2/kernel")
+    values = shapes_ckpt.expected["net/layer_2/kernel"]
+    finite = _finite(values)
+    stats = view.analysis.stats
+    assert stats.count == values.size
+    assert stats.nan_count == 1 and stats.posinf_count == 1 and stats.neginf_count == 1
+    assert stats.zero_count == int(np.sum(values == 0))
+    assert stats.min == pytest.approx(finite.min())
+    assert stats.max == pytest.approx(finite.max())
+    assert stats.mean == pytest.approx(finite.mean(), rel=1e-9)
+    assert stats.std == pytest.approx(finite.std(), rel=1e-9)
+    assert stats.l2_norm == pytest.approx(np.sqrt(np.sum(finite**2)), rel=1e-9)
+    for percent in (1, 25, 50, 75, 99):
+        assert stats.quantiles[percent] == pytest.approx(np.quantile(finite, percent / 100))
+
+    panel = view.stats_panel
+    assert panel.text("min") == format_number(finite.min())
+    assert panel.text("q50") == format_number(np.quantile(finite, 0.5))
+    assert panel.text("nan") == "1"
+    assert panel.text("count") == format_count(values.size)
+    assert panel.text("zeros").startswith(f"{int(np.sum(values == 0))} (")
+    assert view.title_label.text() == "net/layer_2/kernel"
+    assert "float32" in view.info_label.text() and "[40, 30]" in view.info_label.text()
+
+
+def test_histogram_is_exact_and_follows_the_bin_count(window, wait_idle, shapes_ckpt):
+    window.open_path(shapes_ckpt.prefix)
+    view = _select(window, wait_idle, "net/layer_2/kernel")
+    finite = _finite(shapes_ckpt.expected["net/layer_2/kernel"]).astype(np.float32)
+    plot = view.histogram_plot
+    counts, edges = np.histogram(finite, bins=100)
+    np.testing.assert_array_equal(plot.counts, counts)
+    np.testing.assert_allclose(plot.edges, edges, rtol=1e-6)
+    assert plot.exact
+    assert "NaN: 1" in plot.note_label.text() and "Inf: 2" in plot.note_label.text()
+
+    plot.bins_spin.setValue(17)
+    wait_idle(window)
+    np.testing.assert_array_equal(plot.counts, np.histogram(finite, bins=17)[0])
+
+    plot.log_check.setChecked(True)
+    _, heights = plot.curve.getData()
+    expected = np.where(plot.counts > 0, np.log10(np.maximum(plot.counts, 1)), -0.3)
+    np.testing.assert_allclose(heights, expected)
+
+
+def test_large_tensor_shows_a_sampled_preview_then_exact_results(
+    window, wait_idle, shapes_ckpt, monkeypatch
+):
+    monkeypatch.setattr(tensor_view_module, "QUICK_PREVIEW_THRESHOLD", 10_000)
+    monkeypatch.setattr(tensor_view_module, "QUICK_SAMPLE", 5_000)
+    window.open_path(shapes_ckpt.prefix)
+    shown = []
+    plot = window.tensor_view.histogram_plot
+    original = plot.set_histogram
+
+    def spy(counts, edges, **kwargs):
+        shown.append((kwargs["exact"], int(np.sum(counts))))
+        original(counts, edges, **kwargs)
+
+    monkeypatch.setattr(plot, "set_histogram", spy)
+    view = _select(window, wait_idle, "long_vector")
+    values = shapes_ckpt.expected["long_vector"]
+    assert shown[0][0] is False and shown[0][1] < values.size  # the sample came first
+    assert shown[-1] == (True, values.size)  # then the exact counts of every value
+    np.testing.assert_array_equal(plot.counts, np.histogram(values, bins=100)[0])
+    assert view.analysis.complete
+    assert view.analysis.stats.quantiles[50] == pytest.approx(np.quantile(values, 0.5))
+
+
+def test_cancel_keeps_what_is_known_and_frees_the_window(
+    window, wait_idle, qtbot, shapes_ckpt, monkeypatch
+):
+    monkeypatch.setattr(tensor_view_module, "QUICK_PREVIEW_THRESHOLD", 10_000)
+
+    def quantiles_until_cancelled(array, *, progress=None, cancel=None):
+        while not cancel():
+            progress(0.5)
+        raise Cancelled()
+
+    monkeypatch.setattr(tensor_view_module, "compute_quantiles", quantiles_until_cancelled)
+    window.open_path(shapes_ckpt.prefix)
+    view = window.tensor_view
+    assert window.select("long_vector")
+    qtbot.waitUntil(lambda: view.analysis is not None)  # moments and histogram are in
+    assert view.cancel_button.isVisible()
+    assert view.stats_panel.text("q50") == "computing…"
+    view.cancel_button.click()
+    wait_idle(window)
+    assert view.stats_panel.text("q50") == "cancelled"
+    assert view.stats_panel.text("max") == format_number(
+        np.max(shapes_ckpt.expected["long_vector"])
+    )
+    assert view.histogram_plot.exact
+    assert not view.cancel_button.isVisible()
+
+
+def test_strings_show_length_statistics_and_safe_text(window, wait_idle, shapes_ckpt):
+    window.open_path(shapes_ckpt.prefix)
+    view = _select(window, wait_idle, "vocab/words")
+    words = shapes_ckpt.expected["vocab/words"]
+    stats = view.analysis.stats
+    assert stats.measure == "length"
+    assert stats.max == max(len(w) for w in words) and stats.min == 0
+    assert "length" in view.stats_panel.note_label.text()
+    table = view.values.table_model
+    assert [table.text(r, 0) for r in range(3)] == ["alpha", "\\xff\\xfebad", ""]
+
+
+def test_complex_values_show_magnitude_or_phase(window, wait_idle, shapes_ckpt):
+    window.open_path(shapes_ckpt.prefix)
+    view = _select(window, wait_idle, "net/phases")
+    values = shapes_ckpt.expected["net/phases"]
+    assert view.analysis.stats.measure == "magnitude"
+    assert view.analysis.stats.max == pytest.approx(np.abs(values).max())
+    assert view.values.complex_combo.isVisible()
+    np.testing.assert_allclose(view.values.table_model.values.ravel(), np.abs(values))
+    view.values.complex_combo.setCurrentText("phase")
+    wait_idle(window)
+    np.testing.assert_allclose(view.values.table_model.values.ravel(), np.angle(values))
+
+
+def test_bool_scalar_empty_and_half(window, wait_idle, shapes_ckpt):
+    window.open_path(shapes_ckpt.prefix)
+    view = _select(window, wait_idle, "net/mask")
+    np.testing.assert_array_equal(view.values.table_model.values, [[1, 0], [0, 1]])
+    assert view.values.table_model.text(0, 0) == "1"
+
+    view = _select(window, wait_idle, "net/scalar")
+    assert view.values.stack.currentWidget() is view.values.message
+    assert view.values.message.text() == "2.5"
+    assert view.analysis.stats.mean == 2.5
+
+    view = _select(window, wait_idle, "net/empty")
+    assert "Empty tensor" in view.values.message.text()
+    assert view.analysis is None and not view.busy
+
+    view = _select(window, wait_idle, "net/half")
+    half = shapes_ckpt.expected["net/half"].astype(np.float32)
+    assert view.analysis.stats.max == pytest.approx(float(half.max()))
+    np.testing.assert_array_equal(view.values.table_model.values, half)
+
+
+def test_selecting_a_folder_clears_the_view(window, wait_idle, shapes_ckpt):
+    window.open_path(shapes_ckpt.prefix)
+    _select(window, wait_idle, "net/layer_2/kernel")
+    folder = window.tree.model.index_of_path("net")
+    window.tree.view.setCurrentIndex(folder)
+    assert window.tensor_view.key is None
+    assert window.tensor_view.pages.currentWidget() is window.tensor_view.placeholder
+    assert not window.export_action.isEnabled()
