@@ -201,6 +201,10 @@ def test_meta_graph_nodes_match_tensorflow(tf1_graph):
     assert graph.node_by_name["leaky"].attrs["alpha"] == 0.1  # as written, not as float32
     assert graph.node_by_name["ref"].attrs["dtype"] == "float32"
     assert graph.node_by_name["ref"].attrs["shape"] == (3, 2)
+    assert graph.node_by_name["ref"].attr_proto("dtype").type == 1  # the raw AttrValue
+    assert graph.node_by_name["ref"].attr_proto("missing") is None
+    (loop,) = [node for node in graph.nodes if node.op == "StatelessWhile" or node.op == "While"]
+    assert sorted(loop.called_functions) == sorted(graph.functions)  # its cond and body
     assert graph.tensorflow_version == tf.__version__
     assert graph.producer == theirs.graph_def.versions.producer
     assert graph.tags == []
@@ -434,6 +438,8 @@ def test_saved_model_matches_tensorflow(fixture, request):
     assert graph.tensorflow_version == tf.__version__
     assert_nodes_match(graph.nodes, meta.graph_def.node)
     assert_functions_match(graph, meta.graph_def.library)
+    called = {name for node in graph.all_nodes() for name in node.called_functions}
+    assert called and called <= set(graph.functions)
     assert sorted(graph.signatures) == sorted(meta.signature_def)
     for name, signature in meta.signature_def.items():
         ours = graph.signatures[name]
