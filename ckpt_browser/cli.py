@@ -23,7 +23,7 @@ from .format.atomic import atomic_output
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_ERROR = 0, 1, 2
 
-SUBCOMMANDS = ("ls", "show", "export", "verify", "diff")
+SUBCOMMANDS = ("ls", "show", "export", "verify", "diff", "remap")
 
 
 class UsageError(Exception):
@@ -246,6 +246,85 @@ def cmd_diff(args: argparse.Namespace) -> int:
     return EXIT_OK if comparison.identical else EXIT_DIFFERENT
 
 
+def cmd_remap(args: argparse.Namespace) -> int:
+    """Plan (and unless --dry-run, write) a checkpoint with names mapped onto a target's."""
+    from .core.formatting import format_bytes
+    from .core.remap_export import tensorflow_script
+    from .core.remap_plan import RemapInputs, build_plan
+    from .core.remap_report import plan_lines, problem_lines
+    from .core.remap_spec import RemapSpec, load_spec, save_spec
+    from .core.remap_suggest import suggest
+    from .core.remap_write import write_remap
+
+    if len(args.paths) < 2:
+        raise UsageError("remap needs one or more sources and a destination: SRC [SRC2 ...] DST")
+    *sources, destination = args.paths
+    spec = load_spec(args.map) if args.map else RemapSpec()
+    spec.sources = sources
+    spec.target = args.target or spec.target
+    spec.rules = [*spec.rules, *(args.rules or [])]
+    spec.allow_reshape = spec.allow_reshape or args.allow_reshape
+    spec.keep_template = spec.keep_template or args.keep_template
+    spec.cast = args.cast or spec.cast
+    try:
+        spec.validate()
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    inputs = RemapInputs.open(spec)
+    try:
+        plan = build_plan(spec, inputs)
+        if args.save_map:
+            save_spec(spec, args.save_map)
+        if args.export_script:
+            with atomic_output(args.export_script, "w") as file:
+                file.write(tensorflow_script(plan, [s.prefix for s in inputs.sources]))
+        if args.dry_run:
+            print("\n".join(plan_lines(plan, inputs)))
+        for line in problem_lines(plan, suggest(plan, inputs) if plan.blocking else None):
+            print(line)
+        print(plan.summary())
+        if plan.blocking:
+            count = sum(len(p.names) for p in plan.blocking)
+            raise UsageError(
+                f"{count} names would break a restore, so nothing was written; map them, or "
+                "allow with --allow-reshape, --cast target or --keep-template"
+            )
+        if args.dry_run:
+            return EXIT_OK
+        result = write_remap(plan, inputs, destination, overwrite=args.force)
+    finally:
+        inputs.close()
+    for note in result.notes:
+        print(f"note: {note}")
+    print(
+        f"wrote {result.tensors} tensors ({format_bytes(result.nbytes)}) to {result.prefix} "
+        f"in {result.seconds:.2f} s; read back and verified"
+    )
+    return EXIT_OK
+
+
+class _AppendRule(argparse.Action):
+    """Collect --rule, --regex, --drop, --keep, --ema, --drop-optimizer in command-line order."""
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        from .core import remap_rules
+
+        makers = {
+            "--rule": remap_rules.parse_rename,
+            "--regex": remap_rules.parse_regex,
+            "--drop": lambda v: remap_rules.Rule("drop", v),
+            "--keep": lambda v: remap_rules.Rule("keep", v),
+            "--ema": lambda v: remap_rules.Rule("ema"),
+            "--drop-optimizer": lambda v: remap_rules.Rule("drop_optimizer"),
+        }
+        try:
+            rule = makers[option_string](values)
+            rule.validate()
+        except ValueError as exc:
+            parser.error(str(exc))
+        setattr(namespace, self.dest, [*(getattr(namespace, self.dest) or []), rule])
+
+
 # -- parsing --------------------------------------------------------------------------------------
 
 
@@ -317,6 +396,46 @@ def _subcommand_parser() -> argparse.ArgumentParser:
         "--by-key", action="store_true", help="match raw checkpoint keys, not readable names"
     )
     p.set_defaults(run=cmd_diff)
+
+    p = sub.add_parser(
+        "remap",
+        help="write a checkpoint with names mapped onto what a target wants",
+        description="Map the names of one or more source checkpoints onto new names (rules in "
+        "the order given), check them against a target, and write DST, a new checkpoint prefix "
+        "that TensorFlow restores as it is. Problems that would break a restore stop with exit 2.",
+    )
+    p.add_argument("paths", nargs="+", metavar="SRC [SRC2 ...] DST")
+    rule = {"dest": "rules", "action": _AppendRule}
+    p.add_argument("--rule", metavar="OLD=NEW", help="rename scope a/=b/, or one name a=b", **rule)
+    p.add_argument("--regex", metavar="PATTERN=REPLACEMENT", help="re.sub on every name", **rule)
+    p.add_argument("--drop", metavar="REGEX", help="drop names matching REGEX", **rule)
+    p.add_argument("--keep", metavar="REGEX", help="keep only names matching REGEX", **rule)
+    p.add_argument("--ema", nargs=0, help="take x/ExponentialMovingAverage as x", **rule)
+    p.add_argument("--drop-optimizer", nargs=0, help="drop optimizer slots", **rule)
+    p.add_argument("--target", metavar="PATH", help=".meta graph, template checkpoint, SavedModel")
+    p.add_argument("--map", metavar="MAP.json", help="a mapping saved by the wizard or --save-map")
+    p.add_argument(
+        "--allow-reshape", action="store_true", help="reshape when the element count matches"
+    )
+    p.add_argument(
+        "--cast",
+        metavar="DTYPE",
+        help="'target': cast to the target's dtypes; a dtype (bfloat16): cast floats to it",
+    )
+    p.add_argument(
+        "--keep-template",
+        action="store_true",
+        help="target names without a source keep the template's value",
+    )
+    p.add_argument("--dry-run", action="store_true", help="print the plan and problems only")
+    p.add_argument("--force", action="store_true", help="overwrite DST if it exists")
+    p.add_argument("--save-map", metavar="MAP.json", help="save the mapping as JSON")
+    p.add_argument(
+        "--export-script",
+        metavar="OUT.py",
+        help="write the mapping as TensorFlow assignment_map / Saver var_list code",
+    )
+    p.set_defaults(run=cmd_remap)
     return parser
 
 

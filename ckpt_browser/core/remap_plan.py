@@ -102,6 +102,7 @@ class Row:
     shape: tuple[int, ...] | None
     status: Status
     detail: str = ""  # why, in a few words ("float32 -> bfloat16", "[4, 6] -> [24]")
+    also: tuple[Status, ...] = ()  # more of the same row: a dtype besides a shape problem
 
     @property
     def source(self) -> SourceRef | None:
@@ -313,16 +314,23 @@ def _row(
             detail,
         )
     dtype, status, detail = _dtype_decision(first.dtype.name, target_dtype, spec.cast)
-    shape = first.shape
-    if status is not Status.DTYPE and target_shape is not None and shape != target_shape:
+    shape, also = first.shape, ()
+    if target_shape is not None and shape != target_shape:
         same_count = math.prod(shape) == math.prod(target_shape)
         change = f"{list(shape)} -> {list(target_shape)}"
         if same_count and spec.allow_reshape:
-            shape, status = target_shape, Status.RESHAPE
+            shape = target_shape
+            if status is Status.OK:
+                status = Status.RESHAPE
+            elif status is Status.CAST:
+                also = (Status.RESHAPE,)
             detail = f"{detail}; {change}" if detail else change
         else:
+            change += " (same element count: reshape possible)" if same_count else ""
+            if status is Status.DTYPE:  # both wrong: report both, the shape first as TF does
+                also = (Status.DTYPE,)
             status = Status.SHAPE
-            detail = change + (" (same element count: reshape possible)" if same_count else "")
+            detail = f"{change}; {detail}" if detail else change
     return Row(
         name,
         (candidates[0],),
@@ -335,6 +343,7 @@ def _row(
         shape,
         status,
         detail,
+        also,
     )
 
 
@@ -399,7 +408,8 @@ def _problems(
 ) -> list[Problem]:
     by_status: dict[Status, list[str]] = defaultdict(list)
     for row in rows:
-        by_status[row.status].append(row.name)
+        for status in (row.status, *row.also):
+            by_status[status].append(row.name)
     problems = []
 
     def add(kind: ProblemKind, status: Status | None, message: str, names=None) -> None:

@@ -1,0 +1,56 @@
+"""A remap plan as text: the table of names and the problems, for the command line."""
+
+from __future__ import annotations
+
+from .formatting import format_shape
+from .remap_plan import Plan, RemapInputs, Row
+from .remap_suggest import Suggestion
+
+# How many names of one problem are listed before "... and N more".
+NAMES_SHOWN = 10
+
+
+def plan_lines(plan: Plan, inputs: RemapInputs) -> list[str]:
+    """One line a name: `target <- source (source N)  dtype shape  [status: detail]`."""
+    lines = []
+    several = len(inputs.sources) > 1
+    width = min(max((len(row.name) for row in plan.rows), default=4), 60)
+    for row in plan.rows:
+        lines.append(f"{row.name:<{width}}  <-  {_origin(row, several)}{_facts(row)}")
+    return lines
+
+
+def problem_lines(plan: Plan, suggestions: dict[str, list[Suggestion]] | None = None) -> list[str]:
+    """Each problem with the names involved; suggestions under the missing names."""
+    lines = []
+    for problem in plan.problems:
+        mark = "error" if problem.blocking else "note"
+        lines.append(f"{mark}: {problem.message}")
+        for name in problem.names[:NAMES_SHOWN]:
+            lines.append(f"    {name}")
+            for suggestion in (suggestions or {}).get(name, [])[:1]:
+                ref = suggestion.source
+                lines.append(
+                    f"        suggestion: {ref.key} (source {ref.source + 1}, {suggestion.reason})"
+                )
+        if len(problem.names) > NAMES_SHOWN:
+            lines.append(f"    ... and {len(problem.names) - NAMES_SHOWN} more")
+    return lines
+
+
+def _origin(row: Row, several: bool) -> str:
+    if row.source is not None:
+        where = f" (source {row.source.source + 1})" if several else ""
+        return row.source.key + where + (" [by hand]" if row.by_hand else "")
+    if row.sources:
+        return " + ".join(ref.key for ref in row.sources)
+    return "(template)" if row.written else "(nothing)"
+
+
+def _facts(row: Row) -> str:
+    dtype = row.dtype or row.source_dtype or row.target_dtype or "?"
+    shape = row.shape or row.source_shape or row.target_shape
+    text = f"  {dtype} {format_shape(shape) if shape is not None else '?'}"
+    if row.status.value != "ok":
+        text += f"  [{row.status}" + (f": {row.detail}]" if row.detail else "]")
+    return text
