@@ -252,6 +252,13 @@ def _inexact_chunk(
     a: np.ndarray, b: np.ndarray, offset: int, work: np.dtype, rtol: float, atol: float
 ) -> PartialDistances:
     """Floats and complex numbers in float64/complex128 blocks (see the module docstring)."""
+    with np.errstate(invalid="ignore", over="ignore"):  # Inf - Inf is NaN: handled below
+        return _inexact_blocks(a, b, offset, work, rtol, atol)
+
+
+def _inexact_blocks(
+    a: np.ndarray, b: np.ndarray, offset: int, work: np.dtype, rtol: float, atol: float
+) -> PartialDistances:
     part = PartialDistances(elements=a.size)
     values_a, values_b = _buffers("values", work, 2)
     diff, tolerance = _buffers("diff", np.dtype(np.float64), 2)
