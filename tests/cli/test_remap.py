@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from tf_checkpoints import import_tensorflow
+from tf_checkpoints import import_tensorflow, write_with_tf
 
 from ckpt_browser.cli import main
 from ckpt_browser.format import open_checkpoint
@@ -24,21 +24,10 @@ def run(capsys, *args: str) -> tuple[int, str, str]:
     return code, out, err
 
 
-def tf1_graph(directory: Path, values: dict[str, np.ndarray], save: bool = True) -> str:
-    """Variables with these names and values in a TF1 graph; saved, or only its `.meta`."""
-    tf = import_tensorflow()
-    v1 = tf.compat.v1
+def saved(directory: Path, values: dict[str, np.ndarray]) -> str:
+    """A checkpoint of these tensors written by TensorFlow's SaveV2."""
     directory.mkdir(parents=True, exist_ok=True)
-    prefix = str(directory / "model.ckpt")
-    with tf.Graph().as_default(), v1.Session() as session:
-        for name, value in values.items():
-            v1.get_variable(name, initializer=tf.constant(value), use_resource=True)
-        saver = v1.train.Saver()
-        if not save:
-            saver.export_meta_graph(prefix + ".meta")
-            return prefix + ".meta"
-        session.run(v1.global_variables_initializer())
-        return saver.save(session, prefix)
+    return write_with_tf(directory / "model.ckpt", values)
 
 
 def saver_restore(prefix: str, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
@@ -55,7 +44,7 @@ V = {"v1": np.array([1.0, 2.0], np.float32), "v2": np.array([[3.0]], np.float32)
 
 
 def test_rules_rename_v1_v2_for_a_plain_saver(capsys, tmp_path):
-    source = tf1_graph(tmp_path / "src", V)
+    source = saved(tmp_path / "src", V)
     out = tmp_path / "out" / "model.ckpt"
     code, stdout, err = run(
         capsys, source, str(out), "--rule", "v1=other-v1", "--rule", "v2=other-v2"
@@ -68,9 +57,9 @@ def test_rules_rename_v1_v2_for_a_plain_saver(capsys, tmp_path):
 
 
 def test_missing_target_name_stops_with_exit_2_until_the_template_fills_it(capsys, tmp_path):
-    source = tf1_graph(tmp_path / "src", V)
+    source = saved(tmp_path / "src", V)
     wanted = {**V, "v3": np.array([7.0, 8.0], np.float32)}
-    template = tf1_graph(tmp_path / "template", wanted)
+    template = saved(tmp_path / "template", wanted)
     out = tmp_path / "out" / "model.ckpt"
 
     code, stdout, err = run(capsys, source, str(out), "--target", template, "--dry-run")
@@ -88,7 +77,7 @@ def test_missing_target_name_stops_with_exit_2_until_the_template_fills_it(capsy
 
 
 def test_dry_run_lists_the_plan_and_writes_nothing(capsys, tmp_path):
-    source = tf1_graph(tmp_path / "src", V)
+    source = saved(tmp_path / "src", V)
     out = tmp_path / "out" / "model.ckpt"
     code, stdout, _ = run(capsys, source, str(out), "--rule", "/=net/", "--dry-run")
     assert code == 0
@@ -99,7 +88,7 @@ def test_dry_run_lists_the_plan_and_writes_nothing(capsys, tmp_path):
 
 def test_shape_and_dtype_mismatches_need_their_flags(capsys, tmp_path):
     tf = import_tensorflow()
-    source = tf1_graph(tmp_path / "src", {"w": np.arange(6, dtype=np.float32).reshape(2, 3)})
+    source = saved(tmp_path / "src", {"w": np.arange(6, dtype=np.float32).reshape(2, 3)})
     meta = str(tmp_path / "target" / "model.ckpt.meta")
     with tf.Graph().as_default():
         tf.compat.v1.get_variable("w", [6], dtype=tf.bfloat16, use_resource=True)
@@ -143,7 +132,7 @@ def test_ema_drop_optimizer_and_whole_checkpoint_cast(capsys, tmp_path, tf1_trai
 
 
 def test_existing_output_and_the_source_itself_are_protected(capsys, tmp_path):
-    source = tf1_graph(tmp_path / "src", V)
+    source = saved(tmp_path / "src", V)
     out = tmp_path / "out" / "model.ckpt"
     assert run(capsys, source, str(out))[0] == 0
     code, _, err = run(capsys, source, str(out))
@@ -154,7 +143,7 @@ def test_existing_output_and_the_source_itself_are_protected(capsys, tmp_path):
 
 
 def test_mapping_file_round_trip_and_script_export(capsys, tmp_path):
-    source = tf1_graph(tmp_path / "src", V)
+    source = saved(tmp_path / "src", V)
     mapping = tmp_path / "map.json"
     script = tmp_path / "restore.py"
     args = (source, str(tmp_path / "unused"), "--regex", r"^v(\d)$=layer_\1", "--dry-run")
@@ -178,7 +167,7 @@ def test_mapping_file_round_trip_and_script_export(capsys, tmp_path):
     ],
 )
 def test_bad_arguments_say_what_is_wrong(capsys, tmp_path, args, message):
-    source = tf1_graph(tmp_path / "src", V)
+    source = saved(tmp_path / "src", V)
     with pytest.raises(SystemExit) if args[0] == "--regex" else _no_exit():
         code, _, err = run(capsys, source, str(tmp_path / "out"), *args)
         assert code == 2 and message in err
