@@ -102,14 +102,17 @@ def slice_shape(spec: SliceSpec, shape: Sequence[int]) -> tuple[int, ...]:
     """The shape of the slice as shown: (rows, columns), (rows,) for 1-D, () for 0-D."""
     spec.validate(shape)
     shown = [axis for axis in (spec.row_axis, spec.col_axis) if axis is not None]
-    empty = any(int(length) == 0 for axis, length in enumerate(shape) if axis not in shown)
-    return tuple(0 if empty else int(shape[axis]) for axis in shown)
+    lengths = [int(shape[axis]) for axis in shown]
+    if lengths and any(int(n) == 0 for axis, n in enumerate(shape) if axis not in shown):
+        lengths[0] = 0  # an empty fixed axis: a table with its columns but no rows
+    return tuple(lengths)
 
 
 def take_slice(array: np.ndarray, spec: SliceSpec) -> np.ndarray:
     """The slice `spec` shows of an array in memory, oriented rows x columns."""
     part = np.asarray(array[index_tuple(spec, array.shape)])
-    part = part.reshape(slice_shape(spec, array.shape)) if part.size == 0 else part
+    if part.size == 0:
+        return np.empty(slice_shape(spec, array.shape), dtype=part.dtype)
     return part.T if spec.transposed else part
 
 

@@ -1,0 +1,78 @@
+"""How sizes, counts, shapes and numbers read."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from ckpt_browser.core.formatting import format_bytes, format_count, format_number, format_shape
+
+
+@pytest.mark.parametrize(
+    ("n", "text"),
+    [
+        (0, "0 B"),
+        (1023, "1023 B"),
+        (1024, "1.0 KiB"),
+        (1536, "1.5 KiB"),
+        (int(1.5 * 2**20), "1.5 MiB"),
+        (256 * 2**20, "256.0 MiB"),
+        (3 * 2**30 + 2**29, "3.5 GiB"),
+        (5 * 2**40, "5.0 TiB"),
+    ],
+)
+def test_format_bytes(n: int, text: str) -> None:
+    assert format_bytes(n) == text
+
+
+def test_format_count() -> None:
+    assert format_count(1234567) == "1,234,567"
+    assert format_count(0) == "0"
+    assert format_count(np.int64(42)) == "42"
+    assert format_count(999, short=True) == "999"
+    assert format_count(1234567, short=True) == "1.2M"
+    assert format_count(12_345, short=True) == "12.3K"
+    assert format_count(123_456_789, short=True) == "123M"
+    assert format_count(2_000_000_000, short=True) == "2B"
+    assert format_count(3_500_000_000_000, short=True) == "3.5T"
+
+
+def test_format_shape() -> None:
+    assert format_shape((3, 3, 16, 32)) == "[3, 3, 16, 32]"
+    assert format_shape(()) == "scalar"
+    assert format_shape((0,)) == "[0]"
+    assert format_shape([np.int64(5)]) == "[5]"
+
+
+def test_format_number_notations() -> None:
+    assert format_number(0.000123456789) == "0.000123457"
+    assert format_number(1234567.0) == "1.23457e+06"
+    assert format_number(1234567.0, digits=9) == "1234567"
+    assert format_number(1.5, notation="scientific", digits=3) == "1.50e+00"
+    assert format_number(1.5, notation="fixed", digits=3) == "1.500"
+    assert format_number(np.float32(0.1)) == "0.1"
+    assert format_number(np.float16(2.5)) == "2.5"
+
+
+def test_format_number_special_values() -> None:
+    assert format_number(float("nan")) == "nan"
+    assert format_number(np.float32("inf")) == "inf"
+    assert format_number(-np.inf, notation="fixed") == "-inf"
+    assert format_number(None) == ""
+
+
+def test_format_number_integers_stay_exact() -> None:
+    assert format_number(2**63 + 1) == str(2**63 + 1)
+    assert format_number(np.uint64(2**64 - 1)) == "18446744073709551615"
+    assert format_number(np.int8(-7), notation="fixed") == "-7"
+    assert format_number(12345, notation="scientific", digits=2) == "1.2e+04"
+    assert format_number(np.bool_(True)) == "1"
+
+
+def test_format_number_complex_and_text() -> None:
+    assert format_number(1.5 - 2j) == "1.5-2j"
+    assert format_number(np.complex64(0.5 + 0.25j), digits=3) == "0.5+0.25j"
+    assert format_number(b"\xffabc") == "\\xffabc"
+    assert format_number("text") == "text"
+    with pytest.raises(ValueError, match="notation"):
+        format_number(1.0, notation="engineering")
