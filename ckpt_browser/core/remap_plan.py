@@ -23,6 +23,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
+from typing import NamedTuple
 
 from ckpt_browser.format import Checkpoint, CheckpointError, TensorInfo, open_checkpoint
 from ckpt_browser.format.kinds import OBJECT_GRAPH_KEY
@@ -30,7 +31,7 @@ from ckpt_browser.format.kinds import OBJECT_GRAPH_KEY
 from .remap_object_graph import ObjectGraphPlan, plan_object_graph
 from .remap_rules import RuleEffect, SourceTensor, apply_rules
 from .remap_spec import CAST_TO_TARGET, RemapSpec
-from .remap_target import Target, load_target
+from .remap_target import Target, TargetTensor, load_target
 
 
 class Status(str, Enum):
@@ -79,15 +80,14 @@ class Problem:
         return self.kind in BLOCKING_KINDS
 
 
-@dataclass(frozen=True)
-class SourceRef:
+class SourceRef(NamedTuple):
     """One tensor of one source: source number (from 0) and checkpoint key."""
 
     source: int
     key: str
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True)  # not frozen: a plan has tens of thousands and frozen init is slow
 class Row:
     """One output name with where it comes from and how it compares with the target."""
 
@@ -187,7 +187,8 @@ class RemapInputs:
                     continue
                 self.tensors.append(SourceTensor(number, key, info.kind, info.readable_name))
                 self.infos.append(info)
-        self.position = {(t.source, t.key): i for i, t in enumerate(self.tensors)}
+        self.refs = [SourceRef(t.source, t.key) for t in self.tensors]
+        self.position = {ref: i for i, ref in enumerate(self.refs)}
 
     @classmethod
     def open(cls, spec: RemapSpec) -> RemapInputs:
@@ -206,7 +207,7 @@ class RemapInputs:
         return cls(opened, target)
 
     def info(self, ref: SourceRef) -> TensorInfo | None:
-        position = self.position.get((ref.source, ref.key))
+        position = self.position.get(ref)
         return None if position is None else self.infos[position]
 
     def close(self) -> None:
@@ -221,37 +222,34 @@ def build_plan(spec: RemapSpec, inputs: RemapInputs) -> Plan:
     spec.validate()
     outcome = apply_rules(spec.rules, inputs.tensors)
     mapped: dict[str, list[SourceRef]] = defaultdict(list)
-    for tensor, name in zip(inputs.tensors, outcome.names):
+    for ref, name in zip(inputs.refs, outcome.names):
         if name is not None:
-            mapped[name].append(SourceRef(tensor.source, tensor.key))
+            mapped[name].append(ref)
     target = inputs.target
     if target is not None:
         names = list(target.tensors)
     else:
         overridden = [n for n, o in spec.overrides.items() if not o.is_left_out]
-        names = sorted(set(mapped) | set(overridden))
+        names = sorted(set(mapped) | set(overridden)) if overridden else sorted(mapped)
     rows = [_row(name, spec, inputs, mapped.get(name, ())) for name in names]
     rows = [row for row in rows if row is not None]
 
     used = {ref for row in rows for ref in row.sources}  # a clash or mismatch is reported there
-    left_out = {
+    used.update(
         ref for name, o in spec.overrides.items() if o.is_left_out for ref in mapped.get(name, ())
-    }
+    )  # left out by hand is not "unused"
     unused = [
-        SourceRef(t.source, t.key)
-        for t, name in zip(inputs.tensors, outcome.names)
-        if name is not None
-        and SourceRef(t.source, t.key) not in used
-        and SourceRef(t.source, t.key) not in left_out
+        (ref, name)
+        for ref, name in zip(inputs.refs, outcome.names)
+        if name is not None and ref not in used
     ]
-    final_names = {SourceRef(t.source, t.key): n for t, n in zip(inputs.tensors, outcome.names)}
     object_graph = plan_object_graph(inputs.sources, target, rows)
-    problems = _problems(rows, unused, final_names, object_graph)
+    problems = _problems(rows, unused, object_graph)
     return Plan(
         rows=rows,
         problems=problems,
         effects=outcome.effects,
-        unused=unused,
+        unused=[ref for ref, _ in unused],
         dropped=sum(d is not None for d in outcome.dropped_by),
         object_graph=object_graph,
         has_target=target is not None,
@@ -268,35 +266,22 @@ def _row(
     override = spec.overrides.get(name)
     by_hand = override is not None
 
-    def missing(detail: str) -> Row:
-        return Row(
-            name,
-            (),
-            by_hand,
-            None,
-            None,
-            target_dtype,
-            target_shape,
-            None,
-            None,
-            Status.MISSING,
-            detail,
-        )
-
     if override is not None:
         if override.template:
-            return _template_row(name, inputs, by_hand=True) or missing("the template lacks it")
+            row = _template_row(name, inputs, by_hand=True)
+            return row or _missing(name, wanted, by_hand, "the template lacks it")
         if override.is_left_out:
-            return None if target is None else missing("left out by hand")
+            return None if target is None else _missing(name, wanted, by_hand, "left out by hand")
         candidates = [SourceRef(override.source, override.key)]
         if inputs.info(candidates[0]) is None:
-            return missing(f"source {override.source + 1} has no {override.key!r}")
+            detail = f"source {override.source + 1} has no {override.key!r}"
+            return _missing(name, wanted, by_hand, detail)
     if not candidates:
         if spec.keep_template:
             row = _template_row(name, inputs, by_hand=False)
             if row is not None:
                 return row
-        return missing("no source maps onto it")
+        return _missing(name, wanted, by_hand, "no source maps onto it")
     first = inputs.info(candidates[0])
     if len(candidates) > 1:
         detail = ", ".join(f"{ref.key} (source {ref.source + 1})" for ref in candidates)
@@ -347,6 +332,11 @@ def _row(
     )
 
 
+def _missing(name: str, wanted: TargetTensor | None, by_hand: bool, detail: str) -> Row:
+    dtype, shape = (wanted.dtype, wanted.shape) if wanted else (None, None)
+    return Row(name, (), by_hand, None, None, dtype, shape, None, None, Status.MISSING, detail)
+
+
 def _template_row(name: str, inputs: RemapInputs, *, by_hand: bool) -> Row | None:
     target = inputs.target
     if target is None or target.template is None or name not in target.template:
@@ -372,6 +362,8 @@ def _dtype_decision(
     source: str, target: str | None, cast: str | None
 ) -> tuple[str | None, Status, str]:
     """The dtype to write, and whether that is a plain copy, a cast or a refused mismatch."""
+    if cast is None and target in (None, source):
+        return source, Status.OK, ""
     dtype = source
     if cast not in (None, CAST_TO_TARGET) and is_floating(source):
         dtype = cast
@@ -402,8 +394,7 @@ def can_cast(source: str, target: str) -> bool:
 
 def _problems(
     rows: list[Row],
-    unused: list[SourceRef],
-    final_names: dict[SourceRef, str | None],
+    unused: list[tuple[SourceRef, str]],
     object_graph: ObjectGraphPlan,
 ) -> list[Problem]:
     by_status: dict[Status, list[str]] = defaultdict(list)
@@ -440,9 +431,8 @@ def _problems(
         "{n} names get two or more sources: drop one with a rule or pick one by hand.",
     )
     unused_names = [
-        f"{ref.key} (source {ref.source + 1}"
-        + (f" -> {final_names[ref]})" if final_names.get(ref) not in (None, ref.key) else ")")
-        for ref in unused
+        f"{ref.key} (source {ref.source + 1}" + (f" -> {name})" if name != ref.key else ")")
+        for ref, name in unused
     ]
     add(ProblemKind.UNUSED, None, "{n} source tensors are not used.", unused_names)
     add(ProblemKind.RESHAPED, Status.RESHAPE, "{n} tensors are reshaped (same element count).")

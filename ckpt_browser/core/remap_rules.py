@@ -184,8 +184,14 @@ def apply_rules(rules: Sequence[Rule], tensors: Sequence[SourceTensor]) -> Rules
     for index, rule in enumerate(rules):
         rule.validate()
         effect = RuleEffect(rule)
-        selected = [i for i, t in enumerate(tensors) if rule.source in (None, t.source)]
-        selected = [i for i in selected if names[i] is not None]
+        if rule.source is None:
+            selected = [i for i, name in enumerate(names) if name is not None]
+        else:
+            selected = [
+                i
+                for i, (t, name) in enumerate(zip(tensors, names))
+                if name is not None and t.source == rule.source
+            ]
         new_names = _RULE_FUNCTIONS[rule.kind](
             rule, [names[i] for i in selected], tensors, selected
         )
