@@ -64,24 +64,33 @@ class GraphNode:
     __slots__ = (
         "_attrs",
         "_control_inputs",
+        "_index",
         "_inputs",
+        "_node_defs",
         "function",
         "name",
         "op",
-        "proto",
     )
 
-    def __init__(self, proto, function: str | None = None) -> None:
-        self.proto = proto  # the NodeDef
+    def __init__(self, node_defs, index: int, name: str, op: str, function: str | None) -> None:
+        # The node keeps its NodeDef's place rather than the message itself: holding tens of
+        # thousands of message objects costs more than the whole parse.
+        self._node_defs = node_defs
+        self._index = index
+        self.name = name
+        self.op = op
         self.function = function  # the library function holding the node; None at the top level
-        self.name: str = f"{function}/{proto.name}" if function else proto.name
-        self.op: str = proto.op
         self._inputs: list[str] | None = None
         self._control_inputs: list[str] = []
         self._attrs: dict[str, object] | None = None
 
     def __repr__(self) -> str:
         return f"GraphNode({self.name!r}, op={self.op!r})"
+
+    @property
+    def proto(self):
+        """The NodeDef message."""
+        return self._node_defs[self._index]
 
     @property
     def device(self) -> str:
@@ -100,13 +109,15 @@ class GraphNode:
         return self._control_inputs
 
     def _split_inputs(self) -> None:
-        prefix = f"{self.function}/" if self.function else ""
         inputs, control = [], []
         for name in self.proto.input:
             if name.startswith("^"):
-                control.append(prefix + name[1:])
+                control.append(name[1:])
             else:
-                inputs.append(prefix + name)
+                inputs.append(name)
+        if self.function:
+            inputs = [f"{self.function}/{name}" for name in inputs]
+            control = [f"{self.function}/{name}" for name in control]
         self._inputs, self._control_inputs = inputs, control
 
     @property
@@ -314,7 +325,7 @@ def load_graph(path: str) -> GraphFile:
         meta = _parse_as(kind, data)
         if meta is None:
             continue
-        nodes = [GraphNode(proto) for proto in meta.graph_def.node]
+        nodes = _nodes(meta.graph_def.node)
         functions = {f.signature.name: _function(f) for f in meta.graph_def.library.function}
         if _plausible(nodes, functions):
             return _build(path, kind, meta, nodes, functions)
@@ -405,6 +416,15 @@ def _build(path: str, kind: str, meta, nodes: list[GraphNode], functions: dict) 
     )
 
 
+def _nodes(node_defs, function: str | None = None) -> list[GraphNode]:
+    """Nodes for a sequence of NodeDefs; inside a function, named `<function>/<node>`."""
+    prefix = f"{function}/" if function else ""
+    return [
+        GraphNode(node_defs, index, prefix + node_def.name, node_def.op, function)
+        for index, node_def in enumerate(node_defs)
+    ]
+
+
 def _arg_type(arg) -> str:
     return dtype_name(arg.type) if arg.type else "$" + (arg.type_attr or arg.type_list_attr)
 
@@ -418,8 +438,8 @@ def _function(proto) -> GraphFunction:
         node.attr["index"].i = index
         if arg.type:
             node.attr["T"].type = arg.type
-        nodes.append(GraphNode(node, name))
-    nodes.extend(GraphNode(node, name) for node in proto.node_def)
+        nodes += _nodes([node], name)
+    nodes += _nodes(proto.node_def, name)
     for index, arg in enumerate(proto.signature.output_arg):
         node = protos.NodeDef(name=f"{arg.name}_RetVal", op="_Retval")
         if arg.name in proto.ret:
@@ -427,7 +447,7 @@ def _function(proto) -> GraphFunction:
         node.attr["index"].i = index
         if arg.type:
             node.attr["T"].type = arg.type
-        nodes.append(GraphNode(node, name))
+        nodes += _nodes([node], name)
     inputs = [(arg.name, _arg_type(arg)) for arg in proto.signature.input_arg]
     outputs = [(arg.name, _arg_type(arg)) for arg in proto.signature.output_arg]
     return GraphFunction(name, inputs, outputs, nodes)
