@@ -1,0 +1,186 @@
+"""The wizard's first pages: the source checkpoints, then the target they must satisfy."""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QPushButton,
+    QVBoxLayout,
+    QWizardPage,
+)
+
+from ckpt_browser.core.formatting import format_bytes
+from ckpt_browser.format import CheckpointError
+from ckpt_browser.ui.remap_problem_bar import ProblemBar
+from ckpt_browser.ui.remap_session import RemapSession
+
+CHECKPOINT_FILTER = "Checkpoint files (*.index *.meta *.data-* checkpoint);;All files (*)"
+TARGET_FILTER = "Graphs and checkpoints (*.meta *.pb *.index checkpoint);;All files (*)"
+
+
+class SourcesPage(QWizardPage):
+    """Add one or more checkpoints whose tensors the output takes."""
+
+    def __init__(self, session: RemapSession) -> None:
+        super().__init__()
+        self.session = session
+        self.setTitle("Sources")
+        self.setSubTitle(
+            "The checkpoints to take tensors from: a pretrained backbone, a head from another "
+            "run... Rules can address one source or all."
+        )
+        self.path_edit = QLineEdit()
+        self.path_edit.setPlaceholderText("checkpoint directory, prefix, .index or .meta")
+        self.path_edit.returnPressed.connect(self._add_typed)
+        add = QPushButton("Add")
+        add.clicked.connect(self._add_typed)
+        browse_file = QPushButton("File…")
+        browse_file.clicked.connect(self._browse_file)
+        browse_folder = QPushButton("Folder…")
+        browse_folder.clicked.connect(self._browse_folder)
+        row = QHBoxLayout()
+        for widget in (self.path_edit, add, browse_file, browse_folder):
+            row.addWidget(widget)
+        self.list = QListWidget()
+        self.remove_button = QPushButton("Remove")
+        self.remove_button.clicked.connect(self._remove_selected)
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: #d63031")
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.list, 1)
+        layout.addWidget(self.remove_button)
+        layout.addWidget(self.error_label)
+        layout.addWidget(ProblemBar(session))
+        session.inputs_changed.connect(self._refresh)
+        self._refresh()
+
+    def add_source(self, path: str) -> bool:
+        """Open `path` as one more source; on failure say why below the list."""
+        try:
+            self.session.add_source(path)
+        except (CheckpointError, OSError) as exc:
+            self.error_label.setText(str(exc))
+            return False
+        self.error_label.clear()
+        self.path_edit.clear()
+        return True
+
+    def isComplete(self) -> bool:
+        return bool(self.session.sources)
+
+    def _refresh(self) -> None:
+        self.list.clear()
+        for number, checkpoint in enumerate(self.session.sources, start=1):
+            total = sum(info.nbytes for info in checkpoint.values())
+            style = "TF2" if checkpoint.object_graph is not None else "TF1"
+            self.list.addItem(
+                f"{number}. {checkpoint.prefix}  —  {len(checkpoint)} tensors, "
+                f"{format_bytes(total)}, {style}"
+            )
+        self.remove_button.setEnabled(bool(self.session.sources))
+        self.completeChanged.emit()
+
+    def _add_typed(self) -> None:
+        if self.path_edit.text().strip():
+            self.add_source(self.path_edit.text().strip())
+
+    def _browse_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Add source", "", CHECKPOINT_FILTER)
+        if path:
+            self.add_source(path)
+
+    def _browse_folder(self) -> None:
+        path = QFileDialog.getExistingDirectory(self, "Add source folder")
+        if path:
+            self.add_source(path)
+
+    def _remove_selected(self) -> None:
+        row = self.list.currentRow()
+        if row >= 0:
+            self.session.remove_source(row)
+
+
+class TargetPage(QWizardPage):
+    """Optionally, what the output must satisfy: a graph, a template checkpoint, a SavedModel."""
+
+    def __init__(self, session: RemapSession) -> None:
+        super().__init__()
+        self.session = session
+        self.setTitle("Target")
+        self.setSubTitle(
+            "What the output must satisfy: a .meta graph's variables, a checkpoint used as a "
+            "template (TF1 or TF2) or a SavedModel. Without a target, the rules decide the names."
+        )
+        self.path_edit = QLineEdit()
+        self.path_edit.setPlaceholderText("no target: the names are what the rules produce")
+        self.path_edit.returnPressed.connect(self._use_typed)
+        use = QPushButton("Use")
+        use.clicked.connect(self._use_typed)
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        clear = QPushButton("No target")
+        clear.clicked.connect(lambda: self.set_target(None))
+        row = QHBoxLayout()
+        for widget in (self.path_edit, use, browse, clear):
+            row.addWidget(widget)
+        self.description = QLabel()
+        self.description.setWordWrap(True)
+        self.keep_template = QCheckBox(
+            "Target names without a source keep the template's own value"
+        )
+        self.keep_template.toggled.connect(lambda on: self.session.set_options(keep_template=on))
+        self.error_label = QLabel()
+        self.error_label.setWordWrap(True)
+        self.error_label.setStyleSheet("color: #d63031")
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.description)
+        layout.addWidget(self.keep_template)
+        layout.addStretch(1)
+        layout.addWidget(self.error_label)
+        layout.addWidget(ProblemBar(session))
+        session.inputs_changed.connect(self._refresh)
+        self._refresh()
+
+    def set_target(self, path: str | None) -> bool:
+        try:
+            self.session.set_target(path)
+        except (CheckpointError, OSError) as exc:
+            self.error_label.setText(str(exc))
+            return False
+        self.error_label.clear()
+        return True
+
+    def _refresh(self) -> None:
+        target = self.session.target
+        self.path_edit.setText(target.path if target is not None else "")
+        if target is None:
+            self.description.setText("No target.")
+        else:
+            lines = [target.description]
+            if target.object_graph is not None:
+                lines.append("The output will carry this template's object graph (TF2).")
+            if target.meta_path:
+                lines.append(f"Its graph {os.path.basename(target.meta_path)} can be copied "
+                             "beside the output.")  # fmt: skip
+            self.description.setText("\n".join(lines))
+        has_template = target is not None and target.template is not None
+        self.keep_template.setEnabled(has_template)
+        self.keep_template.setChecked(self.session.spec.keep_template)
+
+    def _use_typed(self) -> None:
+        self.set_target(self.path_edit.text().strip() or None)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Target", "", TARGET_FILTER)
+        if path:
+            self.set_target(path)

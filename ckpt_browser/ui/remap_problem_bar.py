@@ -1,0 +1,28 @@
+"""The line at the bottom of every wizard page: the live problem counts of the current plan."""
+
+from __future__ import annotations
+
+from PySide6.QtWidgets import QLabel
+
+from ckpt_browser.core.remap_plan import Plan
+from ckpt_browser.ui.remap_session import RemapSession
+
+
+class ProblemBar(QLabel):
+    def __init__(self, session: RemapSession) -> None:
+        super().__init__()
+        self.setWordWrap(True)
+        self._session = session
+        session.plan_changed.connect(self._show)
+        session.error_changed.connect(lambda _error: self._show(session.plan))
+        self._show(session.plan)
+
+    def _show(self, plan: Plan | None) -> None:
+        if self._session.error:
+            self.setText(f"<b style='color:#d63031'>Rule error:</b> {self._session.error}")
+        elif plan is None:
+            self.setText("Add a source checkpoint to begin.")
+        elif plan.blocking:
+            self.setText(f"<b style='color:#d63031'>{plan.summary()}</b>")
+        else:
+            self.setText(f"<b>{plan.summary()}</b>")

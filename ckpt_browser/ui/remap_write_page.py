@@ -1,0 +1,193 @@
+"""The last page: where to write, then the write itself with progress, cancel and the result."""
+
+from __future__ import annotations
+
+import os
+
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QFileDialog,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QProgressBar,
+    QPushButton,
+    QVBoxLayout,
+    QWizard,
+    QWizardPage,
+)
+
+from ckpt_browser.core.formatting import format_bytes
+from ckpt_browser.core.remap_write import WriteCancelled, WriteResult, output_bytes, write_remap
+from ckpt_browser.core.stats import Cancelled
+from ckpt_browser.ui.remap_problem_bar import ProblemBar
+from ckpt_browser.ui.remap_session import RemapSession
+from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner
+
+
+class WritePage(QWizardPage):
+    def __init__(self, session: RemapSession) -> None:
+        super().__init__()
+        self.session = session
+        self.result: WriteResult | None = None
+        self.error: str | None = None
+        self._handle: TaskHandle | None = None
+        self._existed = False
+        self._prefix = ""
+        self.runner = TaskRunner(self)
+        self.runner.busy_changed.connect(self._on_busy_changed)
+        self.setTitle("Write")
+        self.setSubTitle(
+            "A new checkpoint prefix. Tensors stream from the sources; nothing appears under the "
+            "final name unless everything was written, and the result is read back and verified."
+        )
+        self.prefix_edit = QLineEdit()
+        self.prefix_edit.setPlaceholderText("e.g. /path/to/remapped/model.ckpt")
+        self.prefix_edit.textChanged.connect(lambda _text: self._update_buttons())
+        browse = QPushButton("Browse…")
+        browse.clicked.connect(self._browse)
+        row = QHBoxLayout()
+        row.addWidget(self.prefix_edit, 1)
+        row.addWidget(browse)
+        self.overwrite = QCheckBox("Overwrite a checkpoint that exists there")
+        self.copy_meta = QCheckBox("Copy the target's .meta graph beside the output")
+        self.copy_meta.setChecked(True)
+        self.write_button = QPushButton("Write Checkpoint")
+        self.write_button.clicked.connect(self.start_write)
+        self.cancel_button = QPushButton("Cancel Writing")
+        self.cancel_button.clicked.connect(self.cancel_write)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setValue(0)
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.result_label = QLabel()
+        self.result_label.setWordWrap(True)
+        actions = QHBoxLayout()
+        actions.addWidget(self.write_button)
+        actions.addWidget(self.cancel_button)
+        actions.addWidget(self.progress, 1)
+        layout = QVBoxLayout(self)
+        layout.addLayout(row)
+        layout.addWidget(self.overwrite)
+        layout.addWidget(self.copy_meta)
+        layout.addWidget(self.summary)
+        layout.addLayout(actions)
+        layout.addWidget(self.result_label)
+        layout.addStretch(1)
+        layout.addWidget(ProblemBar(session))
+        self._update_buttons()
+
+    def initializePage(self) -> None:
+        plan, target = self.session.plan, self.session.target
+        has_meta = target is not None and target.meta_path is not None
+        self.copy_meta.setEnabled(has_meta)
+        self.copy_meta.setToolTip(target.meta_path if has_meta else "the target has no .meta")
+        if plan is not None:
+            written = sum(row.written for row in plan.rows)
+            self.summary.setText(
+                f"{written} tensors, {format_bytes(output_bytes(plan))} of tensor data."
+                + (f" Object graph: {plan.object_graph.message}." if plan.object_graph.message
+                   else "")
+            )  # fmt: skip
+        if not self.prefix_edit.text() and self.session.sources:
+            first = self.session.sources[0].prefix
+            directory = os.path.join(os.path.dirname(first), "remapped")
+            self.prefix_edit.setText(os.path.join(directory, os.path.basename(first)))
+
+    def isComplete(self) -> bool:
+        return self.result is not None and not self.writing
+
+    @property
+    def writing(self) -> bool:
+        return self._handle is not None and self._handle.pending
+
+    def start_write(self) -> bool:
+        """Write the current plan in the background; False if it cannot start."""
+        plan, inputs = self.session.plan, self.session.inputs
+        prefix = self.prefix_edit.text().strip()
+        if plan is None or inputs is None or not prefix or self.writing:
+            return False
+        self.result, self.error = None, None
+        self._existed = os.path.exists(prefix + ".index")
+        self._prefix = os.path.abspath(prefix)
+        overwrite, copy_meta = self.overwrite.isChecked(), self.copy_meta.isChecked()
+
+        def work(context: TaskContext) -> WriteResult:
+            try:
+                return write_remap(
+                    plan,
+                    inputs,
+                    prefix,
+                    overwrite=overwrite,
+                    copy_meta=copy_meta,
+                    progress=lambda done, total: context.report(done / total if total else 1.0),
+                    cancel=context.cancelled,
+                )
+            except WriteCancelled:
+                raise Cancelled() from None
+
+        self.progress.setValue(0)
+        self.result_label.setText("Writing…")
+        self._handle = self.runner.start(
+            work, self._on_done, on_failed=self._on_failed, on_progress=self._on_progress
+        )
+        self._update_buttons()
+        return True
+
+    def cancel_write(self) -> None:
+        if self.writing:
+            self._handle.cancel()
+            self.result_label.setText("Cancelling…")
+
+    def shutdown(self) -> None:
+        """Stop a running write and wait for it (the wizard is closing)."""
+        self.runner.cancel_all()
+        self.runner.wait_all()
+
+    # -- results ----------------------------------------------------------------------------------
+
+    def _on_progress(self, fraction: float) -> None:
+        self.progress.setValue(int(fraction * 1000))
+
+    def _on_done(self, result: WriteResult) -> None:
+        self.result = result
+        self.progress.setValue(1000)
+        lines = [
+            f"<b>Wrote {result.tensors} tensors ({format_bytes(result.nbytes)}) to "
+            f"{result.prefix} in {result.seconds:.2f} s; read back and verified.</b>"
+        ]
+        if result.state_file:
+            lines.append(f"Checkpoint state file: {result.state_file}")
+        if result.meta_path:
+            lines.append(f"Graph copied: {result.meta_path}")
+        lines += result.notes
+        self.result_label.setText("<br>".join(lines))
+
+    def _on_failed(self, message: str) -> None:
+        self.error = message
+        self.progress.setValue(0)
+        self.result_label.setText(f"<b style='color:#d63031'>Not written:</b> {message}")
+
+    def _on_busy_changed(self, busy: bool) -> None:
+        if not busy and self.result is None and self.error is None:
+            self.progress.setValue(0)
+            if not self._existed and os.path.exists(self._prefix + ".index"):
+                self.result_label.setText(f"Cancelled too late: {self._prefix} was written.")
+            else:
+                self.result_label.setText("Cancelled: nothing was written.")
+        self._update_buttons()
+        self.completeChanged.emit()
+
+    def _update_buttons(self) -> None:
+        writing = self.writing
+        self.write_button.setEnabled(not writing and bool(self.prefix_edit.text().strip()))
+        self.cancel_button.setEnabled(writing)
+        wizard = self.wizard()
+        if wizard is not None:
+            wizard.button(QWizard.WizardButton.BackButton).setEnabled(not writing)
+
+    def _browse(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Output checkpoint prefix")
+        if path:
+            self.prefix_edit.setText(path.removesuffix(".index"))
