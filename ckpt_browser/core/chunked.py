@@ -169,3 +169,36 @@ def sample(flat: np.ndarray, size: int, run: int = 1024) -> np.ndarray:
     run = size // runs
     starts = np.linspace(0, flat.size - run, runs).astype(np.int64)
     return np.concatenate([flat[start : start + run] for start in starts])
+
+
+def count_pass(
+    measured: Measured,
+    below: np.ndarray,
+    at_or_below: np.ndarray,
+    progress: Progress,
+    cancel: Cancel,
+) -> tuple[np.ndarray, np.ndarray]:
+    """How many values are < each needle of `below`, and <= each needle of `at_or_below`.
+
+    Each cache-sized block is sorted and the needles are looked up in it, which is exact and,
+    for a hundred needles or a thousand, cheaper than comparing every value with each.
+    NaN sort after +inf, so they count for neither.
+    """
+    dtype = np.result_type(below.dtype, at_or_below.dtype, measured.work_dtype)
+    below, at_or_below = below.astype(dtype), at_or_below.astype(dtype)  # exact: never narrower
+
+    def task(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        buffer = np.empty(min(chunk.size, BLOCK_ELEMENTS), dtype=dtype)
+        less = np.zeros(below.size, dtype=np.int64)
+        less_equal = np.zeros(at_or_below.size, dtype=np.int64)
+        for block in blocks(chunk):
+            ordered = sorted_block(measured.convert(block), buffer)
+            less += np.searchsorted(ordered, below, "left")
+            less_equal += np.searchsorted(ordered, at_or_below, "right")
+        return less, less_equal
+
+    parts = run_chunks(measured.flat, task, progress, cancel)
+    return (
+        sum((part[0] for part in parts), np.zeros(below.size, dtype=np.int64)),
+        sum((part[1] for part in parts), np.zeros(at_or_below.size, dtype=np.int64)),
+    )

@@ -3,9 +3,10 @@
 `np.percentile` on a copy of a 67-million-element tensor takes seconds: it partitions all of it.
 Here the work is two passes that sort only cache-sized blocks, in parallel (see `chunked`):
 
-1. Pivots come from a sample. The first pass counts, for each pivot, the values below it and the
-   values at or below it. For each wanted rank that shows either the pivot it equals (so a tensor
-   that is mostly zeros costs nothing more) or the gap between two pivots where it lies.
+1. Pivots come from a sample, a few around each wanted quantile. The first pass counts, for
+   each pivot, the values below it and the values at or below it. For each wanted rank that
+   shows either the pivot it equals (so a tensor that is mostly zeros costs nothing more) or
+   the gap between two pivots where it lies.
 2. The second pass collects only the values inside those gaps (a small share of the tensor), and
    `np.partition` finds the ranks among them.
 
@@ -16,6 +17,7 @@ to `np.quantile`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import numpy as np
@@ -26,7 +28,7 @@ from ckpt_browser.core.chunked import Cancel, Measured, Progress
 QUANTILE_PERCENTS = (1, 25, 50, 75, 99)
 DIRECT_QUANTILE_LIMIT = 1 << 22  # up to this many values np.quantile on a copy is quick enough
 PIVOT_SAMPLE = 1 << 16  # sample size the pivots are drawn from
-PIVOTS = 1024  # at most; each gap then holds about 1/1000 of the values
+PIVOTS_PER_QUANTILE = 17
 
 
 def compute_quantiles(
@@ -38,46 +40,88 @@ def compute_quantiles(
 ) -> dict[float, float]:
     """Exact quantiles (percent -> value) of the finite values, equal to `np.percentile`'s
     default 'linear' method; integers are interpolated in float64. Empty if nothing is finite."""
-    return quantiles_of(chunked.measured(array), tuple(percents), progress, cancel)
+    return quantiles_of(chunked.measured(array), percents, progress, cancel)
 
 
 def quantiles_of(
-    measured: Measured, percents: tuple, progress: Progress, cancel: Cancel
+    measured: Measured, percents: Sequence[float], progress: Progress, cancel: Cancel
 ) -> dict[float, float]:
     """`compute_quantiles` for a tensor already wrapped as `Measured`."""
-    if any(not 0 <= p <= 100 for p in percents):
-        raise ValueError(f"percents must lie in 0..100, not {percents}")
-    fractions = np.asarray(percents, dtype=np.float64) / 100
-    flat = measured.flat
-    if flat.size <= DIRECT_QUANTILE_LIMIT:
-        values = measured.convert(flat).astype(measured.work_dtype)
-        if measured.is_float:
-            values = values[np.isfinite(values)]
-        chunked.report(1.0, progress, cancel)
-        if values.size == 0:
-            return {}
-        return dict(zip(percents, np.quantile(values, fractions).tolist(), strict=True))
-    pivots = _pivots(measured)
-    counted = chunked.run_chunks(
-        flat, _pivot_count_task(measured, pivots), chunked.scaled(progress, 0.0, 0.5), cancel
+    if not needs_search(measured):
+        return direct_quantiles(measured, percents, progress, cancel)
+    search = QuantileSearch(measured, percents)
+    counts = chunked.count_pass(
+        measured, search.below, search.at_or_below, chunked.scaled(progress, 0.0, 0.5), cancel
     )
-    finite = sum(c[0] for c in counted)
-    if finite == 0:
+    return search.finish(*counts, chunked.scaled(progress, 0.5, 1.0), cancel)
+
+
+def needs_search(measured: Measured) -> bool:
+    """Whether the tensor is big enough for the two-pass search rather than np.quantile."""
+    return measured.flat.size > DIRECT_QUANTILE_LIMIT
+
+
+def direct_quantiles(
+    measured: Measured, percents: Sequence[float], progress: Progress, cancel: Cancel
+) -> dict[float, float]:
+    """np.quantile on a copy of the finite values (in float64 for integers)."""
+    fractions = _fractions(percents)
+    values = measured.convert(measured.flat).astype(measured.work_dtype)
+    if measured.is_float:
+        values = values[np.isfinite(values)]
+    chunked.report(1.0, progress, cancel)
+    if values.size == 0:
         return {}
-    less = sum(c[1] for c in counted)
-    less_equal = sum(c[2] for c in counted)
-    # The ranks np.quantile interpolates between (its _get_indexes: at the top, the last value).
-    virtual = (finite - 1) * fractions
-    previous = np.minimum(np.floor(virtual), finite - 1).astype(np.int64)
-    following = np.minimum(previous + 1, finite - 1)
-    order = _order_statistics(
-        measured, pivots, less, less_equal, {*previous.tolist(), *following.tolist()},
-        chunked.scaled(progress, 0.5, 1.0), cancel,
-    )  # fmt: skip
-    low = np.array([order[r] for r in previous.tolist()], dtype=measured.work_dtype)
-    high = np.array([order[r] for r in following.tolist()], dtype=measured.work_dtype)
-    gamma = virtual - np.where(virtual >= finite - 1, -1, previous)  # as numpy computes it
-    return dict(zip(percents, _numpy_lerp(low, high, gamma).tolist(), strict=True))
+    return dict(zip(percents, np.quantile(values, fractions).tolist(), strict=True))
+
+
+def _fractions(percents: Sequence[float]) -> np.ndarray:
+    if any(not 0 <= p <= 100 for p in percents):
+        raise ValueError(f"percents must lie in 0..100, not {tuple(percents)}")
+    return np.asarray(percents, dtype=np.float64) / 100  # as np.percentile divides
+
+
+class QuantileSearch:
+    """The two-pass search of the module docstring, for one tensor and a set of percents.
+
+    Its first pass is a `chunked.count_pass` with the needles `below` and `at_or_below`; a caller
+    that makes such a pass anyway (the histogram) can add them to its own and hand the counts to
+    `finish`, which makes the second pass if needed.
+    """
+
+    def __init__(self, measured: Measured, percents: Sequence[float]) -> None:
+        self.measured = measured
+        self.percents = tuple(percents)
+        self.fractions = _fractions(percents)
+        self.pivots = _pivots(measured, self.fractions)
+        infinity = np.array([np.inf], dtype=self.pivots.dtype)
+        self.below = np.concatenate([self.pivots, infinity])  # < +inf: the finite end
+        self.at_or_below = np.concatenate([-infinity, self.pivots])  # <= -inf: left out
+
+    def finish(
+        self, less: np.ndarray, less_equal: np.ndarray, progress: Progress, cancel: Cancel
+    ) -> dict[float, float]:
+        """The quantiles from the counts at the needles (finite values only)."""
+        negative_infinities = int(less_equal[0])
+        finite = int(less[-1]) - negative_infinities
+        if finite == 0:
+            chunked.report(1.0, progress, cancel)
+            return {}
+        less = less[:-1] - negative_infinities
+        less_equal = less_equal[1:] - negative_infinities
+        # The ranks np.quantile interpolates between (its _get_indexes: at the top, the last one).
+        virtual = (finite - 1) * self.fractions
+        previous = np.minimum(np.floor(virtual), finite - 1).astype(np.int64)
+        following = np.minimum(previous + 1, finite - 1)
+        ranks = {*previous.tolist(), *following.tolist()}
+        order = _order_statistics(
+            self.measured, self.pivots, less, less_equal, ranks, progress, cancel
+        )
+        dtype = self.measured.work_dtype
+        low = np.array([order[rank] for rank in previous.tolist()], dtype=dtype)
+        high = np.array([order[rank] for rank in following.tolist()], dtype=dtype)
+        gamma = virtual - np.where(virtual >= finite - 1, -1, previous)  # as numpy computes it
+        return dict(zip(self.percents, _numpy_lerp(low, high, gamma).tolist(), strict=True))
 
 
 def _numpy_lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -88,30 +132,24 @@ def _numpy_lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     return result
 
 
-def _pivots(measured: Measured) -> np.ndarray:
-    sample = measured.convert(chunked.sample(measured.flat, PIVOT_SAMPLE)).astype(
-        measured.work_dtype
-    )
-    sample = np.unique(sample[np.isfinite(sample)])  # sorted
-    if sample.size > PIVOTS:
-        sample = np.unique(sample[np.linspace(0, sample.size - 1, PIVOTS).astype(np.int64)])
-    return sample
-
-
-def _pivot_count_task(measured: Measured, pivots: np.ndarray):
-    def task(chunk: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
-        buffer = np.empty(min(chunk.size, chunked.BLOCK_ELEMENTS), dtype=measured.work_dtype)
-        finite = 0
-        less = np.zeros(pivots.size, dtype=np.int64)
-        less_equal = np.zeros(pivots.size, dtype=np.int64)
-        for block in chunked.blocks(chunk):
-            values = chunked.finite_part(chunked.sorted_block(measured.convert(block), buffer))
-            finite += values.size
-            less += np.searchsorted(values, pivots, "left")
-            less_equal += np.searchsorted(values, pivots, "right")
-        return finite, less, less_equal
-
-    return task
+def _pivots(measured: Measured, fractions: np.ndarray) -> np.ndarray:
+    """A few sample values around each wanted quantile, so that the gaps holding the wanted ranks
+    are narrow. Looking every pivot up costs time in every block, so there are ~17 per quantile,
+    spread over +-8 standard errors of a sample quantile; any set of pivots gives exact results,
+    a poor one only collects more values in the second pass."""
+    picked = measured.convert(chunked.sample(measured.flat, PIVOT_SAMPLE, run=16))
+    sample = np.sort(picked.astype(measured.work_dtype))
+    sample = sample[np.isfinite(sample)] if measured.is_float else sample
+    size = sample.size
+    if size == 0:
+        return sample
+    positions = []
+    for q in fractions.tolist():
+        spread = max(8 * math.sqrt(q * (1 - q) * size), 4.0)
+        centre = q * (size - 1)
+        positions.append(np.linspace(centre - spread, centre + spread, PIVOTS_PER_QUANTILE))
+    indices = np.clip(np.rint(np.concatenate(positions)), 0, size - 1).astype(np.int64)
+    return np.unique(sample[indices])
 
 
 def _order_statistics(
@@ -142,8 +180,8 @@ def _order_statistics(
             offsets = [rank - before for rank in ranks_in_gap]
             values.partition(offsets)
             found.update({rank: values[rank - before].item() for rank in ranks_in_gap})
-    elif progress is not None:
-        progress(1.0)
+    else:
+        chunked.report(1.0, progress, cancel)
     return found
 
 

@@ -16,19 +16,27 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from ckpt_browser.core import chunked
 from ckpt_browser.core.chunked import Cancel, Cancelled, Measured, Progress
-from ckpt_browser.core.quantiles import QUANTILE_PERCENTS, compute_quantiles, quantiles_of
+from ckpt_browser.core.quantiles import (
+    QUANTILE_PERCENTS,
+    QuantileSearch,
+    compute_quantiles,
+    direct_quantiles,
+    needs_search,
+    quantiles_of,
+)
 
 __all__ = [
     "QUANTILE_PERCENTS",
     "Cancelled",
     "Histogram",
     "TensorStats",
+    "analyze",
     "compute_quantiles",
     "compute_stats",
     "histogram",
@@ -158,7 +166,13 @@ def _moments_task(measured: Measured) -> Callable[[np.ndarray], list[_Moments]]:
     return task
 
 
-def _merge_moments(parts: list[_Moments], measured: Measured, quantiles: dict) -> TensorStats:
+def _moments(measured: Measured, progress: Progress, cancel: Cancel) -> TensorStats:
+    """Everything but the quantiles, in one pass."""
+    parts = chunked.run_chunks(measured.flat, _moments_task(measured), progress, cancel)
+    return _merge_moments([block for chunk in parts for block in chunk], measured)
+
+
+def _merge_moments(parts: list[_Moments], measured: Measured) -> TensorStats:
     count = sum(p.size for p in parts)
     finite = sum(p.finite for p in parts)
     counts = {
@@ -171,7 +185,7 @@ def _merge_moments(parts: list[_Moments], measured: Measured, quantiles: dict) -
     }
     if finite == 0:
         empty = dict(min=None, max=None, mean=None, std=None, l2_norm=None)
-        return TensorStats(**counts, **empty, quantiles=quantiles, measure=measured.measure)
+        return TensorStats(**counts, **empty, measure=measured.measure)
     used = [p for p in parts if p.finite]
     weights = np.array([p.finite for p in used], dtype=np.float64) / finite
     # Block means relative to the first one: the differences of the rounded means are exact, so
@@ -192,7 +206,6 @@ def _merge_moments(parts: list[_Moments], measured: Measured, quantiles: dict) -
         mean=mean,
         std=math.sqrt(variance),
         l2_norm=None if measured.measure == "length" else l2_norm,
-        quantiles=quantiles,
         measure=measured.measure,
     )
 
@@ -208,20 +221,52 @@ def compute_stats(
 
     `quantiles` is True for QUANTILE_PERCENTS, a sequence of percents, or False to skip them
     (they take about twice as long as the rest; `compute_quantiles` does them later).
+    For statistics and a histogram together, `analyze` shares work between them.
     """
     measured = chunked.measured(array)
     percents = QUANTILE_PERCENTS if quantiles is True else tuple(quantiles or ())
     moments_share = 0.2 if percents else 1.0
-    parts = chunked.run_chunks(
-        measured.flat, _moments_task(measured), chunked.scaled(progress, 0.0, moments_share), cancel
+    stats = _moments(measured, chunked.scaled(progress, 0.0, moments_share), cancel)
+    if not percents:
+        return stats
+    rest = chunked.scaled(progress, moments_share, 1.0)
+    return replace(stats, quantiles=quantiles_of(measured, percents, rest, cancel))
+
+
+def analyze(
+    array: object,
+    bins: int = 100,
+    *,
+    percents: Sequence[float] = QUANTILE_PERCENTS,
+    progress: Progress = None,
+    cancel: Cancel = None,
+) -> tuple[TensorStats, Histogram]:
+    """`compute_stats(array)` and `histogram(array, bins)` with the same results, in three
+    passes over the data instead of five: the histogram's counting pass also does the first pass
+    of the quantile search."""
+    measured = chunked.measured(array)
+    stats = _moments(measured, chunked.scaled(progress, 0.0, 0.2), cancel)
+    edges = _bin_edges(measured.value_dtype, int(bins), None, stats.min, stats.max)
+    below, at_or_below = _histogram_needles(edges)
+    search = QuantileSearch(measured, percents) if percents and needs_search(measured) else None
+    if search is not None:
+        below = np.concatenate([below, search.below])
+        at_or_below = np.concatenate([at_or_below, search.at_or_below])
+    counting_end = 0.6 if search is not None else 0.9
+    less, less_equal = chunked.count_pass(
+        measured, below, at_or_below, chunked.scaled(progress, 0.2, counting_end), cancel
     )
-    blocks = [block for chunk in parts for block in chunk]
-    values = {}
-    if percents:
-        values = quantiles_of(
-            measured, percents, chunked.scaled(progress, moments_share, 1.0), cancel
-        )
-    return _merge_moments(blocks, measured, values)
+    exact = _histogram_from_counts(less, less_equal, edges, measured)
+    rest = chunked.scaled(progress, counting_end, 1.0)
+    if search is not None:
+        split_below, split_at = edges.size, 3  # see _histogram_needles
+        values = search.finish(less[split_below:], less_equal[split_at:], rest, cancel)
+    elif percents:
+        values = direct_quantiles(measured, percents, rest, cancel)
+    else:
+        values = {}
+        chunked.report(1.0, progress, cancel)
+    return replace(stats, quantiles=values), exact
 
 
 # -- histograms -------------------------------------------------------------------------------
@@ -255,13 +300,10 @@ def histogram(
     if value_range is None and stats is not None:
         low, high = stats.min, stats.max
     edges = _bin_edges(measured.value_dtype, int(bins), value_range, low, high)
-    parts = chunked.run_chunks(
-        measured.flat,
-        _histogram_task(measured, edges),
-        chunked.scaled(progress, share, 1.0),
-        cancel,
+    counts = chunked.count_pass(
+        measured, *_histogram_needles(edges), chunked.scaled(progress, share, 1.0), cancel
     )
-    return _merge_histogram(parts, edges, measured, measured.flat.size)
+    return _histogram_from_counts(*counts, edges, measured)
 
 
 def quick_histogram(
@@ -325,37 +367,30 @@ def _bin_edges(
     return np.array([np.nextafter(center, -np.inf), np.nextafter(center, np.inf)])
 
 
-def _histogram_task(measured: Measured, edges: np.ndarray):
-    sort_dtype = np.result_type(edges.dtype, measured.work_dtype)
-    below = np.concatenate([edges[:-1], [np.inf]]).astype(sort_dtype)  # counted with x < needle
-    at_or_below = np.array([-np.inf, edges[-1], np.inf], dtype=sort_dtype)  # with x <= needle
-
-    def task(chunk: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        buffer = np.empty(min(chunk.size, chunked.BLOCK_ELEMENTS), dtype=sort_dtype)
-        less = np.zeros(below.size, dtype=np.int64)
-        less_equal = np.zeros(at_or_below.size, dtype=np.int64)
-        for block in chunked.blocks(chunk):
-            ordered = chunked.sorted_block(measured.convert(block), buffer)
-            less += np.searchsorted(ordered, below, "left")
-            less_equal += np.searchsorted(ordered, at_or_below, "right")
-        return less, less_equal
-
-    return task
+def _histogram_needles(edges: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Needles for `chunked.count_pass`: counts < each edge but the last, and < +inf; counts
+    <= -inf, <= the last edge (the last bin includes it), and <= +inf (all but NaN)."""
+    infinity = np.array([np.inf], dtype=edges.dtype)
+    below = np.concatenate([edges[:-1], infinity])
+    at_or_below = np.concatenate([-infinity, edges[-1:], infinity])
+    return below, at_or_below
 
 
-def _merge_histogram(parts, edges: np.ndarray, measured: Measured, total: int) -> Histogram:
-    less = sum((p[0] for p in parts), np.zeros(edges.size, dtype=np.int64))
-    less_equal = sum((p[1] for p in parts), np.zeros(3, dtype=np.int64))
-    neginf, in_last_edge, not_nan = (int(v) for v in less_equal)
-    counts = np.diff(np.append(less[:-1], in_last_edge)).astype(np.int64)
+def _histogram_from_counts(
+    less: np.ndarray, less_equal: np.ndarray, edges: np.ndarray, measured: Measured
+) -> Histogram:
+    total = measured.flat.size
+    less = less[: edges.size]
+    negative_infinities, up_to_last_edge, not_nan = (int(v) for v in less_equal[:3])
+    counts = np.diff(np.append(less[:-1], up_to_last_edge)).astype(np.int64)
     finite_end = int(less[-1])  # values < +inf
     return Histogram(
         counts=counts,
         edges=edges,
         nan_count=total - not_nan,
         posinf_count=not_nan - finite_end,
-        neginf_count=neginf,
-        outside_count=(int(less[0]) - neginf) + (finite_end - in_last_edge),
+        neginf_count=negative_infinities,
+        outside_count=(int(less[0]) - negative_infinities) + (finite_end - up_to_last_edge),
         counted=total,
         total=total,
         measure=measured.measure,

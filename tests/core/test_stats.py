@@ -15,6 +15,7 @@ from ckpt_browser.core import chunked, quantiles, stats
 from ckpt_browser.core.stats import (
     QUANTILE_PERCENTS,
     Cancelled,
+    analyze,
     compute_quantiles,
     compute_stats,
     histogram,
@@ -31,7 +32,7 @@ def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str
         monkeypatch.setattr(chunked, "BLOCK_ELEMENTS", 16)
         monkeypatch.setattr(quantiles, "DIRECT_QUANTILE_LIMIT", 0)
         monkeypatch.setattr(quantiles, "PIVOT_SAMPLE", 40)
-        monkeypatch.setattr(quantiles, "PIVOTS", 7)
+        monkeypatch.setattr(quantiles, "PIVOTS_PER_QUANTILE", 3)
         monkeypatch.setattr(chunked, "WORKERS", 2)
     return request.param
 
@@ -240,6 +241,27 @@ def test_bad_arguments() -> None:
         compute_quantiles(np.ones(3), [101])
 
 
+@pytest.mark.parametrize(
+    "values",
+    [
+        np.random.default_rng(8).normal(size=3000).astype(np.float32),
+        np.concatenate([np.zeros(2000), [np.nan, -np.inf, 5.0, -2.0]]),
+        np.random.default_rng(9).integers(-5, 5, size=999).astype(np.int16),
+        np.full(10, np.nan),
+    ],
+)
+def test_analyze_equals_stats_and_histogram(path: str, values: np.ndarray) -> None:
+    seen: list[float] = []
+    both = analyze(values, 30, progress=seen.append)
+    assert both[0] == compute_stats(values)
+    separate = histogram(values, 30)
+    assert both[1].counts.tolist() == separate.counts.tolist()
+    assert np.array_equal(both[1].edges, separate.edges)
+    assert both[1].nan_count == separate.nan_count and both[1].total == values.size
+    assert seen == sorted(seen) and seen[-1] == pytest.approx(1.0)
+    assert analyze(values, 5, percents=())[0].quantiles == {}
+
+
 def test_progress_and_cancel(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(chunked, "CHUNK_ELEMENTS", 1000)
     values = np.random.default_rng(6).normal(size=20_000).astype(np.float32)
@@ -313,7 +335,7 @@ def test_chunked_quantiles_equal_numpy(values: np.ndarray, percents: list[float]
         patch.setattr(chunked, "BLOCK_ELEMENTS", 16)
         patch.setattr(quantiles, "DIRECT_QUANTILE_LIMIT", 0)
         patch.setattr(quantiles, "PIVOT_SAMPLE", 30)
-        patch.setattr(quantiles, "PIVOTS", 5)
+        patch.setattr(quantiles, "PIVOTS_PER_QUANTILE", 2)
         result = compute_quantiles(values, percents)
     finite = finite_of(values)
     if finite.size == 0:
