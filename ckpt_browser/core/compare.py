@@ -29,6 +29,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ckpt_browser.core import tensor_chunks
+from ckpt_browser.core.chunked import Cancelled
 from ckpt_browser.core.distances import (
     Distances,
     PartialDistances,
@@ -37,7 +38,6 @@ from ckpt_browser.core.distances import (
     kernel_for,
 )
 from ckpt_browser.core.name_alignment import AlignedPair, Alignment, align
-from ckpt_browser.core.stats import Cancelled
 from ckpt_browser.core.tensor_chunks import ChunkedTensor, paired_chunks
 from ckpt_browser.format import Checkpoint, TensorInfo
 
@@ -147,6 +147,13 @@ class TensorComparison:
     def sort_key(self) -> tuple:
         """Most changed first: structural changes, then values by `change_score`, then same."""
         return (_STATUS_RANK[self.status], -self.change_score, self.name)
+
+    @property
+    def order_value(self) -> float:
+        """One number that sorts like `sort_key` without the name (ascending: most changed
+        first), for sorting a table by a single value per row."""
+        score = self.change_score
+        return 2.0 * _STATUS_RANK[self.status] + (0.0 if math.isinf(score) else 1.0 / (1 + score))
 
 
 @dataclass(frozen=True)

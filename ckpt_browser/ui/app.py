@@ -65,12 +65,7 @@ def run_gui(
     """Open the window on `paths` and run until it closes (or until the screenshot is written)."""
     app = make_application()
     if compare or len(paths) > 1:
-        print(
-            "error: comparing two checkpoints is not available in this version; "
-            "open one checkpoint at a time",
-            file=sys.stderr,
-        )
-        return 2
+        return _run_compare(app, paths, select=select, screenshot=screenshot, size=size)
     settings = None if screenshot else QSettings()
     window = MainWindow(settings)
     if size is not None:
@@ -79,6 +74,33 @@ def run_gui(
     opened = True
     for path in paths:
         opened = window.open_path(path, select=select) and opened
+    if screenshot is None:
+        return app.exec()
+    if not opened or window.last_error:
+        print(f"error: {window.last_error}", file=sys.stderr)
+        return 1
+    return _screenshot_when_idle(app, window, screenshot)
+
+
+def _run_compare(
+    app: QApplication,
+    paths: list[str],
+    *,
+    select: str | None,
+    screenshot: str | None,
+    size: tuple[int, int] | None,
+) -> int:
+    """Two checkpoints: the compare window (A is the first path) instead of the main window."""
+    from ckpt_browser.ui.compare_view import CompareWindow
+
+    if len(paths) != 2:
+        print("error: give two checkpoints to compare", file=sys.stderr)
+        return 2
+    window = CompareWindow(None if screenshot else QSettings())
+    if size is not None:
+        window.resize(*size)
+    window.show()
+    opened = window.open_pair(paths[0], paths[1], select=select)
     if screenshot is None:
         return app.exec()
     if not opened or window.last_error:

@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from ckpt_browser.core.formatting import format_bytes, format_count
 from ckpt_browser.core.scope_tree import Totals
 from ckpt_browser.format import Checkpoint, CheckpointError, open_checkpoint
+from ckpt_browser.ui.compare_launcher import CompareLauncher
 from ckpt_browser.ui.export_dialog import ExportController
 from ckpt_browser.ui.history_switcher import HistorySwitcher
 from ckpt_browser.ui.recent_files import RecentFiles
@@ -73,6 +74,8 @@ class MainWindow(QMainWindow):
         toolbar.setObjectName("history_toolbar")
         toolbar.setMovable(False)
         toolbar.addWidget(self.history)
+        self.compare = CompareLauncher(self, settings)
+        toolbar.addWidget(self.compare.button)
         self.addToolBar(Qt.ToolBarArea.TopToolBarArea, toolbar)
         self.history_toolbar = toolbar
         toolbar.setVisible(False)
@@ -194,6 +197,7 @@ class MainWindow(QMainWindow):
         file_menu.addSeparator()
         self.export_action = file_menu.addAction("&Export Tensor…", self.export.ask_and_export)
         self.export_action.setShortcut(QKeySequence("Ctrl+E"))
+        file_menu.addAction(self.compare.action)
         file_menu.addSeparator()
         self.quit_action = file_menu.addAction("&Quit", self.close)
         self.quit_action.setShortcut(QKeySequence.StandardKey.Quit)

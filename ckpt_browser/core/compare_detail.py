@@ -1,0 +1,221 @@
+"""What the compare view draws for one name: A and B histograms on the same bins, the histogram
+of A - B, and the same 2-D slice of A, B and A - B.
+
+The histograms of A and B reuse `stats` (exact, chunked, cancellable) over one value range that
+covers both, so their bars line up. The A - B histogram is a chunked pass of its own over the two
+memory maps (`tensor_chunks`), symmetric around 0 so that "B larger" and "B smaller" sit on either
+side. Slices are read with `Checkpoint.read(name, index)`, so only the shown part leaves the disk.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ckpt_browser.core.chunked import Cancelled
+from ckpt_browser.core.distances import COMPLEX, STRING, comparison_category
+from ckpt_browser.core.slicing import (
+    SliceSpec,
+    display_array,
+    downsample_for_heatmap,
+    index_tuple,
+    slice_shape,
+)
+from ckpt_browser.core.stats import Histogram, compute_stats, histogram
+from ckpt_browser.core.tensor_chunks import ChunkedTensor, paired_chunks
+from ckpt_browser.format import Checkpoint, TensorInfo
+
+Progress = Callable[[float], None] | None
+Cancel = Callable[[], bool] | None
+
+HEATMAP_MAX_PIXELS = (600, 600)
+# Block means need a float64 copy of the whole slice; past this many cells the heatmaps take every
+# k-th value instead (as the main window's values view does).
+BLOCK_MEAN_MAX_CELLS = 4_000_000
+
+
+@dataclass(frozen=True)
+class HistogramPair:
+    """Histograms of A and B over the same edges (either None: that side has no numbers)."""
+
+    a: Histogram | None
+    b: Histogram | None
+
+
+@dataclass(frozen=True)
+class SliceTriple:
+    """The pixels of one slice of A and of B, and of A - B when the shapes agree."""
+
+    a: np.ndarray | None  # 2-D float, maybe downsampled; None: side missing or not numbers
+    b: np.ndarray | None
+    difference: np.ndarray | None
+    shape_a: tuple[int, int]  # slice shape (rows, columns) before downsampling
+    shape_b: tuple[int, int]
+    downsampling: str = "mean"
+
+
+def is_numeric(info: TensorInfo | None) -> bool:
+    return info is not None and info.dtype.numpy is not None and not info.dtype.is_string
+
+
+def histogram_pair(
+    a: Checkpoint | None,
+    info_a: TensorInfo | None,
+    b: Checkpoint | None,
+    info_b: TensorInfo | None,
+    bins: int,
+    *,
+    progress: Progress = None,
+    cancel: Cancel = None,
+) -> HistogramPair:
+    """Exact histograms of the finite values of A and B, over one range that holds both."""
+    arrays = [_numbers(a, info_a), _numbers(b, info_b)]
+    ranges = []
+    for step, array in enumerate(arrays):
+        stats = compute_stats(
+            array, quantiles=False, progress=_part(progress, step, 4), cancel=cancel
+        )
+        if stats.min is not None:
+            ranges.append((float(stats.min), float(stats.max)))
+    if not ranges:
+        return HistogramPair(None, None)
+    low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)
+    if low == high:  # one value everywhere: give the bins some width
+        low, high = low - 0.5, high + 0.5
+    results = []
+    for step, array in enumerate(arrays, 2):
+        progress_part = _part(progress, step, 4)
+        results.append(
+            histogram(array, bins, value_range=(low, high), progress=progress_part, cancel=cancel)
+            if array.size
+            else None
+        )
+    return HistogramPair(*results)
+
+
+def _numbers(checkpoint: Checkpoint | None, info: TensorInfo | None) -> np.ndarray:
+    """The values of a numeric tensor; an empty array for a missing side or strings."""
+    if checkpoint is None or info is None or not is_numeric(info):
+        return np.zeros(0, np.float32)
+    return checkpoint.read(info.name)
+
+
+def difference_histogram(
+    a: Checkpoint,
+    info_a: TensorInfo,
+    b: Checkpoint,
+    info_b: TensorInfo,
+    bins: int,
+    limit: float | None,
+    *,
+    progress: Progress = None,
+    cancel: Cancel = None,
+) -> Histogram | None:
+    """Exact histogram of a - b (|a - b| for complex) over [-limit, limit] ([0, limit]).
+
+    `limit` is the largest |a - b| (the comparison knows it); None or 0 gives [-1, 1]. NaN and
+    infinite differences are counted apart, as in `stats.histogram`. None when the two cannot be
+    subtracted (strings, different shapes).
+    """
+    if info_a.shape != info_b.shape or not (is_numeric(info_a) and is_numeric(info_b)):
+        return None
+    how = comparison_category(info_a.dtype.numpy, info_b.dtype.numpy)
+    if how is None or how == STRING:
+        return None
+    limit = float(limit) if limit else 1.0
+    low = 0.0 if how == COMPLEX else -limit
+    edges = np.histogram_bin_edges(np.empty(0), int(bins), range=(low, limit))
+    counts = np.zeros(int(bins), dtype=np.int64)
+    nan = posinf = neginf = 0
+    tensor_a, tensor_b = ChunkedTensor(a, info_a), ChunkedTensor(b, info_b)
+    ranges = paired_chunks(tensor_a, tensor_b)
+    for done, (start, stop) in enumerate(ranges, 1):
+        difference = _difference(tensor_a.read(start, stop), tensor_b.read(start, stop), how)
+        tensor_a.release(start, stop)
+        tensor_b.release(start, stop)
+        finite = np.isfinite(difference)
+        if not finite.all():
+            nan += int(np.count_nonzero(np.isnan(difference)))
+            posinf += int(np.count_nonzero(difference == np.inf))
+            neginf += int(np.count_nonzero(difference == -np.inf))
+            difference = difference[finite]
+        counts += np.histogram(difference, bins=int(bins), range=(low, limit))[0]
+        if progress is not None:
+            progress(done / len(ranges))
+        _check(cancel)
+    total = info_a.size
+    return Histogram(counts, edges, nan, posinf, neginf, 0, total, total, "difference")
+
+
+def read_slices(
+    a: Checkpoint | None,
+    info_a: TensorInfo | None,
+    b: Checkpoint | None,
+    info_b: TensorInfo | None,
+    spec: SliceSpec | None,
+    max_pixels: tuple[int, int] = HEATMAP_MAX_PIXELS,
+) -> SliceTriple:
+    """The slice `spec` of A and B (each side's default slice when the shapes differ)."""
+    same_shape = info_a is not None and info_b is not None and info_a.shape == info_b.shape
+    values = []
+    shapes = []
+    for checkpoint, info in ((a, info_a), (b, info_b)):
+        if checkpoint is None or info is None or not is_numeric(info):
+            values.append(None)
+            shapes.append((0, 0))
+            continue
+        own_spec = spec if same_shape and spec is not None else SliceSpec.default(info.shape)
+        part = checkpoint.read(info.name, index_tuple(own_spec, info.shape))
+        part = np.asarray(part).reshape(slice_shape(own_spec, info.shape))
+        part = part.T if own_spec.transposed else part
+        values.append(_as_2d(part))
+        shapes.append(values[-1].shape)
+    difference = None
+    if same_shape and values[0] is not None and values[1] is not None:
+        how = comparison_category(values[0].dtype, values[1].dtype)
+        if how not in (None, STRING):
+            difference = _difference(values[0], values[1], how)
+    method = "mean" if max(s[0] * s[1] for s in shapes) <= BLOCK_MEAN_MAX_CELLS else "stride"
+    pixels = [
+        None if v is None else _pixels(v, dtype_name, max_pixels, method)
+        for v, dtype_name in (
+            (values[0], info_a.dtype.name if info_a else ""),
+            (values[1], info_b.dtype.name if info_b else ""),
+            (difference, "float64"),
+        )
+    ]
+    return SliceTriple(pixels[0], pixels[1], pixels[2], shapes[0], shapes[1], method)
+
+
+def _difference(x: np.ndarray, y: np.ndarray, how: str) -> np.ndarray:
+    """a - b in float64 (|a - b| for complex), elementwise."""
+    with np.errstate(invalid="ignore", over="ignore"):
+        if how == COMPLEX:
+            return np.abs(x.astype(np.complex128) - y.astype(np.complex128))
+        return x.astype(np.float64) - y.astype(np.float64)
+
+
+def _as_2d(values: np.ndarray) -> np.ndarray:
+    if values.ndim == 2:
+        return values
+    return values.reshape(1, -1) if values.ndim == 1 else values.reshape(1, 1)
+
+
+def _pixels(
+    values: np.ndarray, dtype_name: str, max_pixels: tuple[int, int], method: str
+) -> np.ndarray:
+    shown = display_array(values, dtype_name)
+    return downsample_for_heatmap(shown, max_pixels, method=method)
+
+
+def _part(progress: Progress, step: int, steps: int) -> Progress:
+    if progress is None:
+        return None
+    return lambda fraction: progress((step + fraction) / steps)
+
+
+def _check(cancel: Cancel) -> None:
+    if cancel is not None and cancel():
+        raise Cancelled()

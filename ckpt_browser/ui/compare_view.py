@@ -1,0 +1,528 @@
+"""The compare view: two checkpoints side by side, every name with its status and distances.
+
+Opened with two paths on the command line (`ckpt-browser A B`), from the main window's
+File > Compare With..., or from its checkpoint switcher. The comparison runs in a worker
+(`core.compare.iter_compare`) and the table fills in batches as results arrive; changing the name
+alignment or the tolerances starts it again. The table sorts most changed first and filters by
+status and name; the pane beside it shows the selected name of A and B (`CompareDetailPane`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+
+from PySide6.QtCore import QItemSelectionModel, QLocale, QModelIndex, QSettings, Qt, Signal
+from PySide6.QtGui import QAction, QCloseEvent, QDoubleValidator, QKeySequence
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QApplication,
+    QCheckBox,
+    QComboBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QLabel,
+    QLineEdit,
+    QMainWindow,
+    QMessageBox,
+    QProgressBar,
+    QPushButton,
+    QSplitter,
+    QTableView,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ckpt_browser.core.compare import (
+    CompareOptions,
+    Comparison,
+    Status,
+    TensorComparison,
+    iter_compare,
+)
+from ckpt_browser.core.compare_report import comparison_record, format_summary
+from ckpt_browser.core.name_alignment import Alignment, PrefixRule
+from ckpt_browser.format import Checkpoint, CheckpointError, open_checkpoint
+from ckpt_browser.ui.compare_detail_pane import CompareDetailPane
+from ckpt_browser.ui.compare_table import (
+    COLUMN_KEYS,
+    STATUS_LABELS,
+    CompareFilterProxy,
+    CompareTableModel,
+)
+from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner
+
+APP_TITLE = "ckpt-browser"
+DEFAULT_SIZE = (1500, 950)
+NAME_WIDTH_MAX = 320
+PUBLISH_INTERVAL_S = 0.1  # results go to the table in batches at most this often
+# (label, statuses shown) for the status filter
+STATUS_FILTERS = (
+    ("All names", tuple(s.value for s in Status)),
+    ("Differences", tuple(s.value for s in Status if s is not Status.SAME)),
+    *((STATUS_LABELS[s].capitalize(), (s.value,)) for s in Status),
+)
+
+
+def compare_in_batches(
+    a: Checkpoint, b: Checkpoint, options: CompareOptions, context: TaskContext
+) -> list[TensorComparison]:
+    """Run the comparison in a worker: publish results in batches, return the last batch."""
+    batch: list[TensorComparison] = []
+    last = time.monotonic()
+    for item in iter_compare(a, b, options, progress=context.report, cancel=context.cancelled):
+        batch.append(item)
+        if time.monotonic() - last >= PUBLISH_INTERVAL_S:
+            context.publish(batch)
+            batch, last = [], time.monotonic()
+    return batch
+
+
+class CompareView(QWidget):
+    """Alignment and tolerance controls, the table with its filters, the detail pane."""
+
+    comparison_done = Signal()
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runner = TaskRunner(self)
+        self._a: Checkpoint | None = None
+        self._b: Checkpoint | None = None
+        self._task: TaskHandle | None = None
+        self._finished = False
+        self._wanted_name: str | None = None
+
+        self.a_label, self.b_label = QLabel(), QLabel()
+        for label in (self.a_label, self.b_label):
+            label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.swap_button = QPushButton("Swap A ↔ B")
+        self.swap_button.clicked.connect(self.swap)
+
+        self.readable_check = QCheckBox("Readable names")
+        self.readable_check.setChecked(True)
+        self.readable_check.setToolTip(
+            "Match TF2 keys by their object path (model/dense/kernel); off: raw checkpoint keys"
+        )
+        self.params_check = QCheckBox("Model variables only")
+        self.params_check.setToolTip("Leave out optimizer slots, counters and the object graph")
+        self.prefix_edits = {}
+        for key, tip in (
+            ("a_old", "Prefix of A's names to replace (e.g. module/)"),
+            ("a_new", "What replaces it (empty: strip it)"),
+            ("b_old", "Prefix of B's names to replace"),
+            ("b_new", "What replaces it (empty: strip it)"),
+        ):
+            edit = QLineEdit()
+            edit.setPlaceholderText("prefix" if key.endswith("old") else "(strip)")
+            edit.setToolTip(tip)
+            edit.setMaximumWidth(150)
+            edit.editingFinished.connect(self._options_edited)
+            self.prefix_edits[key] = edit
+        self.rtol_edit, self.atol_edit = _tolerance_edit("rtol"), _tolerance_edit("atol")
+        for control in (self.readable_check, self.params_check):
+            control.toggled.connect(self._options_edited)
+        for edit in (self.rtol_edit, self.atol_edit):
+            edit.editingFinished.connect(self._options_edited)
+        self.progress = QProgressBar()
+        self.progress.setRange(0, 1000)
+        self.progress.setMaximumWidth(200)
+        self.progress.setTextVisible(False)
+        self.cancel_button = QToolButton()
+        self.cancel_button.setText("Cancel")
+        self.cancel_button.clicked.connect(self.cancel)
+
+        self.filter_edit = QLineEdit()
+        self.filter_edit.setPlaceholderText("Filter names…")
+        self.filter_edit.setClearButtonEnabled(True)
+        self.status_combo = QComboBox()
+        for label, _ in STATUS_FILTERS:
+            self.status_combo.addItem(label)
+        self.model = CompareTableModel(self)
+        self.proxy = CompareFilterProxy(self)
+        self.proxy.setSourceModel(self.model)
+        self.filter_edit.textChanged.connect(self.proxy.set_text)
+        self.status_combo.currentIndexChanged.connect(
+            lambda index: self.proxy.set_statuses(STATUS_FILTERS[index][1])
+        )
+        self.table = QTableView()
+        self.table.setModel(self.proxy)
+        self.table.setSortingEnabled(True)
+        self.table.sortByColumn(COLUMN_KEYS.index("status"), Qt.SortOrder.AscendingOrder)
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
+        self.table.verticalHeader().setVisible(False)
+        self.table.verticalHeader().setDefaultSectionSize(22)
+        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        self.table.setWordWrap(False)
+        self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
+        self.totals_label = QLabel()
+        self.totals_label.setWordWrap(True)
+
+        self.detail = CompareDetailPane(self.runner)
+        self._build_layout()
+        self._set_busy(False)
+
+    def _build_layout(self) -> None:
+        paths = QHBoxLayout()
+        paths.addWidget(QLabel("<b>A</b>:"))
+        paths.addWidget(self.a_label, 1)
+        paths.addWidget(QLabel("<b>B</b>:"))
+        paths.addWidget(self.b_label, 1)
+        paths.addWidget(self.swap_button)
+        options = QHBoxLayout()
+        options.addWidget(self.readable_check)
+        options.addWidget(self.params_check)
+        for side in ("a", "b"):
+            options.addSpacing(10)
+            options.addWidget(QLabel(f"{side.upper()}: replace"))
+            options.addWidget(self.prefix_edits[f"{side}_old"])
+            options.addWidget(QLabel("by"))
+            options.addWidget(self.prefix_edits[f"{side}_new"])
+        options.addSpacing(10)
+        for label, edit in (("rtol", self.rtol_edit), ("atol", self.atol_edit)):
+            options.addWidget(QLabel(label))
+            options.addWidget(edit)
+        options.addStretch(1)
+        options.addWidget(self.progress)
+        options.addWidget(self.cancel_button)
+
+        filters = QHBoxLayout()
+        filters.setContentsMargins(0, 0, 0, 0)
+        filters.addWidget(self.filter_edit, 1)
+        filters.addWidget(self.status_combo)
+        left = QWidget()
+        left_layout = QVBoxLayout(left)
+        left_layout.setContentsMargins(0, 0, 0, 0)
+        left_layout.addLayout(filters)
+        left_layout.addWidget(self.table, 1)
+        left_layout.addWidget(self.totals_label)
+        self.splitter = QSplitter(Qt.Orientation.Horizontal)
+        self.splitter.addWidget(left)
+        self.splitter.addWidget(self.detail)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([760, 740])
+
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(4, 4, 4, 4)
+        layout.addLayout(paths)
+        layout.addLayout(options)
+        layout.addWidget(self.splitter, 1)
+
+    # -- public -----------------------------------------------------------------------------------
+
+    @property
+    def checkpoints(self) -> tuple[Checkpoint | None, Checkpoint | None]:
+        return self._a, self._b
+
+    @property
+    def busy(self) -> bool:
+        return self.runner.busy
+
+    @property
+    def finished(self) -> bool:
+        """True once the whole comparison has arrived in the table."""
+        return self._finished
+
+    def options(self) -> CompareOptions:
+        """The alignment and tolerances the controls say."""
+        rules = {}
+        for side in ("a", "b"):
+            old = self.prefix_edits[f"{side}_old"].text()
+            rules[side] = PrefixRule(old, self.prefix_edits[f"{side}_new"].text()) if old else None
+        alignment = Alignment(
+            prefix_a=rules["a"],
+            prefix_b=rules["b"],
+            readable_names=self.readable_check.isChecked(),
+            params_only=self.params_check.isChecked(),
+        )
+        return CompareOptions(_tolerance(self.rtol_edit), _tolerance(self.atol_edit), alignment)
+
+    def comparison(self) -> Comparison | None:
+        """Everything compared so far (None before the checkpoints are set)."""
+        if self._a is None or self._b is None:
+            return None
+        return Comparison(self._a.prefix, self._b.prefix, self.options(), list(self.model.items))
+
+    def set_checkpoints(self, a: Checkpoint, b: Checkpoint, select: str | None = None) -> None:
+        """Compare `a` (the reference) with `b`; `select` a name once it has arrived."""
+        self._a, self._b = a, b
+        self.a_label.setText(_describe(a))
+        self.b_label.setText(_describe(b))
+        self.a_label.setToolTip(a.prefix)
+        self.b_label.setToolTip(b.prefix)
+        self._wanted_name = select
+        self.start()
+
+    def swap(self) -> None:
+        if self._a is None or self._b is None:
+            return
+        for side_old, side_new in (("a_old", "b_old"), ("a_new", "b_new")):
+            first, second = self.prefix_edits[side_old], self.prefix_edits[side_new]
+            text = first.text()
+            first.setText(second.text())
+            second.setText(text)
+        self.set_checkpoints(self._b, self._a, self.selected_name())
+
+    def start(self) -> None:
+        """(Re)run the comparison with the current options, keeping the selected name."""
+        if self._a is None or self._b is None:
+            return
+        self._wanted_name = self.selected_name() or self._wanted_name
+        self.cancel()
+        self.detail.show_item(None, None, None)
+        self.model.clear()
+        self._finished = False
+        a, b, options = self._a, self._b, self.options()
+        self._task = self.runner.start(
+            lambda context: compare_in_batches(a, b, options, context),
+            self._on_done,
+            on_failed=self._on_failed,
+            on_progress=lambda fraction: self.progress.setValue(int(fraction * 1000)),
+            on_partial=self._add,
+        )
+        self.progress.setValue(0)
+        self._set_busy(True)
+        self._update_totals()
+
+    def cancel(self) -> None:
+        if self._task is not None and self._task.pending:
+            self._task.cancel()
+            self.totals_label.setText(self.totals_label.text() + "  (cancelled)")
+        self._task = None
+        self._set_busy(False)
+
+    def selected_name(self) -> str | None:
+        item = self.detail.item
+        return item.name if item is not None else None
+
+    def select(self, name: str) -> bool:
+        """Select a row by aligned name or by either side's checkpoint key."""
+        for row, item in enumerate(self.model.items):
+            keys = {item.name} | {i.name for i in (item.a, item.b) if i is not None}
+            if name in keys:
+                index = self.proxy.mapFromSource(self.model.index(row, 0))
+                if not index.isValid():  # filtered out: show everything again
+                    self.status_combo.setCurrentIndex(0)
+                    self.filter_edit.clear()
+                    index = self.proxy.mapFromSource(self.model.index(row, 0))
+                flags = QItemSelectionModel.SelectionFlag
+                self.table.selectionModel().setCurrentIndex(
+                    index, flags.ClearAndSelect | flags.Rows
+                )
+                self.table.scrollTo(index)
+                return True
+        return False
+
+    def shutdown(self) -> None:
+        self.cancel()
+        self.detail.cancel()
+        self.runner.cancel_all()
+        self.runner.wait_all(5000)
+
+    # -- results ----------------------------------------------------------------------------------
+
+    def _add(self, batch: list[TensorComparison]) -> None:
+        first = self.model.rowCount() == 0
+        self.model.append(batch)
+        if first and batch:
+            self._fit_columns()
+        self._update_totals()
+
+    def _fit_columns(self) -> None:
+        """Columns as wide as their contents; the name column no wider than NAME_WIDTH_MAX."""
+        self.table.resizeColumnsToContents()
+        self.table.setColumnWidth(0, min(self.table.columnWidth(0), NAME_WIDTH_MAX))
+
+    def _on_done(self, batch: list[TensorComparison]) -> None:
+        self._add(batch)
+        self._fit_columns()
+        self._task = None
+        self._finished = True
+        self._set_busy(False)
+        wanted, self._wanted_name = self._wanted_name, None
+        found = bool(wanted) and self.select(wanted)
+        if not found and self.proxy.rowCount() and self.detail.item is None:
+            self.table.selectionModel().setCurrentIndex(
+                self.proxy.index(0, 0),
+                QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows,
+            )
+        window = self.window()
+        if wanted and not found and isinstance(window, CompareWindow):
+            window.show_error(f"no name or key {wanted!r} in either checkpoint")
+        self._update_totals()
+        self.comparison_done.emit()
+
+    def _on_failed(self, message: str) -> None:
+        self._task = None
+        self._set_busy(False)
+        self.totals_label.setText(f"failed: {message}")
+        window = self.window()
+        if isinstance(window, CompareWindow):
+            window.show_error(message)
+
+    def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
+        if not current.isValid():
+            return
+        item = self.model.item(self.proxy.mapToSource(current).row())
+        if item is not self.detail.item:
+            self.detail.show_item(item, self._a, self._b)
+
+    def _options_edited(self) -> None:
+        if self._a is not None and self._b is not None:
+            self.start()
+
+    def _update_totals(self) -> None:
+        comparison = self.comparison()
+        if comparison is None:
+            self.totals_label.clear()
+            return
+        summary = {STATUS_LABELS[Status(k)]: v for k, v in comparison.summary.items()}
+        text = f"{format_summary(summary)} — {len(comparison.tensors)} names"
+        if not self._finished:
+            text += " so far…"
+        note = comparison.options.alignment.describe()
+        self.totals_label.setText(f"{text}  ({note})" if note else text)
+
+    def _set_busy(self, busy: bool) -> None:
+        self.progress.setVisible(busy)
+        self.cancel_button.setVisible(busy)
+
+
+class CompareWindow(QMainWindow):
+    """A top-level window around a CompareView: opening, errors, reports, screenshots."""
+
+    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        if parent is not None:
+            self.setWindowFlag(Qt.WindowType.Window, True)
+            self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._settings = settings
+        self.last_error: str | None = None
+        self._error_box: QMessageBox | None = None
+        self.view = CompareView()
+        self.setCentralWidget(self.view)
+        self.setWindowTitle(f"Compare — {APP_TITLE}")
+        self.resize(*DEFAULT_SIZE)
+        file_menu = self.menuBar().addMenu("&File")
+        self.save_action = QAction("&Save Report as JSON…", self)
+        self.save_action.setShortcut(QKeySequence.StandardKey.Save)
+        self.save_action.triggered.connect(self._ask_save_report)
+        file_menu.addAction(self.save_action)
+        self.swap_action = file_menu.addAction("S&wap A and B", self.view.swap)
+        file_menu.addSeparator()
+        close = file_menu.addAction("&Close", self.close)
+        close.setShortcut(QKeySequence.StandardKey.Close)
+        if settings is not None:
+            geometry = settings.value("compare/geometry")
+            if geometry is not None:
+                self.restoreGeometry(geometry)
+
+    def open_pair(self, path_a: str, path_b: str, *, select: str | None = None) -> bool:
+        """Open both checkpoints and start comparing; on failure show why and return False."""
+        try:
+            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+            try:
+                a = open_checkpoint(path_a)
+                b = open_checkpoint(path_b)
+            finally:
+                QApplication.restoreOverrideCursor()
+        except CheckpointError as error:
+            self.show_error(str(error))
+            return False
+        except OSError as error:
+            self.show_error(f"{error.filename or path_a}: {error.strerror or error}")
+            return False
+        self.view.set_checkpoints(a, b, select)
+        self.setWindowTitle(
+            f"{os.path.basename(a.prefix)} ↔ {os.path.basename(b.prefix)} — {APP_TITLE}"
+        )
+        return True
+
+    def is_idle(self) -> bool:
+        """True when the comparison and the selected name's details are on screen."""
+        return self.view.finished and not self.view.busy
+
+    def show_error(self, message: str) -> None:
+        self.last_error = message
+        if self._error_box is not None:
+            self._error_box.close()
+        box = QMessageBox(QMessageBox.Icon.Critical, APP_TITLE, message, parent=self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _result: setattr(self, "_error_box", None))
+        self._error_box = box
+        box.open()
+
+    def save_report(self, path: str) -> None:
+        """Write what `ckpt-browser diff --json` prints for the comparison on screen."""
+        comparison = self.view.comparison()
+        if comparison is None:
+            return
+        with open(path, "w", encoding="utf-8") as file:
+            json.dump(comparison_record(comparison), file, indent=1, allow_nan=False)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._settings is not None:
+            self._settings.setValue("compare/geometry", self.saveGeometry())
+        self.view.shutdown()
+        for checkpoint in self.view.checkpoints:
+            if checkpoint is not None:
+                checkpoint.close()
+        super().closeEvent(event)
+
+    def _ask_save_report(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save report", "diff.json", "JSON (*.json)")
+        if path:
+            try:
+                self.save_report(path)
+            except OSError as error:
+                self.show_error(f"{path}: {error.strerror or error}")
+
+
+def open_compare_window(
+    parent: QWidget, path_a: str, path_b: str, settings: QSettings | None = None
+) -> CompareWindow | None:
+    """A compare window owned by `parent` (closed with it), or None if a path would not open."""
+    window = CompareWindow(settings, parent)
+    if not window.open_pair(path_a, path_b):
+        message = window.last_error or "could not open the checkpoints"
+        window.close()
+        QMessageBox.critical(parent, APP_TITLE, message)
+        return None
+    window.show()
+    return window
+
+
+def _describe(checkpoint: Checkpoint) -> str:
+    step = checkpoint.step
+    where = os.path.dirname(checkpoint.prefix)
+    name = os.path.basename(checkpoint.prefix)
+    step_text = f" (step {step})" if step is not None else ""
+    return f"{name}{step_text}  ·  {len(checkpoint)} tensors  ·  {where}"
+
+
+def _tolerance_edit(name: str) -> QLineEdit:
+    """A box for a tolerance in any notation (1e-6, 0.001); empty means 0."""
+    edit = QLineEdit()
+    validator = QDoubleValidator(0.0, 1e300, 30, edit)
+    validator.setNotation(QDoubleValidator.Notation.ScientificNotation)
+    validator.setLocale(QLocale.c())
+    edit.setValidator(validator)
+    edit.setPlaceholderText("0")
+    edit.setMaximumWidth(90)
+    edit.setToolTip(
+        f"{name}: a float pair is 'same' when |a−b| <= atol + rtol·|b| everywhere "
+        "(np.isclose); 0 and 0 mean exactly equal. Integers are always compared exactly."
+    )
+    return edit
+
+
+def _tolerance(edit: QLineEdit) -> float:
+    try:
+        value = float(edit.text()) if edit.text().strip() else 0.0
+    except ValueError:
+        return 0.0
+    return value if value >= 0 else 0.0
