@@ -51,11 +51,13 @@ def enter(qtbot, line_edit, text: str) -> None:
 
 
 def restore(prefix: str, shapes: dict[str, tuple[int, ...]]) -> dict[str, np.ndarray]:
+    """Initialize variables of these names from the checkpoint, as init_from_checkpoint does."""
     tf = import_tensorflow()
     v1 = tf.compat.v1
     with tf.Graph().as_default(), v1.Session() as session:
         variables = {n: v1.get_variable(n, s, use_resource=True) for n, s in shapes.items()}
-        v1.train.Saver().restore(session, prefix)
+        v1.train.init_from_checkpoint(prefix, {"/": "/"})  # every variable from its own name
+        session.run(v1.global_variables_initializer())
         return session.run(variables)
 
 
