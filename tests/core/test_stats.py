@@ -322,6 +322,27 @@ def test_histogram_equals_numpy(values: np.ndarray, bins: int, in_chunks: bool) 
     assert exact.counts.tolist() == counts.tolist()
 
 
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    values=hnp.arrays(np.float32, st.integers(0, 200), elements=floats),
+    ends=st.tuples(st.floats(-1e3, 1e3), st.floats(-1e3, 1e3)).map(sorted),
+    bins=st.integers(1, 50),
+)
+def test_histogram_with_a_range_equals_numpy(values: np.ndarray, ends: list, bins: int) -> None:
+    value_range = (ends[0], ends[1])
+    finite = finite_of(values)
+    try:
+        counts, edges = np.histogram(finite, bins, range=value_range)
+    except ValueError:  # a range too narrow for float32 edges: ours are float64 then
+        exact = histogram(values, bins, value_range=value_range)
+        counts, edges = np.histogram(finite.astype(np.float64), exact.edges)
+    else:
+        exact = histogram(values, bins, value_range=value_range)
+    assert np.array_equal(exact.edges, edges)
+    assert exact.counts.tolist() == counts.tolist()
+    assert exact.outside_count == finite.size - int(counts.sum())
+
+
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     values=hnp.arrays(
