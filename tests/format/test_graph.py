@@ -1,4 +1,4 @@
-"""Graphs TensorFlow wrote (.meta, frozen .pb, SavedModel), read by us, compared with TensorFlow."""
+"""Graphs TensorFlow wrote (.meta, frozen .pb), read by us, compared with TensorFlow."""
 
 from __future__ import annotations
 
@@ -9,128 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from graph_oracle import (
+    assert_functions_match,
+    assert_nodes_match,
+    checkpoint_listing,
+    their_meta_graph,
+)
 from tf_checkpoints import import_tensorflow
 
 from ckpt_browser.format import CheckpointError
-from ckpt_browser.format.graph import GraphFile, find_graph, load_graph
-
-OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
-
-
-# --- what TensorFlow says ----------------------------------------------------------------------
-
-
-def their_meta_graph(path: Path):
-    tf = import_tensorflow()
-    return tf.compat.v1.MetaGraphDef.FromString(Path(path).read_bytes())
-
-
-def their_saved_model(directory: Path):
-    import_tensorflow()
-    from tensorflow.core.protobuf import saved_model_pb2
-
-    return saved_model_pb2.SavedModel.FromString((directory / "saved_model.pb").read_bytes())
-
-
-def checkpoint_listing(prefix: str) -> dict[str, tuple[str, tuple[int, ...]]]:
-    """key -> (dtype name, shape) from TensorFlow's checkpoint reader."""
-    tf = import_tensorflow()
-    reader = tf.train.load_checkpoint(prefix)
-    dtypes = reader.get_variable_to_dtype_map()
-    return {
-        name: (dtypes[name].name, tuple(shape))
-        for name, shape in reader.get_variable_to_shape_map().items()
-        if name != OBJECT_GRAPH_KEY
-    }
-
-
-def their_attr(kind: str, item) -> object:
-    tf = import_tensorflow()
-    if kind == "s":
-        try:
-            return item.decode("utf-8")
-        except UnicodeDecodeError:
-            return item
-    if kind == "type":
-        return tf.dtypes.as_dtype(item).name
-    if kind == "shape":
-        shape = tf.TensorShape(item)
-        if shape.rank is None:
-            return None
-        return tuple(-1 if size is None else size for size in shape.as_list())
-    if kind == "func":
-        return item.name
-    if kind == "placeholder":
-        return "$" + item
-    if kind == "tensor":
-        return tf.dtypes.as_dtype(item.dtype).name  # ours is a description starting with it
-    return item
-
-
-def their_attr_items(value) -> list[tuple[str | None, object]]:
-    """(kind, value) of each item of an AttrValue: the value itself, or each item of a list."""
-    kind = value.WhichOneof("value")
-    if kind is None:
-        return [(None, None)]
-    if kind != "list":
-        return [(kind, their_attr(kind, getattr(value, kind)))]
-    for field in ("s", "i", "f", "b", "type", "shape", "tensor", "func"):
-        items = getattr(value.list, field)
-        if items:
-            return [(field, their_attr(field, item)) for item in items]
-    return []
-
-
-def assert_attrs_match(ours: dict, node_def) -> None:
-    assert sorted(ours) == sorted(node_def.attr)
-    for key, value in node_def.attr.items():
-        expected = their_attr_items(value)
-        got = ours[key] if value.WhichOneof("value") == "list" else [ours[key]]
-        assert len(got) == len(expected), key
-        for mine, (kind, theirs) in zip(got, expected, strict=True):
-            if kind == "f":
-                assert mine == pytest.approx(theirs, rel=1e-6), key
-            elif kind == "tensor":
-                assert mine.startswith(theirs), key
-            else:
-                assert mine == theirs, key
-
-
-def assert_nodes_match(ours: list, node_defs, prefix: str = "") -> None:
-    assert [n.name for n in ours] == [prefix + n.name for n in node_defs]
-    for mine, theirs in zip(ours, node_defs, strict=True):
-        assert mine.op == theirs.op
-        assert mine.device == theirs.device
-        assert mine.inputs == [prefix + i for i in theirs.input if not i.startswith("^")]
-        assert mine.control_inputs == [prefix + i[1:] for i in theirs.input if i.startswith("^")]
-        assert_attrs_match(mine.attrs, theirs)
-
-
-def assert_functions_match(graph: GraphFile, library) -> None:
-    assert sorted(graph.functions) == sorted(f.signature.name for f in library.function)
-    for function in library.function:
-        name = function.signature.name
-        ours = graph.functions[name]
-        arguments = [node for node in ours.nodes if node.op == "_Arg"]
-        results = [node for node in ours.nodes if node.op == "_Retval"]
-        body = [node for node in ours.nodes if node.op not in ("_Arg", "_Retval")]
-        assert_nodes_match(body, function.node_def, prefix=f"{name}/")
-        assert [n.name for n in arguments] == [
-            f"{name}/{a.name}" for a in function.signature.input_arg
-        ]
-        assert [n.inputs for n in results] == [
-            [f"{name}/{function.ret[a.name]}"] for a in function.signature.output_arg
-        ]
-        assert [a for a, _ in ours.inputs] == [a.name for a in function.signature.input_arg]
-        # Every input inside the body names a node of the body (or an argument).
-        names = {node.name for node in ours.nodes}
-        for node in ours.nodes:
-            for source in node.inputs + node.control_inputs:
-                assert source.split(":")[0] in names
-    assert sum(graph.ops.values()) == len(graph.nodes) + sum(
-        len(f.nodes) for f in graph.functions.values()
-    )
-
+from ckpt_browser.format.graph import find_graph, load_graph
 
 # --- a TF1 graph with every kind of variable ---------------------------------------------------
 
@@ -372,132 +260,6 @@ def test_shared_frozen_fixture(frozen_pb):
     assert graph.variables == []  # no variable nodes left
     with pytest.raises(CheckpointError, match="no Const node"):
         graph.constant("output")
-
-
-# --- SavedModel --------------------------------------------------------------------------------
-
-
-@pytest.fixture(scope="module")
-def savedmodel_with_slots(tmp_path_factory) -> Path:
-    """Two variables both named "Variable", a non-trainable one, and TF1 Adam slots."""
-    tf = import_tensorflow()
-
-    class Model(tf.Module):
-        def __init__(self) -> None:
-            super().__init__()
-            self.a = tf.Variable(np.arange(6, dtype=np.float32).reshape(3, 2))
-            self.b = tf.Variable(np.array([10.0, 20.0], np.float32))
-            self.frozen = tf.Variable(np.int64(5), trainable=False, name="frozen")
-            self.items = [tf.Variable(np.float32(-1.0), name="item.with/odd")]
-
-        @tf.function(input_signature=[tf.TensorSpec([None, 3], tf.float32, name="x")])
-        def __call__(self, x):
-            return {"y": tf.matmul(x, self.a) + self.b + self.items[0]}
-
-    model = Model()
-    optimizer = tf.compat.v1.train.AdamOptimizer(0.1)
-    with tf.GradientTape() as tape:
-        loss = tf.reduce_sum(model.a) + tf.reduce_sum(model.b)
-    optimizer.apply_gradients(zip(tape.gradient(loss, [model.a, model.b]), [model.a, model.b]))
-    model.optimizer = optimizer
-    directory = tmp_path_factory.mktemp("savedmodel_slots") / "model"
-    tf.saved_model.save(model, str(directory))
-    return directory
-
-
-@pytest.fixture(scope="module")
-def keras_savedmodel(tmp_path_factory) -> Path:
-    """A compiled, trained Keras 3 model (with its Adam state) through tf.saved_model.save."""
-    tf = import_tensorflow()
-    import keras
-
-    keras.utils.set_random_seed(3)
-    model = keras.Sequential(
-        [keras.Input((3,)), keras.layers.Dense(4), keras.layers.BatchNormalization()]
-    )
-    model.compile(optimizer="adam", loss="mse")
-    model.fit(np.ones((4, 3)), np.ones((4, 4)), verbose=0)
-    directory = tmp_path_factory.mktemp("keras_savedmodel") / "model"
-    tf.saved_model.save(model, str(directory))
-    return directory
-
-
-SAVED_MODELS = ["savedmodel_dir", "savedmodel_with_slots", "keras_savedmodel"]
-
-
-@pytest.mark.parametrize("fixture", SAVED_MODELS)
-def test_saved_model_matches_tensorflow(fixture, request):
-    tf = import_tensorflow()
-    directory = request.getfixturevalue(fixture)
-    directory = getattr(directory, "directory", directory)
-    graph = load_graph(directory)
-    assert graph.kind == "saved_model"
-    assert graph.path == str(directory / "saved_model.pb")
-    meta = their_saved_model(directory).meta_graphs[0]
-    assert graph.tags == ["serve"]
-    assert graph.tensorflow_version == tf.__version__
-    assert_nodes_match(graph.nodes, meta.graph_def.node)
-    assert_functions_match(graph, meta.graph_def.library)
-    called = {name for node in graph.all_nodes() for name in node.called_functions}
-    assert called and called <= set(graph.functions)
-    assert sorted(graph.signatures) == sorted(meta.signature_def)
-    for name, signature in meta.signature_def.items():
-        ours = graph.signatures[name]
-        assert ours.method_name == signature.method_name
-        for mine, theirs in ((ours.inputs, signature.inputs), (ours.outputs, signature.outputs)):
-            assert sorted(mine) == sorted(theirs)
-            for key, info in theirs.items():
-                assert mine[key].name == info.name
-                dtype = tf.dtypes.as_dtype(info.dtype).name if info.dtype else "invalid"
-                assert mine[key].dtype == dtype
-                shape = tf.TensorShape(info.tensor_shape)
-                expected = None if shape.rank is None else tuple(d or -1 for d in shape.as_list())
-                assert mine[key].shape == expected
-
-
-@pytest.mark.parametrize("fixture", SAVED_MODELS)
-def test_saved_model_variables_are_its_checkpoint_keys(fixture, request):
-    directory = request.getfixturevalue(fixture)
-    directory = getattr(directory, "directory", directory)
-    graph = load_graph(directory)
-    listing = checkpoint_listing(str(directory / "variables" / "variables"))
-    assert {v.name: (v.dtype, v.shape) for v in graph.variables} == listing
-    assert all(v.is_resource for v in graph.variables)
-
-
-@pytest.mark.parametrize("fixture", SAVED_MODELS)
-def test_saved_model_variable_nodes_hold_those_variables(fixture, request):
-    """Restore the SavedModel in a TF1 session and read each variable through our node link."""
-    tf = import_tensorflow()
-    v1 = tf.compat.v1
-    directory = request.getfixturevalue(fixture)
-    directory = getattr(directory, "directory", directory)
-    graph = load_graph(directory)
-    reader = tf.train.load_checkpoint(str(directory / "variables" / "variables"))
-    assert all(v.node for v in graph.variables)
-    assert len({v.node for v in graph.variables}) == len(graph.variables)
-    with tf.Graph().as_default() as session_graph, v1.Session() as session:
-        v1.saved_model.loader.load(session, ["serve"], str(directory))
-        for variable in graph.variables:
-            handle = session_graph.get_tensor_by_name(variable.node + ":0")
-            read = tf.raw_ops.ReadVariableOp(resource=handle, dtype=tf.as_dtype(variable.dtype))
-            np.testing.assert_array_equal(session.run(read), reader.get_tensor(variable.name))
-
-
-def test_saved_model_trainable_and_slots(savedmodel_with_slots):
-    graph = load_graph(savedmodel_with_slots)
-    trainable = {v.name for v in graph.variables if v.trainable}
-    assert trainable == {
-        "a/.ATTRIBUTES/VARIABLE_VALUE",
-        "b/.ATTRIBUTES/VARIABLE_VALUE",
-        "items/0/.ATTRIBUTES/VARIABLE_VALUE",
-    }
-    slots = {v.name for v in graph.variables if "/.OPTIMIZER_SLOT/" in v.name}
-    assert slots == {
-        f"{var}/.OPTIMIZER_SLOT/optimizer/{slot}/.ATTRIBUTES/VARIABLE_VALUE"
-        for var in ("a", "b")
-        for slot in ("m", "v")
-    }
 
 
 # --- recognising files, and bad input ----------------------------------------------------------
