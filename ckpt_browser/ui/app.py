@@ -91,7 +91,7 @@ def _run_compare(
     size: tuple[int, int] | None,
 ) -> int:
     """Two checkpoints: the compare window (A is the first path) instead of the main window."""
-    from ckpt_browser.ui.compare_view import CompareWindow
+    from ckpt_browser.ui.compare_window import CompareWindow
 
     if len(paths) != 2:
         print("error: give two checkpoints to compare", file=sys.stderr)

@@ -15,7 +15,7 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QToolButton
 
 from ckpt_browser.format import Checkpoint, CheckpointError
-from ckpt_browser.ui.compare_view import CompareWindow, open_compare_window
+from ckpt_browser.ui.compare_window import CompareWindow, open_compare_window
 from ckpt_browser.ui.history_switcher import describe_record
 
 if TYPE_CHECKING:

@@ -1,7 +1,6 @@
 """The compare view: two checkpoints side by side, every name with its status and distances.
 
-Opened with two paths on the command line (`ckpt-browser A B`), from the main window's
-File > Compare With..., or from its checkpoint switcher. The comparison runs in a worker
+It lives in a `CompareWindow` (compare_window.py). The comparison runs in a worker
 (`core.compare.iter_compare`) and the table fills in batches as results arrive; changing the name
 alignment or the tolerances starts it again. The table sorts most changed first and filters by
 status and name; the pane beside it shows the selected name of A and B (`CompareDetailPane`).
@@ -9,24 +8,19 @@ status and name; the pane beside it shows the selected name of A and B (`Compare
 
 from __future__ import annotations
 
-import json
 import os
 import time
 
-from PySide6.QtCore import QItemSelectionModel, QLocale, QModelIndex, QSettings, Qt, Signal
-from PySide6.QtGui import QAction, QCloseEvent, QDoubleValidator, QKeySequence
+from PySide6.QtCore import QItemSelectionModel, QLocale, QModelIndex, Qt, Signal
+from PySide6.QtGui import QDoubleValidator
 from PySide6.QtWidgets import (
     QAbstractItemView,
-    QApplication,
     QCheckBox,
     QComboBox,
-    QFileDialog,
     QHBoxLayout,
     QHeaderView,
     QLabel,
     QLineEdit,
-    QMainWindow,
-    QMessageBox,
     QProgressBar,
     QPushButton,
     QSplitter,
@@ -43,9 +37,9 @@ from ckpt_browser.core.compare import (
     TensorComparison,
     iter_compare,
 )
-from ckpt_browser.core.compare_report import comparison_record, format_summary
+from ckpt_browser.core.compare_report import format_summary
 from ckpt_browser.core.name_alignment import Alignment, PrefixRule
-from ckpt_browser.format import Checkpoint, CheckpointError, open_checkpoint
+from ckpt_browser.format import Checkpoint
 from ckpt_browser.ui.compare_detail_pane import CompareDetailPane
 from ckpt_browser.ui.compare_table import (
     COLUMN_KEYS,
@@ -55,8 +49,6 @@ from ckpt_browser.ui.compare_table import (
 )
 from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner
 
-APP_TITLE = "ckpt-browser"
-DEFAULT_SIZE = (1500, 950)
 NAME_WIDTH_MAX = 320
 PUBLISH_INTERVAL_S = 0.1  # results go to the table in batches at most this often
 # (label, statuses shown) for the status filter
@@ -85,6 +77,7 @@ class CompareView(QWidget):
     """Alignment and tolerance controls, the table with its filters, the detail pane."""
 
     comparison_done = Signal()
+    error = Signal(str)  # a message for the user (the window shows it in a dialog)
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -350,9 +343,8 @@ class CompareView(QWidget):
                 QItemSelectionModel.SelectionFlag.ClearAndSelect
                 | QItemSelectionModel.SelectionFlag.Rows,
             )
-        window = self.window()
-        if wanted and not found and isinstance(window, CompareWindow):
-            window.show_error(f"no name or key {wanted!r} in either checkpoint")
+        if wanted and not found:
+            self.error.emit(f"no name or key {wanted!r} in either checkpoint")
         self._update_totals()
         self.comparison_done.emit()
 
@@ -360,9 +352,7 @@ class CompareView(QWidget):
         self._task = None
         self._set_busy(False)
         self.totals_label.setText(f"failed: {message}")
-        window = self.window()
-        if isinstance(window, CompareWindow):
-            window.show_error(message)
+        self.error.emit(message)
 
     def _on_current_changed(self, current: QModelIndex, _previous: QModelIndex) -> None:
         if not current.isValid():
@@ -390,110 +380,6 @@ class CompareView(QWidget):
     def _set_busy(self, busy: bool) -> None:
         self.progress.setVisible(busy)
         self.cancel_button.setVisible(busy)
-
-
-class CompareWindow(QMainWindow):
-    """A top-level window around a CompareView: opening, errors, reports, screenshots."""
-
-    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
-        super().__init__(parent)
-        if parent is not None:
-            self.setWindowFlag(Qt.WindowType.Window, True)
-            self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        self._settings = settings
-        self.last_error: str | None = None
-        self._error_box: QMessageBox | None = None
-        self.view = CompareView()
-        self.setCentralWidget(self.view)
-        self.setWindowTitle(f"Compare — {APP_TITLE}")
-        self.resize(*DEFAULT_SIZE)
-        file_menu = self.menuBar().addMenu("&File")
-        self.save_action = QAction("&Save Report as JSON…", self)
-        self.save_action.setShortcut(QKeySequence.StandardKey.Save)
-        self.save_action.triggered.connect(self._ask_save_report)
-        file_menu.addAction(self.save_action)
-        self.swap_action = file_menu.addAction("S&wap A and B", self.view.swap)
-        file_menu.addSeparator()
-        close = file_menu.addAction("&Close", self.close)
-        close.setShortcut(QKeySequence.StandardKey.Close)
-        if settings is not None:
-            geometry = settings.value("compare/geometry")
-            if geometry is not None:
-                self.restoreGeometry(geometry)
-
-    def open_pair(self, path_a: str, path_b: str, *, select: str | None = None) -> bool:
-        """Open both checkpoints and start comparing; on failure show why and return False."""
-        try:
-            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
-            try:
-                a = open_checkpoint(path_a)
-                b = open_checkpoint(path_b)
-            finally:
-                QApplication.restoreOverrideCursor()
-        except CheckpointError as error:
-            self.show_error(str(error))
-            return False
-        except OSError as error:
-            self.show_error(f"{error.filename or path_a}: {error.strerror or error}")
-            return False
-        self.view.set_checkpoints(a, b, select)
-        self.setWindowTitle(
-            f"{os.path.basename(a.prefix)} ↔ {os.path.basename(b.prefix)} — {APP_TITLE}"
-        )
-        return True
-
-    def is_idle(self) -> bool:
-        """True when the comparison and the selected name's details are on screen."""
-        return self.view.finished and not self.view.busy
-
-    def show_error(self, message: str) -> None:
-        self.last_error = message
-        if self._error_box is not None:
-            self._error_box.close()
-        box = QMessageBox(QMessageBox.Icon.Critical, APP_TITLE, message, parent=self)
-        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        box.finished.connect(lambda _result: setattr(self, "_error_box", None))
-        self._error_box = box
-        box.open()
-
-    def save_report(self, path: str) -> None:
-        """Write what `ckpt-browser diff --json` prints for the comparison on screen."""
-        comparison = self.view.comparison()
-        if comparison is None:
-            return
-        with open(path, "w", encoding="utf-8") as file:
-            json.dump(comparison_record(comparison), file, indent=1, allow_nan=False)
-
-    def closeEvent(self, event: QCloseEvent) -> None:
-        if self._settings is not None:
-            self._settings.setValue("compare/geometry", self.saveGeometry())
-        self.view.shutdown()
-        for checkpoint in self.view.checkpoints:
-            if checkpoint is not None:
-                checkpoint.close()
-        super().closeEvent(event)
-
-    def _ask_save_report(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Save report", "diff.json", "JSON (*.json)")
-        if path:
-            try:
-                self.save_report(path)
-            except OSError as error:
-                self.show_error(f"{path}: {error.strerror or error}")
-
-
-def open_compare_window(
-    parent: QWidget, path_a: str, path_b: str, settings: QSettings | None = None
-) -> CompareWindow | None:
-    """A compare window owned by `parent` (closed with it), or None if a path would not open."""
-    window = CompareWindow(settings, parent)
-    if not window.open_pair(path_a, path_b):
-        message = window.last_error or "could not open the checkpoints"
-        window.close()
-        QMessageBox.critical(parent, APP_TITLE, message)
-        return None
-    window.show()
-    return window
 
 
 def _describe(checkpoint: Checkpoint) -> str:

@@ -1,0 +1,128 @@
+"""The window around the compare view: opening the pair, errors, the JSON report, screenshots.
+
+Opened with two paths on the command line (`ckpt-browser A B`), from the main window's
+File > Compare With..., or from its checkpoint switcher (`compare_launcher`). Like the main window,
+it shows a bad file's one-line message in a dialog and stays up, and `is_idle` tells the
+`--screenshot` mode when everything asked for is on screen.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+
+from PySide6.QtCore import QSettings, Qt
+from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBox, QWidget
+
+from ckpt_browser.core.compare_report import comparison_record
+from ckpt_browser.format import CheckpointError, open_checkpoint
+from ckpt_browser.ui.compare_view import CompareView
+
+APP_TITLE = "ckpt-browser"
+DEFAULT_SIZE = (1500, 950)
+
+
+class CompareWindow(QMainWindow):
+    """A top-level window around a CompareView: opening, errors, reports, screenshots."""
+
+    def __init__(self, settings: QSettings | None = None, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        if parent is not None:
+            self.setWindowFlag(Qt.WindowType.Window, True)
+            self.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        self._settings = settings
+        self.last_error: str | None = None
+        self._error_box: QMessageBox | None = None
+        self.view = CompareView()
+        self.view.error.connect(self.show_error)
+        self.setCentralWidget(self.view)
+        self.setWindowTitle(f"Compare — {APP_TITLE}")
+        self.resize(*DEFAULT_SIZE)
+        file_menu = self.menuBar().addMenu("&File")
+        self.save_action = QAction("&Save Report as JSON…", self)
+        self.save_action.setShortcut(QKeySequence.StandardKey.Save)
+        self.save_action.triggered.connect(self._ask_save_report)
+        file_menu.addAction(self.save_action)
+        self.swap_action = file_menu.addAction("S&wap A and B", self.view.swap)
+        file_menu.addSeparator()
+        close = file_menu.addAction("&Close", self.close)
+        close.setShortcut(QKeySequence.StandardKey.Close)
+        if settings is not None:
+            geometry = settings.value("compare/geometry")
+            if geometry is not None:
+                self.restoreGeometry(geometry)
+
+    def open_pair(self, path_a: str, path_b: str, *, select: str | None = None) -> bool:
+        """Open both checkpoints and start comparing; on failure show why and return False."""
+        try:
+            QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
+            try:
+                a = open_checkpoint(path_a)
+                b = open_checkpoint(path_b)
+            finally:
+                QApplication.restoreOverrideCursor()
+        except CheckpointError as error:
+            self.show_error(str(error))
+            return False
+        except OSError as error:
+            self.show_error(f"{error.filename or path_a}: {error.strerror or error}")
+            return False
+        self.view.set_checkpoints(a, b, select)
+        self.setWindowTitle(
+            f"{os.path.basename(a.prefix)} ↔ {os.path.basename(b.prefix)} — {APP_TITLE}"
+        )
+        return True
+
+    def is_idle(self) -> bool:
+        """True when the comparison and the selected name's details are on screen."""
+        return self.view.finished and not self.view.busy
+
+    def show_error(self, message: str) -> None:
+        self.last_error = message
+        if self._error_box is not None:
+            self._error_box.close()
+        box = QMessageBox(QMessageBox.Icon.Critical, APP_TITLE, message, parent=self)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.finished.connect(lambda _result: setattr(self, "_error_box", None))
+        self._error_box = box
+        box.open()
+
+    def save_report(self, path: str) -> None:
+        """Write what `ckpt-browser diff --json` prints for the comparison on screen."""
+        comparison = self.view.comparison()
+        if comparison is None:
+            return
+        with open(path, "w", encoding="utf-8") as file:
+            json.dump(comparison_record(comparison), file, indent=1, allow_nan=False)
+
+    def closeEvent(self, event: QCloseEvent) -> None:
+        if self._settings is not None:
+            self._settings.setValue("compare/geometry", self.saveGeometry())
+        self.view.shutdown()
+        for checkpoint in self.view.checkpoints:
+            if checkpoint is not None:
+                checkpoint.close()
+        super().closeEvent(event)
+
+    def _ask_save_report(self) -> None:
+        path, _ = QFileDialog.getSaveFileName(self, "Save report", "diff.json", "JSON (*.json)")
+        if path:
+            try:
+                self.save_report(path)
+            except OSError as error:
+                self.show_error(f"{path}: {error.strerror or error}")
+
+
+def open_compare_window(
+    parent: QWidget, path_a: str, path_b: str, settings: QSettings | None = None
+) -> CompareWindow | None:
+    """A compare window owned by `parent` (closed with it), or None if a path would not open."""
+    window = CompareWindow(settings, parent)
+    if not window.open_pair(path_a, path_b):
+        message = window.last_error or "could not open the checkpoints"
+        window.close()
+        QMessageBox.critical(parent, APP_TITLE, message)
+        return None
+    window.show()
+    return window
