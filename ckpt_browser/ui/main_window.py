@@ -31,7 +31,7 @@ from ckpt_browser.ui.compare_launcher import CompareLauncher
 from ckpt_browser.ui.export_dialog import ExportController
 from ckpt_browser.ui.history_switcher import HistorySwitcher
 from ckpt_browser.ui.recent_files import RecentFiles
-from ckpt_browser.ui.tensor_view import TensorView
+from ckpt_browser.ui.tensor_view import TENSOR_SPLITTERS, TensorView
 from ckpt_browser.ui.variable_tree import KIND_TOGGLES, VariableTree
 
 APP_TITLE = "ckpt-browser"
@@ -219,6 +219,21 @@ class MainWindow(QMainWindow):
             button.toggled.connect(action.setChecked)
             view_menu.addAction(action)
 
+        tools_menu = self.menuBar().addMenu("&Tools")
+        self.remap_action = tools_menu.addAction("&Remap Wizard…", self.open_remap_wizard)
+        self.remap_action.setShortcut(QKeySequence("Ctrl+Shift+R"))
+
+    def open_remap_wizard(self) -> QWidget:
+        """Tools > Remap Wizard: map names onto a target; the open checkpoint is the source."""
+        from ckpt_browser.ui.remap_wizard import RemapWizard
+
+        sources = [self._checkpoint.prefix] if self._checkpoint is not None else []
+        wizard = RemapWizard(sources, parent=self)
+        wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        wizard.show()
+        self.remap_wizard = wizard
+        return wizard
+
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         self.prefix_label = QLabel()
@@ -309,10 +324,15 @@ class MainWindow(QMainWindow):
         state = settings.value("window/state")
         if isinstance(state, QByteArray):
             self.restoreState(state)
-        for name, splitter in self._splitters().items():
-            sizes = settings.value(f"splitters/{name}")
-            if isinstance(sizes, QByteArray):
-                splitter.restoreState(sizes)
+        main = settings.value("splitters/main")
+        if isinstance(main, QByteArray):
+            self.splitter.restoreState(main)
+        pane_states = {}
+        for name in TENSOR_SPLITTERS:
+            state = settings.value(f"splitters/{name}")
+            if isinstance(state, QByteArray):
+                pane_states[name] = state
+        self.tensor_view.restore_splitter_states(pane_states)
 
     def _save_settings(self) -> None:
         settings = self._settings
@@ -320,9 +340,7 @@ class MainWindow(QMainWindow):
             return
         settings.setValue("window/geometry", self.saveGeometry())
         settings.setValue("window/state", self.saveState())
-        for name, splitter in self._splitters().items():
-            settings.setValue(f"splitters/{name}", splitter.saveState())
+        settings.setValue("splitters/main", self.splitter.saveState())
+        for name, state in self.tensor_view.splitter_states().items():
+            settings.setValue(f"splitters/{name}", state)
         settings.sync()
-
-    def _splitters(self) -> dict[str, QSplitter]:
-        return {"main": self.splitter, **self.tensor_view.splitters()}

@@ -10,15 +10,17 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QByteArray, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
     QProgressBar,
     QScrollArea,
+    QSizePolicy,
     QSplitter,
     QStackedWidget,
     QToolButton,
@@ -36,15 +38,18 @@ from ckpt_browser.core.stats import (
     quick_histogram,
 )
 from ckpt_browser.format import Checkpoint, TensorInfo
-from ckpt_browser.ui.histogram_plot import HistogramPlot
-from ckpt_browser.ui.stats_panel import StatsPanel
-from ckpt_browser.ui.values_view import ValuesView
 from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner
+
+if TYPE_CHECKING:
+    from ckpt_browser.ui.histogram_plot import HistogramPlot
+    from ckpt_browser.ui.stats_panel import StatsPanel
+    from ckpt_browser.ui.values_view import ValuesView
 
 # Above this many elements the results come in three steps (sampled histogram; exact moments and
 # histogram; exact quantiles), each shown as soon as it is ready. Smaller tensors take one step.
 QUICK_PREVIEW_THRESHOLD = 2_000_000
 QUICK_SAMPLE = 1_000_000
+TENSOR_SPLITTERS = ("tensor", "stats_histogram")  # names of the pane's splitters in settings
 # Parts of the progress bar: moments, then histogram, then quantiles (the slowest pass).
 MOMENTS_END, HISTOGRAM_END = 0.25, 0.45
 
@@ -113,6 +118,11 @@ class TensorView(QWidget):
     busy_changed = Signal(bool)
     analysis_done = Signal()
 
+    # Made by `_build` when the first tensor is shown.
+    stats_panel: StatsPanel
+    histogram_plot: HistogramPlot
+    values: ValuesView
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.runner = TaskRunner(self)
@@ -123,15 +133,141 @@ class TensorView(QWidget):
         self._stats_task: TaskHandle | None = None
         self._histogram_task: TaskHandle | None = None
 
+        self.placeholder = QLabel(
+            "Select a variable in the tree to see its statistics, histogram and values."
+        )
+        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.placeholder.setWordWrap(True)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.placeholder)
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.pages)
+        self._built = False
+        self._splitter_states: dict[str, QByteArray] = {}
+
+    # -- public -----------------------------------------------------------------------------------
+
+    @property
+    def key(self) -> str | None:
+        return self._info.name if self._info is not None else None
+
+    @property
+    def info(self) -> TensorInfo | None:
+        return self._info
+
+    @property
+    def analysis(self) -> Analysis | None:
+        return self._analysis
+
+    @property
+    def busy(self) -> bool:
+        return self.runner.busy or (self._built and self.values.busy)
+
+    def splitter_states(self) -> dict[str, QByteArray]:
+        """The pane's splitter positions, to keep in the settings."""
+        if not self._built:
+            return dict(self._splitter_states)
+        return {name: splitter.saveState() for name, splitter in self._splitters().items()}
+
+    def restore_splitter_states(self, states: dict[str, QByteArray]) -> None:
+        """Put the splitters where `splitter_states` found them (applied once they exist)."""
+        self._splitter_states = dict(states)
+        if self._built:
+            for name, splitter in self._splitters().items():
+                if name in states:
+                    splitter.restoreState(states[name])
+
+    def _splitters(self) -> dict[str, QSplitter]:
+        return {"tensor": self.vertical_splitter, "stats_histogram": self.top_splitter}
+
+    def show_tensor(self, checkpoint: Checkpoint | None, key: str | None) -> None:
+        """Show tensor `key` of `checkpoint` (None: nothing selected)."""
+        if checkpoint is self._checkpoint and key == self.key and key is not None:
+            return  # re-selected after a filter or sort: the results are still right
+        self.cancel()
+        self._analysis = None
+        self._checkpoint = checkpoint
+        self._info = checkpoint[key] if checkpoint is not None and key is not None else None
+        info = self._info
+        if checkpoint is None or info is None:
+            if self._built:
+                self.title_label.clear()
+                self.info_label.clear()
+                self.stats_panel.set_stats(None)
+                self.histogram_plot.clear()
+                self.values.clear()
+            self.pages.setCurrentWidget(self.placeholder)
+            return
+        self._build()
+        self.pages.setCurrentIndex(1)
+        self.title_label.setText(info.readable_name)
+        self.title_label.setToolTip(info.readable_name)
+        self.info_label.setText(self._describe(info))
+        self.info_label.setToolTip(self._describe(info))
+        self.stats_panel.set_stats(None, "computing…" if info.size else "")
+        self.histogram_plot.clear("computing…" if info.size else "empty tensor")
+        self.values.set_tensor(checkpoint, info)
+        self._start_analysis()
+
+    def cancel(self) -> None:
+        """Stop computing for the current tensor; what is already shown stays, marked."""
+        if not self._built:
+            return  # nothing can have started before the pane was built
+        running = [t for t in (self._stats_task, self._histogram_task) if t and t.pending]
+        for task in running:
+            task.cancel()
+        self._stats_task = self._histogram_task = None
+        self._set_progress_visible(False)
+        if not running or self._info is None:
+            return
+        analysis = self._analysis
+        if analysis is None:
+            self.stats_panel.set_stats(None, "cancelled")
+        elif not analysis.complete:
+            self.stats_panel.set_stats(
+                analysis.stats, self._stats_note(analysis.stats), "cancelled"
+            )
+        if not self.histogram_plot.exact:
+            if self.histogram_plot.counts.size:
+                self.histogram_plot.note_label.setText(
+                    "sampled preview only: the exact computation was cancelled"
+                )
+            else:
+                self.histogram_plot.clear("cancelled")
+
+    def shutdown(self) -> None:
+        """Stop all work and wait for the threads (before the window and checkpoint go)."""
+        self.cancel()
+        if self._built:
+            self.values.shutdown()
+        self.runner.cancel_all()
+        self.runner.wait_all(5000)
+
+    def _build(self) -> None:
+        """Make the widgets of the tensor pane, the first time a tensor is shown.
+
+        They need pyqtgraph, which takes about half a second to import; a window that shows no
+        tensor yet (a big checkpoint just opened, a --screenshot of the tree) does without it.
+        """
+        if self._built:
+            return
+        from ckpt_browser.ui.histogram_plot import HistogramPlot
+        from ckpt_browser.ui.stats_panel import StatsPanel
+        from ckpt_browser.ui.values_view import ValuesView
+
         self.title_label = QLabel()
         title_font = QFont(self.title_label.font())
         title_font.setBold(True)
         title_font.setPointSizeF(title_font.pointSizeF() * 1.15)
         self.title_label.setFont(title_font)
         self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        # Deep TF2 object paths are long: let the title be cut rather than widen the window.
+        self.title_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.info_label = QLabel()
         self.info_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        self.info_label.setWordWrap(True)
+        # Cut at the edge rather than widen the window (a wrapping label would ask for more width).
+        self.info_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.progress = QProgressBar()
         self.progress.setRange(0, 1000)
         self.progress.setMaximumWidth(180)
@@ -178,95 +314,9 @@ class TensorView(QWidget):
         content_layout.setContentsMargins(4, 0, 0, 0)
         content_layout.addLayout(header)
         content_layout.addWidget(self.vertical_splitter, 1)
-        self.placeholder = QLabel(
-            "Select a variable in the tree to see its statistics, histogram and values."
-        )
-        self.placeholder.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.placeholder.setWordWrap(True)
-        self.pages = QStackedWidget()
-        self.pages.addWidget(self.placeholder)
         self.pages.addWidget(content)
-        layout = QVBoxLayout(self)
-        layout.setContentsMargins(0, 0, 0, 0)
-        layout.addWidget(self.pages)
-        self.show_tensor(None, None)
-
-    # -- public -----------------------------------------------------------------------------------
-
-    @property
-    def key(self) -> str | None:
-        return self._info.name if self._info is not None else None
-
-    @property
-    def info(self) -> TensorInfo | None:
-        return self._info
-
-    @property
-    def analysis(self) -> Analysis | None:
-        return self._analysis
-
-    @property
-    def busy(self) -> bool:
-        return self.runner.busy or self.values.busy
-
-    def splitters(self) -> dict[str, QSplitter]:
-        return {"tensor": self.vertical_splitter, "stats_histogram": self.top_splitter}
-
-    def show_tensor(self, checkpoint: Checkpoint | None, key: str | None) -> None:
-        """Show tensor `key` of `checkpoint` (None: nothing selected)."""
-        if checkpoint is self._checkpoint and key == self.key and key is not None:
-            return  # re-selected after a filter or sort: the results are still right
-        self.cancel()
-        self._analysis = None
-        self._checkpoint = checkpoint
-        self._info = checkpoint[key] if checkpoint is not None and key is not None else None
-        info = self._info
-        if checkpoint is None or info is None:
-            self.title_label.clear()
-            self.info_label.clear()
-            self.stats_panel.set_stats(None)
-            self.histogram_plot.clear()
-            self.values.clear()
-            self.pages.setCurrentWidget(self.placeholder)
-            return
-        self.pages.setCurrentIndex(1)
-        self.title_label.setText(info.readable_name)
-        self.info_label.setText(self._describe(info))
-        self.stats_panel.set_stats(None, "computing…" if info.size else "")
-        self.histogram_plot.clear("computing…" if info.size else "empty tensor")
-        self.values.set_tensor(checkpoint, info)
-        self._start_analysis()
-
-    def cancel(self) -> None:
-        """Stop computing for the current tensor; what is already shown stays, marked."""
-        running = [t for t in (self._stats_task, self._histogram_task) if t and t.pending]
-        for task in running:
-            task.cancel()
-        self._stats_task = self._histogram_task = None
-        self._set_progress_visible(False)
-        if not running or self._info is None:
-            return
-        analysis = self._analysis
-        if analysis is None:
-            self.stats_panel.set_stats(None, "cancelled")
-        elif not analysis.complete:
-            self.stats_panel.set_stats(
-                analysis.stats, self._stats_note(analysis.stats), "cancelled"
-            )
-        if not self.histogram_plot.exact:
-            if self.histogram_plot.counts.size:
-                self.histogram_plot.note_label.setText(
-                    "sampled preview only: the exact computation was cancelled"
-                )
-            else:
-                self.histogram_plot.clear("cancelled")
-
-    def shutdown(self) -> None:
-        """Stop all work and wait for the threads (before the window and checkpoint go)."""
-        self.cancel()
-        self.values.shutdown()
-        self.runner.cancel_all()
-        self.runner.wait_all(5000)
+        self._built = True
+        self.restore_splitter_states(self._splitter_states)
 
     # -- analysis ---------------------------------------------------------------------------------
 

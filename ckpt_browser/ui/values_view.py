@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QSizePolicy,
     QStackedWidget,
     QTabWidget,
     QVBoxLayout,
@@ -145,6 +146,8 @@ class ValuesView(QWidget):
         self.complex_combo.currentTextChanged.connect(lambda _part: self._schedule_reload())
         self.complex_label = QLabel("Complex:")
         self.slice_label = QLabel()
+        # A long slice description must not make the window wider; it is cut at the edge instead.
+        self.slice_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
 
         self.table_model = ValueTableModel(self)
         self.table = ValueTableView()

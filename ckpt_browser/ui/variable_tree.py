@@ -141,9 +141,10 @@ class VariableTree(QWidget):
         has_object_paths = any(info.readable_name != info.name for info in self._infos)
         self.view.setColumnHidden(Column.KEY, not has_object_paths)
         counts = Counter(info.kind for info in self._infos)
-        for kind, label, _tip in KIND_TOGGLES:
+        for kind, _label, tip in KIND_TOGGLES:
+            # The count goes in the tooltip: in the label it would make the pane too wide.
             button = self.kind_buttons[kind]
-            button.setText(f"{label} ({counts[kind]})")
+            button.setToolTip(f"{tip}: {counts[kind]} in this checkpoint")
             button.setEnabled(counts[kind] > 0)
         self.apply_filter()
 
@@ -182,12 +183,14 @@ class VariableTree(QWidget):
             return
         pattern = self.filter_edit.text()
         try:
-            tree = filter_tree(
-                self._full_tree,
-                pattern,
-                mode=self.mode_combo.currentText(),
-                hidden_kinds=frozenset(self._hidden_kinds),
-            )
+            tree = self._full_tree
+            if pattern or self._hidden_kinds:  # filtering copies the tree: skip when it is a no-op
+                tree = filter_tree(
+                    self._full_tree,
+                    pattern,
+                    mode=self.mode_combo.currentText(),
+                    hidden_kinds=frozenset(self._hidden_kinds),
+                )
         except ValueError as error:  # an unfinished regex while typing
             self.filter_status.setText(str(error))
             self.filter_status.setVisible(True)

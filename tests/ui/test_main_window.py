@@ -173,12 +173,14 @@ def test_bad_input_shows_the_format_sentence_and_the_window_survives(
     assert window.tensor_view.analysis is not None
 
 
-def test_window_geometry_and_splitters_persist(qtbot):
+def test_window_geometry_and_splitters_persist(qtbot, wait_idle):
     first = MainWindow(QSettings())
     qtbot.addWidget(first)
     first.resize(760, 500)  # inside the 800x600 offscreen screen
     first.show()
     saved_size = first.size()
+    first.open_path(str(DEMO_DIR), select="conv1/kernel")  # builds the tensor pane
+    wait_idle(first)
     first.splitter.setSizes([250, 450])
     first.tensor_view.vertical_splitter.setSizes([200, 400])
     saved_main = first.splitter.sizes()
@@ -188,6 +190,8 @@ def test_window_geometry_and_splitters_persist(qtbot):
     second = MainWindow(QSettings())
     qtbot.addWidget(second)
     second.show()
+    second.open_path(str(DEMO_DIR), select="conv1/kernel")
+    wait_idle(second)
     assert second.size() == saved_size
     assert second.splitter.sizes() == saved_main
     assert second.tensor_view.vertical_splitter.sizes() == saved_tensor

@@ -75,6 +75,7 @@ def test_large_tensor_shows_a_sampled_preview_then_exact_results(
     monkeypatch.setattr(tensor_view_module, "QUICK_PREVIEW_THRESHOLD", 10_000)
     monkeypatch.setattr(tensor_view_module, "QUICK_SAMPLE", 5_000)
     window.open_path(shapes_ckpt.prefix)
+    _select(window, wait_idle, "net/layer_10/bias")  # the pane exists once a tensor was shown
     shown = []
     plot = window.tensor_view.histogram_plot
     original = plot.set_histogram
