@@ -59,7 +59,7 @@ class TensorStats:
     mean: float | None
     std: float | None  # population standard deviation (numpy's default, ddof=0)
     l2_norm: float | None  # None for strings
-    quantiles: dict[int, float] = field(default_factory=dict)  # percent -> value; may be empty
+    quantiles: dict[float, float] = field(default_factory=dict)  # percent -> value; may be empty
     measure: str = "value"  # "value", "magnitude" (complex: |z|) or "length" (strings: bytes)
 
     @property
@@ -84,9 +84,6 @@ class Histogram:
     @property
     def exact(self) -> bool:
         return self.counted == self.total
-
-
-# -- what is measured -------------------------------------------------------------------------
 
 
 # -- moments ----------------------------------------------------------------------------------
@@ -146,12 +143,12 @@ def _block_moments(values: np.ndarray, is_float: bool, scratch: np.ndarray) -> _
         nan,
         posinf,
         neginf,
-        zeros,
-        mean * scale,
-        residual / finite * scale,
-        variance * scale * scale,
-        low,
-        high,
+        zeros=zeros,
+        mean=mean * scale,
+        mean_correction=residual / finite * scale,
+        variance=variance * scale * scale,
+        low=low,
+        high=high,
     )
 
 
@@ -292,10 +289,8 @@ def histogram(
     measured = chunked.measured(array)
     share = 0.0
     if value_range is None and stats is None:
-        share = 0.25
-        stats = compute_stats(
-            array, quantiles=False, progress=chunked.scaled(progress, 0.0, share), cancel=cancel
-        )
+        share = 0.4
+        stats = _moments(measured, chunked.scaled(progress, 0.0, share), cancel)
     low = high = None
     if value_range is None and stats is not None:
         low, high = stats.min, stats.max
@@ -315,9 +310,8 @@ def quick_histogram(
 ) -> Histogram:
     """A histogram of about `sample` values, for a first picture of a big tensor.
 
-    The sample is evenly spaced runs of consecutive elements rather than every k-th element:
-    a stride can line up with a row length and see a single column, and runs touch far fewer
-    pages of a memory-mapped file. `counted` says how many values were looked at.
+    The sample is evenly spaced runs of consecutive elements (`chunked.sample` says why);
+    `counted` says how many values were looked at, `exact` whether that was all of them.
     """
     measured = chunked.measured(array)
     picked = chunked.sample(measured.flat, max(int(sample), 1))
