@@ -196,3 +196,13 @@ def test_cancelled_write_leaves_nothing(qtbot, wizard, tmp_path):
     assert write.result is None
     assert not out.parent.exists() or not any(out.parent.iterdir())
     assert not write.isComplete()
+
+
+def test_tools_menu_opens_the_wizard_on_the_open_checkpoint(qtbot, window, seeds):
+    source, _ = seeds
+    assert window.open_path(source)
+    window.remap_action.trigger()
+    remap_wizard = window.remap_wizard
+    assert [c.prefix for c in remap_wizard.session.sources] == [str(Path(source))]
+    assert remap_wizard.isVisible() and remap_wizard.sources_page.isComplete()
+    remap_wizard.reject()
