@@ -47,7 +47,7 @@ def quantiles_of(
     measured: Measured, percents: Sequence[float], progress: Progress, cancel: Cancel
 ) -> dict[float, float]:
     """`compute_quantiles` for a tensor already wrapped as `Measured`."""
-    if not needs_search(measured):
+    if not needs_search(measured) or len(percents) == 0:
         return direct_quantiles(measured, percents, progress, cancel)
     search = QuantileSearch(measured, percents)
     counts = chunked.count_pass(

@@ -123,7 +123,7 @@ def build_tree(infos: Iterable[TensorInfo], *, use_readable_names: bool = True) 
     # Children by name while building; the lists are filled and sorted once at the end.
     children_of: dict[int, dict[str, ScopeNode]] = {id(root): {}}
     # Scope path -> node: most tensors share their scope with the previous one, so one lookup
-    # replaces walking down from the root (this keeps 20,000 names well under 0.1 s).
+    # replaces walking down from the root.
     scopes: dict[str, ScopeNode] = {"": root}
     for info in infos:
         path = info.readable_name if use_readable_names else info.name
