@@ -145,7 +145,7 @@ class Plan:
         for kind in (*BLOCKING_KINDS_ORDER, ProblemKind.UNUSED):
             n = self.count(kind)
             if n:
-                parts.append(f"{n} {PROBLEM_LABELS[kind]}")
+                parts.append(_plural(f"{PROBLEM_LABELS[kind]}", n))
         if not self.blocking:
             parts.append("no blocking problems")
         return ", ".join(parts)
@@ -157,17 +157,29 @@ BLOCKING_KINDS_ORDER = (
     ProblemKind.DTYPE,
     ProblemKind.DUPLICATE,
 )
-PROBLEM_LABELS = {
-    ProblemKind.MISSING: "missing",
-    ProblemKind.SHAPE: "shape mismatches",
-    ProblemKind.DTYPE: "dtype mismatches",
-    ProblemKind.DUPLICATE: "with two sources",
-    ProblemKind.UNUSED: "sources unused",
-    ProblemKind.RESHAPED: "reshaped",
-    ProblemKind.CAST: "cast",
-    ProblemKind.TEMPLATE: "from the template",
-    ProblemKind.OBJECT_GRAPH: "object graph",
+PROBLEM_LABELS = {  # singular|plural, as `_plural` reads them
+    ProblemKind.MISSING: "missing|missing",
+    ProblemKind.SHAPE: "shape mismatch|shape mismatches",
+    ProblemKind.DTYPE: "dtype mismatch|dtype mismatches",
+    ProblemKind.DUPLICATE: "with two sources|with two sources",
+    ProblemKind.UNUSED: "source unused|sources unused",
+    ProblemKind.RESHAPED: "reshaped|reshaped",
+    ProblemKind.CAST: "cast|cast",
+    ProblemKind.TEMPLATE: "from the template|from the template",
+    ProblemKind.OBJECT_GRAPH: "object graph|object graph",
 }
+
+
+def _plural(text: str, count: int) -> str:
+    """`_plural("name is|names are left", 2)` -> "2 names are left".
+
+    Before the `|` the singular words; after it as many plural words, then the rest.
+    """
+    singular, rest = text.split("|", 1)
+    words = len(singular.split(" "))
+    plural = rest.split(" ")
+    chosen = singular if count == 1 else " ".join(plural[:words])
+    return " ".join([str(count), chosen, *plural[words:]])
 
 
 class RemapInputs:
@@ -404,40 +416,41 @@ def _problems(
     problems = []
 
     def add(kind: ProblemKind, status: Status | None, message: str, names=None) -> None:
+        """`message` reads `one|many rest`: the first word pair picks by the count."""
         names = by_status.get(status, []) if names is None else names
         if names:
-            problems.append(Problem(kind, message.format(n=len(names)), tuple(names)))
+            problems.append(Problem(kind, _plural(message, len(names)), tuple(names)))
 
     add(
         ProblemKind.MISSING,
         Status.MISSING,
-        '{n} target names have no source: the restore would fail with "Key ... not found in '
-        "checkpoint\". Map them (see the suggestions) or keep the template's values.",
+        'target name has|target names have no source: the restore would fail with "Key ... '
+        "not found in checkpoint\". Map them (see the suggestions) or keep the template's values.",
     )
     add(
         ProblemKind.SHAPE,
         Status.SHAPE,
-        "{n} shapes differ from the target's: TensorFlow would refuse with \"Assign requires "
-        'shapes of both tensors to match". Allow reshape where the element count matches.',
+        "shape differs|shapes differ from the target's: TensorFlow would refuse with \"Assign "
+        'requires shapes of both tensors to match". Allow reshape where the element count matches.',
     )
     add(
         ProblemKind.DTYPE,
         Status.DTYPE,
-        "{n} dtypes differ from the target's: allow a cast to the target's dtype.",
+        "dtype differs|dtypes differ from the target's: allow a cast to the target's dtype.",
     )
     add(
         ProblemKind.DUPLICATE,
         Status.DUPLICATE,
-        "{n} names get two or more sources: drop one with a rule or pick one by hand.",
+        "name gets|names get two or more sources: drop one with a rule or pick one by hand.",
     )
     unused_names = [
         f"{ref.key} (source {ref.source + 1}" + (f" -> {name})" if name != ref.key else ")")
         for ref, name in unused
     ]
-    add(ProblemKind.UNUSED, None, "{n} source tensors are not used.", unused_names)
-    add(ProblemKind.RESHAPED, Status.RESHAPE, "{n} tensors are reshaped (same element count).")
-    add(ProblemKind.CAST, Status.CAST, "{n} tensors are cast to another dtype.")
-    add(ProblemKind.TEMPLATE, Status.TEMPLATE, "{n} names keep the template's value.")
+    add(ProblemKind.UNUSED, None, "source tensor is|source tensors are not used.", unused_names)
+    add(ProblemKind.RESHAPED, Status.RESHAPE, "tensor is|tensors are reshaped (same count).")
+    add(ProblemKind.CAST, Status.CAST, "tensor is|tensors are cast to another dtype.")
+    add(ProblemKind.TEMPLATE, Status.TEMPLATE, "name keeps|names keep the template's value.")
     if object_graph.message:
         problems.append(Problem(ProblemKind.OBJECT_GRAPH, object_graph.message, ()))
     return problems

@@ -37,7 +37,7 @@ CAST_CHOICES = (
 )
 # Names listed under one problem in the problems tree at most.
 NAMES_LISTED = 200
-_COLUMN_WIDTHS = (300, 300, 100, 100, 80, 80, 120)
+_COLUMN_WIDTHS = (280, 260, 80, 80, 80, 80, 110)
 
 
 class MappingPage(QWizardPage):

@@ -82,6 +82,7 @@ class WritePage(QWizardPage):
         plan, target = self.session.plan, self.session.target
         has_meta = target is not None and target.meta_path is not None
         self.copy_meta.setEnabled(has_meta)
+        self.copy_meta.setChecked(has_meta)
         self.copy_meta.setToolTip(target.meta_path if has_meta else "the target has no .meta")
         if plan is not None:
             written = sum(row.written for row in plan.rows)

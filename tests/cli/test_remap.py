@@ -98,7 +98,7 @@ def test_shape_and_dtype_mismatches_need_their_flags(capsys, tmp_path):
     assert code == 2
     assert "Assign requires shapes of both tensors to match" in stdout
     code, stdout, _ = run(capsys, source, str(out), "--target", meta, "--allow-reshape")
-    assert code == 2 and "dtypes differ" in stdout
+    assert code == 2 and "dtype differs" in stdout
     args = (source, str(out), "--target", meta, "--allow-reshape", "--cast", "target")
     code, _, err = run(capsys, *args)
     assert code == 0, err
