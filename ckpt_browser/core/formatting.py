@@ -13,7 +13,7 @@ from numbers import Integral
 NOTATIONS = ("auto", "scientific", "fixed")
 
 _BYTE_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
-_SHORT_COUNT_UNITS = ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K"))
+_SHORT_COUNT_UNITS = ((10**3, "K"), (10**6, "M"), (10**9, "B"), (10**12, "T"))
 
 
 def format_bytes(n: int) -> str:
@@ -34,13 +34,15 @@ def format_count(n: int, *, short: bool = False) -> str:
     n = int(n)
     if not short:
         return f"{n:,}"
+    if abs(n) < 1000:
+        return str(n)
     for scale, suffix in _SHORT_COUNT_UNITS:
-        if abs(n) >= scale:
-            value = n / scale
-            # 12.3M but 123M: three significant digits at most.
-            text = f"{value:.1f}" if abs(value) < 100 else f"{value:.0f}"
+        value = n / scale
+        # 12.3M but 123M: three significant digits at most; 999,950 is 1M, not 1000K.
+        text = f"{value:.1f}" if abs(value) < 99.95 else f"{value:.0f}"
+        if abs(float(text)) < 1000 or suffix == _SHORT_COUNT_UNITS[-1][1]:
             return text.removesuffix(".0") + suffix
-    return str(n)
+    raise AssertionError("unreachable")
 
 
 def format_shape(shape: Sequence[int]) -> str:

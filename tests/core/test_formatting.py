@@ -35,6 +35,10 @@ def test_format_count() -> None:
     assert format_count(123_456_789, short=True) == "123M"
     assert format_count(2_000_000_000, short=True) == "2B"
     assert format_count(3_500_000_000_000, short=True) == "3.5T"
+    assert format_count(999_950, short=True) == "1M"
+    assert format_count(99_960, short=True) == "100K"
+    assert format_count(-1500, short=True) == "-1.5K"
+    assert format_count(7 * 10**15, short=True) == "7000T"
 
 
 def test_format_shape() -> None:
