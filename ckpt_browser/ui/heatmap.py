@@ -73,10 +73,12 @@ class Heatmap(QWidget):
         values: np.ndarray,
         full_shape: tuple[int, int] | None = None,
         downsampling: str = "mean",
+        levels: tuple[tuple[float, float], bool] | None = None,
     ) -> None:
         """Show `values` (maybe downsampled) standing for a slice of `full_shape` cells.
 
         `downsampling` says how the values were shrunk: "mean" (block means) or "stride".
+        `levels` is `choose_levels(values)` if the caller already has it (from a worker).
         """
         values = np.asarray(values, dtype=np.float64 if values.dtype == np.float64 else np.float32)
         if values.ndim == 1:
@@ -84,7 +86,7 @@ class Heatmap(QWidget):
         self._values = values
         rows, columns = full_shape or values.shape
         self._full_shape = (rows, columns)
-        levels, self.diverging = choose_levels(values)
+        levels, self.diverging = levels if levels is not None else choose_levels(values)
         color_map = DIVERGING_MAP if self.diverging else SEQUENTIAL_MAP
         self.color_bar.setColorMap(pg.colormap.get(color_map))
         self.image.setImage(values, autoLevels=False)

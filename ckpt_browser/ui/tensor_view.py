@@ -18,7 +18,6 @@ from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
-    QProgressBar,
     QScrollArea,
     QSizePolicy,
     QSplitter,
@@ -38,6 +37,7 @@ from ckpt_browser.core.stats import (
     quick_histogram,
 )
 from ckpt_browser.format import Checkpoint, TensorInfo
+from ckpt_browser.ui.progress_bar import ProgressBar
 from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner
 
 if TYPE_CHECKING:
@@ -268,10 +268,8 @@ class TensorView(QWidget):
         self.info_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         # Cut at the edge rather than widen the window (a wrapping label would ask for more width).
         self.info_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
-        self.progress = QProgressBar()
-        self.progress.setRange(0, 1000)
+        self.progress = ProgressBar(maximum=1000)
         self.progress.setMaximumWidth(180)
-        self.progress.setTextVisible(False)
         self.cancel_button = QToolButton()
         self.cancel_button.setText("Cancel")
         self.cancel_button.setToolTip("Stop computing the statistics of this tensor")
@@ -380,7 +378,8 @@ class TensorView(QWidget):
         self._analysis = analysis
         pending = "" if analysis.complete else "computing…"
         self.stats_panel.set_stats(analysis.stats, self._stats_note(analysis.stats), pending)
-        self._draw_histogram(analysis.histogram)
+        if previous is None or analysis.histogram is not previous.histogram:
+            self._draw_histogram(analysis.histogram)  # the final result repeats the partial one
 
     def _on_new_histogram(self, exact: Histogram) -> None:
         self._histogram_task = None

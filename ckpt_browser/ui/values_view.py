@@ -34,7 +34,7 @@ from ckpt_browser.core.slicing import (
 )
 from ckpt_browser.format import Checkpoint, TensorInfo
 from ckpt_browser.ui import theme
-from ckpt_browser.ui.heatmap import Heatmap
+from ckpt_browser.ui.heatmap import Heatmap, choose_levels
 from ckpt_browser.ui.slicer import Slicer
 from ckpt_browser.ui.value_table import NOTATIONS, ValueTableModel, ValueTableView
 from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner
@@ -57,6 +57,8 @@ class SliceData:
     line: np.ndarray | None  # float points of a 1-D tensor, maybe downsampled
     full_shape: tuple[int, ...]  # the slice's shape before downsampling
     downsampling: str = "mean"  # how heatmap and line were shrunk if they were: "mean", "stride"
+    levels: tuple[float, float] = (0.0, 1.0)  # heatmap colour limits
+    diverging: bool = False  # values of both signs: a diverging map centred on 0
 
 
 def prepare_slice(
@@ -76,12 +78,14 @@ def prepare_slice(
     numeric = table.dtype.kind in "biuf"
     method = "mean" if table.size <= BLOCK_MEAN_MAX_CELLS else "stride"
     heatmap = line = None
+    levels, diverging = (0.0, 1.0), False
     if numeric and table.ndim == 2:
         heatmap = downsample_for_heatmap(table, HEATMAP_MAX_PIXELS, method=method)
+        levels, diverging = choose_levels(heatmap)  # here, not in the GUI thread
     if numeric and table.ndim == 1:
         row = table.reshape(1, -1)
         line = downsample_for_heatmap(row, (1, LINE_MAX_POINTS), method=method)[0]
-    return SliceData(spec, table, heatmap, line, tuple(table.shape), method)
+    return SliceData(spec, table, heatmap, line, tuple(table.shape), method, levels, diverging)
 
 
 class LinePlot(QWidget):
@@ -159,6 +163,8 @@ class ValuesView(QWidget):
         self.tabs.addTab(self.table, "Table")
         self.tabs.addTab(self.heatmap, "Heatmap")
         self.tabs.addTab(self.line, "Line")
+        self._shown_in: dict[QWidget, SliceData] = {}  # which slice each tab shows
+        self.tabs.currentChanged.connect(lambda _index: self._refresh_current_tab())
 
         self.message = QLabel()
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
@@ -230,6 +236,7 @@ class ValuesView(QWidget):
         self.slice_label.clear()
         self.table_model.set_values(np.zeros((0, 0)))
         self.heatmap.clear()
+        self._shown_in.clear()
         self._show_message(message)
 
     def reload(self) -> None:
@@ -272,14 +279,32 @@ class ValuesView(QWidget):
             self._show_message(text if text is not None else format_number(value, digits=9))
             self.slice_shown.emit()
             return
-        self.table_model.set_values(data.table)
-        if data.heatmap is not None:
-            rows, columns = data.full_shape
-            self.heatmap.set_values(data.heatmap, (rows, columns), data.downsampling)
-        if data.line is not None:
-            self.line.set_points(data.line, data.full_shape[0], data.downsampling)
+        self._refresh_current_tab()
         self.stack.setCurrentWidget(self.tabs)
         self.slice_shown.emit()
+
+    def _refresh_current_tab(self) -> None:
+        """Give the visible tab the current slice; the others get it when they are shown.
+
+        Filling a table of millions of cells or drawing a large heatmap takes tens of
+        milliseconds each, so only the one the user looks at is updated.
+        """
+        data, current = self.data, self.tabs.currentWidget()
+        if data is None or self._shown_in.get(current) is data:
+            return
+        if current is self.table:
+            self.table_model.set_values(data.table)
+        elif current is self.heatmap and data.heatmap is not None:
+            rows, columns = data.full_shape
+            self.heatmap.set_values(
+                data.heatmap,
+                (rows, columns),
+                data.downsampling,
+                levels=(data.levels, data.diverging),
+            )
+        elif current is self.line and data.line is not None:
+            self.line.set_points(data.line, data.full_shape[0], data.downsampling)
+        self._shown_in[current] = data
 
     def _describe(self, data: SliceData) -> str:
         info = self._info

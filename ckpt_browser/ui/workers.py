@@ -13,21 +13,23 @@ from __future__ import annotations
 import itertools
 import logging
 import threading
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from ckpt_browser.core.stats import Cancelled
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 
+from ckpt_browser.core.stats import Cancelled
 from ckpt_browser.format import CheckpointError
 
 log = logging.getLogger(__name__)
 
-# Progress is forwarded at most this often (as a fraction of the whole), which keeps the queue of
-# cross-thread events short even when core reports after every small chunk.
+# Progress goes to the GUI at most every 1 % and every 50 ms (the start and the end always): a
+# progress bar repaints on each change, and core may report after every small chunk.
 _PROGRESS_STEP = 0.01
+_PROGRESS_INTERVAL_S = 0.05
 
 
 class TaskContext:
@@ -38,6 +40,7 @@ class TaskContext:
         self._signals = signals
         self._cancel_event = threading.Event()
         self._last_reported = -1.0
+        self._last_report_time = 0.0
 
     def cancel(self) -> None:
         self._cancel_event.set()
@@ -56,8 +59,15 @@ class TaskContext:
 
     def report(self, fraction: float) -> None:
         """Tell the GUI how far the task is (0..1); cheap to call often."""
-        if fraction >= 1.0 or fraction - self._last_reported >= _PROGRESS_STEP:
+        now = time.monotonic()
+        first = self._last_reported < 0
+        due = (
+            fraction - self._last_reported >= _PROGRESS_STEP
+            and now - self._last_report_time >= _PROGRESS_INTERVAL_S
+        )
+        if first or fraction >= 1.0 or due:
             self._last_reported = fraction
+            self._last_report_time = now
             self._signals.progress.emit(self._task_id, float(fraction))
 
 

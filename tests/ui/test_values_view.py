@@ -24,6 +24,7 @@ def test_default_slice_of_a_4d_tensor(window, wait_idle, shapes_ckpt):
     assert values.slicer.isVisible()
     assert values.slicer.spec().row_axis == 2 and values.slicer.spec().col_axis == 3
     np.testing.assert_array_equal(values.table_model.values, kernel[0, 0])
+    values.tabs.setCurrentWidget(values.heatmap)  # tabs get the slice when they are shown
     np.testing.assert_array_equal(values.heatmap.values, kernel[0, 0])
     assert values.slice_label.text() == "slice [0, 0, :, :]: 5 × 6"
 
@@ -96,6 +97,7 @@ def test_heatmap_is_diverging_and_symmetric_for_weights(window, wait_idle, shape
     window.open_path(shapes_ckpt.prefix)
     values = _values_of(window, wait_idle, "net/layer_2/kernel")
     kernel = shapes_ckpt.expected["net/layer_2/kernel"]
+    values.tabs.setCurrentWidget(values.heatmap)
     heatmap = values.heatmap
     assert heatmap.diverging
     low, high = heatmap.color_bar.levels()
@@ -103,6 +105,7 @@ def test_heatmap_is_diverging_and_symmetric_for_weights(window, wait_idle, shape
     assert (low, high) == pytest.approx((-limit, limit))
 
     values = _values_of(window, wait_idle, "net/mask")  # 0/1: one-signed, a sequential map
+    assert values.tabs.currentWidget() is values.heatmap  # the chosen tab stays
     assert not values.heatmap.diverging
 
 
@@ -113,6 +116,7 @@ def test_1d_tensor_gets_a_line_downsampled_for_drawing(window, wait_idle, shapes
     assert not values.slicer.isVisible()
     assert values.tabs.isTabVisible(2) and not values.tabs.isTabVisible(1)
     assert values.table_model.rowCount() == vector.size
+    values.tabs.setCurrentWidget(values.line)
     x, y = values.line.curve.getData()
     assert len(y) <= LINE_MAX_POINTS and x[-1] == pytest.approx(vector.size - 1)
     assert "of 300,000" in values.line.note.text()

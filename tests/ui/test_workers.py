@@ -39,7 +39,9 @@ def test_result_progress_and_partial_arrive_on_the_gui_thread(qtbot):
     qtbot.waitUntil(lambda: not runner.busy)
     assert seen["done"] == [42]
     assert seen["partial"] == ["early"]
-    assert seen["progress"] == [0.0, 0.25, 0.5, 0.75, 1.0]
+    # The start and the end always arrive; steps in between at most every 50 ms.
+    assert seen["progress"][0] == 0.0 and seen["progress"][-1] == 1.0
+    assert seen["progress"] == sorted(seen["progress"])
     assert all(t is threading.main_thread() for t in seen["threads"])
     assert worker_threads[0] is not threading.main_thread()
     assert busy == [True, False]
