@@ -24,7 +24,7 @@ def format_bytes(n: int) -> str:
     value = float(n)
     for unit in _BYTE_UNITS:
         value /= 1024.0
-        if abs(value) < 1024.0 or unit == _BYTE_UNITS[-1]:
+        if round(abs(value), 1) < 1024.0 or unit == _BYTE_UNITS[-1]:  # not "1024.0 KiB"
             return f"{value:.1f} {unit}"
     raise AssertionError("unreachable")
 

@@ -19,6 +19,7 @@ from ckpt_browser.core.formatting import format_bytes, format_count, format_numb
         (256 * 2**20, "256.0 MiB"),
         (3 * 2**30 + 2**29, "3.5 GiB"),
         (5 * 2**40, "5.0 TiB"),
+        (2**20 - 1, "1.0 MiB"),
     ],
 )
 def test_format_bytes(n: int, text: str) -> None:
