@@ -32,6 +32,8 @@ class HistogramPlot(QWidget):
         self.plot_widget = pg.PlotWidget()
         self.plot_widget.setMenuEnabled(False)
         self.plot_widget.setLabel("left", "count")
+        # Tick labels in the tensor's own units: "0.4", not "400" under a "(x0.001)" axis title.
+        self.plot_widget.getAxis("bottom").enableAutoSIPrefix(False)
         self.curve = pg.PlotDataItem(stepMode="center", fillLevel=0.0)
         self.plot_widget.addItem(self.curve)
 

@@ -40,7 +40,8 @@ class HistorySwitcher(QWidget):
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("Checkpoint:"))
-        layout.addWidget(self._combo, 1)
+        layout.addWidget(self._combo)
+        layout.addStretch(1)
 
     @property
     def combo(self) -> QComboBox:

@@ -67,6 +67,7 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([560, 840])
         self.setCentralWidget(self.splitter)
         self.tree.tensor_selected.connect(self._on_tensor_selected)
+        self.tensor_view.failed.connect(self.show_error)
 
         self.history = HistorySwitcher()
         self.history.prefix_chosen.connect(self.switch_to)

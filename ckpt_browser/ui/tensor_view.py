@@ -117,6 +117,7 @@ class TensorView(QWidget):
 
     busy_changed = Signal(bool)
     analysis_done = Signal()
+    failed = Signal(str)  # reading the tensor failed: the format layer's sentence, once per tensor
 
     # Made by `_build` when the first tensor is shown.
     stats_panel: StatsPanel
@@ -132,6 +133,7 @@ class TensorView(QWidget):
         self._analysis: Analysis | None = None
         self._stats_task: TaskHandle | None = None
         self._histogram_task: TaskHandle | None = None
+        self._failure_reported_for: str | None = None
 
         self.placeholder = QLabel(
             "Select a variable in the tree to see its statistics, histogram and values."
@@ -187,6 +189,7 @@ class TensorView(QWidget):
             return  # re-selected after a filter or sort: the results are still right
         self.cancel()
         self._analysis = None
+        self._failure_reported_for = None
         self._checkpoint = checkpoint
         self._info = checkpoint[key] if checkpoint is not None and key is not None else None
         info = self._info
@@ -286,6 +289,7 @@ class TensorView(QWidget):
         self.histogram_plot.bins_changed.connect(self._on_bins_changed)
         self.values = ValuesView(self.runner)
         self.values.notation_changed.connect(self.stats_panel.set_notation)
+        self.values.failed.connect(self._report_failure)
 
         self.top_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.top_splitter.setObjectName("stats_histogram_splitter")
@@ -413,6 +417,13 @@ class TensorView(QWidget):
         self._set_progress_visible(False)
         self.stats_panel.set_stats(None, f"failed: {message}")
         self.histogram_plot.clear(f"failed: {message}")
+        self._report_failure(message)
+
+    def _report_failure(self, message: str) -> None:
+        # Statistics and values read the same bytes: one dialog per tensor is enough.
+        if self._failure_reported_for != self.key:
+            self._failure_reported_for = self.key
+            self.failed.emit(message)
 
     def _on_progress(self, fraction: float) -> None:
         self.progress.setValue(int(fraction * 1000))

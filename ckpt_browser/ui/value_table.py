@@ -18,10 +18,21 @@ MAX_COPY_CELLS = 1_000_000  # beyond this the clipboard text runs into hundreds 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
 
+# Control characters would draw as boxes or break a cell (and tab-separated copies) into pieces;
+# they are shown as escapes, as bytes that are not UTF-8 already are (`\xff`).
+_CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7F, 0xA0))} | {
+    ord("\n"): "\\n",
+    ord("\t"): "\\t",
+    ord("\r"): "\\r",
+}
+
+
 def exact_text(value: object) -> str:
-    """The full-precision text of one value, for tooltips and the clipboard."""
+    """The full-precision text of one value, for cells, tooltips and the clipboard."""
     if isinstance(value, (bytes, bytearray)):
-        return bytes(value).decode("utf-8", errors="backslashreplace")
+        value = bytes(value).decode("utf-8", errors="backslashreplace")
+    if isinstance(value, str):
+        return value.translate(_CONTROL_ESCAPES)
     if isinstance(value, np.generic):
         value = value.item()
     return str(value)
@@ -139,6 +150,13 @@ class ValueTableView(QTableView):
         self.customContextMenuRequested.connect(self._show_menu)
         self.horizontalHeader().setDefaultSectionSize(96)
         self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
+
+    def fit_text_columns(self, max_width: int = 480, max_columns: int = 50) -> None:
+        """Widen text columns to their contents (Qt measures the first thousand rows), capped."""
+        header = self.horizontalHeader()
+        for column in range(min(self.model().columnCount(), max_columns)):
+            self.resizeColumnToContents(column)
+            header.resizeSection(column, min(header.sectionSize(column), max_width))
 
     def copy_selection(self) -> str:
         model = self.model()

@@ -129,6 +129,7 @@ class ValuesView(QWidget):
 
     notation_changed = Signal(str)
     slice_shown = Signal()
+    failed = Signal(str)  # the slice could not be read: the format layer's sentence
 
     def __init__(self, runner: TaskRunner, parent: QWidget | None = None) -> None:
         super().__init__(parent)
@@ -294,6 +295,8 @@ class ValuesView(QWidget):
             return
         if current is self.table:
             self.table_model.set_values(data.table)
+            if data.table.dtype == object:
+                self.table.fit_text_columns()
         elif current is self.heatmap and data.heatmap is not None:
             rows, columns = data.full_shape
             self.heatmap.set_values(
@@ -320,6 +323,7 @@ class ValuesView(QWidget):
 
     def _on_failed(self, message: str) -> None:
         self._show_message(f"Could not read the values:\n{message}")
+        self.failed.emit(message)
 
     def _show_message(self, text: str) -> None:
         self.message.setText(text)

@@ -99,8 +99,8 @@ class VariableTree(QWidget):
         header.setStretchLastSection(False)
         header.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         for column, width in (
-            (Column.NAME, 200),
-            (Column.DTYPE, 64),
+            (Column.NAME, 190),
+            (Column.DTYPE, 88),
             (Column.SHAPE, 96),
             (Column.PARAMETERS, 84),
             (Column.BYTES, 76),

@@ -201,3 +201,33 @@ def test_window_geometry_and_splitters_persist(qtbot, wait_idle):
 def test_unknown_select_name_is_reported(window):
     assert window.open_path(str(DEMO_DIR), select="no/such/variable")
     assert "no/such/variable" in window.last_error
+
+
+def test_a_truncated_data_file_is_reported_when_a_tensor_is_read(window, wait_idle, tmp_path):
+    copy = tmp_path / "truncated"
+    shutil.copytree(DEMO_DIR, copy)
+    with open(copy / "model.ckpt-300.data-00000-of-00001", "r+b") as file:
+        file.truncate(1000)  # the first few small tensors stay whole
+    assert window.open_path(str(copy))  # the index is intact: opening works
+    checkpoint = window.checkpoint
+    damaged = next(name for name in checkpoint if not _readable(checkpoint, name))
+    whole = next(name for name in checkpoint if _readable(checkpoint, name))
+    with pytest.raises(CheckpointError) as expected:
+        checkpoint.read(damaged)
+
+    assert window.select(damaged)
+    wait_idle(window)
+    assert window.last_error == str(expected.value)
+    assert window.error_box.isVisible()
+    window.error_box.accept()
+    assert window.select(whole)
+    wait_idle(window)
+    assert window.tensor_view.analysis is not None
+
+
+def _readable(checkpoint, name: str) -> bool:
+    try:
+        checkpoint.read(name)
+    except CheckpointError:
+        return False
+    return True

@@ -175,3 +175,18 @@ def test_selecting_a_folder_clears_the_view(window, wait_idle, shapes_ckpt):
     assert window.tensor_view.key is None
     assert window.tensor_view.pages.currentWidget() is window.tensor_view.placeholder
     assert not window.export_action.isEnabled()
+
+
+def test_every_dtype_shows_without_error(window, wait_idle, all_dtypes_ckpt):
+    window.open_path(all_dtypes_ckpt.prefix)
+    for name, expected in all_dtypes_ckpt.expected.items():
+        view = _select(window, wait_idle, name)
+        assert window.last_error is None, (name, window.last_error)
+        if expected.size == 0:
+            assert view.analysis is None and "Empty tensor" in view.values.message.text()
+            continue
+        assert view.analysis.stats.count == expected.size, name
+        shown = view.values.data.table
+        assert shown.size == (expected[0].size if expected.ndim > 2 else expected.size), name
+        if expected.dtype.kind in "iu" and expected.ndim <= 2:  # integers are shown exactly
+            np.testing.assert_array_equal(shown.reshape(expected.shape), expected, err_msg=name)
