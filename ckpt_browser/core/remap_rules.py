@@ -192,17 +192,20 @@ def apply_rules(rules: Sequence[Rule], tensors: Sequence[SourceTensor]) -> Rules
                 for i, (t, name) in enumerate(zip(tensors, names))
                 if name is not None and t.source == rule.source
             ]
-        new_names = _RULE_FUNCTIONS[rule.kind](
-            rule, [names[i] for i in selected], tensors, selected
-        )
-        for i, new in zip(selected, new_names):
-            old = names[i]
-            if new is None:
-                effect.dropped.append(old)
-                dropped_by[i] = index
-            elif new != old:
-                effect.renamed.append((old, new))
-            names[i] = new
+        old_names = [names[i] for i in selected]
+        new_names = _RULE_FUNCTIONS[rule.kind](rule, old_names, tensors, selected)
+        # Comprehensions rather than one loop: this runs over every name for every rule.
+        effect.renamed = [(o, n) for o, n in zip(old_names, new_names) if n is not None and n != o]
+        effect.dropped = [o for o, n in zip(old_names, new_names) if n is None]
+        if len(selected) == len(names):
+            names = list(new_names)
+        else:
+            for i, new in zip(selected, new_names):
+                names[i] = new
+        if effect.dropped:
+            for i, new in zip(selected, new_names):
+                if new is None:
+                    dropped_by[i] = index
         effects.append(effect)
     return RulesOutcome(names, dropped_by, effects)
 

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
-from tf_checkpoints import import_tensorflow
+from tf_checkpoints import import_tensorflow, write_with_tf
 
 from ckpt_browser.core.remap_export import tensorflow_script
 from ckpt_browser.core.remap_plan import ProblemKind, RemapInputs, build_plan
@@ -332,3 +333,47 @@ def test_interrupted_write_leaves_no_output_and_refuses_to_replace_inputs(tmp_pa
         write_remap(plan, inputs, tmp_path / "copy")
         write_remap(plan, inputs, tmp_path / "copy")
     inputs.close()
+
+
+def test_savedmodel_target_gets_its_keys_and_object_graph(tmp_path, savedmodel_dir):
+    tf = import_tensorflow()
+    (tmp_path / "src").mkdir()
+    weights = np.arange(6, dtype=np.float32).reshape(2, 3) * 10
+    offset = np.array([1.0, 2.0, 3.0], np.float32)
+    source = write_with_tf(tmp_path / "src" / "scale.ckpt", {"scale/w": weights, "scale/b": offset})
+    spec = RemapSpec(
+        sources=[source],
+        target=str(savedmodel_dir.directory),
+        rules=[
+            Rule(RuleKind.NAME, "scale/w", "weights"),
+            Rule(RuleKind.NAME, "scale/b", "offset"),
+            Rule(RuleKind.TO_KEYS),
+        ],
+    )
+    # the output becomes the variables of a copy of the SavedModel, which TensorFlow then loads
+    model = tmp_path / "model"
+    model.mkdir()
+    shutil.copy(savedmodel_dir.directory / "saved_model.pb", model / "saved_model.pb")
+    plan, _ = remap(spec, model / "variables" / "variables")
+    assert not plan.blocking and plan.object_graph.data is not None
+    loaded = tf.saved_model.load(str(model))
+    np.testing.assert_array_equal(loaded.weights.numpy(), weights)
+    np.testing.assert_array_equal(loaded.offset.numpy(), offset)
+    np.testing.assert_array_equal(loaded(tf.ones([1, 2]))["y"].numpy(), [weights.sum(0) + offset])
+
+
+def test_two_tf2_sources_drop_the_object_graph_and_say_so(tmp_path, tf2_module_ckpt):
+    spec = RemapSpec(
+        sources=[tf2_module_ckpt.prefix, tf2_module_ckpt.prefix],
+        rules=[Rule(RuleKind.SCOPE, "/", "copy/", source=1)],
+    )
+    plan, result = remap(spec, tmp_path / "out" / "ckpt")
+    assert plan.object_graph.data is None
+    assert "object graph is dropped" in plan.object_graph.message
+    tf = import_tensorflow()
+    names = {name for name, _ in tf.train.list_variables(result.prefix)}
+    assert "_CHECKPOINTABLE_OBJECT_GRAPH" not in names
+    key = "net/layers/0/kernel/.ATTRIBUTES/VARIABLE_VALUE"
+    assert {key, "copy/" + key} <= names
+    reader = tf.train.load_checkpoint(result.prefix)
+    np.testing.assert_array_equal(reader.get_tensor("copy/" + key), tf2_module_ckpt.expected[key])
