@@ -12,7 +12,6 @@ import os
 from dataclasses import dataclass
 
 from ckpt_browser.format import Checkpoint, CheckpointError, TensorKind, open_checkpoint
-from ckpt_browser.format.graph import load_graph
 from ckpt_browser.format.kinds import OBJECT_GRAPH_KEY
 
 GRAPH_SUFFIXES = (".meta", ".pb", ".pbtxt")
@@ -51,6 +50,10 @@ def load_target(path: str | os.PathLike[str]) -> Target:
 
 
 def _graph_target(path: str) -> Target:
+    # Imported here: the graph parser is needed only for a graph target, and the command line
+    # starts faster without it.
+    from ckpt_browser.format.graph import load_graph
+
     graph = load_graph(path)
     tensors: dict[str, TargetTensor] = {}
     for variable in graph.variables:

@@ -7,6 +7,7 @@ restores of real outputs are in test_remap_write.py.
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import ml_dtypes
 import numpy as np
@@ -201,3 +202,26 @@ def test_a_rule_on_twenty_thousand_names_plans_quickly(tmp_path):
     finally:
         opened.close()
     assert len(plan.rows) == 20_000 and plan.rows[0].name.startswith("m/block_")
+
+
+def test_a_directory_that_names_another_checkpoint_keeps_its_state_file(tmp_path):
+    from ckpt_browser.core.remap_write import write_remap
+    from ckpt_browser.format.writer import write_checkpoint_state
+
+    source = write(tmp_path / "run" / "model.ckpt-100", {"w": np.ones(3, np.float32)})
+    state = write_checkpoint_state(tmp_path / "run", source)
+    before = Path(state).read_text()
+    spec = RemapSpec(sources=[source], rules=[Rule(RuleKind.SCOPE, "/", "m/")])
+    opened = RemapInputs.open(spec)
+    try:
+        result = write_remap(build_plan(spec, opened), opened, tmp_path / "run" / "remapped")
+    finally:
+        opened.close()
+    assert result.state_file is None and "left alone" in result.notes[0]
+    assert Path(state).read_text() == before
+    elsewhere = RemapInputs.open(spec)
+    try:
+        result = write_remap(build_plan(spec, elsewhere), elsewhere, tmp_path / "new" / "ckpt")
+    finally:
+        elsewhere.close()
+    assert result.state_file == str(tmp_path / "new" / "checkpoint")
