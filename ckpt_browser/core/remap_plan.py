@@ -25,15 +25,25 @@ from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import NamedTuple
 
-from ckpt_browser.format import Checkpoint, CheckpointError, TensorInfo, open_checkpoint
-from ckpt_browser.format.kinds import OBJECT_GRAPH_KEY
-
+from .remap_inputs import RemapInputs, SourceRef
 from .remap_object_graph import ObjectGraphPlan, plan_object_graph
-from .remap_rules import RuleEffect, SourceTensor, apply_rules
+from .remap_rules import RuleEffect, apply_rules
 from .remap_spec import CAST_TO_TARGET, RemapSpec
-from .remap_target import Target, TargetTensor, load_target
+from .remap_target import TargetTensor
+
+# RemapInputs and SourceRef live in remap_inputs; they are part of this module's interface too.
+__all__ = [
+    "Plan",
+    "Problem",
+    "ProblemKind",
+    "RemapInputs",
+    "Row",
+    "SourceRef",
+    "Status",
+    "build_plan",
+    "can_cast",
+]
 
 
 class Status(str, Enum):
@@ -80,13 +90,6 @@ class Problem:
     @property
     def blocking(self) -> bool:
         return self.kind in BLOCKING_KINDS
-
-
-class SourceRef(NamedTuple):
-    """One tensor of one source: source number (from 0) and checkpoint key."""
-
-    source: int
-    key: str
 
 
 @dataclass(slots=True)  # not frozen: a plan has tens of thousands and frozen init is slow
@@ -189,53 +192,6 @@ def _plural(text: str, count: int) -> str:
     plural = rest.split(" ")
     chosen = singular if count == 1 else " ".join(plural[:words])
     return " ".join([str(count), chosen, *plural[words:]])
-
-
-class RemapInputs:
-    """The opened sources and target of a spec, with the per-tensor facts the rules look at.
-
-    Kept open while a user edits rules, so a new plan costs no file access.
-    """
-
-    def __init__(self, sources: Sequence[Checkpoint], target: Target | None = None) -> None:
-        self.sources = list(sources)
-        self.target = target
-        self.tensors: list[SourceTensor] = []
-        self.infos: list[TensorInfo] = []
-        for number, checkpoint in enumerate(self.sources):
-            for key, info in checkpoint.items():
-                if key == OBJECT_GRAPH_KEY:
-                    continue
-                self.tensors.append(SourceTensor(number, key, info.kind, info.readable_name))
-                self.infos.append(info)
-        self.refs = [SourceRef(t.source, t.key) for t in self.tensors]
-        self.position = {ref: i for i, ref in enumerate(self.refs)}
-
-    @classmethod
-    def open(cls, spec: RemapSpec) -> RemapInputs:
-        """Open every source and the target of `spec`; nothing stays open if one fails."""
-        if not spec.sources:
-            raise CheckpointError("no source checkpoint given")
-        opened: list[Checkpoint] = []
-        try:
-            for path in spec.sources:
-                opened.append(open_checkpoint(path))
-            target = load_target(spec.target) if spec.target else None
-        except BaseException:
-            for checkpoint in opened:
-                checkpoint.close()
-            raise
-        return cls(opened, target)
-
-    def info(self, ref: SourceRef) -> TensorInfo | None:
-        position = self.position.get(ref)
-        return None if position is None else self.infos[position]
-
-    def close(self) -> None:
-        for checkpoint in self.sources:
-            checkpoint.close()
-        if self.target is not None:
-            self.target.close()
 
 
 def build_plan(spec: RemapSpec, inputs: RemapInputs) -> Plan:
@@ -391,8 +347,9 @@ def _plain_row(name: str, ref: SourceRef, inputs: RemapInputs) -> Row | None:
         return Row(name, (ref,), False, dtype, shape, None, None, dtype, shape, Status.OK)
     if wanted.dtype not in (None, dtype) or wanted.shape not in (None, shape):
         return None
-    return Row(name, (ref,), False, dtype, shape, wanted.dtype, wanted.shape, dtype, shape,
-               Status.OK)  # fmt: skip
+    return Row(
+        name, (ref,), False, dtype, shape, wanted.dtype, wanted.shape, dtype, shape, Status.OK
+    )
 
 
 def _missing(name: str, wanted: TargetTensor | None, by_hand: bool, detail: str) -> Row:

@@ -170,8 +170,10 @@ class TargetPage(QWizardPage):
             if target.object_graph is not None:
                 lines.append("The output will carry this template's object graph (TF2).")
             if target.meta_path:
-                lines.append(f"Its graph {os.path.basename(target.meta_path)} can be copied "
-                             "beside the output.")  # fmt: skip
+                lines.append(
+                    f"Its graph {os.path.basename(target.meta_path)} can be copied "
+                    "beside the output."
+                )
             self.description.setText("\n".join(lines))
         has_template = target is not None and target.template is not None
         self.keep_template.setEnabled(has_template)

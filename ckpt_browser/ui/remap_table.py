@@ -13,8 +13,15 @@ from PySide6.QtGui import QColor
 from ckpt_browser.core.formatting import format_shape
 from ckpt_browser.core.remap_plan import WRITTEN_STATUSES, Plan, Row, Status
 
-COLUMNS = ("Target name", "Source", "Source shape", "Target shape", "Source dtype",
-           "Target dtype", "Status")  # fmt: skip
+COLUMNS = (
+    "Target name",
+    "Source",
+    "Source shape",
+    "Target shape",
+    "Source dtype",
+    "Target dtype",
+    "Status",
+)
 STATUS_COLUMN = len(COLUMNS) - 1
 
 # What the status filter offers: label -> test of a row.

@@ -88,9 +88,12 @@ class WritePage(QWizardPage):
             written = sum(row.written for row in plan.rows)
             self.summary.setText(
                 f"{written} tensors, {format_bytes(output_bytes(plan))} of tensor data."
-                + (f" Object graph: {plan.object_graph.message}." if plan.object_graph.message
-                   else "")
-            )  # fmt: skip
+                + (
+                    f" Object graph: {plan.object_graph.message}."
+                    if plan.object_graph.message
+                    else ""
+                )
+            )
         if not self.prefix_edit.text() and self.session.sources:
             first = self.session.sources[0].prefix
             directory = os.path.join(os.path.dirname(first), "remapped")

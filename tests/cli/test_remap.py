@@ -113,9 +113,14 @@ def test_shape_and_dtype_mismatches_need_their_flags(capsys, tmp_path):
 def test_ema_drop_optimizer_and_whole_checkpoint_cast(capsys, tmp_path, tf1_training_dir):
     out = tmp_path / "out" / "model.ckpt"
     code, _, err = run(
-        capsys, str(tf1_training_dir.directory), str(out), "--drop-optimizer", "--ema",
-        "--cast", "bfloat16",
-    )  # fmt: skip
+        capsys,
+        str(tf1_training_dir.directory),
+        str(out),
+        "--drop-optimizer",
+        "--ema",
+        "--cast",
+        "bfloat16",
+    )
     assert code == 0, err
     written = open_checkpoint(out)
     assert set(written) == set(tf1_training_dir.model_variables) | {"global_step"}

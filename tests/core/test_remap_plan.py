@@ -163,8 +163,9 @@ def test_suggestions_for_missing_names(tmp_path):
         assert found["encoder/layer_0/kernel"][0].source.key == "bert/layer_0/kernel"
         assert "same tail" in found["encoder/layer_0/kernel"][0].reason
         assert found["encoder/pooler/dense/bias"][0].source.key == "bert/pooler/dense/bias"
-        spec.overrides = {s[0].target: Override.from_source(0, s[0].source.key)
-                          for s in found.values()}  # fmt: skip
+        spec.overrides = {
+            s[0].target: Override.from_source(0, s[0].source.key) for s in found.values()
+        }
         assert not build_plan(spec, with_inputs).blocking
     finally:
         with_inputs.close()

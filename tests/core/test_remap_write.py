@@ -286,8 +286,11 @@ def test_renamed_tf2_keys_keep_a_valid_object_graph(tmp_path, tf2_module_ckpt):
     )
     plan, result = remap(spec, tmp_path / "out" / "ckpt")
     assert "keys rewritten" in plan.object_graph.message
-    assert all(name.startswith("renamed/") for name in open_checkpoint(result.prefix)
-               if not name.startswith("_"))  # fmt: skip
+    assert all(
+        name.startswith("renamed/")
+        for name in open_checkpoint(result.prefix)
+        if not name.startswith("_")
+    )
 
     class Dense(tf.Module):
         def __init__(self, rows: int, cols: int) -> None:

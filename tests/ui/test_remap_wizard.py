@@ -97,8 +97,11 @@ def test_page_by_page_to_a_checkpoint_tensorflow_restores(qtbot, wizard, seeds, 
     assert picker is not None and picker.isVisible()
     picker.filter_edit.setText("v2")
     assert picker.proxy.rowCount() == 1
-    template_button = next(b for b in picker.findChildren(type(rules.buttons["Add"]))
-                           if b.text() == "Keep Template Value")  # fmt: skip
+    template_button = next(
+        b
+        for b in picker.findChildren(type(rules.buttons["Add"]))
+        if b.text() == "Keep Template Value"
+    )
     qtbot.mouseClick(template_button, Qt.MouseButton.LeftButton)
     row = wizard.session.plan.rows_by_name["v3"]
     assert row.status is Status.TEMPLATE and row.by_hand
