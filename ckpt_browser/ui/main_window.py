@@ -279,11 +279,16 @@ class MainWindow(QMainWindow):
         self.recent_menu.clear()
         paths = self._recent.paths()
         for path in paths:
-            self.recent_menu.addAction(path, lambda p=path: self.open_path(p))
+            self.recent_menu.addAction(path, lambda p=path: self._open_recent(p))
         if paths:
             self.recent_menu.addSeparator()
         clear = self.recent_menu.addAction("Clear", self._clear_recent)
         clear.setEnabled(bool(paths))
+
+    def _open_recent(self, path: str) -> None:
+        if not self.open_path(path) and not os.path.exists(path):
+            self._recent.remove(path)  # gone from disk: do not offer it again
+            self._rebuild_recent_menu()
 
     def _clear_recent(self) -> None:
         self._recent.clear()

@@ -37,16 +37,8 @@ def _number(value: float | int | None, notation: str) -> str:
     return DASH if value is None else format_number(value, notation=notation)
 
 
-QUANTILE_KEYS = ("q1", "q25", "q50", "q75", "q99")
-
-
-def stats_rows(
-    stats: TensorStats, notation: str = "auto", quantiles_note: str = ""
-) -> dict[str, str]:
-    """The text of every row of the panel for `stats`.
-
-    `quantiles_note` stands in for quantiles not computed (yet): "computing…", "cancelled".
-    """
+def stats_rows(stats: TensorStats, notation: str = "auto") -> dict[str, str]:
+    """The text of every row of the panel for `stats`."""
     rows = {key: DASH for _, key in ROWS}
     rows["count"] = format_count(stats.count)
     if stats.count:
@@ -61,8 +53,6 @@ def stats_rows(
         rows[key] = _number(getattr(stats, key), notation)
     for percent in (1, 25, 50, 75, 99):
         rows[f"q{percent}"] = _number(stats.quantiles.get(percent), notation)
-    if not stats.quantiles and quantiles_note:
-        rows.update(dict.fromkeys(QUANTILE_KEYS, quantiles_note))
     return rows
 
 
@@ -88,18 +78,14 @@ class StatsPanel(QWidget):
         form.addRow(self.note_label)
         self._stats: TensorStats | None = None
         self._notation = "auto"
-        self._quantiles_note = ""
 
     @property
     def stats(self) -> TensorStats | None:
         return self._stats
 
-    def set_stats(
-        self, stats: TensorStats | None, note: str = "", quantiles_note: str = ""
-    ) -> None:
-        """Show `stats` (None: dashes), `note` below, `quantiles_note` for missing quantiles."""
+    def set_stats(self, stats: TensorStats | None, note: str = "") -> None:
+        """Show `stats` (None: dashes) and `note` below them."""
         self._stats = stats
-        self._quantiles_note = quantiles_note
         self.note_label.setText(note)
         self._refresh()
 
@@ -111,8 +97,6 @@ class StatsPanel(QWidget):
         return self.value_labels[key].text()
 
     def _refresh(self) -> None:
-        rows = {}
-        if self._stats is not None:
-            rows = stats_rows(self._stats, self._notation, self._quantiles_note)
+        rows = stats_rows(self._stats, self._notation) if self._stats is not None else {}
         for key, label in self.value_labels.items():
             label.setText(rows.get(key, DASH))

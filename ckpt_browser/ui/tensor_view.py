@@ -1,8 +1,8 @@
 """The right pane: what one tensor is, its statistics, its histogram and its values.
 
 Statistics and the histogram are exact over the whole tensor and are computed in a worker thread
-with progress and cancel. For a large tensor a quick histogram of a strided sample is drawn first
-and replaced by the exact one when it is ready, so the user sees the shape of the distribution at
+with progress and cancel. For a large tensor a quick histogram of a sample is drawn first and
+replaced by the exact one when it is ready, so the user sees the shape of the distribution at
 once and the window never waits on a pass over hundreds of megabytes.
 """
 
@@ -28,14 +28,7 @@ from PySide6.QtWidgets import (
 )
 
 from ckpt_browser.core.formatting import format_bytes, format_count, format_shape
-from ckpt_browser.core.stats import (
-    Histogram,
-    TensorStats,
-    compute_quantiles,
-    compute_stats,
-    histogram,
-    quick_histogram,
-)
+from ckpt_browser.core.stats import Histogram, TensorStats, analyze, histogram, quick_histogram
 from ckpt_browser.format import Checkpoint, TensorInfo
 from ckpt_browser.ui.progress_bar import ProgressBar
 from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner
@@ -45,13 +38,10 @@ if TYPE_CHECKING:
     from ckpt_browser.ui.stats_panel import StatsPanel
     from ckpt_browser.ui.values_view import ValuesView
 
-# Above this many elements the results come in three steps (sampled histogram; exact moments and
-# histogram; exact quantiles), each shown as soon as it is ready. Smaller tensors take one step.
+# Above this many elements a histogram of a sample is drawn while the exact results are computed.
 QUICK_PREVIEW_THRESHOLD = 2_000_000
 QUICK_SAMPLE = 1_000_000
 TENSOR_SPLITTERS = ("tensor", "stats_histogram")  # names of the pane's splitters in settings
-# Parts of the progress bar: moments, then histogram, then quantiles (the slowest pass).
-MOMENTS_END, HISTOGRAM_END = 0.25, 0.45
 
 
 @dataclass(frozen=True)
@@ -63,53 +53,24 @@ class QuickPreview:
 
 @dataclass(frozen=True)
 class Analysis:
-    """The exact results for one tensor (quantiles may still be coming: `complete` is False)."""
+    """The exact results for one tensor."""
 
     array: np.ndarray
     stats: TensorStats
     histogram: Histogram
-    complete: bool = True
-
-
-def _progress_between(context: TaskContext, start: float, end: float):
-    return lambda fraction: context.report(start + (end - start) * fraction)
 
 
 def analyse(checkpoint: Checkpoint, info: TensorInfo, bins: int, context: TaskContext) -> Analysis:
     """Read the tensor and compute exact statistics and histogram (runs in a worker).
 
-    For a large tensor it publishes a QuickPreview first and an incomplete Analysis (all but the
-    quantiles) next, so the window fills in step by step.
+    A large tensor first gets a QuickPreview, published while `analyze` makes its passes.
     """
     array = checkpoint.read(info.name)
     context.raise_if_cancelled()
-    cancel = context.cancelled
-    if array.size <= QUICK_PREVIEW_THRESHOLD:
-        stats = compute_stats(array, progress=_progress_between(context, 0, 0.8), cancel=cancel)
-        exact = histogram(
-            array, bins, stats=stats, progress=_progress_between(context, 0.8, 1), cancel=cancel
-        )
-        return Analysis(array, stats, exact)
-
-    context.publish(QuickPreview(quick_histogram(array, bins, sample=QUICK_SAMPLE)))
-    stats = compute_stats(
-        array,
-        quantiles=False,
-        progress=_progress_between(context, 0, MOMENTS_END),
-        cancel=cancel,
-    )
-    exact = histogram(
-        array,
-        bins,
-        stats=stats,
-        progress=_progress_between(context, MOMENTS_END, HISTOGRAM_END),
-        cancel=cancel,
-    )
-    context.publish(Analysis(array, stats, exact, complete=False))
-    quantiles = compute_quantiles(
-        array, progress=_progress_between(context, HISTOGRAM_END, 1), cancel=cancel
-    )
-    return Analysis(array, dataclasses.replace(stats, quantiles=quantiles), exact)
+    if array.size > QUICK_PREVIEW_THRESHOLD:
+        context.publish(QuickPreview(quick_histogram(array, bins, sample=QUICK_SAMPLE)))
+    stats, exact = analyze(array, bins, progress=context.report, cancel=context.cancelled)
+    return Analysis(array, stats, exact)
 
 
 class TensorView(QWidget):
@@ -224,13 +185,8 @@ class TensorView(QWidget):
         self._set_progress_visible(False)
         if not running or self._info is None:
             return
-        analysis = self._analysis
-        if analysis is None:
+        if self._analysis is None:
             self.stats_panel.set_stats(None, "cancelled")
-        elif not analysis.complete:
-            self.stats_panel.set_stats(
-                analysis.stats, self._stats_note(analysis.stats), "cancelled"
-            )
         if not self.histogram_plot.exact:
             if self.histogram_plot.counts.size:
                 self.histogram_plot.note_label.setText(
@@ -332,7 +288,7 @@ class TensorView(QWidget):
             self._on_analysis,
             on_failed=self._on_analysis_failed,
             on_progress=self._on_progress,
-            on_partial=self._on_partial,
+            on_partial=self._on_quick_preview,
         )
         self.progress.setValue(0)
         self._set_progress_visible(True)
@@ -362,28 +318,16 @@ class TensorView(QWidget):
         )
         self._set_progress_visible(True)
 
-    def _on_partial(self, partial: QuickPreview | Analysis) -> None:
-        if isinstance(partial, QuickPreview):
-            self._draw_histogram(partial.histogram)
-        else:
-            self._show_analysis(partial)
+    def _on_quick_preview(self, preview: QuickPreview) -> None:
+        self._draw_histogram(preview.histogram)
 
     def _on_analysis(self, analysis: Analysis) -> None:
         self._stats_task = None
-        self._show_analysis(analysis)
+        self._analysis = analysis
+        self.stats_panel.set_stats(analysis.stats, self._stats_note(analysis.stats))
+        self._draw_histogram(analysis.histogram)
         self._set_progress_visible(self._histogram_task is not None)
         self.analysis_done.emit()
-
-    def _show_analysis(self, analysis: Analysis) -> None:
-        previous = self._analysis
-        if previous is not None and previous.histogram.counts.size != self.histogram_plot.bins:
-            # The user changed the bin count while this analysis ran: keep their histogram.
-            analysis = dataclasses.replace(analysis, histogram=previous.histogram)
-        self._analysis = analysis
-        pending = "" if analysis.complete else "computing…"
-        self.stats_panel.set_stats(analysis.stats, self._stats_note(analysis.stats), pending)
-        if previous is None or analysis.histogram is not previous.histogram:
-            self._draw_histogram(analysis.histogram)  # the final result repeats the partial one
 
     def _on_new_histogram(self, exact: Histogram) -> None:
         self._histogram_task = None

@@ -99,7 +99,7 @@ def test_reload_keeps_selection(window, wait_idle):
     assert window.tensor_view.analysis is not None
 
 
-def test_recent_files_are_kept_and_cleared(window, tf1_training_dir):
+def test_recent_files_are_kept_and_cleared(window, tf1_training_dir, tmp_path):
     window.open_path(str(DEMO_DIR))
     window.open_path(str(tf1_training_dir.directory))
     entries = [a.text() for a in window.recent_menu.actions() if a.text() and a.text() != "Clear"]
@@ -109,6 +109,14 @@ def test_recent_files_are_kept_and_cleared(window, tf1_training_dir):
     other_entries = [a.text() for a in other.recent_menu.actions()]
     assert str(DEMO_DIR) in other_entries
     other.close()
+
+    gone = tmp_path / "gone"
+    shutil.copytree(DEMO_DIR, gone)
+    window.open_path(str(gone))
+    shutil.rmtree(gone)
+    next(a for a in window.recent_menu.actions() if a.text() == str(gone)).trigger()
+    assert "gone" in window.last_error
+    assert str(gone) not in [a.text() for a in window.recent_menu.actions()]
 
     clear = next(a for a in window.recent_menu.actions() if a.text() == "Clear")
     clear.trigger()
