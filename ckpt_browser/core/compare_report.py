@@ -59,8 +59,9 @@ def comparison_record(comparison: Comparison) -> dict[str, object]:
 
 
 def format_summary(summary: dict[str, int]) -> str:
-    """`3 changed, 1 added, 12 same` (statuses with no names left out; `nothing` if empty)."""
-    parts = [f"{count} {status}" for status, count in summary.items() if count]
+    """`3 changed, 1 added, 12 same`: differences first, statuses with no names left out."""
+    ordered = sorted(summary.items(), key=lambda item: item[0] == "same")  # stable: same last
+    parts = [f"{count} {status}" for status, count in ordered if count]
     return ", ".join(parts) if parts else "nothing to compare"
 
 

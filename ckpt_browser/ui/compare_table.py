@@ -201,12 +201,26 @@ class CompareFilterProxy(QSortFilterProxyModel):
         self.setDynamicSortFilter(True)
 
     def set_statuses(self, statuses: Iterable[str]) -> None:
+        self._begin_filter_change()
         self._statuses = frozenset(statuses)
-        self.invalidateFilter()
+        self._end_filter_change()
 
     def set_text(self, text: str) -> None:
+        self._begin_filter_change()
         self._text = text.casefold()
-        self.invalidateFilter()
+        self._end_filter_change()
+
+    # Qt 6.9 added begin/endFilterChange and later deprecated invalidateFilter; older Qt has only
+    # the latter.
+    def _begin_filter_change(self) -> None:
+        if hasattr(self, "beginFilterChange"):
+            self.beginFilterChange()
+
+    def _end_filter_change(self) -> None:
+        if hasattr(self, "endFilterChange"):
+            self.endFilterChange(QSortFilterProxyModel.Direction.Rows)
+        else:
+            self.invalidateFilter()
 
     def filterAcceptsRow(self, source_row: int, source_parent: AnyIndex) -> bool:
         model = self.sourceModel()
