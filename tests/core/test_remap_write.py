@@ -380,3 +380,27 @@ def test_two_tf2_sources_drop_the_object_graph_and_say_so(tmp_path, tf2_module_c
     assert {key, "copy/" + key} <= names
     reader = tf.train.load_checkpoint(result.prefix)
     np.testing.assert_array_equal(reader.get_tensor("copy/" + key), tf2_module_ckpt.expected[key])
+
+
+def test_partitioned_variables_restore_into_a_partitioned_graph(tmp_path, tf1_partitioned):
+    """A partitioned source is written whole; TensorFlow reads the slices it wants from it."""
+    tf = import_tensorflow()
+    v1 = tf.compat.v1
+    spec = RemapSpec(sources=[tf1_partitioned.prefix], rules=[Rule(RuleKind.SCOPE, "/", "new/")])
+    _, result = remap(spec, tmp_path / "out" / "model.ckpt")
+    with tf.Graph().as_default(), v1.Session() as session, v1.variable_scope("new"):
+        rows = v1.get_variable(
+            "pv", [10, 4], partitioner=v1.fixed_size_partitioner(3), use_resource=False
+        )
+        columns = v1.get_variable(
+            "emb/cols",
+            [2, 6],
+            partitioner=v1.fixed_size_partitioner(3, axis=1),
+            use_resource=False,
+        )
+        v1.get_variable("w", [3, 2], use_resource=False)
+        v1.train.Saver().restore(session, result.prefix)
+        np.testing.assert_array_equal(session.run(rows.as_tensor()), tf1_partitioned.expected["pv"])
+        np.testing.assert_array_equal(
+            session.run(columns.as_tensor()), tf1_partitioned.expected["emb/cols"]
+        )
