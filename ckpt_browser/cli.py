@@ -404,7 +404,9 @@ def _subcommand_parser() -> argparse.ArgumentParser:
         "the order given), check them against a target, and write DST, a new checkpoint prefix "
         "that TensorFlow restores as it is. Problems that would break a restore stop with exit 2.",
     )
-    p.add_argument("paths", nargs="+", metavar="SRC [SRC2 ...] DST")
+    p.add_argument(
+        "paths", nargs="+", metavar="PATH", help="SRC [SRC2 ...] DST: the sources, then the output"
+    )
     rule = {"dest": "rules", "action": _AppendRule}
     p.add_argument("--rule", metavar="OLD=NEW", help="rename scope a/=b/, or one name a=b", **rule)
     p.add_argument("--regex", metavar="PATTERN=REPLACEMENT", help="re.sub on every name", **rule)
@@ -412,7 +414,11 @@ def _subcommand_parser() -> argparse.ArgumentParser:
     p.add_argument("--keep", metavar="REGEX", help="keep only names matching REGEX", **rule)
     p.add_argument("--ema", nargs=0, help="take x/ExponentialMovingAverage as x", **rule)
     p.add_argument("--drop-optimizer", nargs=0, help="drop optimizer slots", **rule)
-    p.add_argument("--target", metavar="PATH", help=".meta graph, template checkpoint, SavedModel")
+    p.add_argument(
+        "--target",
+        metavar="PATH",
+        help="a .meta graph (copied beside DST), a template checkpoint or a SavedModel",
+    )
     p.add_argument("--map", metavar="MAP.json", help="a mapping saved by the wizard or --save-map")
     p.add_argument(
         "--allow-reshape", action="store_true", help="reshape when the element count matches"
