@@ -79,6 +79,11 @@ class WritePage(QWizardPage):
         self._update_buttons()
 
     def initializePage(self) -> None:
+        """Entered with Next: the plan may have changed since the last write, so start afresh."""
+        if not self.writing:
+            self.result, self.error = None, None
+            self.result_label.clear()
+            self.progress.setValue(0)
         plan, target = self.session.plan, self.session.target
         has_meta = target is not None and target.meta_path is not None
         self.copy_meta.setEnabled(has_meta)
