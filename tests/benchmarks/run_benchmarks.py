@@ -316,6 +316,79 @@ def bench_remap(paths: dict[str, str]) -> list[Row]:
     ]
 
 
+# -- issue: compare two checkpoints ----------------------------------------------------------
+
+_DIFF_CODE = """
+import contextlib, io
+from ckpt_browser.cli import main
+with contextlib.redirect_stdout(io.StringIO()):
+    code = main(["diff", {a!r}, {b!r}, "--json"])
+print(code)
+"""
+
+
+def _diff_inputs(big: str) -> dict[str, str]:
+    """B = A + noise for the 256 MB checkpoint, and a 32 MB pair cut from the same values."""
+    from ckpt_browser.format import open_checkpoint
+
+    workdir = Path(big).parent.parent / "diff"
+    prefixes = {name: str(workdir / name / "model.ckpt") for name in ("b", "small_a", "small_b")}
+    if not all(os.path.exists(p + ".index") for p in prefixes.values()):
+        a = np.array(open_checkpoint(big).read("embedding"))
+        b = a + np.random.default_rng(2).standard_normal(a.shape, dtype=np.float32) * 1e-3
+        rows = a.shape[0] // 8
+        for name, value in (("b", b), ("small_a", a[:rows]), ("small_b", b[:rows])):
+            os.makedirs(os.path.dirname(prefixes[name]), exist_ok=True)
+            tf_save(prefixes[name], {"embedding": value})
+    return prefixes
+
+
+def _numpy_diff_with_tf_reader(a_prefix: str, b_prefix: str) -> float:
+    """The same distances the way a script would get them: TF's reader, then numpy in float64."""
+    os.environ.update(TF_QUIET)
+    import tensorflow as tf
+
+    start = time.perf_counter()
+    a = tf.train.load_checkpoint(a_prefix).get_tensor("embedding").astype(np.float64)
+    b = tf.train.load_checkpoint(b_prefix).get_tensor("embedding").astype(np.float64)
+    d = np.abs(a - b)
+    norm_a, norm_b = np.linalg.norm(a), np.linalg.norm(b)
+    distances = [d.max(), d.argmax(), d.mean(), np.sqrt(np.mean(d * d)), np.linalg.norm(d) / norm_a]
+    distances.append(np.vdot(a, b) / norm_a / norm_b)
+    distances.append(np.count_nonzero(~np.isclose(a, b, rtol=0, atol=0, equal_nan=True)))
+    return time.perf_counter() - start
+
+
+def bench_diff(paths: dict[str, str]) -> list[Row]:
+    inputs = _diff_inputs(paths["big"])
+    runs = []
+    for _ in range(5):
+        start = time.perf_counter()
+        code, peak = run_measured(_DIFF_CODE.format(a=paths["big"], b=inputs["b"]))
+        runs.append((time.perf_counter() - start, peak))
+        assert code == "1", f"diff should report a difference, exit code {code}"
+    seconds = statistics.median(s for s, _ in runs)
+    peak = max(p for _, p in runs)
+    _, small_peak = run_measured(_DIFF_CODE.format(a=inputs["small_a"], b=inputs["small_b"]))
+    _, imports_peak = run_measured("import ckpt_browser.cli, ckpt_browser.core.compare")
+    theirs = _numpy_diff_with_tf_reader(paths["big"], inputs["b"])
+    bounded = peak - small_peak < 16
+    return [
+        (
+            "`ckpt-browser diff` of two 256 MB checkpoints, all distances, whole process",
+            f"{seconds:.2f} s",
+            f"{theirs:.1f} s (TF `get_tensor` x2, then numpy in float64, in process)",
+            f"< 1.5 s: {'yes' if seconds < 1.5 else 'NO'}",
+        ),
+        (
+            "... its peak memory (VmHWM)",
+            f"{peak:.0f} MB; a 32 MB pair {small_peak:.0f} MB; imports alone {imports_peak:.0f} MB",
+            "",
+            f"bounded, not growing with size: {'yes' if bounded else 'NO'}",
+        ),
+    ]
+
+
 BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
     "ls": bench_ls,
     "index": bench_index,
@@ -323,6 +396,7 @@ BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
     "verify": bench_verify,
     "write": bench_write,
     "remap": bench_remap,
+    "diff": bench_diff,
 }
 
 
