@@ -75,6 +75,7 @@ def run_gui(
     for path in paths:
         opened = window.open_path(path, select=select) and opened
     if screenshot is None:
+        QTimer.singleShot(0, window.tensor_view.prepare)  # while the user looks at the tree
         return app.exec()
     if not opened or window.last_error:
         print(f"error: {window.last_error}", file=sys.stderr)

@@ -203,6 +203,11 @@ class TensorView(QWidget):
         self.runner.cancel_all()
         self.runner.wait_all(5000)
 
+    def prepare(self) -> None:
+        """Build the pane now (an interactive window does it right after start-up, so the first
+        click on a tensor does not wait for pyqtgraph's import)."""
+        self._build()
+
     def _build(self) -> None:
         """Make the widgets of the tensor pane, the first time a tensor is shown.
 

@@ -65,3 +65,35 @@ def test_screenshot_with_an_unknown_variable_fails(tmp_path):
     assert result.returncode == 1
     assert "no/such" in result.stderr
     assert not out.exists()
+
+
+def test_interactive_run_prepares_the_pane_and_returns_when_closed():
+    from PySide6.QtCore import QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from ckpt_browser.ui.app import run_gui
+    from ckpt_browser.ui.main_window import MainWindow
+
+    seen: dict[str, object] = {"polls": 0}
+    poll = QTimer()
+    poll.setInterval(50)
+
+    def close_when_ready() -> None:
+        seen["polls"] = int(seen["polls"]) + 1
+        windows = [w for w in QApplication.topLevelWidgets() if isinstance(w, MainWindow)]
+        shown = [w for w in windows if w.isVisible()]
+        if not shown:
+            return
+        window = shown[0]
+        prepared = window.tensor_view.pages.count() == 2  # the tensor pane exists
+        if prepared or int(seen["polls"]) > 400:
+            seen["title"] = window.windowTitle()
+            seen["prepared"] = prepared
+            poll.stop()
+            window.close()
+
+    poll.timeout.connect(close_when_ready)
+    poll.start()
+    assert run_gui([str(DEMO_DIR)]) == 0
+    assert str(seen["title"]).startswith("model.ckpt-300")
+    assert seen["prepared"] is True
