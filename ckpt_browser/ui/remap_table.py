@@ -112,8 +112,9 @@ class MappingTableModel(QAbstractTableModel):
         column = index.column()
         if role == Qt.ItemDataRole.DisplayRole:
             return self._cell(row, column)
-        if role == Qt.ItemDataRole.ToolTipRole:
-            return row.detail or None
+        if role == Qt.ItemDataRole.ToolTipRole:  # the whole name, which a narrow column cuts
+            text = self._cell(row, column) if column < 2 else ""
+            return "\n".join(part for part in (text, row.detail) if part) or None
         if role == Qt.ItemDataRole.ForegroundRole and column == STATUS_COLUMN:
             if not row.written:
                 return _ERROR_COLOR
