@@ -4,7 +4,7 @@ Tensors stream from the sources' memory maps through the format layer's `Checkpo
 few MB at a time, cast or reshaped on the way; nothing is ever whole in memory. The writer
 publishes the checkpoint atomically (an error or a cancel leaves nothing under the final name).
 Then a `checkpoint` state file names it, the target's `.meta` is copied beside it if asked, and
-every tensor is read back and compared, by CRC32C, with the bytes that were sent.
+every tensor is read back and checked against the CRC32C its index entry stores.
 """
 
 from __future__ import annotations
@@ -19,13 +19,15 @@ import numpy as np
 
 from ckpt_browser.format import CheckpointError, open_checkpoint
 from ckpt_browser.format.atomic import atomic_output
+from ckpt_browser.format.bundle import BundleIndex
+from ckpt_browser.format.crc import mask
 from ckpt_browser.format.dtypes import from_name
 from ckpt_browser.format.kinds import OBJECT_GRAPH_KEY
 from ckpt_browser.format.paths import resolve_prefix
 from ckpt_browser.format.writer import CheckpointWriter, WriteCancelled, write_checkpoint_state
 
 from .remap_plan import Plan, RemapInputs, Row, Status
-from .remap_stream import ChecksumAccumulator, checksum_of, chunks
+from .remap_stream import checksum_of, chunks
 
 __all__ = ["WriteCancelled", "WriteResult", "output_bytes", "write_remap"]
 
@@ -76,7 +78,7 @@ def write_remap(
     rows = [row for row in plan.rows if row.written]
     total = output_bytes(plan)
     report = (lambda done: progress(done, total)) if progress else None
-    sent: dict[str, object] = {}  # name -> CRC32C of the bytes sent, or the strings themselves
+    sent: dict[str, np.ndarray | None] = {}  # name -> the strings written (None for numbers)
     with CheckpointWriter(prefix, overwrite=overwrite, progress=report, cancel=cancel) as writer:
         for row in rows:
             sent[row.name] = _write_row(writer, row, inputs)
@@ -98,18 +100,17 @@ def write_remap(
     )
 
 
-def _write_row(writer: CheckpointWriter, row: Row, inputs: RemapInputs) -> object:
-    """Stream one tensor into the writer; return the CRC32C of the bytes sent (strings: them)."""
+def _write_row(writer: CheckpointWriter, row: Row, inputs: RemapInputs) -> np.ndarray | None:
+    """Stream one tensor into the writer; strings are returned, to compare when read back."""
     array = _source_array(row, inputs)
     dtype = from_name(row.dtype)
     if dtype.is_string:
         strings = array.reshape(row.shape)
         writer.add(row.name, strings, dtype)
         return strings
-    checksum = ChecksumAccumulator()
     cast_to = dtype.numpy if dtype.numpy != array.dtype else None
-    writer.add_stream(row.name, dtype, row.shape, chunks(array, cast_to, checksum))
-    return checksum.value
+    writer.add_stream(row.name, dtype, row.shape, chunks(array, cast_to))
+    return None
 
 
 def _source_array(row: Row, inputs: RemapInputs) -> np.ndarray:
@@ -155,15 +156,19 @@ def _copy_meta(meta: str, prefix: str) -> str:
     return destination
 
 
-def _read_back(prefix: str, rows: list[Row], sent: dict[str, object], plan: Plan) -> None:
+def _read_back(
+    prefix: str, rows: list[Row], sent: dict[str, np.ndarray | None], plan: Plan
+) -> None:
     """Open the output and check every tensor: name, dtype, shape, and its bytes.
 
-    Numbers are compared by the CRC32C of the bytes sent and of the bytes read back; strings
-    (small: vocabularies, the object graph) by value.
+    Numbers are checked as TensorFlow checks them, against the CRC32C stored in the index, but a
+    chunk at a time so that memory stays flat (`Checkpoint.verify` maps whole shards); strings
+    (small: vocabularies, the object graph) are compared with what was written.
     """
     object_graph = plan.object_graph.data
     if object_graph is not None:
         sent = {**sent, OBJECT_GRAPH_KEY: np.array(object_graph, dtype=object)}
+    stored = BundleIndex(prefix).entries
     with open_checkpoint(prefix) as written:
         if set(written) != set(sent):
             missing = sorted(set(sent) - set(written))[:3]
@@ -176,12 +181,11 @@ def _read_back(prefix: str, rows: list[Row], sent: dict[str, object], plan: Plan
                     f"expected {row.dtype} {list(row.shape)}",
                     prefix,
                 )
-        for name, expected in sent.items():
+        for name, strings in sent.items():
             back = written.read(name)
-            same = (
-                np.array_equal(back.reshape(-1), np.asarray(expected).reshape(-1))
-                if back.dtype == object
-                else checksum_of(back) == expected
-            )
+            if strings is not None:
+                same = np.array_equal(back.reshape(-1), strings.reshape(-1))
+            else:
+                same = mask(checksum_of(back)) == stored[name].crc32c
             if not same:
                 raise CheckpointError(f"read back: the bytes of {name!r} differ", prefix)

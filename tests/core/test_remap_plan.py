@@ -226,3 +226,23 @@ def test_a_directory_that_names_another_checkpoint_keeps_its_state_file(tmp_path
     finally:
         elsewhere.close()
     assert result.state_file == str(tmp_path / "new" / "checkpoint")
+
+
+def test_read_back_catches_bytes_that_differ_from_their_checksum(tmp_path):
+    from ckpt_browser.core import remap_write
+
+    source = write(tmp_path / "src" / "ckpt", {"w": np.arange(1000, dtype=np.float32)})
+    spec = RemapSpec(sources=[source])
+    opened = RemapInputs.open(spec)
+    try:
+        plan = build_plan(spec, opened)
+        result = remap_write.write_remap(plan, opened, tmp_path / "out" / "ckpt")
+        rows = [row for row in plan.rows if row.written]
+        data = Path(result.prefix + ".data-00000-of-00001")
+        damaged = bytearray(data.read_bytes())
+        damaged[100] ^= 0xFF
+        data.write_bytes(bytes(damaged))
+        with pytest.raises(CheckpointError, match="the bytes of 'w' differ"):
+            remap_write._read_back(result.prefix, rows, {"w": None}, plan)
+    finally:
+        opened.close()
