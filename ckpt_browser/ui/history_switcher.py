@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from datetime import datetime
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
+from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from ckpt_browser.format import CheckpointRecord
 
@@ -41,7 +41,8 @@ class HistorySwitcher(QWidget):
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(QLabel("Checkpoint:"))
         layout.addWidget(self._combo)
-        layout.addStretch(1)
+        # Only as wide as its contents, so toolbar buttons beside it stay next to it.
+        self.setSizePolicy(QSizePolicy.Policy.Maximum, QSizePolicy.Policy.Preferred)
 
     @property
     def combo(self) -> QComboBox:

@@ -42,6 +42,9 @@ KIND_TOGGLES = (
 _EXPAND_ALL_LIMIT = 2_000
 # A small checkpoint opens with its top-level scopes expanded.
 _EXPAND_TOP_LIMIT = 300
+# Up to this many tensors the name column widens to fit what is expanded, up to a width.
+_FIT_NAMES_LIMIT = 5_000
+_NAME_COLUMN_MAX = 420
 
 
 class VariableTree(QWidget):
@@ -108,6 +111,7 @@ class VariableTree(QWidget):
         ):
             header.resizeSection(column, width)
         self.view.selectionModel().currentChanged.connect(self._on_current_changed)
+        self.view.expanded.connect(lambda _index: self._fit_name_column())
         self.model.modelAboutToBeReset.connect(self._remember_view_state)
         self.model.modelReset.connect(self._restore_view_state)
         self._expanded_paths: set[str] = set()
@@ -285,6 +289,22 @@ class VariableTree(QWidget):
                 self._restored_expansions += 1
         if self._selected_path and not self._select_path(self._selected_path):
             self.tensor_selected.emit(None)
+
+    def _fit_name_column(self) -> None:
+        """Widen the name column to show expanded names (never narrower; at most half the view,
+        so the numbers stay in sight; tooltips have the full names).
+
+        Measuring walks every expanded row, so very large trees keep the width the user set.
+        """
+        root = self.model.root
+        if root is None or root.leaf_count > _FIT_NAMES_LIMIT:
+            return
+        header = self.view.header()
+        current = header.sectionSize(Column.NAME)
+        limit = min(_NAME_COLUMN_MAX, self.view.viewport().width() // 2)
+        wanted = min(self.view.sizeHintForColumn(Column.NAME), limit)
+        if wanted > current:
+            header.resizeSection(Column.NAME, wanted)
 
     def _show_menu(self, position) -> None:
         index = self.view.indexAt(position)
