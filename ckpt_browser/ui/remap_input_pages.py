@@ -137,7 +137,7 @@ class TargetPage(QWizardPage):
         self.keep_template = QCheckBox(
             "Target names without a source keep the template's own value"
         )
-        self.keep_template.toggled.connect(lambda on: self.session.set_options(keep_template=on))
+        self.keep_template.toggled.connect(self.session.set_keep_template)
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet("color: #d63031")

@@ -83,13 +83,11 @@ class MappingPage(QWizardPage):
         self.problems.itemActivated.connect(self._on_problem_activated)
 
         self.allow_reshape = QCheckBox("Allow reshape when the element count matches")
-        self.allow_reshape.toggled.connect(lambda on: session.set_options(allow_reshape=on))
+        self.allow_reshape.toggled.connect(session.set_allow_reshape)
         self.cast = QComboBox()
         for label, value in CAST_CHOICES:
             self.cast.addItem(label, value)
-        self.cast.currentIndexChanged.connect(
-            lambda _i: session.set_options(cast=self.cast.currentData())
-        )
+        self.cast.currentIndexChanged.connect(lambda _i: session.set_cast(self.cast.currentData()))
         self.suggest_button = QPushButton("Suggest for Missing")
         self.suggest_button.clicked.connect(self.find_suggestions)
         self.accept_button = QPushButton("Accept Suggestions")

@@ -85,19 +85,17 @@ class RemapSession(QObject):
         self.replan()
         return sum(bool(found) for found in suggestions.values())
 
-    def set_options(
-        self,
-        *,
-        allow_reshape: bool | None = None,
-        cast: str | bool | None = False,  # False: unchanged
-        keep_template: bool | None = None,
-    ) -> None:
-        if allow_reshape is not None:
-            self.spec.allow_reshape = allow_reshape
-        if cast is not False:
-            self.spec.cast = cast
-        if keep_template is not None:
-            self.spec.keep_template = keep_template
+    def set_allow_reshape(self, allowed: bool) -> None:
+        self.spec.allow_reshape = allowed
+        self.replan()
+
+    def set_cast(self, cast: str | None) -> None:
+        """None refuses dtype mismatches; "target" casts to the target's; a dtype casts floats."""
+        self.spec.cast = cast
+        self.replan()
+
+    def set_keep_template(self, keep: bool) -> None:
+        self.spec.keep_template = keep
         self.replan()
 
     def suggestions(self, names: Sequence[str] | None = None) -> dict[str, list[Suggestion]]:

@@ -164,7 +164,7 @@ def test_mapping_saves_loads_and_exports(qtbot, wizard, seeds, tmp_path):
     wizard.sources_page.add_source(source)
     wizard.target_page.set_target(template)
     wizard.rules_page.add_rule(Rule(RuleKind.REGEX, r"^(v\d)$", r"other-\1"))
-    wizard.session.set_options(keep_template=True)
+    wizard.session.set_keep_template(True)
     path = tmp_path / "map.json"
     assert wizard.save_mapping(str(path))
     saved = json.loads(path.read_text())
