@@ -4,7 +4,7 @@
 `_CHECKPOINTABLE_OBJECT_GRAPH`, by the `checkpoint_key` of each attribute. So:
 
 - with a TF2 template as target, the output carries the template's graph, whose keys are exactly
-  the target names; attributes of names left out are removed from it;
+  the target names;
 - without a target, a single TF2 source's graph is carried with its `checkpoint_key` entries
   rewritten to the new names, and the attributes of dropped tensors removed (TensorFlow would
   otherwise look for them and fail);
@@ -37,7 +37,6 @@ class ObjectGraphPlan:
 def plan_object_graph(
     sources: Sequence[Checkpoint], target: Target | None, rows: Sequence[Row]
 ) -> ObjectGraphPlan:
-    written = [row for row in rows if row.written]
     if target is not None:
         if target.object_graph is None:
             tf2_sources = sum(s.object_graph is not None for s in sources)
@@ -47,12 +46,10 @@ def plan_object_graph(
                 else ""
             )
             return ObjectGraphPlan(None, note)
-        keys = {row.name: row.name for row in written}
-        data, removed = rewrite_object_graph(target.object_graph, keys)
-        note = "the output carries the template's object graph"
-        if removed:
-            note += f" ({removed} attributes of names left out removed from it)"
-        return ObjectGraphPlan(data, note)
+        # Every target name is written (or the plan blocks), so the graph's keys all resolve.
+        return ObjectGraphPlan(
+            target.object_graph, "the output carries the template's object graph"
+        )
 
     with_graph = [n for n, s in enumerate(sources) if s.object_graph is not None]
     if not with_graph:
@@ -65,7 +62,11 @@ def plan_object_graph(
             "with tf.train.Checkpoint; give a TF2 template as target to keep one.",
         )
     number = with_graph[0]
-    renames = {row.source.key: row.name for row in written if row.source.source == number}
+    renames = {
+        row.source.key: row.name
+        for row in rows
+        if row.written and row.source is not None and row.source.source == number
+    }
     source = sources[number]
     data = bytes(source.read(OBJECT_GRAPH_KEY).item())
     new_data, removed = rewrite_object_graph(data, renames)
