@@ -162,48 +162,20 @@ def _json_default(value: object) -> object:
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
-def _exportable(array: np.ndarray, name: str, as_float32: bool) -> np.ndarray:
-    """An array np.load reads back without pickle: strings as bytes, ml_dtypes as raw voids."""
-    if array.dtype == object:
-        values = array.ravel().tolist()
-        if any(v.endswith(b"\x00") for v in values):
-            raise UsageError(
-                f"{name!r} has strings ending in NUL bytes, which numpy's fixed-width bytes "
-                "arrays would cut off; export it to .csv instead"
-            )
-        return np.array(values, dtype=bytes).reshape(array.shape)
-    if as_float32 and array.dtype.kind not in "biuc":
-        return np.asarray(array, dtype=np.float32)
-    return np.ascontiguousarray(array)
-
-
 def cmd_export(args: argparse.Namespace) -> int:
-    out = args.output
-    suffix = Path(out).suffix.lower()
-    if suffix not in (".npy", ".npz", ".csv"):
-        raise UsageError(f"cannot export to {out!r}: the name must end in .npy, .npz or .csv")
-    if suffix in (".npy", ".csv") and len(args.names) != 1:
-        raise UsageError(f"{suffix} holds one tensor; export several to .npz")
+    from .core.export import ExportError, check_destination, export_arrays
+
+    try:
+        check_destination(args.output, len(args.names))
+    except ExportError as exc:
+        raise UsageError(str(exc)) from None
     with open_checkpoint(args.path) as ckpt:
         keys = [_find(ckpt, n) for n in args.names]
-        if suffix == ".csv":
-            from .core.csv_export import write_csv
-
-            rank = len(ckpt[keys[0]].shape)
-            if rank > 2:
-                raise UsageError(f"{keys[0]!r} has rank {rank}; .csv holds 1-D or 2-D, use .npy")
-
-            with atomic_output(out, "w") as file:
-                write_csv(ckpt.read(keys[0]), file, name=keys[0])
-        elif suffix == ".npy":
-            array = _exportable(ckpt.read(keys[0]), keys[0], args.as_float32)
-            with atomic_output(out, "wb") as file:
-                np.save(file, array, allow_pickle=False)
-        else:
-            arrays = {k: _exportable(ckpt.read(k), k, args.as_float32) for k in keys}
-            with atomic_output(out, "wb") as file:
-                np.savez(file, allow_pickle=False, **arrays)
-    print(f"wrote {out}", file=sys.stderr)
+        try:
+            export_arrays({k: ckpt.read(k) for k in keys}, args.output, as_float32=args.as_float32)
+        except ExportError as exc:
+            raise UsageError(str(exc)) from None
+    print(f"wrote {args.output}", file=sys.stderr)
     return EXIT_OK
 
 

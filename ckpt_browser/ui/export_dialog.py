@@ -15,8 +15,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from PySide6.QtWidgets import QFileDialog
 
-from ckpt_browser.core.csv_export import write_csv
-from ckpt_browser.format.atomic import atomic_output
+from ckpt_browser.core.export import ExportError, export_arrays
 from ckpt_browser.ui.workers import USER_ERRORS, TaskContext, TaskHandle, TaskRunner
 
 if TYPE_CHECKING:
@@ -26,39 +25,11 @@ NPY_FILTER = "NumPy array (*.npy)"
 CSV_FILTER = "CSV, 1-D or 2-D (*.csv)"
 
 
-def exportable_array(array: np.ndarray, name: str) -> np.ndarray:
-    """`array` in a form `np.load` reads back without pickle, as `ckpt-browser export` writes it.
-
-    Strings become a fixed-width bytes array; bfloat16 and float8 stay bit-exact (numpy saves
-    ml_dtypes arrays as raw voids). The command line has the same rule in `cli._exportable`;
-    both should move to core so they cannot drift apart.
-    """
-    if array.dtype == object:
-        values = array.ravel().tolist()
-        if any(value.endswith(b"\x00") for value in values):
-            raise ValueError(
-                f"{name!r} has strings ending in NUL bytes, which numpy's fixed-width bytes "
-                "arrays would cut off; export it to .csv instead"
-            )
-        return np.array(values, dtype=bytes).reshape(array.shape)
-    return np.ascontiguousarray(array)
-
-
 def export_tensor(array: np.ndarray, path: str, name: str) -> str:
     """Write `array` to `path` (.npy or .csv by its suffix) and return the path written."""
-    suffix = Path(path).suffix.lower()
-    if suffix == ".csv":
-        if array.ndim > 2:
-            raise ValueError(f"{name!r} has rank {array.ndim}; .csv holds 1-D or 2-D, use .npy")
-        with atomic_output(path, "w") as file:
-            write_csv(array, file, name=name)
-    elif suffix == ".npy":
-        exportable = exportable_array(array, name)
-        with atomic_output(path, "wb") as file:
-            np.save(file, exportable, allow_pickle=False)
-    else:
-        raise ValueError(f"cannot export to {path!r}: the name must end in .npy or .csv")
-    return path
+    if Path(path).suffix.lower() not in (".npy", ".csv"):
+        raise ExportError(f"cannot export to {path!r}: the name must end in .npy or .csv")
+    return export_arrays({name: array}, path)
 
 
 class ExportController:
