@@ -79,7 +79,7 @@ def run_gui(
         return app.exec()
     if not opened or window.last_error:
         print(f"error: {window.last_error}", file=sys.stderr)
-        return 1
+        return 2
     return _screenshot_when_idle(app, window, screenshot)
 
 
@@ -106,13 +106,13 @@ def _run_compare(
         return app.exec()
     if not opened or window.last_error:
         print(f"error: {window.last_error}", file=sys.stderr)
-        return 1
+        return 2
     return _screenshot_when_idle(app, window, screenshot)
 
 
 def _screenshot_when_idle(app: QApplication, window: MainWindow, out: str) -> int:
-    """Poll until no work is pending, grab the window to `out`, then quit with 0 or 1."""
-    outcome = {"code": 1, "message": f"timed out after {SCREENSHOT_TIMEOUT_MS / 1000:.0f} s"}
+    """Poll until no work is pending, grab the window to `out`, then quit with 0, or 2 with an error line."""
+    outcome = {"code": 2, "message": f"timed out after {SCREENSHOT_TIMEOUT_MS / 1000:.0f} s"}
     waited = {"ms": 0}
     timer = QTimer()
     timer.setInterval(_POLL_MS)
@@ -142,7 +142,7 @@ def _grab(window: MainWindow, out: str) -> dict[str, object]:
     pixmap = window.grab()
     directory = os.path.dirname(os.path.abspath(out))
     if not os.path.isdir(directory):
-        return {"code": 1, "message": f"{out}: the folder {directory} does not exist"}
+        return {"code": 2, "message": f"{out}: the folder {directory} does not exist"}
     if pixmap.isNull() or not pixmap.save(out, "PNG"):
-        return {"code": 1, "message": f"{out}: could not write the PNG"}
+        return {"code": 2, "message": f"{out}: could not write the PNG"}
     return {"code": 0, "message": ""}

@@ -52,7 +52,7 @@ def test_demo_flag_opens_the_bundled_checkpoint(tmp_path):
 def test_screenshot_of_a_bad_path_fails_with_the_format_sentence(tmp_path):
     out = tmp_path / "never.png"
     result = _run(str(tmp_path / "missing"), "--screenshot", str(out))
-    assert result.returncode == 1
+    assert result.returncode == 2
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error: ")
     assert "missing" in lines[0]
@@ -62,7 +62,7 @@ def test_screenshot_of_a_bad_path_fails_with_the_format_sentence(tmp_path):
 def test_screenshot_with_an_unknown_variable_fails(tmp_path):
     out = tmp_path / "never.png"
     result = _run(str(DEMO_DIR), "--select", "no/such", "--screenshot", str(out))
-    assert result.returncode == 1
+    assert result.returncode == 2
     assert "no/such" in result.stderr
     assert not out.exists()
 
