@@ -1,0 +1,114 @@
+"""The link between a graph and a checkpoint: which variable node is which checkpoint key.
+
+The graph says which key each variable is saved under (`GraphFile.variables`); the checkpoint
+says which keys it holds. A variable of the graph that the checkpoint lacks, or a tensor of the
+checkpoint that no graph variable names, is worth marking: it is why a restore fails. The Const
+nodes of a frozen graph are the weights themselves; `GraphConstants` serves them to the tensor
+view the way a checkpoint serves its tensors.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ckpt_browser.core.graph_model import GraphModel
+from ckpt_browser.format import TensorInfo, TensorKind
+from ckpt_browser.format.dtypes import from_numpy
+from ckpt_browser.format.graph import GraphFile
+
+# Checkpoint entries no graph variable stands for (the object graph is bookkeeping).
+_NOT_VARIABLES = {TensorKind.OBJECT_GRAPH}
+_KEPT_ARRAYS = 4
+
+
+@dataclass(frozen=True)
+class VariableLink:
+    """Graph variable ops and checkpoint keys, both ways, with what each side lacks."""
+
+    key_of_op: dict[int, str] = field(default_factory=dict)  # variable op -> checkpoint key
+    op_of_key: dict[str, int] = field(default_factory=dict)  # key -> (first) variable op
+    graph_keys: list[str] = field(default_factory=list)  # every key the graph declares
+    missing_from_checkpoint: list[str] = field(default_factory=list)
+    missing_from_graph: list[str] = field(default_factory=list)
+    checked: bool = False  # False when no checkpoint was given: nothing is marked missing
+
+    @property
+    def missing_ops(self) -> set[int]:
+        missing = set(self.missing_from_checkpoint)
+        return {op for op, key in self.key_of_op.items() if key in missing}
+
+
+def link_variables(model: GraphModel, checkpoint: Mapping[str, TensorInfo] | None) -> VariableLink:
+    """Match the graph's variables with `checkpoint`'s keys (None: no checkpoint to compare)."""
+    key_of_op: dict[int, str] = {}
+    op_of_key: dict[str, int] = {}
+    keys: list[str] = []
+    for variable in model.graph.variables:
+        if variable.name not in op_of_key and variable.name not in keys:
+            keys.append(variable.name)
+        op = model.find(variable.node) if variable.node else None
+        if op is not None:
+            key_of_op[op] = variable.name
+            op_of_key.setdefault(variable.name, op)
+    if checkpoint is None:
+        return VariableLink(key_of_op, op_of_key, keys)
+    declared = set(keys)
+    missing_from_checkpoint = [key for key in keys if key not in checkpoint]
+    missing_from_graph = [
+        key
+        for key, info in checkpoint.items()
+        if key not in declared and info.kind not in _NOT_VARIABLES
+    ]
+    return VariableLink(
+        key_of_op, op_of_key, keys, missing_from_checkpoint, missing_from_graph, checked=True
+    )
+
+
+class GraphConstants(Mapping[str, TensorInfo]):
+    """The Const nodes of a graph as a read-only tensor source (`read` like a Checkpoint's)."""
+
+    def __init__(self, graph: GraphFile) -> None:
+        self.graph = graph
+        self.prefix = graph.path
+        self._names = [node.name for node in graph.nodes if node.op == "Const"]
+        self._infos: dict[str, TensorInfo] = {}
+        self._arrays: dict[str, np.ndarray] = {}  # decoded once: the values view reads slices
+
+    def __getitem__(self, name: str) -> TensorInfo:
+        info = self._infos.get(name)
+        if info is None:
+            array = self.graph.constant(name)  # raises CheckpointError for a non-Const name
+            info = TensorInfo(
+                name=name,
+                dtype=from_numpy(array.dtype),
+                shape=tuple(array.shape),
+                nbytes=int(array.nbytes),
+                shard=None,
+                kind=TensorKind.VARIABLE,
+                readable_name=name,
+            )
+            self._infos[name] = info
+        return info
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._names)
+
+    def __len__(self) -> int:
+        return len(self._names)
+
+    def __contains__(self, name: object) -> bool:
+        node = self.graph.node_by_name.get(name) if isinstance(name, str) else None
+        return node is not None and node.op == "Const" and node.function is None
+
+    def read(self, name: str, index: tuple | None = None) -> np.ndarray:
+        array = self._arrays.get(name)
+        if array is None:
+            array = self.graph.constant(name)
+            array.flags.writeable = False
+            if len(self._arrays) >= _KEPT_ARRAYS:
+                self._arrays.pop(next(iter(self._arrays)))
+            self._arrays[name] = array
+        return array if index is None else array[index]

@@ -1,0 +1,541 @@
+"""The graph side panel: the `.meta` / frozen `.pb` / SavedModel graph, linked to the variables.
+
+Loading the file, building the model and every layout run in worker threads; the panel only
+draws finished scenes, so a graph of 50,000 nodes never stalls the window. Name scopes start
+collapsed; double-click expands or collapses one. Choosing a variable here selects it in the
+tree (`variable_selected`), and `select_variable` does the reverse; a Const of a frozen graph
+is offered to the tensor view (`constant_selected`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+
+import numpy as np
+from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QFileDialog,
+    QLabel,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QSplitter,
+    QStackedWidget,
+    QTabWidget,
+    QToolBar,
+    QVBoxLayout,
+    QWidget,
+)
+
+from ckpt_browser.core.graph_kinds import NodeKind
+from ckpt_browser.core.graph_link import GraphConstants, VariableLink, link_variables
+from ckpt_browser.core.graph_model import GraphModel, ItemKind
+from ckpt_browser.core.graph_view import Scene, SceneBuilder, ViewState
+from ckpt_browser.format import TensorInfo
+from ckpt_browser.format.graph import load_graph
+from ckpt_browser.ui.graph_canvas import GraphCanvas
+from ckpt_browser.ui.graph_details import PropertiesView, VariablesView
+from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner
+
+SEARCH_LIMIT = 500
+NAME_ROLE = Qt.ItemDataRole.UserRole + 1
+
+
+@dataclass(frozen=True)
+class LoadedGraph:
+    """What the loading worker hands back: the model, its scene builder and the first scene."""
+
+    model: GraphModel
+    builder: SceneBuilder
+    scene: Scene
+    constants: GraphConstants
+
+
+def load_graph_view(path: str, builder_metrics, state: ViewState, context: TaskContext):
+    """Read the graph file, build the model and lay out the collapsed view (in a worker)."""
+    graph = load_graph(path)
+    context.raise_if_cancelled()
+    model = GraphModel(graph)
+    context.raise_if_cancelled()
+    builder = SceneBuilder(model, builder_metrics)
+    scene = builder.build(state, context.cancelled)
+    return LoadedGraph(model, builder, scene, GraphConstants(graph))
+
+
+class GraphPanel(QWidget):
+    """Toolbar, drawing, and tabs (properties, search results, variables) for one graph."""
+
+    variable_selected = Signal(str)  # checkpoint key of the variable chosen in the graph
+    constant_selected = Signal(object, str)  # (GraphConstants, Const node name)
+    busy_changed = Signal(bool)
+    graph_loaded = Signal()
+    scene_shown = Signal()
+    load_failed = Signal(str)
+
+    def __init__(self, parent: QWidget | None = None) -> None:
+        super().__init__(parent)
+        self.runner = TaskRunner(self)
+        self.runner.busy_changed.connect(self.busy_changed)
+        self.path: str | None = None
+        self.model: GraphModel | None = None
+        self.constants: GraphConstants | None = None
+        self._builder: SceneBuilder | None = None
+        self._state = ViewState(hide_plumbing=True)
+        self._checkpoint: Mapping[str, TensorInfo] | None = None
+        self.link = VariableLink()
+        self._load_task: TaskHandle | None = None
+        self._layout_task: TaskHandle | None = None
+        self._after_layout: list = []
+        self._trace_op: int | None = None
+        self._quiet = False  # True while selecting on request, so no signal echoes back
+
+        self.canvas = GraphCanvas()
+        self.canvas.item_selected.connect(self._on_item_selected)
+        self.canvas.item_activated.connect(self.toggle)
+        self.message = QLabel(
+            "No graph: open a checkpoint with a .meta beside it, a frozen .pb or a SavedModel."
+        )
+        self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.message.setWordWrap(True)
+        self.pages = QStackedWidget()
+        self.pages.addWidget(self.message)
+        self.pages.addWidget(self.canvas)
+
+        self.search_edit = QLineEdit()
+        self.search_edit.setPlaceholderText("Search nodes (name, * and ? as wildcards)…")
+        self.search_edit.setClearButtonEnabled(True)
+        self._search_timer = QTimer(self)
+        self._search_timer.setSingleShot(True)
+        self._search_timer.setInterval(200)
+        self._search_timer.timeout.connect(self.run_search)
+        self.search_edit.textChanged.connect(lambda _text: self._search_timer.start())
+        self.search_edit.returnPressed.connect(self._go_to_first_result)
+        self.toolbar = self._build_toolbar()
+
+        self.properties = PropertiesView()
+        self.properties.node_chosen.connect(self.select_node)
+        self.results = QListWidget()
+        self.results.setUniformItemSizes(True)
+        self.results.currentItemChanged.connect(self._on_result_chosen)
+        self.variables = VariablesView()
+        self.variables.key_chosen.connect(self._on_variable_row)
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self.properties, "Properties")
+        self.tabs.addTab(self.results, "Search")
+        self.tabs.addTab(self.variables, "Variables")
+        self.summary = QLabel()
+        self.summary.setWordWrap(True)
+        self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.setObjectName("graph_splitter")
+        self.splitter.addWidget(self.pages)
+        self.splitter.addWidget(self.tabs)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 1)
+        self.splitter.setSizes([600, 220])
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        layout.addWidget(self.toolbar)
+        layout.addWidget(self.search_edit)
+        layout.addWidget(self.splitter, 1)
+        layout.addWidget(self.summary)
+        self._update_actions()
+
+    def _build_toolbar(self) -> QToolBar:
+        bar = QToolBar("Graph")
+        self.hide_plumbing_action = QAction("Hide save/init", self)
+        self.hide_plumbing_action.setCheckable(True)
+        self.hide_plumbing_action.setChecked(True)
+        self.hide_plumbing_action.setToolTip(
+            "Hide the Saver's ops and the variable initializers (the plumbing around the model)"
+        )
+        self.hide_plumbing_action.toggled.connect(self.set_hide_plumbing)
+        self.fit_action = QAction("Fit", self)
+        self.fit_action.setToolTip("Show the whole drawing")
+        self.fit_action.triggered.connect(self.canvas.fit)
+        self.zoom_in_action = QAction("+", self)
+        self.zoom_in_action.setShortcut(QKeySequence.StandardKey.ZoomIn)
+        self.zoom_in_action.triggered.connect(lambda: self.canvas.zoom(1.25))
+        self.zoom_out_action = QAction("−", self)
+        self.zoom_out_action.setShortcut(QKeySequence.StandardKey.ZoomOut)
+        self.zoom_out_action.triggered.connect(lambda: self.canvas.zoom(0.8))
+        self.trace_action = QAction("Trace inputs", self)
+        self.trace_action.setCheckable(True)
+        self.trace_action.setToolTip("Light up everything that feeds the selected node")
+        self.trace_action.toggled.connect(self._on_trace_toggled)
+        self.collapse_action = QAction("Collapse all", self)
+        self.collapse_action.triggered.connect(self.collapse_all)
+        self.export_png_action = QAction("PNG…", self)
+        self.export_png_action.setToolTip("Save the current view as a PNG image")
+        self.export_png_action.triggered.connect(lambda: self._ask_export("png"))
+        self.export_svg_action = QAction("SVG…", self)
+        self.export_svg_action.setToolTip("Save the current view as an SVG drawing")
+        self.export_svg_action.triggered.connect(lambda: self._ask_export("svg"))
+        for action in (
+            self.hide_plumbing_action,
+            self.trace_action,
+            self.collapse_action,
+            self.fit_action,
+            self.zoom_in_action,
+            self.zoom_out_action,
+            self.export_png_action,
+            self.export_svg_action,
+        ):
+            bar.addAction(action)
+        return bar
+
+    # -- loading ----------------------------------------------------------------------------------
+
+    @property
+    def busy(self) -> bool:
+        return self.runner.busy
+
+    @property
+    def state(self) -> ViewState:
+        return self._state
+
+    def set_graph(self, path: str | None) -> None:
+        """Show the graph file at `path` (None: no graph). Loading runs in a worker."""
+        self._cancel_tasks()
+        self.path = path
+        self.model = self._builder = self.constants = None
+        self.canvas.clear()
+        self.properties.clear()
+        self.results.clear()
+        self.variables.clear()
+        self._trace_op = None
+        self.trace_action.setChecked(False)
+        self._state = ViewState(hide_plumbing=self.hide_plumbing_action.isChecked())
+        if path is None:
+            self.message.setText("No graph beside this checkpoint.")
+            self.pages.setCurrentWidget(self.message)
+            self.summary.clear()
+            self._update_actions()
+            return
+        self.message.setText(f"Loading {os.path.basename(path)}…")
+        self.pages.setCurrentWidget(self.message)
+        metrics, state = self.canvas.metrics, self._state
+        self._load_task = self.runner.start(
+            lambda context: load_graph_view(path, metrics, state, context),
+            self._on_loaded,
+            on_failed=self._on_load_failed,
+        )
+        self._update_actions()
+
+    def set_checkpoint(self, checkpoint: Mapping[str, TensorInfo] | None) -> None:
+        """Compare the graph's variables with this checkpoint's keys (None: no checkpoint)."""
+        self._checkpoint = checkpoint
+        self._relink()
+
+    def _on_loaded(self, loaded: LoadedGraph) -> None:
+        self._load_task = None
+        self.model, self._builder, self.constants = loaded.model, loaded.builder, loaded.constants
+        self.pages.setCurrentWidget(self.canvas)
+        self._relink()
+        self._show(loaded.scene)
+        self.canvas.fit_readable()
+        self._update_actions()
+        self.graph_loaded.emit()
+
+    def _on_load_failed(self, message: str) -> None:
+        self._load_task = None
+        self.message.setText(f"Cannot show the graph: {message}")
+        self.pages.setCurrentWidget(self.message)
+        self.load_failed.emit(message)
+
+    def _relink(self) -> None:
+        if self.model is None:
+            return
+        self.link = link_variables(self.model, self._checkpoint)
+        self.canvas.missing_ops = self.link.missing_ops
+        self.variables.show_link(self.model, self.link, self._checkpoint)
+        self._update_summary()
+        self.canvas.viewport().update()
+
+    def _update_summary(self) -> None:
+        model, link = self.model, self.link
+        graph = model.graph
+        parts = [
+            f"{model.top_level_node_count:,} nodes",
+            f"{model.edge_count:,} edges",
+            f"{len(link.graph_keys):,} variables",
+        ]
+        if graph.functions:
+            parts.insert(1, f"{len(graph.functions)} functions ({model.node_count:,} nodes in all)")
+        if link.checked:
+            if link.missing_from_checkpoint:
+                parts.append(f"{len(link.missing_from_checkpoint)} not in the checkpoint")
+            if link.missing_from_graph:
+                parts.append(f"{len(link.missing_from_graph)} checkpoint tensors not in the graph")
+        self.summary.setText(f"{os.path.basename(graph.path)}: " + " · ".join(parts))
+
+    # -- view state -------------------------------------------------------------------------------
+
+    def set_hide_plumbing(self, hide: bool) -> None:
+        if self.hide_plumbing_action.isChecked() != hide:
+            self.hide_plumbing_action.setChecked(hide)  # comes back here through `toggled`
+            return
+        self._apply(replace(self._state, hide_plumbing=hide))
+
+    def expand(self, item: int) -> None:
+        if self.model is not None and self.model.items[item].is_container:
+            self._apply(replace(self._state, expanded=self._state.expanded | {item}))
+
+    def collapse(self, item: int) -> None:
+        self._apply(replace(self._state, expanded=self._state.expanded - {item}))
+
+    def toggle(self, item: int) -> None:
+        """Double-click: expand or collapse a group; open a Const in the tensor view."""
+        model = self.model
+        if model is None:
+            return
+        entry = model.items[item]
+        if entry.is_container:
+            if item in self._state.expanded:
+                self.collapse(item)
+            else:
+                self.expand(item)
+        elif model.kind_of(entry.op) is NodeKind.CONSTANT:
+            self._offer_constant(entry.op)
+
+    def collapse_all(self) -> None:
+        self._apply(replace(self._state, expanded=frozenset()))
+
+    def _apply(self, state: ViewState, then=None) -> None:
+        """Lay out `state` in a worker; `then()` runs once it is drawn."""
+        self._state = state
+        if then is not None:
+            self._after_layout.append(then)
+        builder = self._builder
+        if builder is None:
+            return
+        if self._layout_task is not None and self._layout_task.pending:
+            self._layout_task.cancel()
+        self._layout_task = self.runner.start(
+            lambda context: builder.build(state, context.cancelled),
+            self._on_laid_out,
+            on_failed=self.load_failed.emit,
+        )
+
+    def _on_laid_out(self, scene: Scene) -> None:
+        if scene.state != self._state:
+            return  # an older request finished after a newer one started
+        self._layout_task = None
+        self._show(scene)
+        pending, self._after_layout = self._after_layout, []
+        for callback in pending:
+            callback()
+
+    def _show(self, scene: Scene) -> None:
+        hide = scene.state.hide_plumbing
+        self.canvas.show_scene(self.model, scene, lambda item: self._builder.node_lines(item, hide))
+        self._refresh_trace()
+        self.scene_shown.emit()
+
+    # -- selection --------------------------------------------------------------------------------
+
+    def selected_item(self) -> int | None:
+        return self.canvas.selected_item()
+
+    def reveal(self, item: int, then=None) -> None:
+        """Expand whatever hides `item`, then select it and scroll to it."""
+
+        def select() -> None:
+            self._quiet = True
+            try:
+                self.canvas.select_item(item)
+            finally:
+                self._quiet = False
+            self._show_properties(item)
+            self._update_actions()
+            if then is not None:
+                then()
+
+        needed = frozenset(self.model.ancestors(item))
+        if needed <= self._state.expanded and self.canvas.current_scene is not None:
+            select()
+        else:
+            self._apply(replace(self._state, expanded=self._state.expanded | needed), select)
+
+    def select_node(self, name: str) -> bool:
+        """Select the node called `name` (expanding its scopes); False if there is none."""
+        if self.model is None:
+            return False
+        op = self.model.find(name)
+        if op is None:
+            return False
+        self.reveal(int(self.model.item_of_op[op]))
+        return True
+
+    def select_variable(self, key: str | None) -> bool:
+        """Select the graph node of checkpoint key `key` (from the tree); False if none."""
+        if self.model is None or key is None:
+            return False
+        op = self.link.op_of_key.get(key)
+        if op is None:
+            return False
+        item = self.model.representative(op)
+        if self.canvas.selected_item() == item:
+            return True
+        self.reveal(item)
+        return True
+
+    def _on_item_selected(self, item: int | None) -> None:
+        self._show_properties(item)
+        if item is None or self._quiet or self.model is None:
+            self._update_actions()
+            return
+        op = self._op_of(item)
+        if op is not None:
+            key = self.link.key_of_op.get(op)
+            if key is not None and (self._checkpoint is None or key in self._checkpoint):
+                self.variable_selected.emit(key)
+            elif self.model.kind_of(op) is NodeKind.CONSTANT:
+                self._offer_constant(op)
+        if self.trace_action.isChecked():
+            self._trace_op = op
+            self._refresh_trace()
+        self._update_actions()
+
+    def _op_of(self, item: int) -> int | None:
+        entry = self.model.items[item]
+        return entry.op if entry.kind is ItemKind.OP else self.model.own_op(item)
+
+    def _offer_constant(self, op: int) -> None:
+        node = self.model.nodes[op]
+        if self.constants is not None and node.name in self.constants:
+            self.constant_selected.emit(self.constants, node.name)
+
+    def _show_properties(self, item: int | None) -> None:
+        self.properties.show_item(self.model, item, self.link, self._checkpoint)
+
+    def _on_variable_row(self, key: str) -> None:
+        in_graph = self.select_variable(key)
+        if self._checkpoint is not None and key in self._checkpoint:
+            self.variable_selected.emit(key)
+        elif not in_graph:
+            self.properties.clear()
+
+    # -- search and trace -------------------------------------------------------------------------
+
+    def run_search(self) -> list[str]:
+        """List the nodes matching the search box; returns their names."""
+        self.results.clear()
+        if self.model is None:
+            return []
+        matches, total = self.model.search(self.search_edit.text(), SEARCH_LIMIT)
+        names = []
+        for op in matches:
+            node = self.model.nodes[op]
+            row = QListWidgetItem(f"{node.name}  ({node.op})")
+            row.setData(NAME_ROLE, node.name)
+            self.results.addItem(row)
+            names.append(node.name)
+        if total > len(matches):
+            self.results.addItem(f"… {total - len(matches):,} more: refine the search")
+        if self.search_edit.text().strip():
+            self.tabs.setCurrentWidget(self.results)
+            self.tabs.setTabText(1, f"Search ({total:,})")
+        else:
+            self.tabs.setTabText(1, "Search")
+        return names
+
+    def _go_to_first_result(self) -> None:
+        self._search_timer.stop()
+        self.run_search()
+        if self.results.count():
+            self.results.setCurrentRow(0)
+
+    def _on_result_chosen(self, row: QListWidgetItem | None, _previous=None) -> None:
+        name = row.data(NAME_ROLE) if row is not None else None
+        if name:
+            self.select_node(name)
+
+    def trace_inputs(self, item: int | None = None) -> np.ndarray | None:
+        """Light up what feeds `item` (default: the selection); returns the traced op mask."""
+        item = self.canvas.selected_item() if item is None else item
+        self._trace_op = self._op_of(item) if item is not None and self.model else None
+        if not self.trace_action.isChecked():
+            self.trace_action.setChecked(True)  # refreshes through `toggled`
+        else:
+            self._refresh_trace()
+        if self._trace_op is None:
+            return None
+        return self.model.trace_inputs(self._trace_op)
+
+    def _on_trace_toggled(self, on: bool) -> None:
+        if on and self._trace_op is None:
+            item = self.canvas.selected_item()
+            self._trace_op = self._op_of(item) if item is not None and self.model else None
+        if not on:
+            self._trace_op = None
+        self._refresh_trace()
+
+    def _refresh_trace(self) -> None:
+        scene, model, op = self.canvas.current_scene, self.model, self._trace_op
+        if scene is None or model is None or op is None or not self.trace_action.isChecked():
+            self.canvas.set_trace(None, set())
+            return
+        reached = model.trace_inputs(op)
+        edge_mask = model.traced_edges(reached)
+        pairs = set()
+        for container in [model.root, *scene.state.expanded]:
+            if container != model.root and scene.placed(container) is None:
+                continue
+            level = model.level(container, scene.state.hide_plumbing, edge_mask)
+            children = level.children
+            pairs.update((int(children[a]), int(children[b])) for a, b in level.edges.tolist())
+        self.canvas.set_trace(model.items_touched(reached), pairs)
+
+    # -- export -----------------------------------------------------------------------------------
+
+    def export_png(self, path: str) -> bool:
+        return self.canvas.export_png(path)
+
+    def export_svg(self, path: str) -> bool:
+        return self.canvas.export_svg(path)
+
+    def _ask_export(self, kind: str) -> None:
+        if self.model is None:
+            return
+        stem = os.path.splitext(os.path.basename(self.model.graph.path))[0]
+        start = os.path.join(os.path.dirname(self.model.graph.path), f"{stem}-graph.{kind}")
+        path, _ = QFileDialog.getSaveFileName(
+            self, f"Export graph view as {kind.upper()}", start, f"{kind.upper()} (*.{kind})"
+        )
+        if path:
+            (self.export_png if kind == "png" else self.export_svg)(path)
+
+    # -- housekeeping -----------------------------------------------------------------------------
+
+    def _update_actions(self) -> None:
+        loaded = self.model is not None
+        for action in (
+            self.fit_action,
+            self.zoom_in_action,
+            self.zoom_out_action,
+            self.collapse_action,
+            self.export_png_action,
+            self.export_svg_action,
+            self.hide_plumbing_action,
+        ):
+            action.setEnabled(loaded)
+        self.trace_action.setEnabled(loaded and self.canvas.selected_item() is not None)
+        self.search_edit.setEnabled(loaded)
+
+    def _cancel_tasks(self) -> None:
+        for task in (self._load_task, self._layout_task):
+            if task is not None and task.pending:
+                task.cancel()
+        self._load_task = self._layout_task = None
+        self._after_layout = []
+
+    def shutdown(self) -> None:
+        """Stop the workers (before the window goes)."""
+        self._cancel_tasks()
+        self.runner.cancel_all()
+        self.runner.wait_all(5000)
