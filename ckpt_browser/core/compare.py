@@ -21,15 +21,14 @@ when both are numbers), else `same` when every element is equal (with `rtol`/`at
 from __future__ import annotations
 
 import math
-import os
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
 
 from ckpt_browser.core import tensor_chunks
-from ckpt_browser.core.chunked import Cancelled
+from ckpt_browser.core.chunked import WORKERS, Cancelled
 from ckpt_browser.core.distances import (
     Distances,
     PartialDistances,
@@ -38,10 +37,8 @@ from ckpt_browser.core.distances import (
     kernel_for,
 )
 from ckpt_browser.core.name_alignment import AlignedPair, Alignment, align
-from ckpt_browser.core.tensor_chunks import ChunkedTensor, paired_chunks
+from ckpt_browser.core.tensor_chunks import ChunkedTensor, map_pair_chunks
 from ckpt_browser.format import Checkpoint, TensorInfo
-
-WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 Progress = Callable[[float], None] | None
 Cancel = Callable[[], bool] | None
@@ -309,35 +306,11 @@ def _distances(
     kernel = kernel_for(info_a.dtype.numpy, info_b.dtype.numpy, options.rtol, options.atol)
     assert kernel is not None  # `how` said they are comparable
     tensor_a, tensor_b = ChunkedTensor(a, info_a), ChunkedTensor(b, info_b)
-    ranges = paired_chunks(tensor_a, tensor_b)
-
-    def work(start: int, stop: int) -> PartialDistances:
-        part = kernel(tensor_a.read(start, stop), tensor_b.read(start, stop), start)
-        tensor_a.release(start, stop)
-        tensor_b.release(start, stop)
-        return part
-
+    parts = map_pair_chunks(tensor_a, tensor_b, kernel, pool=pool, progress=progress, cancel=cancel)
     merged = PartialDistances()
-    if pool is None or len(ranges) == 1:
-        for done, (start, stop) in enumerate(ranges, 1):
-            merged.merge(work(start, stop))
-            _report(done / len(ranges), progress, cancel)
-    else:
-        futures: list[Future[PartialDistances]] = [pool.submit(work, *r) for r in ranges]
-        try:
-            for done, future in enumerate(futures, 1):
-                merged.merge(future.result())
-                _report(done / len(futures), progress, cancel)
-        finally:
-            for future in futures:  # after a cancel or an error: drop what has not started
-                future.cancel()
+    for part in parts:
+        merged.merge(part)
     return finish(merged, info_a.shape, how)
-
-
-def _report(fraction: float, progress: Progress, cancel: Cancel) -> None:
-    if progress is not None:
-        progress(fraction)
-    _check(cancel)
 
 
 def _check(cancel: Cancel) -> None:

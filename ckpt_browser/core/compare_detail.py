@@ -9,6 +9,7 @@ side. Slices are read with `Checkpoint.read(name, index)`, so only the shown par
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,8 +24,13 @@ from ckpt_browser.core.slicing import (
     index_tuple,
     slice_shape,
 )
-from ckpt_browser.core.stats import Histogram, compute_stats, histogram
-from ckpt_browser.core.tensor_chunks import ChunkedTensor, paired_chunks
+from ckpt_browser.core.stats import Histogram, compute_stats, histogram, quick_histogram
+from ckpt_browser.core.tensor_chunks import (
+    ChunkedTensor,
+    map_pair_chunks,
+    release_pages,
+    worker_pool,
+)
 from ckpt_browser.format import Checkpoint, TensorInfo
 
 Progress = Callable[[float], None] | None
@@ -34,6 +40,9 @@ HEATMAP_MAX_PIXELS = (600, 600)
 # Block means need a float64 copy of the whole slice; past this many cells the heatmaps take every
 # k-th value instead (as the main window's values view does).
 BLOCK_MEAN_MAX_CELLS = 4_000_000
+HISTOGRAM_BLOCK = 1 << 16  # differences binned a cache-sized block at a time
+PREVIEW_THRESHOLD = 2_000_000  # elements above which a sampled preview comes first
+PREVIEW_SAMPLE = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -69,8 +78,13 @@ def histogram_pair(
     *,
     progress: Progress = None,
     cancel: Cancel = None,
+    on_preview: Callable[[HistogramPair], None] | None = None,
 ) -> HistogramPair:
-    """Exact histograms of the finite values of A and B, over one range that holds both."""
+    """Exact histograms of the finite values of A and B, over one range that holds both.
+
+    For tensors above PREVIEW_THRESHOLD elements, `on_preview` first gets histograms of a sample
+    on the same bins (the exact ones take a pass over every value).
+    """
     arrays = [_numbers(a, info_a), _numbers(b, info_b)]
     ranges = []
     for step, array in enumerate(arrays):
@@ -84,6 +98,17 @@ def histogram_pair(
     low, high = min(r[0] for r in ranges), max(r[1] for r in ranges)
     if low == high:  # one value everywhere: give the bins some width
         low, high = low - 0.5, high + 0.5
+    if on_preview is not None and max(array.size for array in arrays) > PREVIEW_THRESHOLD:
+        on_preview(
+            HistogramPair(
+                *(
+                    quick_histogram(array, bins, sample=PREVIEW_SAMPLE, value_range=(low, high))
+                    if array.size
+                    else None
+                    for array in arrays
+                )
+            )
+        )
     results = []
     for step, array in enumerate(arrays, 2):
         progress_part = _part(progress, step, 4)
@@ -92,6 +117,7 @@ def histogram_pair(
             if array.size
             else None
         )
+        release_pages(array)  # the pass is done: give the mapped pages back
     return HistogramPair(*results)
 
 
@@ -127,26 +153,32 @@ def difference_histogram(
     limit = float(limit) if limit else 1.0
     low = 0.0 if how == COMPLEX else -limit
     edges = np.histogram_bin_edges(np.empty(0), int(bins), range=(low, limit))
-    counts = np.zeros(int(bins), dtype=np.int64)
-    nan = posinf = neginf = 0
+
+    def count(x: np.ndarray, y: np.ndarray, _start: int) -> np.ndarray:
+        """Bin counts, then NaN, +Inf and -Inf counts, of one chunk's differences."""
+        counts = np.zeros(int(bins) + 3, dtype=np.int64)
+        for block in range(0, x.size, HISTOGRAM_BLOCK):
+            difference = _difference(
+                x[block : block + HISTOGRAM_BLOCK], y[block : block + HISTOGRAM_BLOCK], how
+            )
+            finite = np.isfinite(difference)
+            if not finite.all():
+                counts[-3] += np.count_nonzero(np.isnan(difference))
+                counts[-2] += np.count_nonzero(difference == np.inf)
+                counts[-1] += np.count_nonzero(difference == -np.inf)
+                difference = difference[finite]
+            counts[:-3] += np.histogram(difference, bins=int(bins), range=(low, limit))[0]
+        return counts
+
     tensor_a, tensor_b = ChunkedTensor(a, info_a), ChunkedTensor(b, info_b)
-    ranges = paired_chunks(tensor_a, tensor_b)
-    for done, (start, stop) in enumerate(ranges, 1):
-        difference = _difference(tensor_a.read(start, stop), tensor_b.read(start, stop), how)
-        tensor_a.release(start, stop)
-        tensor_b.release(start, stop)
-        finite = np.isfinite(difference)
-        if not finite.all():
-            nan += int(np.count_nonzero(np.isnan(difference)))
-            posinf += int(np.count_nonzero(difference == np.inf))
-            neginf += int(np.count_nonzero(difference == -np.inf))
-            difference = difference[finite]
-        counts += np.histogram(difference, bins=int(bins), range=(low, limit))[0]
-        if progress is not None:
-            progress(done / len(ranges))
-        _check(cancel)
+    with worker_pool(info_a.nbytes + info_b.nbytes) as pool:
+        parts = map_pair_chunks(
+            tensor_a, tensor_b, count, pool=pool, progress=progress, cancel=cancel
+        )
+    counts = np.sum(parts, axis=0)
+    nan, posinf, neginf = (int(c) for c in counts[-3:])
     total = info_a.size
-    return Histogram(counts, edges, nan, posinf, neginf, 0, total, total, "difference")
+    return Histogram(counts[:-3], edges, nan, posinf, neginf, 0, total, total, "difference")
 
 
 def read_slices(
@@ -167,17 +199,21 @@ def read_slices(
             shapes.append((0, 0))
             continue
         own_spec = spec if same_shape and spec is not None else SliceSpec.default(info.shape)
-        part = checkpoint.read(info.name, index_tuple(own_spec, info.shape))
-        part = np.asarray(part).reshape(slice_shape(own_spec, info.shape))
-        part = part.T if own_spec.transposed else part
+        part = np.asarray(checkpoint.read(info.name, index_tuple(own_spec, info.shape)))
+        if part.size == 0:  # an empty slice: give it the shape it is shown with
+            part = part.reshape(slice_shape(own_spec, info.shape))
+        elif own_spec.transposed:  # read in tensor axis order; shown rows first
+            part = part.T
         values.append(_as_2d(part))
         shapes.append(values[-1].shape)
+    method = "mean" if max(s[0] * s[1] for s in shapes) <= BLOCK_MEAN_MAX_CELLS else "stride"
+    if method == "stride":  # keep every k-th cell before converting or subtracting anything
+        values = [None if v is None else _every_kth(v, max_pixels) for v in values]
     difference = None
     if same_shape and values[0] is not None and values[1] is not None:
         how = comparison_category(values[0].dtype, values[1].dtype)
         if how not in (None, STRING):
             difference = _difference(values[0], values[1], how)
-    method = "mean" if max(s[0] * s[1] for s in shapes) <= BLOCK_MEAN_MAX_CELLS else "stride"
     pixels = [
         None if v is None else _pixels(v, dtype_name, max_pixels, method)
         for v, dtype_name in (
@@ -195,6 +231,16 @@ def _difference(x: np.ndarray, y: np.ndarray, how: str) -> np.ndarray:
         if how == COMPLEX:
             return np.abs(x.astype(np.complex128) - y.astype(np.complex128))
         return x.astype(np.float64) - y.astype(np.float64)
+
+
+def _every_kth(values: np.ndarray, max_pixels: tuple[int, int]) -> np.ndarray:
+    """Every k-th row and column so the slice fits `max_pixels`: the steps that
+    `downsample_for_heatmap(..., method="stride")` takes, applied before any conversion, so a
+    slice of hundreds of megabytes is never copied whole."""
+    rows, columns = values.shape
+    return values[
+        :: max(1, math.ceil(rows / max_pixels[0])), :: max(1, math.ceil(columns / max_pixels[1]))
+    ]
 
 
 def _as_2d(values: np.ndarray) -> np.ndarray:

@@ -14,11 +14,17 @@ from __future__ import annotations
 
 import math
 import mmap
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
+from typing import TypeVar
 
 import numpy as np
 
+from ckpt_browser.core.chunked import WORKERS, Cancelled
 from ckpt_browser.format import Checkpoint, TensorInfo
+
+T = TypeVar("T")
 
 CHUNK_BYTES = 8 << 20  # the unit of work, of progress reports and of cancel checks
 _PAGE = mmap.PAGESIZE
@@ -90,6 +96,71 @@ def iter_chunks(tensor: ChunkedTensor, chunk_bytes: int | None = None) -> Iterat
     for start, stop in chunk_ranges(tensor.size, _element_bytes(tensor.info), rows, chunk_bytes):
         yield tensor.read(start, stop)
         tensor.release(start, stop)
+
+
+@contextmanager
+def worker_pool(nbytes: int) -> Iterator[ThreadPoolExecutor | None]:
+    """Threads for a pass over `nbytes` of data; None when it is one chunk or there is one core."""
+    if nbytes <= CHUNK_BYTES or WORKERS == 1:
+        yield None
+        return
+    pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="tensor-chunks")
+    try:
+        yield pool
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def map_pair_chunks(
+    a: ChunkedTensor,
+    b: ChunkedTensor,
+    work: Callable[[np.ndarray, np.ndarray, int], T],
+    *,
+    pool: ThreadPoolExecutor | None = None,
+    progress: Callable[[float], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> list[T]:
+    """`work(a_chunk, b_chunk, start)` for the chunks of a pair of equal size, results in order.
+
+    Each chunk's pages are released once its work is done. With a `pool` the chunks run on its
+    threads (numpy releases the GIL in its loops); `progress(fraction)` and `cancel()` are called
+    between chunks, and a cancel raises `Cancelled` after dropping the chunks not yet started.
+    """
+
+    def one(start: int, stop: int) -> T:
+        result = work(a.read(start, stop), b.read(start, stop), start)
+        a.release(start, stop)
+        b.release(start, stop)
+        return result
+
+    ranges = paired_chunks(a, b)
+    if cancel is not None and cancel():
+        raise Cancelled()
+    if pool is None or len(ranges) == 1:
+        results = []
+        for done, (start, stop) in enumerate(ranges, 1):
+            results.append(one(start, stop))
+            _report(done / len(ranges), progress, cancel)
+        return results
+    futures: list[Future[T]] = [pool.submit(one, *r) for r in ranges]
+    try:
+        results = []
+        for done, future in enumerate(futures, 1):
+            results.append(future.result())
+            _report(done / len(futures), progress, cancel)
+        return results
+    finally:
+        for future in futures:  # after a cancel or an error: drop what has not started
+            future.cancel()
+
+
+def _report(
+    fraction: float, progress: Callable[[float], None] | None, cancel: Callable[[], bool] | None
+) -> None:
+    if progress is not None:
+        progress(fraction)
+    if cancel is not None and cancel():
+        raise Cancelled()
 
 
 def release_pages(array: np.ndarray) -> None:

@@ -56,18 +56,22 @@ class OverlaidHistogram(HistogramPlot):
         return self._counts_b
 
     def set_pair(self, pair: HistogramPair) -> None:
-        """Draw A and B (either may be missing); the note says what is not in the bars."""
+        """Draw A and B (either may be missing); the note says what is not in the bars, or that
+        the bars are a sampled preview."""
         reference = pair.a or pair.b
         if reference is None:
             self.clear("no numbers to draw")
             return
         empty = np.zeros_like(reference.counts)
         self._counts_b = pair.b.counts if pair.b is not None else empty
-        self.set_histogram(
-            pair.a.counts if pair.a is not None else empty, reference.edges, exact=True
-        )
-        notes = [_not_drawn(side, h) for side, h in (("A", pair.a), ("B", pair.b)) if h]
-        self.note_label.setText("  ".join(note for note in notes if note))
+        counts_a = pair.a.counts if pair.a is not None else empty
+        drawn = [h for h in (pair.a, pair.b) if h is not None]
+        exact = all(h.exact for h in drawn)
+        sample = max(h.counted for h in drawn)
+        self.set_histogram(counts_a, reference.edges, exact=exact, sample_size=sample)
+        if exact:
+            notes = [_not_drawn(side, h) for side, h in (("A", pair.a), ("B", pair.b)) if h]
+            self.note_label.setText("  ".join(note for note in notes if note))
 
     def clear(self, message: str = "") -> None:
         if hasattr(self, "curve_b"):
@@ -248,7 +252,14 @@ class CompareDetailPane(QWidget):
 
         def work(context: TaskContext) -> tuple[HistogramPair, Histogram | None]:
             pair = histogram_pair(
-                a, item.a, b, item.b, bins, progress=_half(context, 0), cancel=context.cancelled
+                a,
+                item.a,
+                b,
+                item.b,
+                bins,
+                progress=_half(context, 0),
+                cancel=context.cancelled,
+                on_preview=context.publish,
             )
             difference = None
             if a is not None and b is not None and item.a is not None and item.b is not None:
@@ -259,7 +270,10 @@ class CompareDetailPane(QWidget):
             return pair, difference
 
         self._histogram_task = self.runner.start(
-            work, self._show_histograms, on_failed=self._on_failed
+            work,
+            self._show_histograms,
+            on_failed=self._on_failed,
+            on_partial=self.histograms.set_pair,
         )
 
     def _show_histograms(self, result: tuple[HistogramPair, Histogram | None]) -> None:

@@ -489,3 +489,83 @@ def test_release_pages_gives_back_resident_memory(tmp_path: Path):
         assert float(array[::1024].sum()) == 8 << 10  # still readable afterwards
     assert touched - before > 24 << 10
     assert touched - released > 24 << 10
+
+
+# -- what the compare view draws ------------------------------------------------------------------
+
+
+def test_difference_histogram_equals_numpy(pair, result, monkeypatch):
+    from ckpt_browser.core import compare_detail
+
+    monkeypatch.setattr(tensor_chunks, "CHUNK_BYTES", 1 << 20)  # 12 chunks, on the pool
+    monkeypatch.setattr(compare_detail, "HISTOGRAM_BLOCK", 1000)
+    items = {item.name: item for item in result.tensors}
+    with open_checkpoint(pair[0]) as a, open_checkpoint(pair[1]) as b:
+        for name in ("big", "changed/weights", "changed/complex", "ints/int64"):
+            limit = items[name].distances.max_abs_diff
+            hist = compare_detail.difference_histogram(a, a[name], b, b[name], 50, limit)
+            x, y = tf_read(pair[0], name), tf_read(pair[1], name)
+            if np.iscomplexobj(x):
+                d, low = np.abs(x.astype(np.complex128) - y.astype(np.complex128)), 0.0
+            else:
+                with np.errstate(invalid="ignore", over="ignore"):
+                    d, low = x.astype(np.float64) - y.astype(np.float64), -float(limit)
+            finite = d[np.isfinite(d)]
+            counts, edges = np.histogram(finite, bins=50, range=(low, float(limit)))
+            assert np.array_equal(hist.counts, counts), name
+            assert np.array_equal(hist.edges, edges), name
+            assert hist.nan_count == np.count_nonzero(np.isnan(d)), name
+            assert hist.posinf_count + hist.neginf_count == np.count_nonzero(np.isinf(d)), name
+        assert (
+            compare_detail.difference_histogram(a, a["reshaped"], b, b["reshaped"], 10, 1) is None
+        )
+        strings = a["strings/changed"], b["strings/changed"]
+        assert compare_detail.difference_histogram(a, strings[0], b, strings[1], 10, 1) is None
+
+
+def test_histogram_pair_shares_bins_and_previews_large_tensors(pair, monkeypatch):
+    from ckpt_browser.core import compare_detail
+
+    monkeypatch.setattr(compare_detail, "PREVIEW_THRESHOLD", 1000)
+    previews = []
+    with open_checkpoint(pair[0]) as a, open_checkpoint(pair[1]) as b:
+        hists = compare_detail.histogram_pair(
+            a, a["big"], b, b["big"], 64, on_preview=previews.append
+        )
+        only_b = compare_detail.histogram_pair(None, None, b, b["only_in_b"], 8)
+    x, y = tf_read(pair[0], "big"), tf_read(pair[1], "big")
+    x, y = x[np.isfinite(x)], y[np.isfinite(y)]
+    shared = (float(min(x.min(), y.min())), float(max(x.max(), y.max())))
+    assert np.array_equal(hists.a.edges, hists.b.edges)
+    assert np.array_equal(hists.a.counts, np.histogram(x, bins=64, range=shared)[0])
+    assert np.array_equal(hists.b.counts, np.histogram(y, bins=64, range=shared)[0])
+    assert hists.a.nan_count == 1 and hists.b.posinf_count == 1
+    assert len(previews) == 1 and not previews[0].a.exact
+    assert np.array_equal(previews[0].a.edges, hists.a.edges)
+    assert only_b.a is None and int(only_b.b.counts.sum()) == 3
+
+
+def test_read_slices_same_slice_of_both_and_their_difference(pair, monkeypatch):
+    from ckpt_browser.core import compare_detail
+    from ckpt_browser.core.slicing import SliceSpec
+
+    x, y = tf_read(pair[0], "changed/weights"), tf_read(pair[1], "changed/weights")
+    with open_checkpoint(pair[0]) as a, open_checkpoint(pair[1]) as b:
+        name = "changed/weights"
+        spec = SliceSpec(1, 0, {})  # transposed: columns down the rows
+        full = compare_detail.read_slices(a, a[name], b, b[name], spec)
+        assert full.shape_a == (50, 64) and full.downsampling == "mean"
+        assert np.array_equal(full.a, x.T, equal_nan=True)
+        with np.errstate(invalid="ignore"):
+            expected = x.T.astype(np.float64) - y.T.astype(np.float64)
+        assert np.array_equal(full.difference, expected, equal_nan=True)
+
+        monkeypatch.setattr(compare_detail, "BLOCK_MEAN_MAX_CELLS", 100)
+        strided = compare_detail.read_slices(a, a[name], b, b[name], spec, max_pixels=(10, 20))
+        assert strided.downsampling == "stride" and strided.shape_a == (50, 64)
+        assert np.array_equal(strided.a, x.T[::5, ::4], equal_nan=True)
+        assert np.array_equal(strided.difference, expected[::5, ::4], equal_nan=True)
+
+        reshaped = compare_detail.read_slices(a, a["reshaped"], b, b["reshaped"], None)
+        assert reshaped.a.shape == (4, 6) and reshaped.b.shape == (6, 4)
+        assert reshaped.difference is None
