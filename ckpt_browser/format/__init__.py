@@ -16,7 +16,6 @@ from .dtypes import DType
 from .errors import CheckpointError, ChecksumError
 from .kinds import TensorKind
 from .paths import CheckpointRecord, history, resolve_prefix
-from .writer import CheckpointWriter, WriteCancelled, write_checkpoint_state
 
 __all__ = [
     "Checkpoint",
@@ -34,3 +33,12 @@ __all__ = [
     "resolve_prefix",
     "write_checkpoint_state",
 ]
+
+
+def __getattr__(name: str) -> object:
+    # The writer (threads, text_format) loads on first use: listing a checkpoint never needs it.
+    if name in ("CheckpointWriter", "WriteCancelled", "write_checkpoint_state"):
+        from . import writer
+
+        return getattr(writer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
