@@ -23,7 +23,7 @@ from .format.atomic import atomic_output
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_ERROR = 0, 1, 2
 
-SUBCOMMANDS = ("ls", "show", "export", "verify", "diff", "remap")
+SUBCOMMANDS = ("ls", "show", "export", "verify", "diff", "remap", "graph")
 
 
 class UsageError(Exception):
@@ -297,6 +297,19 @@ class _AppendRule(argparse.Action):
         setattr(namespace, self.dest, [*(getattr(namespace, self.dest) or []), rule])
 
 
+def cmd_graph(args: argparse.Namespace) -> int:
+    from .core.graph_model import GraphModel
+    from .core.graph_summary import graph_record, graph_summary, resolve_graph_path
+    from .format.graph import load_graph
+
+    graph = load_graph(resolve_graph_path(args.path))
+    if args.json:
+        print(json.dumps(graph_record(graph), indent=1))
+    else:
+        print(graph_summary(GraphModel(graph)))
+    return EXIT_OK
+
+
 # -- parsing --------------------------------------------------------------------------------------
 
 
@@ -414,6 +427,15 @@ def _subcommand_parser() -> argparse.ArgumentParser:
         help="write the mapping as TensorFlow assignment_map / Saver var_list code",
     )
     p.set_defaults(run=cmd_remap)
+
+    p = sub.add_parser(
+        "graph", help="the graph (.meta, frozen .pb, SavedModel): nodes, ops, scopes"
+    )
+    p.add_argument(
+        "path", help="a graph file, a SavedModel directory or a checkpoint beside a .meta"
+    )
+    p.add_argument("--json", action="store_true", help="every node and variable as JSON")
+    p.set_defaults(run=cmd_graph)
     return parser
 
 
@@ -429,6 +451,9 @@ def _gui_parser() -> argparse.ArgumentParser:
     parser.add_argument("--select", metavar="NAME", help="select this variable")
     parser.add_argument("--screenshot", metavar="OUT.png", help="save the window as PNG and exit")
     parser.add_argument("--size", metavar="WxH", help="window size, e.g. 1400x900")
+    parser.add_argument(
+        "--graph", action="store_true", help="show the graph panel (and wait for it to draw)"
+    )
     return parser
 
 
@@ -454,7 +479,9 @@ def _run_gui(argv: Sequence[str]) -> int:
     size = _parse_size(args.size)
     from .ui.app import run_gui
 
-    return run_gui(paths, select=args.select, screenshot=args.screenshot, size=size)
+    return run_gui(
+        paths, select=args.select, screenshot=args.screenshot, size=size, graph=args.graph
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:

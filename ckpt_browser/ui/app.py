@@ -61,8 +61,12 @@ def run_gui(
     screenshot: str | None = None,
     size: tuple[int, int] | None = None,
     compare: bool = False,
+    graph: bool = False,
 ) -> int:
-    """Open the window on `paths` and run until it closes (or until the screenshot is written)."""
+    """Open the window on `paths` and run until it closes (or until the screenshot is written).
+
+    `graph` shows the graph panel even when no graph was found beside the checkpoint.
+    """
     app = make_application()
     if compare or len(paths) > 1:
         return _run_compare(app, paths, select=select, screenshot=screenshot, size=size)
@@ -74,6 +78,8 @@ def run_gui(
     opened = True
     for path in paths:
         opened = window.open_path(path, select=select) and opened
+    if graph:
+        window.graph_dock.show()
     if screenshot is None:
         QTimer.singleShot(0, window.tensor_view.prepare)  # while the user looks at the tree
         return app.exec()

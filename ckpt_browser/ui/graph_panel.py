@@ -91,6 +91,7 @@ class GraphPanel(QWidget):
         self._after_layout: list = []
         self._trace_op: int | None = None
         self._quiet = False  # True while selecting on request, so no signal echoes back
+        self._pending_key: str | None = None
 
         self.canvas = GraphCanvas()
         self.canvas.item_selected.connect(self._on_item_selected)
@@ -239,6 +240,9 @@ class GraphPanel(QWidget):
         self._show(loaded.scene)
         self.canvas.fit_readable()
         self._update_actions()
+        pending, self._pending_key = self._pending_key, None
+        if pending is not None:
+            self.select_variable(pending)
         self.graph_loaded.emit()
 
     def _on_load_failed(self, message: str) -> None:
@@ -373,6 +377,9 @@ class GraphPanel(QWidget):
 
     def select_variable(self, key: str | None) -> bool:
         """Select the graph node of checkpoint key `key` (from the tree); False if none."""
+        if self.model is None and self._load_task is not None:
+            self._pending_key = key  # selected once the graph has loaded
+            return True
         if self.model is None or key is None:
             return False
         op = self.link.op_of_key.get(key)

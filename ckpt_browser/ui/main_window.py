@@ -29,6 +29,7 @@ from ckpt_browser.core.scope_tree import Totals
 from ckpt_browser.format import Checkpoint, CheckpointError, open_checkpoint
 from ckpt_browser.ui.compare_launcher import CompareLauncher
 from ckpt_browser.ui.export_dialog import ExportController
+from ckpt_browser.ui.graph_dock import GraphDock
 from ckpt_browser.ui.history_switcher import HistorySwitcher
 from ckpt_browser.ui.recent_files import RecentFiles
 from ckpt_browser.ui.tensor_view import TENSOR_SPLITTERS, TensorView
@@ -83,6 +84,7 @@ class MainWindow(QMainWindow):
 
         self.export = ExportController(self, self.tensor_view.runner)
         self._build_menus()
+        self.graph_dock = GraphDock(self)
         self._build_status_bar()
         self._restore_settings()
         self._update_actions()
@@ -104,6 +106,8 @@ class MainWindow(QMainWindow):
             finally:
                 QApplication.restoreOverrideCursor()
         except CheckpointError as error:
+            if self.graph_dock.open_graph_only(path):  # a frozen .pb: no checkpoint, a graph
+                return True
             self.show_error(str(error))
             return False
         except OSError as error:
@@ -144,7 +148,7 @@ class MainWindow(QMainWindow):
 
     def is_idle(self) -> bool:
         """True when nothing is loading or computing (what --screenshot waits for)."""
-        return not self.tensor_view.busy
+        return not self.tensor_view.busy and not self.graph_dock.busy
 
     def show_error(self, message: str) -> None:
         """Show `message` in a window-modal dialog; the window stays usable behind it."""
@@ -178,6 +182,7 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event: QCloseEvent) -> None:
         self._save_settings()
         self.tensor_view.shutdown()
+        self.graph_dock.panel.shutdown()
         if self._checkpoint is not None:
             self._checkpoint.close()
         super().closeEvent(event)

@@ -1,0 +1,102 @@
+"""`ckpt-browser graph PATH`: which graph file a path means, and what to print about it.
+
+The JSON lists every node of the GraphDef as TensorFlow stores it (inputs as written, control
+inputs with their `^`), the variables under their checkpoint keys, and the bodies of the library
+functions separately, so `node_count` is the GraphDef's own node count.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+
+from ckpt_browser.core.formatting import format_shape
+from ckpt_browser.core.graph_model import GraphModel, ItemKind
+from ckpt_browser.format import CheckpointError
+from ckpt_browser.format.graph import SAVED_MODEL_FILE, GraphFile, GraphNode, find_graph
+
+GRAPH_SUFFIXES = (".meta", ".pb", ".graphdef")
+TOP_OPS = 15
+TOP_SCOPES = 20
+
+
+def resolve_graph_path(path: str) -> str:
+    """A graph file itself, a SavedModel directory, or a checkpoint with a `.meta` beside it."""
+    path = os.path.abspath(os.fspath(path))
+    if os.path.isdir(path) and os.path.isfile(os.path.join(path, SAVED_MODEL_FILE)):
+        return os.path.join(path, SAVED_MODEL_FILE)
+    if os.path.isfile(path) and path.endswith(GRAPH_SUFFIXES):
+        return path
+    found = find_graph(path)
+    if found is None:
+        raise CheckpointError("no graph here or beside it (no .meta and no saved_model.pb)", path)
+    return found
+
+
+def _node_record(node: GraphNode) -> dict:
+    return {
+        "name": node.proto.name if node.function else node.name,
+        "op": node.op,
+        "inputs": list(node.proto.input),
+        "device": node.device,
+    }
+
+
+def graph_record(graph: GraphFile) -> dict:
+    """The JSON of `ckpt-browser graph --json`."""
+    return {
+        "path": graph.path,
+        "kind": graph.kind,
+        "node_count": len(graph.nodes),
+        "nodes": [_node_record(node) for node in graph.nodes],
+        "variables": [
+            {
+                "name": variable.name,
+                "node": variable.node,
+                "dtype": variable.dtype,
+                "shape": list(variable.shape) if variable.shape is not None else None,
+                "trainable": variable.trainable,
+            }
+            for variable in graph.variables
+        ],
+        "functions": [
+            {
+                "name": function.name,
+                "node_count": len(function.nodes),
+                "nodes": [_node_record(node) for node in function.nodes],
+            }
+            for function in graph.functions.values()
+        ],
+    }
+
+
+def graph_summary(model: GraphModel) -> str:
+    """A few readable lines: sizes, the commonest ops, the top-level scopes, the variables."""
+    graph = model.graph
+    version = f", TensorFlow {graph.tensorflow_version}" if graph.tensorflow_version else ""
+    lines = [f"graph: {graph.path} ({graph.kind}{version})"]
+    nodes = f"nodes: {len(graph.nodes):,}"
+    if graph.functions:
+        inside = model.node_count - len(graph.nodes)
+        nodes += f" (and {inside:,} in {len(graph.functions)} library functions)"
+    lines.append(
+        f"{nodes}; edges: {model.edge_count:,} ({model.data_edge_count:,} data, "
+        f"{model.control_edge_count:,} control)"
+    )
+    ops = Counter(node.op for node in graph.nodes)
+    common = ", ".join(f"{op} {count:,}" for op, count in ops.most_common(TOP_OPS))
+    lines.append(f"ops: {len(ops)} types; {common}")
+    top = [model.items[c] for c in model.items[model.root].children]
+    scopes = [item for item in top if item.kind in (ItemKind.GROUP, ItemKind.SERIES)]
+    listed = ", ".join(f"{item.label} ({item.size:,})" for item in scopes[:TOP_SCOPES])
+    more = f", … {len(scopes) - TOP_SCOPES} more" if len(scopes) > TOP_SCOPES else ""
+    lines.append(f"scopes: {len(model.scope_names()):,}; top level: {listed or '-'}{more}")
+    variables = graph.variables
+    trainable = sum(1 for v in variables if v.trainable)
+    lines.append(f"variables: {len(variables):,} ({trainable:,} trainable)")
+    width = max((len(v.name) for v in variables), default=0)
+    for variable in variables:
+        shape = format_shape(variable.shape) if variable.shape is not None else "?"
+        flag = "  trainable" if variable.trainable else ""
+        lines.append(f"  {variable.name:<{width}}  {variable.dtype or '?':<9} {shape}{flag}")
+    return "\n".join(lines)
