@@ -359,7 +359,7 @@ def _distances_text(item: TensorComparison) -> str:
     for field_name, label in labels:
         text = format_distance(field_name, item.distance(field_name))
         if text:
-            if field_name == "max_abs_diff" and d.max_abs_diff_index is not None:
+            if field_name == "max_abs_diff" and d.max_abs_diff and d.max_abs_diff_index:
                 text += " at [" + ", ".join(str(i) for i in d.max_abs_diff_index) + "]"
             parts.append(f"{label} {text}")
     if d.nonfinite_mismatches:

@@ -146,9 +146,11 @@ def cell_text(item: TensorComparison, key: str) -> str:
         return _either_side(item.shape_a, item.shape_b, format_shape)
     if key == "dtype":
         return _either_side(item.dtype_a, item.dtype_b, str)
-    if key == "where":
+    if key == "where":  # where the largest difference is; nowhere when nothing differs
         index = item.distance("max_abs_diff_index")
-        return "" if index is None else ("[" + ", ".join(str(i) for i in index) + "]")
+        if not index or not item.distance("max_abs_diff"):
+            return ""
+        return "[" + ", ".join(str(i) for i in index) + "]"
     return format_distance(key, item.distance(key))
 
 
