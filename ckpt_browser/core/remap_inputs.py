@@ -40,7 +40,8 @@ class RemapInputs:
             for key, info in checkpoint.items():
                 if key == OBJECT_GRAPH_KEY:
                     continue
-                self.tensors.append(SourceTensor(number, key, info.kind, info.readable_name))
+                path = info.object_path or info.readable_name
+                self.tensors.append(SourceTensor(number, key, info.kind, path))
                 self.infos.append(info)
         self.refs = [SourceRef(t.source, t.key) for t in self.tensors]
         self.position = {ref: i for i, ref in enumerate(self.refs)}

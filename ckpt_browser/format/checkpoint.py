@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ class TensorInfo:
     partitioned: bool = False
     slot_of: str | None = None  # for an optimizer slot: the key of its variable
     full_name: str | None = None  # TF2: the variable's own name (`sequential/dense/kernel`)
+    object_path: str | None = None  # TF2: the path of local names from the root object
 
     @property
     def size(self) -> int:
@@ -56,6 +58,8 @@ class Checkpoint(Mapping[str, TensorInfo]):
         self._data = DataFiles(prefix, self._index.num_shards, self._index.big_endian)
         self.object_graph = self._load_object_graph()
         self._infos = {name: self._info(entry) for name, entry in self._index.entries.items()}
+        if self.object_graph is not None:
+            self._infos = _prefer_variable_names(self._infos)
 
     # -- Mapping ----------------------------------------------------------------------------------
 
@@ -208,6 +212,7 @@ class Checkpoint(Mapping[str, TensorInfo]):
             partitioned=bool(entry.slices),
             slot_of=slot_of,
             full_name=full_name,
+            object_path=readable if graph is not None else None,
         )
 
     def _read_partitioned(self, entry: BundleEntry, index: Index | None) -> np.ndarray:
@@ -255,6 +260,33 @@ class Checkpoint(Mapping[str, TensorInfo]):
                 self.prefix,
             )
         return out.reshape([len(c) for c, k in zip(coords, keep) if k])
+
+
+def _prefer_variable_names(infos: dict[str, TensorInfo]) -> dict[str, TensorInfo]:
+    """Show Keras 3 variables by their own names where the object path goes through internals.
+
+    Keras 3 reaches layers through private attributes (`model/_functional/_operations/1/_kernel`);
+    the variable's own name (`sequential/dense/kernel`) is what its user wrote. Used only when
+    those names are unique, so two tensors never show under one name; slots follow their variable.
+    """
+    renamed: dict[str, str] = {}
+    for key, info in infos.items():
+        private = any(part.startswith("_") for part in info.readable_name.split("/"))
+        if private and info.full_name and info.slot_of is None and info.kind is TensorKind.VARIABLE:
+            renamed[key] = info.full_name
+    if len(set(renamed.values())) != len(renamed) or set(renamed.values()) & {
+        i.readable_name for k, i in infos.items() if k not in renamed
+    }:
+        return infos
+    out = {}
+    for key, info in infos.items():
+        readable = renamed.get(key)
+        owner = infos.get(info.slot_of) if info.slot_of else None
+        if owner is not None and info.slot_of in renamed:
+            suffix = info.readable_name[len(owner.readable_name) :]
+            readable = renamed[info.slot_of] + suffix
+        out[key] = dataclasses.replace(info, readable_name=readable) if readable else info
+    return out
 
 
 def _as_tuple(index: object) -> tuple:

@@ -117,7 +117,7 @@ def _run_compare(
 
 
 def _screenshot_when_idle(app: QApplication, window: MainWindow, out: str) -> int:
-    """Poll until no work is pending, grab the window to `out`, then quit with 0, or 2 with an error line."""
+    """Poll until no work is pending, grab the window to `out`, quit with 0 (or 2 and an error)."""
     outcome = {"code": 2, "message": f"timed out after {SCREENSHOT_TIMEOUT_MS / 1000:.0f} s"}
     waited = {"ms": 0}
     timer = QTimer()
