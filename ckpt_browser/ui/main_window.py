@@ -27,6 +27,7 @@ from PySide6.QtWidgets import (
 from ckpt_browser.core.formatting import format_bytes, format_count
 from ckpt_browser.core.scope_tree import Totals
 from ckpt_browser.format import Checkpoint, CheckpointError, open_checkpoint
+from ckpt_browser.ui.about_dialog import AboutDialog, application_icon
 from ckpt_browser.ui.compare_launcher import CompareLauncher
 from ckpt_browser.ui.export_dialog import ExportController
 from ckpt_browser.ui.graph_dock import GraphDock
@@ -54,6 +55,7 @@ class MainWindow(QMainWindow):
         self._error_box: QMessageBox | None = None
         self.last_error: str | None = None
         self.setWindowTitle(APP_TITLE)
+        self.setWindowIcon(application_icon())
         self.setAcceptDrops(True)
         self.resize(*DEFAULT_SIZE)
 
@@ -228,6 +230,18 @@ class MainWindow(QMainWindow):
         tools_menu = self.menuBar().addMenu("&Tools")
         self.remap_action = tools_menu.addAction("&Remap Wizard…", self.open_remap_wizard)
         self.remap_action.setShortcut(QKeySequence("Ctrl+Shift+R"))
+
+        help_menu = self.menuBar().addMenu("&Help")
+        self.about_action = help_menu.addAction(f"&About {APP_TITLE}", self.show_about)
+        help_menu.addAction("About &Qt", QApplication.aboutQt)
+
+    def show_about(self) -> AboutDialog:
+        """Help > About: the version, and the versions of the libraries in use."""
+        dialog = AboutDialog(self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        self.about_dialog = dialog
+        return dialog
 
     def open_remap_wizard(self) -> QWidget:
         """Tools > Remap Wizard: map names onto a target; the open checkpoint is the source."""
