@@ -196,7 +196,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from .core.compare import CompareOptions, compare_checkpoints
-    from .core.compare_report import comparison_record, format_table
+    from .core.compare_report import format_json, format_table
     from .core.name_alignment import Alignment, PrefixRule
 
     try:
@@ -212,7 +212,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     with open_checkpoint(args.a) as a, open_checkpoint(args.b) as b:
         comparison = compare_checkpoints(a, b, options)
     if args.json:
-        print(json.dumps(comparison_record(comparison), indent=1, allow_nan=False))
+        print(format_json(comparison))
     else:
         print(format_table(comparison))
     return EXIT_OK if comparison.identical else EXIT_DIFFERENT

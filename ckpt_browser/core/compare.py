@@ -37,7 +37,7 @@ from ckpt_browser.core.distances import (
     kernel_for,
 )
 from ckpt_browser.core.name_alignment import AlignedPair, Alignment, align
-from ckpt_browser.core.tensor_chunks import ChunkedTensor, map_pair_chunks
+from ckpt_browser.core.tensor_chunks import ChunkedTensor, PageReleaser, map_pair_chunks
 from ckpt_browser.format import Checkpoint, TensorInfo
 
 Progress = Callable[[float], None] | None
@@ -214,25 +214,22 @@ def iter_compare(
     weights = [_weight(pair) for pair in pairs]
     total = float(sum(weights)) or 1.0
     done = 0.0
-    pool: ThreadPoolExecutor | None = None
+    shared = _Shared()
     try:
         for pair, weight in zip(pairs, weights):
             _check(cancel)
-            if pool is None and weight > 2 * tensor_chunks.CHUNK_BYTES and WORKERS > 1:
-                pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="compare")
             start = done
 
             def report(fraction: float, start: float = start, weight: float = weight) -> None:
                 if progress is not None:
                     progress((start + weight * fraction) / total)
 
-            yield _compare_aligned(a, b, pair, options, report, cancel, pool)
+            yield _compare_aligned(a, b, pair, options, report, cancel, shared)
             done += weight
             if progress is not None:
                 progress(done / total)
     finally:
-        if pool is not None:
-            pool.shutdown(wait=True, cancel_futures=True)
+        shared.close()
 
 
 def compare_pair(
@@ -247,10 +244,34 @@ def compare_pair(
 ) -> TensorComparison:
     """Compare one tensor of `a` with one of `b`, whatever their names."""
     pair = AlignedPair(info_a.name, info_a, info_b)
-    return _compare_aligned(a, b, pair, options or CompareOptions(), progress, cancel, None)
+    shared = _Shared()
+    try:
+        return _compare_aligned(a, b, pair, options or CompareOptions(), progress, cancel, shared)
+    finally:
+        shared.close()
 
 
 # -- internals --------------------------------------------------------------------------------
+
+
+class _Shared:
+    """What the tensors of one run share: threads (started for the first large tensor) and the
+    releaser that gives small tensors' pages back in batches."""
+
+    def __init__(self) -> None:
+        self.releaser = PageReleaser()
+        self._pool: ThreadPoolExecutor | None = None
+
+    def pool_for(self, nbytes: int) -> ThreadPoolExecutor | None:
+        if nbytes <= 2 * tensor_chunks.CHUNK_BYTES or WORKERS == 1:
+            return None
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(WORKERS, thread_name_prefix="compare")
+        return self._pool
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
 
 
 def _weight(pair: AlignedPair) -> float:
@@ -267,7 +288,7 @@ def _compare_aligned(
     options: CompareOptions,
     progress: Progress,
     cancel: Cancel,
-    pool: ThreadPoolExecutor | None,
+    shared: _Shared,
 ) -> TensorComparison:
     info_a, info_b = pair.a, pair.b
     if info_a is None:
@@ -284,7 +305,7 @@ def _compare_aligned(
     if how is None:  # a string against numbers, or a type that holds no values
         status = Status.DTYPE_CHANGED if dtype_changed else Status.CHANGED
         return TensorComparison(pair.name, status, info_a, info_b)
-    distances = _distances(a, info_a, b, info_b, how, options, progress, cancel, pool)
+    distances = _distances(a, info_a, b, info_b, how, options, progress, cancel, shared)
     if dtype_changed:
         status = Status.DTYPE_CHANGED
     else:
@@ -301,11 +322,22 @@ def _distances(
     options: CompareOptions,
     progress: Progress,
     cancel: Cancel,
-    pool: ThreadPoolExecutor | None,
+    shared: _Shared,
 ) -> Distances:
     kernel = kernel_for(info_a.dtype.numpy, info_b.dtype.numpy, options.rtol, options.atol)
     assert kernel is not None  # `how` said they are comparable
-    tensor_a, tensor_b = ChunkedTensor(a, info_a), ChunkedTensor(b, info_b)
+    small = max(info_a.nbytes, info_b.nbytes) <= tensor_chunks.CHUNK_BYTES
+    if small and not (info_a.partitioned or info_b.partitioned):
+        # One chunk: skip the chunking machinery, which would cost more than the work itself
+        # for the thousands of small tensors a model has.
+        x, y = a.read(info_a.name).reshape(-1), b.read(info_b.name).reshape(-1)
+        part = kernel(x, y, 0)
+        shared.releaser.release(x)
+        shared.releaser.release(y)
+        return finish(part, info_a.shape, how)
+    tensor_a = ChunkedTensor(a, info_a, shared.releaser)
+    tensor_b = ChunkedTensor(b, info_b, shared.releaser)
+    pool = shared.pool_for(info_a.nbytes + info_b.nbytes)
     parts = map_pair_chunks(tensor_a, tensor_b, kernel, pool=pool, progress=progress, cancel=cancel)
     merged = PartialDistances()
     for part in parts:

@@ -165,7 +165,7 @@ def finish(partial: PartialDistances, shape: tuple[int, ...], how: str) -> Dista
         cosine = min(1.0, max(-1.0, partial.sum_ab / norm_a / norm_b))
     max_abs: float | int = partial.max_abs
     max_abs = int(max_abs) if how == INTEGER else float(max_abs)
-    index = tuple(int(i) for i in np.unravel_index(partial.max_at, shape)) if shape else ()
+    index = _unravel(partial.max_at, shape)
     return Distances(
         partial.elements,
         count,
@@ -179,6 +179,15 @@ def finish(partial: PartialDistances, shape: tuple[int, ...], how: str) -> Dista
         _finite(cosine),
         fraction,
     )
+
+
+def _unravel(flat_index: int, shape: tuple[int, ...]) -> tuple[int, ...]:
+    """`np.unravel_index` for one index, in plain Python (numpy's costs more for one value)."""
+    index = []
+    for length in reversed(shape):
+        flat_index, position = divmod(flat_index, length)
+        index.append(position)
+    return tuple(reversed(index))
 
 
 def _finite(value: float | int | None) -> float | int | None:

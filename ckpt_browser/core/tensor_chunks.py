@@ -4,16 +4,18 @@
 a pass touches stays in the process's resident set until the map is closed: comparing two 10 GB
 checkpoints would grow the process by 20 GB of (reclaimable, but counted) file pages. Passes that
 go through whole tensors therefore take them in chunks and `release` each chunk afterwards with
-`madvise(MADV_DONTNEED)`. On a read-only file mapping that only unmaps the pages; their contents
-stay in the page cache and a later access maps them again, so releasing is always safe, even for
-pages another thread still reads. Partitioned tensors are read row block by row block through
-`Checkpoint.read(name, index)`, which assembles only those rows.
+`madvise(MADV_DONTNEED)`; small tensors are released in batches by a `PageReleaser`, as one system
+call per tiny tensor would cost more than comparing it. On a read-only file mapping that only
+unmaps the pages; their contents stay in the page cache and a later access maps them again, so
+releasing is always safe, even for pages another thread still reads. Partitioned tensors are read
+row block by row block through `Checkpoint.read(name, index)`, which assembles only those rows.
 """
 
 from __future__ import annotations
 
 import math
 import mmap
+import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -27,6 +29,8 @@ from ckpt_browser.format import Checkpoint, TensorInfo
 T = TypeVar("T")
 
 CHUNK_BYTES = 8 << 20  # the unit of work, of progress reports and of cancel checks
+BATCH_RELEASE_BYTES = 64 << 20  # small tensors: give their maps back after this many bytes
+SMALL_BYTES = 1 << 20  # below this a range is released with its batch, not on its own
 _PAGE = mmap.PAGESIZE
 _CAN_RELEASE = hasattr(mmap, "MADV_DONTNEED") and hasattr(mmap.mmap, "madvise")
 
@@ -34,9 +38,12 @@ _CAN_RELEASE = hasattr(mmap, "MADV_DONTNEED") and hasattr(mmap.mmap, "madvise")
 class ChunkedTensor:
     """One tensor of a checkpoint as flat element ranges `read(start, stop)`."""
 
-    def __init__(self, checkpoint: Checkpoint, info: TensorInfo) -> None:
+    def __init__(
+        self, checkpoint: Checkpoint, info: TensorInfo, releaser: PageReleaser | None = None
+    ) -> None:
         self.checkpoint = checkpoint
         self.info = info
+        self._releaser = releaser
         self.size = info.size
         shape = info.shape
         self.row_elements = math.prod(shape[1:]) if len(shape) > 1 else 1
@@ -60,8 +67,43 @@ class ChunkedTensor:
 
     def release(self, start: int, stop: int) -> None:
         """Give back the mapped pages of elements `start:stop` (nothing to do for copies)."""
-        if self._flat is not None and stop > start:
+        if self._flat is None or stop <= start:
+            return
+        if self._releaser is not None:
+            self._releaser.release(self._flat[start:stop])
+        else:
             release_pages(self._flat[start:stop])
+
+
+class PageReleaser:
+    """Gives mapped pages back: large ranges at once, small ones a batch at a time.
+
+    A small range only notes its map; once BATCH_RELEASE_BYTES of them have gone by, each noted
+    map is released whole (pages still in use by another thread are simply mapped again).
+    Safe to share between threads.
+    """
+
+    def __init__(self, batch_bytes: int = BATCH_RELEASE_BYTES) -> None:
+        self._batch_bytes = batch_bytes
+        self._maps: dict[int, mmap.mmap] = {}
+        self._pending = 0
+        self._lock = threading.Lock()
+
+    def release(self, array: np.ndarray) -> None:
+        if array.nbytes >= SMALL_BYTES:
+            release_pages(array)
+            return
+        mapping = _mapping_of(array)
+        if mapping is None:
+            return
+        with self._lock:
+            self._maps[id(mapping)] = mapping
+            self._pending += array.nbytes
+            if self._pending < self._batch_bytes:
+                return
+            maps, self._maps, self._pending = list(self._maps.values()), {}, 0
+        for mapping in maps:
+            _drop(mapping, 0, len(mapping))
 
 
 def chunk_ranges(
@@ -176,15 +218,20 @@ def release_pages(array: np.ndarray) -> None:
     if start < 0 or end > len(mapping):
         return
     first = start - start % _PAGE
-    length = min(-(-end // _PAGE) * _PAGE, len(mapping)) - first
+    _drop(mapping, first, min(-(-end // _PAGE) * _PAGE, len(mapping)) - first)
+
+
+def _drop(mapping: mmap.mmap, start: int, length: int) -> None:
+    if not _CAN_RELEASE or length <= 0:
+        return
     try:
-        mapping.madvise(mmap.MADV_DONTNEED, first, length)
+        mapping.madvise(mmap.MADV_DONTNEED, start, length)
     except (OSError, ValueError):  # closed meanwhile, or a platform that refuses: keep the pages
         return
 
 
-def _backing_map(array: np.ndarray) -> tuple[mmap.mmap, int] | None:
-    """The read-only mmap an array views (through its chain of bases) and its start address."""
+def _mapping_of(array: np.ndarray) -> mmap.mmap | None:
+    """The read-only mmap an array views, through its chain of bases (None: not a map)."""
     base: object = array
     while isinstance(base, np.ndarray):
         base = base.base
@@ -192,7 +239,14 @@ def _backing_map(array: np.ndarray) -> tuple[mmap.mmap, int] | None:
         return None
     if not base.readonly:  # only ever drop pages of a read-only map: nothing can be lost
         return None
-    mapping = base.obj
+    return base.obj
+
+
+def _backing_map(array: np.ndarray) -> tuple[mmap.mmap, int] | None:
+    """The read-only mmap an array views and the address where the map starts."""
+    mapping = _mapping_of(array)
+    if mapping is None:
+        return None
     try:
         address = np.frombuffer(mapping, dtype=np.uint8, count=1).__array_interface__["data"][0]
     except (ValueError, TypeError):  # closed, or empty

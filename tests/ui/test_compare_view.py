@@ -119,8 +119,19 @@ def test_most_changed_first_and_column_sort(qtbot, compare_window, pair):
     # Changed rows by relative change: bias from zeros (infinite) first, then kernel, then cube.
     assert order[4:7] == ["net/bias", "net/kernel", "net/cube"]
     assert order[-1] == "net/frozen"
-    window.view.table.sortByColumn(COLUMN_KEYS.index("name"), Qt.SortOrder.AscendingOrder)
+    view = window.view
+    assert view.select("net/kernel")
+    view.table.sortByColumn(COLUMN_KEYS.index("name"), Qt.SortOrder.AscendingOrder)
     assert [row["name"] for row in shown_rows(window)] == sorted(order)
+    current = view.table.currentIndex()  # the selection follows its row
+    assert current.siblingAtColumn(0).data() == "net/kernel"
+    assert view.detail.item.name == "net/kernel"
+    view.table.sortByColumn(COLUMN_KEYS.index("rel_l2"), Qt.SortOrder.DescendingOrder)
+    rel_l2 = [row["rel_l2"] for row in shown_rows(window)]
+    numbers = [float(v) for v in rel_l2 if v]
+    assert numbers == sorted(numbers, reverse=True) and rel_l2[len(numbers) :] == [""] * (
+        len(rel_l2) - len(numbers)
+    )
 
 
 def test_filters_by_status_and_name(qtbot, compare_window, pair):
