@@ -104,12 +104,14 @@ def _is_plumbing(
     ):
         return True
     name = node.name
-    if node.function is None:
-        top = name.split("/", 1)[0]
-        if top in saver_scopes or _INIT_SCOPE.match(top) or _INIT_NAME.match(name):
-            return True
     parts = name.split("/")
-    if _INIT_PARTS.intersection(parts):
+    if node.function is None:
+        top = parts[0]
+        if top in saver_scopes:
+            return True
+        if top[:1] in "ir" and (_INIT_SCOPE.match(top) or _INIT_NAME.match(name)):
+            return True
+    if not _INIT_PARTS.isdisjoint(parts):
         return True
     # `v/Assign` writes the initial value into variable `v`.
-    return node.op in ASSIGN_OPS and len(parts) > 1 and "/".join(parts[:-1]) in variables
+    return node.op in ASSIGN_OPS and len(parts) > 1 and name.rpartition("/")[0] in variables

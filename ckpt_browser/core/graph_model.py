@@ -13,6 +13,7 @@ numpy range queries, not walks over the tree. Edges are kept once, in arrays sor
 from __future__ import annotations
 
 import fnmatch
+import functools
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -29,6 +30,7 @@ LIBRARY_NAME = "[functions]"  # brackets cannot occur in a TensorFlow node name
 _NUMBERED = re.compile(r"^(?P<base>.*?\D)(?P<number>\d+)$")
 _DIGITS = re.compile(r"(\d+)")
 KIND_CODES = list(NodeKind)
+_NO_CHILDREN: list[int] = []  # shared by every op item, which never has children
 
 
 class ItemKind(str, Enum):
@@ -169,10 +171,11 @@ class GraphModel:
 
     def _add_op(self, parent: int, leaf: str, position: int, nodes: list[GraphNode]) -> None:
         node = nodes[position]
-        item_id = self._new_item(ItemKind.OP, node.name, leaf, parent)
-        self.items[item_id].op = len(self.nodes)
+        op = len(self.nodes)
+        items = self.items
+        items[parent].children.append(len(items))
+        items.append(Item(ItemKind.OP, node.name, leaf, parent, op, op + 1, _NO_CHILDREN, op))
         self.nodes.append(node)
-        self._close(item_id)
 
     def _fill(self, item_id: int, scope: _Scope, prefix: str, nodes, own_op) -> None:
         """Create the children of group `item_id` from `scope`, depth first."""
@@ -208,21 +211,35 @@ class GraphModel:
         sources, targets, control = [], [], []
         self.dangling_inputs: list[tuple[str, str]] = []  # (node, input naming no node)
         index_of = self.index_of_name
-        data_count = control_count = 0
+        total = control_count = 0
         for target, node in enumerate(self.nodes):
-            inputs, controls = node.inputs, node.control_inputs
-            data_count += len(inputs)
-            control_count += len(controls)
-            for names, is_control in ((inputs, False), (controls, True)):
-                for name in names:
-                    source = index_of.get(name.split(":", 1)[0])
+            # A top-level node's inputs as the GraphDef writes them (`x:1`, `^y`): reading them
+            # raw here is three times faster than through GraphNode, and loading is what waits.
+            raw = node.proto.input if node.function is None else node.inputs
+            total += len(raw)
+            for name in raw:
+                is_control = name[:1] == "^"
+                source = index_of.get(name[is_control:].partition(":")[0])
+                if source is None:
+                    self.dangling_inputs.append((node.name, name))
+                    control_count += is_control
+                    continue
+                sources.append(source)
+                targets.append(target)
+                control.append(is_control)
+                control_count += is_control
+            if node.function is not None:
+                total += len(node.control_inputs)
+                for name in node.control_inputs:
+                    source = index_of.get(name)
+                    control_count += 1
                     if source is None:
-                        self.dangling_inputs.append((node.name, name))
+                        self.dangling_inputs.append((node.name, "^" + name))
                         continue
                     sources.append(source)
                     targets.append(target)
-                    control.append(is_control)
-        self.data_edge_count, self.control_edge_count = data_count, control_count
+                    control.append(True)
+        self.data_edge_count, self.control_edge_count = total - control_count, control_count
         source_array = np.array(sources, dtype=np.int64)
         target_array = np.array(targets, dtype=np.int64)
         by_target = np.argsort(target_array, kind="stable")
@@ -417,8 +434,11 @@ def _fold_series(entries: list[tuple[str, str, object]], nodes: list[GraphNode])
 
     Yields ("series", label, members) or (kind, (name, payload)), in natural name order.
     """
+    if len(entries) == 1:
+        kind, name, payload = entries[0]
+        return [(kind, name, (name, payload))]
     runs: dict[tuple, list] = defaultdict(list)
-    for kind, name, payload in entries:
+    for kind, name, payload in entries if len(entries) >= SERIES_MIN else ():
         match = _NUMBERED.match(name) if name[-1:].isdigit() else None
         if match:
             op = nodes[payload].op if kind == "op" else ""
@@ -444,6 +464,7 @@ def _fold_series(entries: list[tuple[str, str, object]], nodes: list[GraphNode])
     return [entry for _key, entry in result]
 
 
+@functools.lru_cache(maxsize=65536)  # the same leaf names (`kernel`, `Shape`) recur in every scope
 def _natural_key(name: str) -> str:
     """`layer_2` before `layer_10`: numbers padded to a common width, then compared as text."""
     return _DIGITS.sub(_pad_number, name)

@@ -167,12 +167,14 @@ class VariablesView(QTreeWidget):
             rows.append((key, status, shapes.get(key)))
         for key in link.missing_from_graph:
             rows.append((key, self.STATUS_CHECKPOINT, checkpoint[key].shape))
+        items = []
         for key, status, shape in rows:
             row = QTreeWidgetItem([key, status, format_shape(shape) if shape is not None else "?"])
             if status in (self.STATUS_GRAPH, self.STATUS_CHECKPOINT):
                 for column in range(3):
                     row.setForeground(column, QBrush(MISSING_COLOUR))
-            self.addTopLevelItem(row)
+            items.append(row)
+        self.addTopLevelItems(items)
         self.setSortingEnabled(True)
         self.sortByColumn(1, Qt.SortOrder.DescendingOrder)
 

@@ -3,7 +3,8 @@
 When a checkpoint opens, the dock looks for its graph (`.meta` beside it, `saved_model.pb` of a
 SavedModel) and shows it, or hides itself when there is none. A variable chosen in the tree is
 selected in the graph and the reverse; a Const of a frozen graph opens in the tensor view. A
-frozen `.pb` (which is no checkpoint) opens in the dock alone.
+frozen `.pb` (which is no checkpoint), or a `.meta` whose checkpoint is gone, opens in the dock
+alone.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from ckpt_browser.ui.graph_panel import GraphPanel
 if TYPE_CHECKING:
     from ckpt_browser.ui.main_window import MainWindow
 
-GRAPH_FILE_SUFFIXES = (".pb", ".graphdef")
+GRAPH_FILE_SUFFIXES = (".pb", ".graphdef", ".meta")  # a .meta without its checkpoint too
 
 
 class GraphDock(QDockWidget):

@@ -52,17 +52,23 @@ class LoadedGraph:
     builder: SceneBuilder
     scene: Scene
     constants: GraphConstants
+    link: VariableLink
+    checkpoint: Mapping[str, TensorInfo] | None  # the one `link` was made for
 
 
-def load_graph_view(path: str, builder_metrics, state: ViewState, context: TaskContext):
-    """Read the graph file, build the model and lay out the collapsed view (in a worker)."""
+def load_graph_view(
+    path: str, builder_metrics, state: ViewState, checkpoint, context: TaskContext
+) -> LoadedGraph:
+    """Read the graph file, build the model, link the variables and lay out the collapsed view
+    (in a worker: only drawing is left for the GUI thread)."""
     graph = load_graph(path)
     context.raise_if_cancelled()
     model = GraphModel(graph)
     context.raise_if_cancelled()
+    link = link_variables(model, checkpoint)
     builder = SceneBuilder(model, builder_metrics)
     scene = builder.build(state, context.cancelled)
-    return LoadedGraph(model, builder, scene, GraphConstants(graph))
+    return LoadedGraph(model, builder, scene, GraphConstants(graph), link, checkpoint)
 
 
 class GraphPanel(QWidget):
@@ -219,9 +225,9 @@ class GraphPanel(QWidget):
             return
         self.message.setText(f"Loading {os.path.basename(path)}…")
         self.pages.setCurrentWidget(self.message)
-        metrics, state = self.canvas.metrics, self._state
+        metrics, state, checkpoint = self.canvas.metrics, self._state, self._checkpoint
         self._load_task = self.runner.start(
-            lambda context: load_graph_view(path, metrics, state, context),
+            lambda context: load_graph_view(path, metrics, state, checkpoint, context),
             self._on_loaded,
             on_failed=self._on_load_failed,
         )
@@ -236,7 +242,10 @@ class GraphPanel(QWidget):
         self._load_task = None
         self.model, self._builder, self.constants = loaded.model, loaded.builder, loaded.constants
         self.pages.setCurrentWidget(self.canvas)
-        self._relink()
+        if loaded.checkpoint is self._checkpoint:
+            self._show_link(loaded.link)
+        else:  # the checkpoint changed while the graph loaded
+            self._relink()
         self._show(loaded.scene)
         self.canvas.fit_readable()
         self._update_actions()
@@ -254,7 +263,10 @@ class GraphPanel(QWidget):
     def _relink(self) -> None:
         if self.model is None:
             return
-        self.link = link_variables(self.model, self._checkpoint)
+        self._show_link(link_variables(self.model, self._checkpoint))
+
+    def _show_link(self, link: VariableLink) -> None:
+        self.link = link
         self.canvas.missing_ops = self.link.missing_ops
         self.variables.show_link(self.model, self.link, self._checkpoint)
         self._update_summary()
