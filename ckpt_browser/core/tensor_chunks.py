@@ -83,8 +83,8 @@ class PageReleaser:
     Safe to share between threads.
     """
 
-    def __init__(self, batch_bytes: int = BATCH_RELEASE_BYTES) -> None:
-        self._batch_bytes = batch_bytes
+    def __init__(self, batch_bytes: int | None = None) -> None:
+        self._batch_bytes = batch_bytes or BATCH_RELEASE_BYTES
         self._maps: dict[int, mmap.mmap] = {}
         self._pending = 0
         self._lock = threading.Lock()
