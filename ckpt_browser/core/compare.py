@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ckpt_browser.core import tensor_chunks
-from ckpt_browser.core.chunked import WORKERS, Cancelled
+from ckpt_browser.core.chunked import WORKERS, Cancel, Cancelled, Progress
 from ckpt_browser.core.distances import (
     Distances,
     PartialDistances,
@@ -39,9 +39,6 @@ from ckpt_browser.core.distances import (
 from ckpt_browser.core.name_alignment import AlignedPair, Alignment, align
 from ckpt_browser.core.tensor_chunks import ChunkedTensor, PageReleaser, map_pair_chunks
 from ckpt_browser.format import Checkpoint, TensorInfo
-
-Progress = Callable[[float], None] | None
-Cancel = Callable[[], bool] | None
 
 __all__ = [
     "Cancelled",

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ckpt_browser.core.chunked import Cancelled
+from ckpt_browser.core.chunked import Cancel, Progress, scaled
 from ckpt_browser.core.distances import COMPLEX, STRING, comparison_category
 from ckpt_browser.core.slicing import (
     SliceSpec,
@@ -32,9 +32,6 @@ from ckpt_browser.core.tensor_chunks import (
     worker_pool,
 )
 from ckpt_browser.format import Checkpoint, TensorInfo
-
-Progress = Callable[[float], None] | None
-Cancel = Callable[[], bool] | None
 
 HEATMAP_MAX_PIXELS = (600, 600)
 # Block means need a float64 copy of the whole slice; past this many cells the heatmaps take every
@@ -89,7 +86,10 @@ def histogram_pair(
     ranges = []
     for step, array in enumerate(arrays):
         stats = compute_stats(
-            array, quantiles=False, progress=_part(progress, step, 4), cancel=cancel
+            array,
+            quantiles=False,
+            progress=scaled(progress, step / 4, (step + 1) / 4),
+            cancel=cancel,
         )
         if stats.min is not None:
             ranges.append((float(stats.min), float(stats.max)))
@@ -111,7 +111,7 @@ def histogram_pair(
         )
     results = []
     for step, array in enumerate(arrays, 2):
-        progress_part = _part(progress, step, 4)
+        progress_part = scaled(progress, step / 4, (step + 1) / 4)
         results.append(
             histogram(array, bins, value_range=(low, high), progress=progress_part, cancel=cancel)
             if array.size
@@ -254,14 +254,3 @@ def _pixels(
 ) -> np.ndarray:
     shown = display_array(values, dtype_name)
     return downsample_for_heatmap(shown, max_pixels, method=method)
-
-
-def _part(progress: Progress, step: int, steps: int) -> Progress:
-    if progress is None:
-        return None
-    return lambda fraction: progress((step + fraction) / steps)
-
-
-def _check(cancel: Cancel) -> None:
-    if cancel is not None and cancel():
-        raise Cancelled()

@@ -23,7 +23,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from ckpt_browser.core.chunked import WORKERS, Cancelled
+from ckpt_browser.core.chunked import WORKERS, Cancelled, report
 from ckpt_browser.format import Checkpoint, TensorInfo
 
 T = TypeVar("T")
@@ -182,27 +182,18 @@ def map_pair_chunks(
         results = []
         for done, (start, stop) in enumerate(ranges, 1):
             results.append(one(start, stop))
-            _report(done / len(ranges), progress, cancel)
+            report(done / len(ranges), progress, cancel)
         return results
     futures: list[Future[T]] = [pool.submit(one, *r) for r in ranges]
     try:
         results = []
         for done, future in enumerate(futures, 1):
             results.append(future.result())
-            _report(done / len(futures), progress, cancel)
+            report(done / len(futures), progress, cancel)
         return results
     finally:
         for future in futures:  # after a cancel or an error: drop what has not started
             future.cancel()
-
-
-def _report(
-    fraction: float, progress: Callable[[float], None] | None, cancel: Callable[[], bool] | None
-) -> None:
-    if progress is not None:
-        progress(fraction)
-    if cancel is not None and cancel():
-        raise Cancelled()
 
 
 def release_pages(array: np.ndarray) -> None:
