@@ -287,10 +287,9 @@ class CompareDetailPane(QWidget):
                 nan_count=difference.nan_count,
                 inf_count=difference.posinf_count + difference.neginf_count,
             )
-        elif self._item is not None and self._item.status.value in ("added", "removed"):
-            self.difference_histogram.clear("only one side has this name")
         else:
-            self.difference_histogram.clear("no difference to draw")
+            reason = _missing_reason(self._item, DIFFERENCE_NOTE)
+            self.difference_histogram.clear(reason or "no difference to draw")
         self.details_shown.emit()
 
     # -- slices -----------------------------------------------------------------------------------
