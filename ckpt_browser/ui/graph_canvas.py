@@ -12,7 +12,7 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from PySide6.QtCore import QPointF, QRectF, QSize, Qt, Signal
+from PySide6.QtCore import QPointF, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import (
     QBrush,
     QColor,
@@ -68,11 +68,14 @@ EDGE_COLOUR = QColor("#8d939c")
 TRACE_COLOUR = QColor("#e0621b")
 
 
+_SAMPLE_TEXT = "gradients/MatMul_grad/Shape kernel Adam_1 layer_10 ReadVariableOp"
+
+
 def metrics_for(font: QFont) -> Metrics:
     """Layout metrics that fit `font` (labels are elided to the box the layout gives them)."""
     measure = QFontMetricsF(font)
     return Metrics(
-        char_width=max(measure.averageCharWidth(), measure.horizontalAdvance("x")) * 1.05,
+        char_width=measure.horizontalAdvance(_SAMPLE_TEXT) / len(_SAMPLE_TEXT) * 1.08,
         line_height=measure.height(),
         header=measure.height() + 8,
     )
@@ -137,8 +140,9 @@ class NodeItem(QGraphicsItem):
         painter.setPen(QColor(style.text))
         line = QRectF(inner.left(), inner.top(), inner.width(), metrics.line_height)
         painter.setFont(self.canvas.bold_font)
+        bold_metrics = QFontMetricsF(self.canvas.bold_font)
         painter.drawText(
-            line, Qt.AlignmentFlag.AlignCenter, self._elide(first, font_metrics, inner)
+            line, Qt.AlignmentFlag.AlignCenter, self._elide(first, bold_metrics, inner)
         )
         painter.setFont(self.canvas.font())
         painter.setPen(QColor(style.text).lighter(160))
@@ -260,6 +264,7 @@ class GraphCanvas(QGraphicsView):
         self._nodes: dict[int, NodeItem] = {}
         self._edges: list[EdgeItem] = []
         self._lines: dict[int, tuple[str, str]] = {}
+        self._quiet = False
         self.scene().selectionChanged.connect(self._on_selection_changed)
 
     # -- content ----------------------------------------------------------------------------------
@@ -268,7 +273,7 @@ class GraphCanvas(QGraphicsView):
         """Replace the drawing by `scene`; `lines(item)` gives the two lines of a node."""
         selected = self.selected_item()
         graphics = self.scene()
-        graphics.blockSignals(True)
+        self._quiet = True
         graphics.clear()
         self.model = model
         self._scene_data = scene
@@ -290,7 +295,7 @@ class GraphCanvas(QGraphicsView):
         )
         if selected in self._nodes:
             self._nodes[selected].setSelected(True)
-        graphics.blockSignals(False)
+        self._quiet = False
         self.apply_trace()
 
     def clear(self) -> None:
@@ -362,18 +367,25 @@ class GraphCanvas(QGraphicsView):
     def select_item(self, item: int | None, centre: bool = True) -> bool:
         """Select `item` if it is drawn (and scroll to it); None clears the selection."""
         graphics = self.scene()
-        graphics.blockSignals(True)
+        self._quiet = True
         graphics.clearSelection()
         node = self._nodes.get(item) if item is not None else None
         if node is not None:
             node.setSelected(True)
             if centre:
                 self.centerOn(node)
-        graphics.blockSignals(False)
+                # A scene drawn just now may not have its scroll range yet: centre again after.
+                QTimer.singleShot(0, lambda: self._centre_if_current(node))
+        self._quiet = False
         return node is not None
 
+    def _centre_if_current(self, node: NodeItem) -> None:
+        if self._nodes.get(node.item_id) is node:
+            self.centerOn(node)
+
     def _on_selection_changed(self) -> None:
-        self.item_selected.emit(self.selected_item())
+        if not self._quiet:  # selections made by the program are not echoed as clicks
+            self.item_selected.emit(self.selected_item())
 
     def set_trace(
         self, traced_items: np.ndarray | None, traced_edges: set[tuple[int, int]]

@@ -1,7 +1,7 @@
 """The graph panel as a dock of the main window, and the links between it and the window.
 
 When a checkpoint opens, the dock looks for its graph (`.meta` beside it, `saved_model.pb` of a
-SavedModel) and shows it, or hides itself when there is none. A variable chosen in the tree is
+SavedModel) and shows it (in a window wide enough for it), or hides itself when there is none. A variable chosen in the tree is
 selected in the graph and the reverse; a Const of a frozen graph opens in the tensor view. A
 frozen `.pb` (which is no checkpoint), or a `.meta` whose checkpoint is gone, opens in the dock
 alone.
@@ -22,6 +22,9 @@ from ckpt_browser.ui.graph_panel import GraphPanel
 if TYPE_CHECKING:
     from ckpt_browser.ui.main_window import MainWindow
 
+# A window narrower than this keeps its size: the graph stays under View > Graph (Ctrl+G)
+# rather than squeezing the tree and the tensor view or widening the window by itself.
+AUTO_SHOW_MIN_WIDTH = 1100
 GRAPH_FILE_SUFFIXES = (".pb", ".graphdef", ".meta")  # a .meta without its checkpoint too
 
 
@@ -69,8 +72,22 @@ class GraphDock(QDockWidget):
         self.panel.set_checkpoint(None)
         self.panel.set_graph(os.path.abspath(path))
         self.window_.setWindowTitle(f"{os.path.basename(path)} — graph")
-        self.show()
+        self._show_wide()
         return True
+
+    def _show_wide(self) -> None:
+        """Show the dock; the first time, widen it (a graph is wide) as far as the window's
+        other panes allow without growing the window. A width restored from settings stays."""
+        first = not self.isVisible() and not self.property("sized")
+        self.show()
+        if not first:
+            return
+        self.setProperty("sized", True)
+        window = self.window_
+        room = window.width() - window.centralWidget().minimumSizeHint().width() - 20
+        width = min(int(window.width() * 0.45), room)
+        if self.width() < width:
+            window.resizeDocks([self], [width], Qt.Orientation.Horizontal)
 
     def _on_checkpoint_changed(self, checkpoint) -> None:
         if checkpoint is None:
@@ -83,7 +100,10 @@ class GraphDock(QDockWidget):
         self.panel.set_checkpoint(checkpoint)
         if graph_path != self.panel.path:
             self.panel.set_graph(graph_path)
-        self.setVisible(graph_path is not None)
+        if graph_path is None:
+            self.hide()
+        elif self.window_.width() >= AUTO_SHOW_MIN_WIDTH:
+            self._show_wide()
 
     def _on_tree_selection(self, key: str | None) -> None:
         if key is not None and self.isVisible():
