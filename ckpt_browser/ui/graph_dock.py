@@ -1,10 +1,10 @@
 """The graph panel as a dock of the main window, and the links between it and the window.
 
 When a checkpoint opens, the dock looks for its graph (`.meta` beside it, `saved_model.pb` of a
-SavedModel) and shows it (in a window wide enough for it), or hides itself when there is none. A variable chosen in the tree is
-selected in the graph and the reverse; a Const of a frozen graph opens in the tensor view. A
-frozen `.pb` (which is no checkpoint), or a `.meta` whose checkpoint is gone, opens in the dock
-alone.
+SavedModel) and shows it (in a window wide enough for it), or hides itself when there is none.
+A variable chosen in the tree is selected in the graph and the reverse; a Const of a frozen
+graph opens in the tensor view. A frozen `.pb` (which is no checkpoint), or a `.meta` whose
+checkpoint is gone, opens in the dock alone.
 """
 
 from __future__ import annotations
