@@ -72,7 +72,10 @@ def build(dist: Path, work: Path) -> BuildReport:
     command = [sys.executable, "-m", "PyInstaller", "--noconfirm", "--clean", "--log-level=WARN"]
     command += ["--distpath", str(dist), "--workpath", str(work), str(SPEC)]
     started = time.perf_counter()
-    subprocess.run(command, check=True, cwd=REPO)
+    # Not from the checkout: `python -m` puts the working folder first on sys.path, where an
+    # editable install's stale ckpt_browser.egg-info would be the metadata the bundle gets.
+    work.mkdir(parents=True, exist_ok=True)
+    subprocess.run(command, check=True, cwd=work)
     seconds = time.perf_counter() - started
     folder = dist / APP_NAME
     shutil.copy2(INSTALL_SCRIPT, folder / INSTALL_SCRIPT.name)
@@ -125,7 +128,7 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=3, help="start-ups to time with --check")
     parser.add_argument("--screenshot", type=Path, help="where --check writes the screenshot")
     parser.add_argument("--archive", action="store_true", help="also pack it as .tar.gz")
-    parser.add_argument("--json", action="store_true", help="print the report as JSON")
+    parser.add_argument("--report", type=Path, help="also write the report as JSON to this file")
     args = parser.parse_args()
 
     report = build(args.dist.resolve(), args.work.resolve())
@@ -137,7 +140,9 @@ def main() -> int:
                 report.screenshot = None  # it went with the scratch folder
     if args.archive:
         archive(report)
-    print(json.dumps(asdict(report), indent=1) if args.json else report.summary())
+    if args.report is not None:
+        args.report.write_text(json.dumps(asdict(report), indent=1) + "\n")
+    print(report.summary())
     return 0
 
 
