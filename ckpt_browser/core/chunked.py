@@ -15,9 +15,11 @@ length of strings.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
+from typing import TypeVar
 
 import numpy as np
 
@@ -25,6 +27,7 @@ CHUNK_ELEMENTS = 1 << 20  # the unit of work between progress reports and cancel
 BLOCK_ELEMENTS = 1 << 16  # what one numpy call sees: 64 K values stay in the CPU cache
 WORKERS = max(1, min(4, os.cpu_count() or 1))
 
+T = TypeVar("T")
 Progress = Callable[[float], None] | None
 Cancel = Callable[[], bool] | None
 
@@ -88,27 +91,41 @@ def run_chunks(
 ) -> list:
     """`task(chunk)` for consecutive chunks of `flat`, results in order; progress and cancel
     between chunks. An empty array is one empty chunk."""
+    task = _quietly(task)
+    starts = range(0, max(flat.size, 1), CHUNK_ELEMENTS)
+    calls = [partial(task, flat[start : start + CHUNK_ELEMENTS]) for start in starts]
+    if len(calls) == 1 or WORKERS == 1:
+        return run_in_order(calls, None, progress, cancel)
+    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tensor-stats") as pool:
+        return run_in_order(calls, pool, progress, cancel)
+
+
+def run_in_order(
+    calls: Sequence[Callable[[], T]], pool: Executor | None, progress: Progress, cancel: Cancel
+) -> list[T]:
+    """The results of `calls` in order, run on `pool`'s threads when there is one.
+
+    `progress(fraction)` and `cancel()` are called between calls; a cancel raises Cancelled and,
+    like an error, drops the calls that have not started yet.
+    """
     if cancel is not None and cancel():
         raise Cancelled()
-    starts = range(0, max(flat.size, 1), CHUNK_ELEMENTS)
-    task = _quietly(task)
-    if len(starts) == 1 or WORKERS == 1:
+    if pool is None or len(calls) == 1:
         results = []
-        for done, start in enumerate(starts, 1):
-            results.append(task(flat[start : start + CHUNK_ELEMENTS]))
-            report(done / len(starts), progress, cancel)
+        for done, call in enumerate(calls, 1):
+            results.append(call())
+            report(done / len(calls), progress, cancel)
         return results
-    with ThreadPoolExecutor(max_workers=WORKERS, thread_name_prefix="tensor-stats") as pool:
-        futures = [pool.submit(task, flat[start : start + CHUNK_ELEMENTS]) for start in starts]
-        try:
-            results = []
-            for done, future in enumerate(futures, 1):
-                results.append(future.result())
-                report(done / len(futures), progress, cancel)
-            return results
-        finally:
-            for future in futures:  # after a cancel or an error: drop what has not started
-                future.cancel()
+    futures = [pool.submit(call) for call in calls]
+    try:
+        results = []
+        for done, future in enumerate(futures, 1):
+            results.append(future.result())
+            report(done / len(futures), progress, cancel)
+        return results
+    finally:
+        for future in futures:
+            future.cancel()
 
 
 def _quietly(task: Callable[[np.ndarray], object]) -> Callable[[np.ndarray], object]:

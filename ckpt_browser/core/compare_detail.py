@@ -25,13 +25,9 @@ from ckpt_browser.core.slicing import (
     slice_shape,
 )
 from ckpt_browser.core.stats import Histogram, compute_stats, histogram, quick_histogram
-from ckpt_browser.core.tensor_chunks import (
-    ChunkedTensor,
-    map_pair_chunks,
-    release_pages,
-    worker_pool,
-)
+from ckpt_browser.core.tensor_chunks import ChunkedTensor, map_pair_chunks, worker_pool
 from ckpt_browser.format import Checkpoint, TensorInfo
+from ckpt_browser.format.pages import release_pages
 
 HEATMAP_MAX_PIXELS = (600, 600)
 # Block means need a float64 copy of the whole slice; past this many cells the heatmaps take every

@@ -10,16 +10,14 @@ so memory stays flat whatever the size. On systems without `madvise` it simply s
 
 from __future__ import annotations
 
-import contextlib
-import mmap
 from collections.abc import Iterator
 
 import numpy as np
 
 from ckpt_browser.format.crc import crc32c
+from ckpt_browser.format.pages import release_pages
 
 CHUNK_BYTES = 4 << 20
-_PAGE = mmap.PAGESIZE
 
 
 class ChecksumAccumulator:
@@ -45,14 +43,13 @@ def chunks(
         return
     itemsize = max(flat.itemsize, (dtype or flat.dtype).itemsize)
     step = max(1, chunk_bytes // itemsize)
-    pages = _PageReleaser(flat)
     for start in range(0, flat.size, step):
         piece = flat[start : start + step]
         out = piece.astype(dtype) if dtype is not None and dtype != piece.dtype else piece
         if checksum is not None:
             checksum.add(out)
         yield out
-        pages.release(piece)
+        release_pages(piece)
 
 
 def checksum_of(array: np.ndarray, chunk_bytes: int = CHUNK_BYTES) -> int:
@@ -61,37 +58,3 @@ def checksum_of(array: np.ndarray, chunk_bytes: int = CHUNK_BYTES) -> int:
     for _ in chunks(array, checksum=accumulator, chunk_bytes=chunk_bytes):
         pass
     return accumulator.value
-
-
-class _PageReleaser:
-    """Tell the kernel that pages of a memory map already streamed are not needed any more."""
-
-    def __init__(self, array: np.ndarray) -> None:
-        self._map = _mapping_of(array)
-        self._start = 0
-        if self._map is not None:
-            view = np.frombuffer(self._map, np.uint8)
-            self._start = view.ctypes.data
-            self._length = view.size
-            del view  # let the map close later; only its address was wanted
-
-    def release(self, piece: np.ndarray) -> None:
-        if self._map is None or not hasattr(self._map, "madvise"):
-            return
-        begin = piece.ctypes.data - self._start
-        end = min(begin + piece.nbytes, self._length)
-        if begin < 0 or begin >= end:
-            return
-        aligned = begin - begin % _PAGE
-        with contextlib.suppress(OSError, ValueError):
-            self._map.madvise(mmap.MADV_DONTNEED, aligned, end - aligned)
-
-
-def _mapping_of(array: np.ndarray) -> mmap.mmap | None:
-    """The memory map an array views, found through its chain of bases, or None."""
-    base: object = array
-    while isinstance(base, np.ndarray):
-        base = base.base
-    if isinstance(base, memoryview):
-        base = base.obj
-    return base if isinstance(base, mmap.mmap) else None

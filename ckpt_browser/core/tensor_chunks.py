@@ -17,22 +17,22 @@ import math
 import mmap
 import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
+from functools import partial
 from typing import TypeVar
 
 import numpy as np
 
-from ckpt_browser.core.chunked import WORKERS, Cancelled, report
+from ckpt_browser.core.chunked import WORKERS, run_in_order
 from ckpt_browser.format import Checkpoint, TensorInfo
+from ckpt_browser.format.pages import drop_pages, mapping_of, release_pages
 
 T = TypeVar("T")
 
 CHUNK_BYTES = 8 << 20  # the unit of work, of progress reports and of cancel checks
 BATCH_RELEASE_BYTES = 64 << 20  # small tensors: give their maps back after this many bytes
 SMALL_BYTES = 1 << 20  # below this a range is released with its batch, not on its own
-_PAGE = mmap.PAGESIZE
-_CAN_RELEASE = hasattr(mmap, "MADV_DONTNEED") and hasattr(mmap.mmap, "madvise")
 
 
 class ChunkedTensor:
@@ -93,7 +93,7 @@ class PageReleaser:
         if array.nbytes >= SMALL_BYTES:
             release_pages(array)
             return
-        mapping = _mapping_of(array)
+        mapping = mapping_of(array)
         if mapping is None:
             return
         with self._lock:
@@ -103,7 +103,7 @@ class PageReleaser:
                 return
             maps, self._maps, self._pending = list(self._maps.values()), {}, 0
         for mapping in maps:
-            _drop(mapping, 0, len(mapping))
+            drop_pages(mapping, 0, len(mapping))
 
 
 def chunk_ranges(
@@ -175,74 +175,8 @@ def map_pair_chunks(
         b.release(start, stop)
         return result
 
-    ranges = paired_chunks(a, b)
-    if cancel is not None and cancel():
-        raise Cancelled()
-    if pool is None or len(ranges) == 1:
-        results = []
-        for done, (start, stop) in enumerate(ranges, 1):
-            results.append(one(start, stop))
-            report(done / len(ranges), progress, cancel)
-        return results
-    futures: list[Future[T]] = [pool.submit(one, *r) for r in ranges]
-    try:
-        results = []
-        for done, future in enumerate(futures, 1):
-            results.append(future.result())
-            report(done / len(futures), progress, cancel)
-        return results
-    finally:
-        for future in futures:  # after a cancel or an error: drop what has not started
-            future.cancel()
-
-
-def release_pages(array: np.ndarray) -> None:
-    """`madvise(MADV_DONTNEED)` the pages under `array` if it views a read-only memory map."""
-    if not _CAN_RELEASE or array.size == 0:
-        return
-    found = _backing_map(array)
-    if found is None:
-        return
-    mapping, map_address = found
-    start = array.__array_interface__["data"][0] - map_address
-    end = start + array.nbytes
-    if start < 0 or end > len(mapping):
-        return
-    first = start - start % _PAGE
-    _drop(mapping, first, min(-(-end // _PAGE) * _PAGE, len(mapping)) - first)
-
-
-def _drop(mapping: mmap.mmap, start: int, length: int) -> None:
-    if not _CAN_RELEASE or length <= 0:
-        return
-    try:
-        mapping.madvise(mmap.MADV_DONTNEED, start, length)
-    except (OSError, ValueError):  # closed meanwhile, or a platform that refuses: keep the pages
-        return
-
-
-def _mapping_of(array: np.ndarray) -> mmap.mmap | None:
-    """The read-only mmap an array views, through its chain of bases (None: not a map)."""
-    base: object = array
-    while isinstance(base, np.ndarray):
-        base = base.base
-    if not isinstance(base, memoryview) or not isinstance(base.obj, mmap.mmap):
-        return None
-    if not base.readonly:  # only ever drop pages of a read-only map: nothing can be lost
-        return None
-    return base.obj
-
-
-def _backing_map(array: np.ndarray) -> tuple[mmap.mmap, int] | None:
-    """The read-only mmap an array views and the address where the map starts."""
-    mapping = _mapping_of(array)
-    if mapping is None:
-        return None
-    try:
-        address = np.frombuffer(mapping, dtype=np.uint8, count=1).__array_interface__["data"][0]
-    except (ValueError, TypeError):  # closed, or empty
-        return None
-    return mapping, address
+    calls = [partial(one, start, stop) for start, stop in paired_chunks(a, b)]
+    return run_in_order(calls, pool, progress, cancel)
 
 
 def _element_bytes(info: TensorInfo) -> int:

@@ -18,6 +18,7 @@ from google.protobuf.message import DecodeError
 from . import dtypes, protos
 from .crc import crc32c, mask
 from .errors import CheckpointError
+from .pages import drop_pages
 from .slice_keys import slice_key
 from .sstable import Table, _varint
 
@@ -365,19 +366,10 @@ class DataFiles:
         return mask(crc)
 
     def _release(self, shard_id: int, offset: int, length: int) -> None:
-        """Drop the pages of a range from this process's memory once they have been read.
-
-        The bytes stay in the page cache, and anything that reads them again faults them back
-        in; this only keeps `verify` of a 50 GB checkpoint from looking like it holds 50 GB.
-        """
+        """Hand a checksummed range's pages back (see `pages`): `verify` of 50 GB stays small."""
         buf = self._maps.get(shard_id)
-        if not isinstance(buf, mmap.mmap) or not hasattr(mmap, "MADV_DONTNEED"):
-            return
-        start = offset - offset % mmap.PAGESIZE
-        end = min(offset + length, len(buf))
-        end -= end % mmap.PAGESIZE
-        if end > start:
-            buf.madvise(mmap.MADV_DONTNEED, start, end - start)
+        if isinstance(buf, mmap.mmap):
+            drop_pages(buf, offset, length)
 
     def _string_crc(self, entry: BundleEntry, raw: memoryview) -> int:
         # The entry CRC covers each length as a 4-byte (or 8-byte when large) little-endian integer,

@@ -19,7 +19,7 @@ from ckpt_browser.core.compare import (
     compare_checkpoints,
     iter_compare,
 )
-from ckpt_browser.format import open_checkpoint
+from ckpt_browser.format import open_checkpoint, pages
 
 BIG = 3_000_000  # float32 elements: 12 MB, more than one chunk, so chunks run on the pool
 
@@ -360,7 +360,7 @@ def test_results_arrive_one_by_one_with_progress_and_cancel(pair):
 
 def test_release_pages_gives_back_resident_memory(tmp_path: Path):
     status = Path("/proc/self/status")
-    if not status.exists() or not tensor_chunks._CAN_RELEASE:
+    if not status.exists() or not pages.CAN_RELEASE:
         pytest.skip("needs Linux /proc and madvise")
     from ckpt_browser.format.writer import CheckpointWriter
 
@@ -379,7 +379,7 @@ def test_release_pages_gives_back_resident_memory(tmp_path: Path):
         before = resident_file_kib()
         assert float(array[::1024].sum()) == 8 << 10  # touch every page
         touched = resident_file_kib()
-        tensor_chunks.release_pages(array)
+        pages.release_pages(array)
         released = resident_file_kib()
         assert float(array[::1024].sum()) == 8 << 10  # still readable afterwards
     assert touched - before > 24 << 10
@@ -468,7 +468,7 @@ def test_read_slices_same_slice_of_both_and_their_difference(pair, monkeypatch):
 
 def test_many_small_tensors_give_their_pages_back(tmp_path: Path, monkeypatch):
     status = Path("/proc/self/status")
-    if not status.exists() or not tensor_chunks._CAN_RELEASE:
+    if not status.exists() or not pages.CAN_RELEASE:
         pytest.skip("needs Linux /proc and madvise")
     from ckpt_browser.format.writer import CheckpointWriter
 
