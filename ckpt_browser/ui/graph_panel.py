@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from ckpt_browser.core.graph_kinds import NodeKind
 from ckpt_browser.core.graph_link import GraphConstants, VariableLink, link_variables
-from ckpt_browser.core.graph_model import GraphModel, ItemKind
+from ckpt_browser.core.graph_model import GraphModel, ItemKind, garbage_collection_paused
 from ckpt_browser.core.graph_view import Scene, SceneBuilder, ViewState
 from ckpt_browser.format import TensorInfo
 from ckpt_browser.format.graph import load_graph
@@ -61,9 +61,10 @@ def load_graph_view(
 ) -> LoadedGraph:
     """Read the graph file, build the model, link the variables and lay out the collapsed view
     (in a worker: only drawing is left for the GUI thread)."""
-    graph = load_graph(path)
-    context.raise_if_cancelled()
-    model = GraphModel(graph)
+    with garbage_collection_paused():
+        graph = load_graph(path)
+        context.raise_if_cancelled()
+        model = GraphModel(graph)
     context.raise_if_cancelled()
     link = link_variables(model, checkpoint)
     builder = SceneBuilder(model, builder_metrics)
