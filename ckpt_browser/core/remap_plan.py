@@ -18,14 +18,13 @@ takes milliseconds even for tens of thousands of names.
 
 from __future__ import annotations
 
-import contextlib
-import gc
 import math
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
+from ..format.gc_pause import gc_paused
 from .remap_inputs import RemapInputs, SourceRef
 from .remap_object_graph import ObjectGraphPlan, plan_object_graph
 from .remap_rules import RuleEffect, apply_rules
@@ -197,22 +196,8 @@ def _plural(text: str, count: int) -> str:
 def build_plan(spec: RemapSpec, inputs: RemapInputs) -> Plan:
     """Apply `spec` to `inputs` (see the module text). A bad rule raises ValueError."""
     spec.validate()
-    with _cyclic_gc_paused():
+    with gc_paused():
         return _build_plan(spec, inputs)
-
-
-@contextlib.contextmanager
-def _cyclic_gc_paused() -> Iterator[None]:
-    """Why: a plan allocates tens of thousands of small objects, none of them in cycles, and the
-    cyclic collector would walk them (and every open input) again and again: a third of the time.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _build_plan(spec: RemapSpec, inputs: RemapInputs) -> Plan:

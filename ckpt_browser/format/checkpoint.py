@@ -13,6 +13,7 @@ from . import kinds, paths
 from .bundle import BundleEntry, BundleIndex, DataFiles, Extents
 from .dtypes import DType
 from .errors import CheckpointError
+from .gc_pause import gc_paused
 from .kinds import TensorKind
 
 Index = tuple  # a tuple of ints and slices, as for numpy basic indexing
@@ -54,12 +55,13 @@ class Checkpoint(Mapping[str, TensorInfo]):
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
-        self._index = BundleIndex(prefix)
-        self._data = DataFiles(prefix, self._index.num_shards, self._index.big_endian)
-        self.object_graph = self._load_object_graph()
-        self._infos = {name: self._info(entry) for name, entry in self._index.entries.items()}
-        if self.object_graph is not None:
-            self._infos = _prefer_variable_names(self._infos)
+        with gc_paused():
+            self._index = BundleIndex(prefix)
+            self._data = DataFiles(prefix, self._index.num_shards, self._index.big_endian)
+            self.object_graph = self._load_object_graph()
+            self._infos = {name: self._info(entry) for name, entry in self._index.entries.items()}
+            if self.object_graph is not None:
+                self._infos = _prefer_variable_names(self._infos)
 
     # -- Mapping ----------------------------------------------------------------------------------
 
