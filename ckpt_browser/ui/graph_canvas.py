@@ -75,7 +75,7 @@ def metrics_for(font: QFont) -> Metrics:
     """Layout metrics that fit `font` (labels are elided to the box the layout gives them)."""
     measure = QFontMetricsF(font)
     return Metrics(
-        char_width=measure.horizontalAdvance(_SAMPLE_TEXT) / len(_SAMPLE_TEXT) * 1.08,
+        char_width=measure.horizontalAdvance(_SAMPLE_TEXT) / len(_SAMPLE_TEXT) * 1.3,
         line_height=measure.height(),
         header=measure.height() + 8,
     )
