@@ -59,7 +59,7 @@ class Checkpoint(Mapping[str, TensorInfo]):
             self._index = BundleIndex(prefix)
             self._data = DataFiles(prefix, self._index.num_shards, self._index.big_endian)
             self.object_graph = self._load_object_graph()
-            self._infos = {name: self._info(entry) for name, entry in self._index.entries.items()}
+            self._infos = {name: self._info(name, e) for name, e in self._index.entries.items()}
             if self.object_graph is not None:
                 self._infos = _prefer_variable_names(self._infos)
 
@@ -177,8 +177,7 @@ class Checkpoint(Mapping[str, TensorInfo]):
         data = self._data.array(entry).item()
         return ObjectGraph.parse(data)
 
-    def _info(self, entry: BundleEntry) -> TensorInfo:
-        name = entry.name
+    def _info(self, name: str, entry: BundleEntry) -> TensorInfo:
         kind = kinds.classify(name)
         readable = kinds.strip_attribute(name)
         slot_of = full_name = None
