@@ -14,11 +14,8 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import gc
 import re
 from collections import defaultdict
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -26,6 +23,7 @@ import numpy as np
 
 from ckpt_browser.core.graph_kinds import NodeKind, classify
 from ckpt_browser.core.graph_layout import concatenated_ranges
+from ckpt_browser.format.gc_pause import gc_paused
 from ckpt_browser.format.graph import GraphFile, GraphNode
 
 SERIES_MIN = 5  # at least this many numbered siblings fold into a series
@@ -91,7 +89,9 @@ class GraphModel:
     """Hierarchy, kinds and edges of one loaded graph; plain data, safe to read from any thread."""
 
     def __init__(self, graph: GraphFile) -> None:
-        with garbage_collection_paused():
+        # Tens of thousands of small objects: without the cyclic collector walking them again and
+        # again, the build is faster and never holds the interpreter lock for long.
+        with gc_paused():
             self._build(graph)
 
     def _build(self, graph: GraphFile) -> None:
@@ -434,23 +434,6 @@ class GraphModel:
     def scope_names(self) -> list[str]:
         """Every name scope of the graph (groups, not series or functions), in order."""
         return [item.name for item in self.items[1:] if item.kind is ItemKind.GROUP]
-
-
-@contextmanager
-def garbage_collection_paused() -> Iterator[None]:
-    """Run a bulk build without Python's cyclic garbage collector.
-
-    Building tens of thousands of small objects sets off full collections that each hold the
-    interpreter lock for ~100 ms (the window stutters while a worker loads a graph) and add half
-    to the build time; what is built here is no cyclic garbage, so collecting can wait.
-    """
-    was_enabled = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            gc.enable()
 
 
 def _fold_series(entries: list[tuple[str, str, object]], nodes: list[GraphNode]) -> list:

@@ -32,9 +32,10 @@ from PySide6.QtWidgets import (
 
 from ckpt_browser.core.graph_kinds import NodeKind
 from ckpt_browser.core.graph_link import GraphConstants, VariableLink, link_variables
-from ckpt_browser.core.graph_model import GraphModel, ItemKind, garbage_collection_paused
+from ckpt_browser.core.graph_model import GraphModel, ItemKind
 from ckpt_browser.core.graph_view import Scene, SceneBuilder, ViewState
 from ckpt_browser.format import TensorInfo
+from ckpt_browser.format.gc_pause import gc_paused
 from ckpt_browser.format.graph import load_graph
 from ckpt_browser.ui.graph_canvas import GraphCanvas
 from ckpt_browser.ui.graph_details import PropertiesView, VariablesView
@@ -61,7 +62,7 @@ def load_graph_view(
 ) -> LoadedGraph:
     """Read the graph file, build the model, link the variables and lay out the collapsed view
     (in a worker: only drawing is left for the GUI thread)."""
-    with garbage_collection_paused():
+    with gc_paused():
         graph = load_graph(path)
         context.raise_if_cancelled()
         model = GraphModel(graph)

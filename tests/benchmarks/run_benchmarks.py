@@ -459,14 +459,15 @@ def _longest_stall(panel, app, steps) -> float:
 def bench_graph(paths: dict[str, str]) -> list[Row]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
     from ckpt_browser.core.graph_layout import layered_layout
-    from ckpt_browser.core.graph_model import GraphModel, garbage_collection_paused
+    from ckpt_browser.core.graph_model import GraphModel
     from ckpt_browser.core.graph_view import SceneBuilder, ViewState
+    from ckpt_browser.format.gc_pause import gc_paused
     from ckpt_browser.format.graph import load_graph
 
     path = _big_graph(paths["big"])
 
     def collapsed():  # what the panel's loading worker does
-        with garbage_collection_paused():
+        with gc_paused():
             model = GraphModel(load_graph(path))
         return model, SceneBuilder(model).build(ViewState(hide_plumbing=True))
 
