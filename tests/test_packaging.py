@@ -19,6 +19,7 @@ import struct
 import subprocess
 import sys
 import sysconfig
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -218,6 +219,34 @@ def test_install_script_installs_for_the_user_and_uninstalls(tmp_path):
     assert result.returncode == 0, result.stderr
     left = [p for p in data_home.rglob(f"{APP_ID}*") if p.is_file()]
     assert left == []
+
+
+def test_file_manager_opens_a_checkpoint_with_the_program(tmp_path):
+    """GIO (what GNOME, Cinnamon and Xfce file managers open files with) starts the program."""
+    gio = _needs("gio", "libglib2.0-bin")
+    _needs("update-mime-database", "shared-mime-info")
+    received = tmp_path / "arguments.txt"
+    program = tmp_path / "bin" / "ckpt-browser"  # stands in for the program: notes its arguments
+    program.parent.mkdir()
+    program.write_text(
+        f'#!/bin/sh\nprintf "%s\\n" "$@" > "{received}.part"\nmv "{received}.part" "{received}"\n'
+    )
+    program.chmod(0o755)
+    env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}
+    result = _run(["sh", str(INSTALL_SCRIPT), "--exec", str(program)], env=env)
+    assert result.returncode == 0, result.stderr
+
+    for path, mime_type in EXPECTED_TYPES.items():
+        default = _run([gio, "mime", mime_type], env=env)
+        assert f"{APP_ID}.desktop" in default.stdout.splitlines()[0], default.stdout
+        received.unlink(missing_ok=True)
+        opened = _run([gio, "open", path], env=env, timeout=60)
+        assert opened.returncode == 0, opened.stderr
+        for _ in range(200):
+            if received.exists():
+                break
+            time.sleep(0.05)
+        assert received.read_text().splitlines() == [path]
 
 
 def test_install_script_refuses_a_missing_program(tmp_path):
