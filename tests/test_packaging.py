@@ -21,6 +21,7 @@ import sys
 import sysconfig
 import time
 import xml.etree.ElementTree as ET
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -156,7 +157,8 @@ def _pixels(path: Path) -> np.ndarray:
     return raw.reshape(image.height(), image.bytesPerLine())[:, : image.width() * 4].astype(int)
 
 
-def test_every_icon_size_is_drawn_from_the_svg(tmp_path):
+def test_every_icon_size_is_drawn_from_the_svg(tmp_path, qapp):
+    """`qapp`: the window tests' QApplication, so that rendering does not make a lesser one."""
     render_icons = _load_script(PACKAGING / "render_icons.py")
     install_sizes = re.search(r'^ICON_SIZES="([\d ]+)"$', INSTALL_SCRIPT.read_text(), re.M)
     assert install_sizes is not None
@@ -291,8 +293,6 @@ def _fresh_venv(path: Path) -> Path:
 
 def test_wheel_carries_everything_and_starts_from_a_fresh_venv(tmp_path):
     wheel = _build_wheel(tmp_path / "wheels", tmp_path)
-    import zipfile
-
     in_wheel = set(zipfile.ZipFile(wheel).namelist())
     needed = {
         f"ckpt_browser/{path.relative_to(REPO / 'ckpt_browser').as_posix()}"
