@@ -75,7 +75,8 @@ def build(dist: Path, work: Path) -> BuildReport:
     # Not from the checkout: `python -m` puts the working folder first on sys.path, where an
     # editable install's stale ckpt_browser.egg-info would be the metadata the bundle gets.
     work.mkdir(parents=True, exist_ok=True)
-    subprocess.run(command, check=True, cwd=work)
+    if subprocess.run(command, cwd=work).returncode != 0:
+        raise SystemExit("error: PyInstaller failed (its messages are above)")
     seconds = time.perf_counter() - started
     folder = dist / APP_NAME
     shutil.copy2(INSTALL_SCRIPT, folder / INSTALL_SCRIPT.name)
