@@ -448,6 +448,7 @@ def _gui_parser() -> argparse.ArgumentParser:
         "paths", nargs="*", metavar="PATH", help="one checkpoint, or two to compare"
     )
     parser.add_argument("--demo", action="store_true", help="open the bundled demo checkpoint")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     parser.add_argument("--select", metavar="NAME", help="select this variable")
     parser.add_argument("--screenshot", metavar="OUT.png", help="save the window as PNG and exit")
     parser.add_argument("--size", metavar="WxH", help="window size, e.g. 1400x900")
@@ -455,6 +456,15 @@ def _gui_parser() -> argparse.ArgumentParser:
         "--graph", action="store_true", help="show the graph panel (and wait for it to draw)"
     )
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("ckpt-browser")
+    except PackageNotFoundError:  # running from a source tree that was never installed
+        return "(not installed)"
 
 
 def _parse_size(text: str | None) -> tuple[int, int] | None:

@@ -13,7 +13,6 @@ import platform
 from pathlib import Path
 
 import numpy as np
-import pyqtgraph as pg
 import PySide6
 from PySide6.QtCore import QSize, Qt, qVersion
 from PySide6.QtGui import QGuiApplication, QIcon
@@ -84,7 +83,7 @@ def version_rows() -> list[tuple[str, str]]:
         ("Python", platform.python_version()),
         ("Qt", qVersion()),
         ("PySide6", PySide6.__version__),
-        ("pyqtgraph", pg.__version__),
+        ("pyqtgraph", importlib.metadata.version("pyqtgraph")),  # importing it costs 0.3 s
         ("numpy", np.__version__),
         ("TensorFlow", tensorflow_status()),
         ("System", f"{platform.platform(terse=True)}, Qt platform {_qt_platform()}"),

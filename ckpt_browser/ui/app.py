@@ -21,7 +21,7 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
-from ckpt_browser.ui import theme
+from ckpt_browser.ui import about_dialog, theme
 from ckpt_browser.ui.main_window import MainWindow
 
 ORGANIZATION = "ckpt-browser"
@@ -50,6 +50,9 @@ def make_application(argv: Sequence[str] | None = None) -> QApplication:
         qInstallMessageHandler(_qt_message)
         app = QApplication(list(argv) if argv is not None else [sys.argv[0]])
         QGuiApplication.setApplicationDisplayName("ckpt-browser")
+        # Ties windows to the installed .desktop entry (Wayland shows its icon and name).
+        QGuiApplication.setDesktopFileName(about_dialog.APP_ID)
+        app.setWindowIcon(about_dialog.application_icon())
         theme.follow_system_scheme(app)
     return app
 

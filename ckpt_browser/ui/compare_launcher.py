@@ -15,10 +15,10 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QToolButton
 
 from ckpt_browser.format import Checkpoint, CheckpointError
-from ckpt_browser.ui.compare_window import CompareWindow, open_compare_window
 from ckpt_browser.ui.history_switcher import describe_record
 
 if TYPE_CHECKING:
+    from ckpt_browser.ui.compare_window import CompareWindow
     from ckpt_browser.ui.main_window import MainWindow
 
 OPEN_FILE_FILTER = "Checkpoint files (*.index *.meta *.data-* checkpoint *.pb);;All files (*)"
@@ -58,6 +58,9 @@ class CompareLauncher(QObject):
 
     def compare(self, path_a: str, path_b: str) -> CompareWindow | None:
         """Open a compare window of A = `path_a` and B = `path_b`."""
+        # Imported here: the compare window pulls in pyqtgraph, which a tree-only start avoids.
+        from ckpt_browser.ui.compare_window import open_compare_window
+
         self.last_window = open_compare_window(self._window, path_a, path_b, self._settings)
         return self.last_window
 
