@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from window_benchmarks import bench_window
 
 REPO = Path(__file__).resolve().parents[2]
 PYTHON = sys.executable
@@ -537,6 +538,7 @@ BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
     "remap": bench_remap,
     "diff": bench_diff,
     "graph": bench_graph,
+    "window": bench_window,
 }
 
 
