@@ -22,9 +22,9 @@ from ckpt_browser.ui.graph_panel import GraphPanel
 if TYPE_CHECKING:
     from ckpt_browser.ui.main_window import MainWindow
 
-# A window narrower than this keeps its size: the graph stays under View > Graph (Ctrl+G)
-# rather than squeezing the tree and the tensor view or widening the window by itself.
-AUTO_SHOW_MIN_WIDTH = 1100
+# A window narrower than this (room for the tree, the tensor view and the graph side by side)
+# keeps the graph under View > Graph (Ctrl+G) rather than squeezing the other two.
+AUTO_SHOW_MIN_WIDTH = 1600
 GRAPH_FILE_SUFFIXES = (".pb", ".graphdef", ".meta")  # a .meta without its checkpoint too
 
 

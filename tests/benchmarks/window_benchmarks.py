@@ -12,7 +12,11 @@ from pathlib import Path
 Row = tuple[str, str, str, str]
 PYTHON = sys.executable
 REPO = Path(__file__).resolve().parents[2]
-OFFSCREEN = {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+
+
+def offscreen() -> dict[str, str]:
+    return {**os.environ, "QT_QPA_PLATFORM": "offscreen"}
+
 
 # Runs in a fresh interpreter: open the big checkpoint, select its tensor, and record the longest
 # gap between ticks of a 10 ms timer until the statistics, histogram and values are all shown.
@@ -63,7 +67,7 @@ def bench_window(paths: dict[str, str]) -> list[Row]:
         subprocess.run(
             [PYTHON, "-m", "ckpt_browser.cli", paths["many"], "--screenshot", str(screenshot)],
             check=True,
-            env=OFFSCREEN,
+            env=offscreen(),
             capture_output=True,
             cwd=REPO,
         )
@@ -106,7 +110,7 @@ def bench_window(paths: dict[str, str]) -> list[Row]:
             out = subprocess.run(
                 [PYTHON, "-c", _GAP_SCRIPT, *args],
                 check=True,
-                env=OFFSCREEN,
+                env=offscreen(),
                 capture_output=True,
                 text=True,
                 cwd=REPO,

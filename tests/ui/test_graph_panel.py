@@ -117,6 +117,7 @@ def test_export_png_and_svg(qtbot, panel, tmp_path):
 
 
 def test_tree_and_graph_select_each_other(qtbot, window, wait_idle, tf1_training_dir):
+    window.resize(1700, 900)  # wide enough for the graph to open beside the tree by itself
     assert window.open_path(str(tf1_training_dir.directory))
     dock = window.graph_dock
     assert dock.isVisible()
