@@ -10,12 +10,15 @@ name moved under `model/`), as a user would click it.
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-DEMO = HERE.parents[1] / "resources" / "demo"
+# A copy in a neutral place, so the pictures show no path of the machine they were made on.
+DEMO = Path(tempfile.gettempdir()) / "ckpt-browser-demo" / "convnet"
 
 
 def program_screenshot(name: str, *args: str) -> None:
@@ -47,6 +50,8 @@ def wizard_screenshot() -> None:
 
 def main() -> int:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+    shutil.rmtree(DEMO, ignore_errors=True)
+    shutil.copytree(HERE.parents[1] / "resources" / "demo", DEMO)
     program_screenshot("main-window", str(DEMO), "--select", "conv2/kernel", "--size", "1400x860")
     program_screenshot(
         "compare",
