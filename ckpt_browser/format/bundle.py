@@ -10,7 +10,6 @@ import contextlib
 import mmap
 import os
 import re
-from typing import NamedTuple
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -18,6 +17,7 @@ from google.protobuf.message import DecodeError
 from . import dtypes, protos
 from .crc import crc32c, mask
 from .errors import CheckpointError
+from .gc_pause import gc_paused
 from .pages import drop_pages
 from .slice_keys import slice_key
 from .sstable import Table, _varint
@@ -32,17 +32,68 @@ _CHECKSUM_CHUNK = 64 << 20
 _MIN_BYTES_PER_STRING = 1
 
 
-class BundleEntry(NamedTuple):
-    """One parsed BundleEntryProto (a NamedTuple: made 100,000 times when an index opens)."""
+class BundleEntry:
+    """One entry of the index.
 
-    key: bytes
-    dtype: dtypes.DType
-    shape: tuple[int, ...]
-    shard_id: int
-    offset: int
-    size: int
-    crc32c: int
-    slices: tuple[Extents, ...]
+    Dtype, shape and shard are decoded when the index opens; where the bytes lie (offset, size,
+    checksum) is decoded from the entry's raw bytes on first use: listing 100,000 tensors never
+    needs it. A malformed location then raises CheckpointError naming the entry and the index.
+    """
+
+    __slots__ = ("_index_path", "_location", "_raw", "dtype", "key", "shape", "shard_id", "slices")
+
+    def __init__(
+        self,
+        key: bytes,
+        dtype: dtypes.DType,
+        shape: tuple[int, ...],
+        shard_id: int,
+        slices: tuple[Extents, ...] = (),
+        location: tuple[int, int, int] | None = None,
+        raw: bytes = b"",
+        index_path: str = "",
+    ) -> None:
+        self.key = key
+        self.dtype = dtype
+        self.shape = shape
+        self.shard_id = shard_id
+        self.slices = slices
+        self._location = location  # (offset, size, crc32c)
+        self._raw = raw  # the BundleEntryProto bytes, while the location is not decoded yet
+        self._index_path = index_path
+
+    def _located(self) -> tuple[int, int, int]:
+        if self._location is None:
+            raw = self._raw
+            tail = _ENTRY_TAIL.fullmatch(raw, 4 + raw[3])
+            if tail is not None:
+                _shard, offset, size, crc = tail.groups()
+                self._location = (
+                    0 if offset is None else _varint_value(offset),
+                    0 if size is None else _varint_value(size),
+                    0 if crc is None else int.from_bytes(crc, "little"),
+                )
+            else:  # fields in another order, unknown fields, negative values: protobuf decides
+                try:
+                    proto = protos.BundleEntryProto.FromString(raw)
+                except DecodeError:
+                    message = f"entry for key {self.name!r} is not parseable"
+                    raise CheckpointError(message, self._index_path) from None
+                self._location = (proto.offset, proto.size, proto.crc32c)
+            self._raw = b""
+        return self._location
+
+    @property
+    def offset(self) -> int:
+        return self._located()[0]
+
+    @property
+    def size(self) -> int:
+        return self._located()[1]
+
+    @property
+    def crc32c(self) -> int:
+        return self._located()[2]
 
     @property
     def num_elements(self) -> int:
@@ -57,7 +108,8 @@ class BundleEntry(NamedTuple):
 
 
 # An entry's bytes are a head (dtype and shape, shared by many tensors) and a tail (shard, offset,
-# size, crc: different for each). Heads are decoded once and cached; tails match this pattern.
+# size, crc: different for each). Heads are decoded once and cached; tails match this pattern
+# (see BundleIndex._parse_entry).
 _VARINT = rb"([\x80-\xff]{0,8}[\x00-\x7f])"
 _ENTRY_TAIL = re.compile(
     rb"(?:\x18" + _VARINT + rb")?(?:\x20" + _VARINT + rb")?(?:\x28" + _VARINT + rb")?"
@@ -65,6 +117,8 @@ _ENTRY_TAIL = re.compile(
     re.DOTALL,
 )
 _HEADS: dict[bytes, tuple[int, tuple[int, ...]] | None] = {}
+_DTYPES = dtypes.BY_ENUM
+_TAIL_TAGS = frozenset((0x18, 0x20, 0x28, 0x35))  # shard, offset, size, crc32c
 
 
 def _varint_value(encoded: bytes) -> int:
@@ -83,35 +137,6 @@ def _varint_value(encoded: bytes) -> int:
     for shift, byte in enumerate(encoded):
         result |= (byte & 0x7F) << (7 * shift)
     return result
-
-
-def _decode_usual_entry(value: bytes) -> tuple | None:
-    """(dtype, shape, shard_id, offset, size, crc32c) of an ordinary BundleEntryProto, or None.
-
-    Why by hand: protobuf plus attribute access costs ~20 us an entry, too slow for indexes of
-    100,000 tensors. This reads the fields as TensorFlow writes them (dtype, shape, then shard,
-    offset, size, crc) and returns None for anything else (slices, unknown fields, negative or
-    huge values), which then goes through protobuf. A test checks both paths agree.
-    """
-    if len(value) < 4 or value[0] != 0x08 or value[2] != 0x12 or value[1] | value[3] >= 0x80:
-        return None
-    head_end = 4 + value[3]
-    head = value[:head_end]
-    decoded = _HEADS.get(head, False)
-    if decoded is False:
-        decoded = _HEADS[head] = _decode_head(head)
-    tail = _ENTRY_TAIL.fullmatch(value, head_end)
-    if decoded is None or tail is None:
-        return None
-    shard, offset, size, crc = tail.groups()
-    return (
-        decoded[0],
-        decoded[1],
-        0 if shard is None else _varint_value(shard),
-        0 if offset is None else _varint_value(offset),
-        0 if size is None else _varint_value(size),
-        0 if crc is None else int.from_bytes(crc, "little"),
-    )
 
 
 def _decode_head(head: bytes) -> tuple[int, tuple[int, ...]] | None:
@@ -157,11 +182,12 @@ class BundleIndex:
             raise CheckpointError("no bundle header (the first key must be empty)", self.index_path)
         self._parse_header(items[0][1])
         parse = self._parse_entry
-        for key, value in items[1:]:
-            if key[0] == 0:  # slice keys start with a zero byte
-                self.slice_entries[key] = parse(key, value)
-            else:
-                self.entries[key.decode("utf-8", "backslashreplace")] = parse(key, value)
+        with gc_paused():
+            for key, value in items[1:]:
+                if key[0] == 0:  # slice keys start with a zero byte
+                    self.slice_entries[key] = parse(key, value)
+                else:
+                    self.entries[key.decode("utf-8", "backslashreplace")] = parse(key, value)
 
     def _parse_header(self, value: bytes) -> None:
         try:
@@ -179,13 +205,36 @@ class BundleIndex:
         self.big_endian = header.endianness == 1
 
     def _parse_entry(self, key: bytes, value: bytes) -> BundleEntry:
-        fields = _decode_usual_entry(value)
-        if fields is None:
-            return self._parse_entry_proto(key, value)
-        dtype = dtypes.from_enum(fields[0])
-        if dtype is None:
-            return self._parse_entry_proto(key, value)  # raises with the full message
-        return BundleEntry(key, dtype, *fields[1:], ())
+        """An entry as TensorFlow writes it (dtype, shape, then shard, offset, size, crc), read
+        here; anything else (slices, odd values, another field order) goes through protobuf.
+
+        Why by hand: protobuf plus attribute access costs ~20 us an entry, too slow for indexes of
+        100,000 tensors. The dtype-and-shape head is decoded once per distinct head, the shard
+        here, the rest by BundleEntry when first needed. Tests check both paths agree.
+        """
+        if len(value) > 3 and value[0] == 0x08 and value[2] == 0x12 and value[1] | value[3] < 0x80:
+            head_end = 4 + value[3]
+            head = value[:head_end]
+            decoded = _HEADS.get(head, False)
+            if decoded is False:
+                decoded = _HEADS[head] = _decode_head(head)
+            dtype = _DTYPES.get(decoded[0]) if decoded is not None else None
+            next_tag = value[head_end] if head_end < len(value) else 0x20
+            # Slices (tag 0x3a) make a partitioned tensor's entry: protobuf reads those. A 0x3a
+            # byte inside an offset or checksum only sends an ordinary entry the slow way.
+            if dtype is not None and next_tag in _TAIL_TAGS and value.find(b"\x3a", head_end) < 0:
+                shard_id = 0
+                if next_tag == 0x18:
+                    try:
+                        shard_id, _ = _varint(value, head_end + 1, len(value))
+                    except IndexError:
+                        return self._parse_entry_proto(key, value)
+                raw = value if head_end < len(value) else b""
+                location = None if raw else (0, 0, 0)
+                return BundleEntry(
+                    key, dtype, decoded[1], shard_id, (), location, raw, self.index_path
+                )
+        return self._parse_entry_proto(key, value)
 
     def _parse_entry_proto(self, key: bytes, value: bytes) -> BundleEntry:
         """The general path through protobuf, for entries the fast decoder leaves alone."""
@@ -207,9 +256,8 @@ class BundleIndex:
             tuple((e.start, e.length) if e.WhichOneof("has_length") else (0, -1) for e in s.extent)
             for s in proto.slices
         )
-        return BundleEntry(
-            key, dtype, shape, proto.shard_id, proto.offset, proto.size, proto.crc32c, slices
-        )
+        location = (proto.offset, proto.size, proto.crc32c)
+        return BundleEntry(key, dtype, shape, proto.shard_id, slices, location)
 
     def slice_entry(self, full: BundleEntry, extents: Extents) -> BundleEntry:
         """The stored entry of one slice of a partitioned tensor."""

@@ -199,9 +199,9 @@ class Checkpoint(Mapping[str, TensorInfo]):
             slot_of = kinds.tf1_slot_owner(name, self._index.entries)
         if entry.slices:
             stored = [self._index.slice_entry(entry, ex) for ex in entry.slices]
-            nbytes, shard = sum(s.size for s in stored), None
+            nbytes, shard = sum(_stored_bytes(s) for s in stored), None
         else:
-            nbytes, shard = entry.size, entry.shard_id
+            nbytes, shard = _stored_bytes(entry), entry.shard_id
         return TensorInfo(
             name=name,
             dtype=entry.dtype,
@@ -288,6 +288,13 @@ def _prefer_variable_names(infos: dict[str, TensorInfo]) -> dict[str, TensorInfo
             readable = renamed[info.slot_of] + suffix
         out[key] = dataclasses.replace(info, readable_name=readable) if readable else info
     return out
+
+
+def _stored_bytes(entry: BundleEntry) -> int:
+    """Bytes in the data file: for fixed-size dtypes what the shape implies (a stored size that
+    differs is refused when the tensor is read or verified), so listing needs no offsets."""
+    itemsize = entry.dtype.itemsize
+    return entry.num_elements * itemsize if itemsize is not None else entry.size
 
 
 def _as_tuple(index: object) -> tuple:

@@ -110,8 +110,19 @@ class Table:
         except Exception:
             raise self._error(f"block at offset {offset} is not valid snappy data") from None
 
-    def _entries(self, block: bytes, what: str, offset: int) -> list[tuple[bytes, bytes]]:
-        """The (key, value) pairs of one block, undoing the prefix compression of keys."""
+    def _entries(
+        self,
+        block: bytes,
+        what: str,
+        offset: int,
+        ordered: bool = False,
+        previous: bytes | None = None,
+    ) -> list[tuple[bytes, bytes]]:
+        """The (key, value) pairs of one block, undoing the prefix compression of keys.
+
+        With `ordered`, keys must strictly increase, starting above `previous` (the last key
+        before this block, None for the first block).
+        """
         if len(block) < 4:
             raise self._error(f"bad entry in block: the {what} at offset {offset} is too short")
         (num_restarts,) = _u32.unpack_from(block, len(block) - 4)
@@ -137,6 +148,10 @@ class Table:
                 if shared > len(key) or value_end > limit:
                     raise IndexError
                 key = key[:shared] + block[pos:key_end]
+                if ordered:
+                    if previous is not None and key <= previous:
+                        raise self._error(f"keys out of order in the {what} at offset {offset}")
+                    previous = key
                 append((key, block[key_end:value_end]))
                 pos = value_end
         except IndexError:
@@ -157,14 +172,8 @@ class Table:
             except IndexError:
                 raise self._error("bad block handle in the index block") from None
             block = self._read_block(block_offset, block_size, "data block")
-            block_pairs = self._entries(block, "data block", block_offset)
-            keys = [key for key, _ in block_pairs]
-            if previous is not None:
-                keys.insert(0, previous)
-            # Strictly increasing: no duplicates, and equal to itself sorted.
-            if len(set(keys)) != len(keys) or keys != sorted(keys):
-                raise self._error(f"keys out of order in the data block at offset {block_offset}")
-            if keys:
-                previous = keys[-1]
+            block_pairs = self._entries(block, "data block", block_offset, True, previous)
+            if block_pairs:
+                previous = block_pairs[-1][0]
             pairs.extend(block_pairs)
         return pairs
