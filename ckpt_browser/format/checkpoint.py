@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,9 +19,12 @@ from .kinds import TensorKind
 Index = tuple  # a tuple of ints and slices, as for numpy basic indexing
 
 
-@dataclass(frozen=True)
-class TensorInfo:
-    """What the index says of one tensor; reading its values is `Checkpoint.read(name)`."""
+class TensorInfo(NamedTuple):
+    """What the index says of one tensor; reading its values is `Checkpoint.read(name)`.
+
+    A NamedTuple (immutable, like a frozen dataclass) because opening an index makes one per
+    tensor and a frozen dataclass with this many fields costs ten times as much to create.
+    """
 
     name: str  # the checkpoint key
     dtype: DType
@@ -286,7 +289,7 @@ def _prefer_variable_names(infos: dict[str, TensorInfo]) -> dict[str, TensorInfo
         if owner is not None and info.slot_of in renamed:
             suffix = info.readable_name[len(owner.readable_name) :]
             readable = renamed[info.slot_of] + suffix
-        out[key] = dataclasses.replace(info, readable_name=readable) if readable else info
+        out[key] = info._replace(readable_name=readable) if readable else info
     return out
 
 
