@@ -10,6 +10,7 @@ import contextlib
 import mmap
 import os
 import re
+from typing import NamedTuple
 
 import numpy as np
 from google.protobuf.message import DecodeError
@@ -32,56 +33,42 @@ _CHECKSUM_CHUNK = 64 << 20
 _MIN_BYTES_PER_STRING = 1
 
 
-class BundleEntry:
-    """One entry of the index.
+class BundleEntry(NamedTuple):
+    """One entry of the index (a NamedTuple: one is made per tensor when an index opens).
 
     Dtype, shape and shard are decoded when the index opens; where the bytes lie (offset, size,
-    checksum) is decoded from the entry's raw bytes on first use: listing 100,000 tensors never
+    checksum) is decoded from the entry's raw bytes when asked: listing 100,000 tensors never
     needs it. A malformed location then raises CheckpointError naming the entry and the index.
     """
 
-    __slots__ = ("_index_path", "_location", "_raw", "dtype", "key", "shape", "shard_id", "slices")
-
-    def __init__(
-        self,
-        key: bytes,
-        dtype: dtypes.DType,
-        shape: tuple[int, ...],
-        shard_id: int,
-        slices: tuple[Extents, ...] = (),
-        location: tuple[int, int, int] | None = None,
-        raw: bytes = b"",
-        index_path: str = "",
-    ) -> None:
-        self.key = key
-        self.dtype = dtype
-        self.shape = shape
-        self.shard_id = shard_id
-        self.slices = slices
-        self._location = location  # (offset, size, crc32c)
-        self._raw = raw  # the BundleEntryProto bytes, while the location is not decoded yet
-        self._index_path = index_path
+    key: bytes
+    dtype: dtypes.DType
+    shape: tuple[int, ...]
+    shard_id: int
+    slices: tuple[Extents, ...] = ()
+    location: tuple[int, int, int] | None = None  # (offset, size, crc32c) when already known
+    raw: bytes = b""  # the BundleEntryProto bytes, to decode the location from
+    index_path: str = ""
 
     def _located(self) -> tuple[int, int, int]:
-        if self._location is None:
-            raw = self._raw
-            tail = _ENTRY_TAIL.fullmatch(raw, 4 + raw[3])
-            if tail is not None:
-                _shard, offset, size, crc = tail.groups()
-                self._location = (
-                    0 if offset is None else _varint_value(offset),
-                    0 if size is None else _varint_value(size),
-                    0 if crc is None else int.from_bytes(crc, "little"),
-                )
-            else:  # fields in another order, unknown fields, negative values: protobuf decides
-                try:
-                    proto = protos.BundleEntryProto.FromString(raw)
-                except DecodeError:
-                    message = f"entry for key {self.name!r} is not parseable"
-                    raise CheckpointError(message, self._index_path) from None
-                self._location = (proto.offset, proto.size, proto.crc32c)
-            self._raw = b""
-        return self._location
+        if self.location is not None:
+            return self.location
+        raw = self.raw
+        tail = _ENTRY_TAIL.fullmatch(raw, 4 + raw[3])
+        if tail is not None:
+            _shard, offset, size, crc = tail.groups()
+            return (
+                0 if offset is None else _varint_value(offset),
+                0 if size is None else _varint_value(size),
+                0 if crc is None else int.from_bytes(crc, "little"),
+            )
+        # Fields in another order, unknown fields, negative values: protobuf decides.
+        try:
+            proto = protos.BundleEntryProto.FromString(raw)
+        except DecodeError:
+            message = f"entry for key {self.name!r} is not parseable"
+            raise CheckpointError(message, self.index_path) from None
+        return proto.offset, proto.size, proto.crc32c
 
     @property
     def offset(self) -> int:
