@@ -78,8 +78,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 raise UsageError(f"bad --filter regex {args.filter!r}: {exc}") from None
             names = [n for n in names if pattern.search(n)]
         if args.json:
-            out = {"prefix": ckpt.prefix, "variables": [_variable_record(ckpt, n) for n in names]}
-            print(json.dumps(out, indent=1))
+            variables = [_variable_record(ckpt, n) for n in names]
+            print(_json_one_item_per_line({"prefix": ckpt.prefix, "variables": variables}))
             return EXIT_OK
         width = max((len(n) for n in names), default=4)
         lines = [f"{'name':<{width}}  {'dtype':<10} {'shape':<18} {'params':>12} {'bytes':>10}"]
@@ -152,6 +152,22 @@ def _describe(info, stats) -> str:
         f"+Inf {stats.posinf_count:,}   -Inf {stats.neginf_count:,}"
     )
     return "\n".join(lines)
+
+
+def _json_one_item_per_line(record: dict) -> str:
+    """JSON with each item of a top-level list on its own line.
+
+    Readable and diffable, and fast: `json.dumps(indent=...)` falls back to the pure-Python
+    encoder, ten times slower for 20,000 variables or 50,000 graph nodes.
+    """
+    parts = []
+    for key, value in record.items():
+        if isinstance(value, list) and value:
+            items = ",\n  ".join(json.dumps(item) for item in value)
+            parts.append(f"{json.dumps(key)}: [\n  {items}\n]")
+        else:
+            parts.append(f"{json.dumps(key)}: {json.dumps(value)}")
+    return "{" + ", ".join(parts) + "}"
 
 
 def _json_default(value: object) -> object:
@@ -304,7 +320,7 @@ def cmd_graph(args: argparse.Namespace) -> int:
 
     graph = load_graph(resolve_graph_path(args.path))
     if args.json:
-        print(json.dumps(graph_record(graph), indent=1))
+        print(_json_one_item_per_line(graph_record(graph)))
     else:
         print(graph_summary(GraphModel(graph)))
     return EXIT_OK
