@@ -14,11 +14,11 @@ import json
 import os
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 
 import numpy as np
 
 from .core.text_report import describe_tensor, json_default, json_one_item_per_line
+from .data_files import resource_path
 from .format import Checkpoint, CheckpointError, open_checkpoint
 from .format.atomic import atomic_output
 
@@ -33,11 +33,10 @@ class UsageError(Exception):
 
 def demo_path() -> str:
     """The demo checkpoint shipped with the program (in the package when installed)."""
-    here = Path(__file__).resolve().parent
-    for candidate in (here / "resources" / "demo", here.parent / "resources" / "demo"):
-        if candidate.is_dir():
-            return str(candidate)
-    raise CheckpointError("the demo checkpoint is not installed (resources/demo is missing)")
+    demo = resource_path("demo")
+    if demo is None:
+        raise CheckpointError("the demo checkpoint is not installed (resources/demo is missing)")
+    return str(demo)
 
 
 # -- subcommands ----------------------------------------------------------------------------------

@@ -12,37 +12,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from ..data_files import resource_path
 from .remap_plan import Plan, Status
 
-_HEADER = '''"""Restore {what} into the current TensorFlow graph by name (ckpt-browser remap).
-
-Call `init_from_checkpoints()` while building the graph (before the variable initializer runs),
-or `restore_with_savers(session)` after it.
-"""
-
-import tensorflow as tf
-
-SOURCES = {sources}
-
-# One dict per source: checkpoint name -> variable name in the graph.
-ASSIGNMENT_MAPS = {maps}
-
-
-def init_from_checkpoints():
-    """Make the graph's initializers load the mapped values from the sources."""
-    for source, assignment_map in zip(SOURCES, ASSIGNMENT_MAPS):
-        if assignment_map:
-            tf.compat.v1.train.init_from_checkpoint(source, assignment_map)
-
-
-def restore_with_savers(session):
-    """Restore the mapped variables with one tf.compat.v1.train.Saver per source."""
-    variables = {{v.op.name: v for v in tf.compat.v1.global_variables()}}
-    for source, assignment_map in zip(SOURCES, ASSIGNMENT_MAPS):
-        if assignment_map:
-            var_list = {{name: variables[target] for name, target in assignment_map.items()}}
-            tf.compat.v1.train.Saver(var_list).restore(session, source)
-'''
+# The generated module, with {what}, {sources} and {maps} to fill in (literal braces doubled).
+# A resource of its own: it is TensorFlow code for the user's script, never run by this package.
+_TEMPLATE = "remap_script.tmpl"
 
 
 def tensorflow_script(plan: Plan, source_prefixes: Sequence[str]) -> str:
@@ -62,7 +37,11 @@ def tensorflow_script(plan: Plan, source_prefixes: Sequence[str]) -> str:
         rendered_maps += "    },\n"
     rendered_maps += "]"
     count = sum(len(m) for m in maps)
-    text = _HEADER.format(
+    template = resource_path(_TEMPLATE)
+    if template is None:
+        raise FileNotFoundError(f"the script template resources/{_TEMPLATE} is not installed")
+    header = template.read_text(encoding="utf-8")
+    text = header.format(
         what=f"{count} variables from {len(source_prefixes)} checkpoint(s)",
         sources=sources,
         maps=rendered_maps,

@@ -26,21 +26,20 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ckpt_browser.data_files import resource_path
+
 APP_NAME = "ckpt-browser"
 DISTRIBUTION = "ckpt-browser"
 # The name of the .desktop entry, AppStream component and icon in resources/.
 APP_ID = "io.github.ckpt_browser.ckpt_browser"
 DESCRIPTION = "Look inside TensorFlow checkpoints: variables, values, diffs, renames and graphs."
 ICON_SIZES = (16, 24, 32, 48, 64, 128, 256)
-_PACKAGE_DIR = Path(__file__).resolve().parent.parent
 
 
 def resources_dir() -> Path | None:
     """The resources folder: in the package when installed or bundled, else the checkout's."""
-    for candidate in (_PACKAGE_DIR / "resources", _PACKAGE_DIR.parent / "resources"):
-        if (candidate / "icons").is_dir():
-            return candidate
-    return None
+    icons = resource_path("icons")
+    return icons.parent if icons is not None else None
 
 
 def application_icon() -> QIcon:
