@@ -7,6 +7,7 @@ names mean; `checkpoint.py` builds the user-facing Mapping on top of it.
 from __future__ import annotations
 
 import contextlib
+import math
 import mmap
 import os
 import re
@@ -84,10 +85,7 @@ class BundleEntry(NamedTuple):
 
     @property
     def num_elements(self) -> int:
-        n = 1
-        for d in self.shape:
-            n *= d
-        return n
+        return math.prod(self.shape)
 
     @property
     def name(self) -> str:
