@@ -264,8 +264,17 @@ def cmd_graph(args: argparse.Namespace) -> int:
     from .core.graph_model import GraphModel
     from .core.graph_summary import graph_record, graph_summary, resolve_graph_path
     from .format.graph import load_graph
+    from .format.meta_graphs import format_tags, parse_tags
 
-    graph = load_graph(resolve_graph_path(args.path))
+    tags = parse_tags(args.tag) if args.tag is not None else None
+    graph = load_graph(resolve_graph_path(args.path), tags=tags)
+    others = [format_tags(t) for t in graph.meta_graphs if set(t) != set(graph.tags)]
+    if tags is None and others:
+        print(
+            f"note: showing the MetaGraph tagged {format_tags(graph.tags)!r}; "
+            f"also here: {'; '.join(others)} (choose one with --tag)",
+            file=sys.stderr,
+        )
     if args.json:
         print(json_one_item_per_line(graph_record(graph)))
     else:
@@ -398,6 +407,11 @@ def _subcommand_parser() -> argparse.ArgumentParser:
         "path", help="a graph file, a SavedModel directory or a checkpoint beside a .meta"
     )
     p.add_argument("--json", action="store_true", help="every node and variable as JSON")
+    p.add_argument(
+        "--tag",
+        metavar="TAG[,TAG...]",
+        help="the SavedModel MetaGraph with this tag set (e.g. train, serve,gpu); default serve",
+    )
     p.set_defaults(run=cmd_graph)
     return parser
 

@@ -52,6 +52,13 @@ def savedmodel_dir(tmp_path_factory: pytest.TempPathFactory) -> tft.SavedModelDi
 
 
 @pytest.fixture(scope="session")
+def multi_meta_graph_savedmodel(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> tft.MultiMetaGraphSavedModel:
+    return tft.make_multi_meta_graph_savedmodel(tmp_path_factory.mktemp("multi_meta") / "model")
+
+
+@pytest.fixture(scope="session")
 def frozen_pb(tmp_path_factory: pytest.TempPathFactory) -> tft.FrozenGraph:
     return tft.make_frozen_pb(tmp_path_factory.mktemp("frozen"))
 

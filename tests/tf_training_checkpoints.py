@@ -324,6 +324,48 @@ def make_savedmodel_dir(directory: Path) -> SavedModelDir:
 
 
 @dataclass(frozen=True)
+class MultiMetaGraphSavedModel:
+    """A TF1 SavedModel with one MetaGraph per tag set; later ones add nodes to the graph."""
+
+    directory: Path
+    tag_sets: tuple[tuple[str, ...], ...]  # in the order the builder added them
+    new_nodes: Mapping[tuple[str, ...], str]  # a node that graph has and those added before lack
+
+
+def make_multi_meta_graph_savedmodel(directory: Path) -> MultiMetaGraphSavedModel:
+    """`SavedModelBuilder` with `add_meta_graph_and_variables` (serve) + `add_meta_graph` (others).
+
+    The serving graph is inference only; `train` adds a gradient step, `eval` a metric, and
+    `serve,gpu` is a second serving tag set, as TensorFlow Serving's examples write them.
+    """
+    tf = import_tensorflow()
+    v1 = tf.compat.v1
+    with tf.Graph().as_default(), v1.Session() as session:
+        x = v1.placeholder(tf.float32, [None, 2], name="x")
+        initial = np.arange(6, dtype=np.float32).reshape(2, 3)
+        weights = v1.get_variable("weights", initializer=initial)
+        y = tf.identity(tf.matmul(x, weights), name="y")
+        session.run(v1.global_variables_initializer())
+        builder = v1.saved_model.Builder(str(directory))
+        signature = v1.saved_model.predict_signature_def({"x": x}, {"y": y})
+        builder.add_meta_graph_and_variables(
+            session, ["serve"], signature_def_map={"serving_default": signature}
+        )
+        builder.add_meta_graph(["serve", "gpu"], signature_def_map={"serving_default": signature})
+        loss = tf.reduce_sum(y, name="loss")
+        v1.train.GradientDescentOptimizer(0.1).minimize(loss, name="train_step")
+        builder.add_meta_graph(["train"])
+        tf.reduce_mean(y, name="eval_metric")
+        builder.add_meta_graph(["eval"])
+        builder.save()
+    return MultiMetaGraphSavedModel(
+        directory=directory,
+        tag_sets=(("serve",), ("serve", "gpu"), ("train",), ("eval",)),
+        new_nodes={("train",): "train_step", ("eval",): "eval_metric"},
+    )
+
+
+@dataclass(frozen=True)
 class FrozenGraph:
     """A binary GraphDef whose variables were replaced by Const nodes holding their values."""
 

@@ -14,6 +14,7 @@ from ckpt_browser.core.formatting import format_shape
 from ckpt_browser.core.graph_model import GraphModel, ItemKind
 from ckpt_browser.format import CheckpointError
 from ckpt_browser.format.graph import SAVED_MODEL_FILE, GraphFile, GraphNode, find_graph
+from ckpt_browser.format.meta_graphs import format_tags
 
 GRAPH_SUFFIXES = (".meta", ".pb", ".graphdef")
 TOP_OPS = 15
@@ -47,6 +48,8 @@ def graph_record(graph: GraphFile) -> dict:
     return {
         "path": graph.path,
         "kind": graph.kind,
+        "tags": list(graph.tags),
+        "meta_graphs": [list(tags) for tags in graph.meta_graphs],
         "node_count": len(graph.nodes),
         "nodes": [_node_record(node) for node in graph.nodes],
         "variables": [
@@ -74,7 +77,8 @@ def graph_summary(model: GraphModel) -> str:
     """A few readable lines: sizes, the commonest ops, the top-level scopes, the variables."""
     graph = model.graph
     version = f", TensorFlow {graph.tensorflow_version}" if graph.tensorflow_version else ""
-    lines = [f"graph: {graph.path} ({graph.kind}{version})"]
+    tags = f", tags {format_tags(graph.tags)}" if graph.tags else ""
+    lines = [f"graph: {graph.path} ({graph.kind}{tags}{version})"]
     nodes = f"nodes: {len(graph.nodes):,}"
     if graph.functions:
         inside = model.node_count - len(graph.nodes)

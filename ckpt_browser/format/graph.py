@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import re
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -34,6 +34,7 @@ from .graph_variables import (
     graph_variables,
     variable_def,
 )
+from .meta_graphs import SAVED_MODEL_FILE, TagSet, list_meta_graphs, select_meta_graph
 from .paths import resolve_prefix
 from .tensor_proto import describe, dtype_name, shape_of, to_numpy
 
@@ -44,13 +45,14 @@ __all__ = [
     "GraphVariable",
     "Partition",
     "Signature",
+    "TagSet",
     "TensorSpec",
     "attr_value",
     "find_graph",
+    "list_meta_graphs",
     "load_graph",
 ]
 
-SAVED_MODEL_FILE = "saved_model.pb"
 _SSTABLE_MAGIC = bytes.fromhex("57fb808b247547db")
 _OP_NAME = re.compile(r"[A-Za-z_][\w.>-]*")
 
@@ -185,11 +187,13 @@ class GraphFile:
     functions: dict[str, GraphFunction] = field(repr=False)
     node_by_name: dict[str, GraphNode] = field(repr=False)  # top-level and function nodes
     saver: dict[str, object] | None
-    tags: list[str]
+    tags: list[str]  # the tag set of the MetaGraph shown (empty for a .meta or GraphDef)
     tensorflow_version: str | None
     producer: int | None  # GraphDef version of the TensorFlow that wrote it
     signatures: dict[str, Signature]
     meta_graph: object = field(repr=False)  # the MetaGraphDef message (a GraphDef is wrapped)
+    # The tag set of every MetaGraph in the file, in file order; `tags` is one of them.
+    meta_graphs: list[TagSet] = field(default_factory=list)
 
     @cached_property
     def variables(self) -> list[GraphVariable]:
@@ -296,8 +300,13 @@ def _decodable(node: GraphNode) -> bool:
 # --- reading and recognising the file ---------------------------------------------------------
 
 
-def load_graph(path: str) -> GraphFile:
-    """Load a `.meta`, a binary GraphDef, a `saved_model.pb` or a SavedModel directory."""
+def load_graph(path: str, tags: Iterable[str] | None = None) -> GraphFile:
+    """Load a `.meta`, a binary GraphDef, a `saved_model.pb` or a SavedModel directory.
+
+    `tags` picks one MetaGraph of a SavedModel by its tag set (`("train",)`, `("serve", "gpu")`);
+    None picks the serving one. `GraphFile.meta_graphs` lists the tag sets there are, and
+    `list_meta_graphs(path)` lists them without loading a graph.
+    """
     path = os.path.abspath(os.fspath(path))
     if os.path.isdir(path):
         if not os.path.isfile(os.path.join(path, SAVED_MODEL_FILE)):
@@ -323,13 +332,21 @@ def load_graph(path: str) -> GraphFile:
     else:
         order = ("graph_def", "meta_graph", "saved_model")
     for kind in order:
-        meta = _parse_as(kind, data)
+        meta_graphs = _parse_as(kind, data)
+        meta = select_meta_graph(meta_graphs, None, path)
         if meta is None:
             continue
-        nodes = _nodes(meta.graph_def.node)
-        functions = {f.signature.name: _function(f) for f in meta.graph_def.library.function}
-        if _plausible(nodes, functions):
-            return _build(path, kind, meta, nodes, functions)
+        nodes, functions = _body(meta)
+        if not _plausible(nodes, functions):
+            continue
+        # Only a plausible file is checked for the tags asked for, so that the error is right.
+        chosen = meta if tags is None else select_meta_graph(meta_graphs, tags, path)
+        if chosen is not meta:
+            meta = chosen
+            nodes, functions = _body(meta)
+        graph = _build(path, kind, meta, nodes, functions)
+        graph.meta_graphs = [tuple(m.meta_info_def.tags) for m in meta_graphs]
+        return graph
     raise CheckpointError(
         "not a TensorFlow graph (no GraphDef, MetaGraphDef or SavedModel; damaged or truncated?)",
         path,
@@ -356,19 +373,22 @@ def find_graph(path: str) -> str | None:
     return None
 
 
-def _parse_as(kind: str, data: bytes):
-    """The MetaGraphDef to show if `data` parses as `kind` (a bare GraphDef is wrapped in one)."""
+def _parse_as(kind: str, data: bytes) -> list:
+    """The MetaGraphDefs in `data` if it parses as `kind` (a bare GraphDef is wrapped in one)."""
     try:
         if kind == "graph_def":
-            return protos.MetaGraphDef(graph_def=protos.GraphDef.FromString(data))
+            return [protos.MetaGraphDef(graph_def=protos.GraphDef.FromString(data))]
         if kind == "meta_graph":
-            return protos.MetaGraphDef.FromString(data)
-        meta_graphs = protos.SavedModel.FromString(data).meta_graphs
+            return [protos.MetaGraphDef.FromString(data)]
+        return list(protos.SavedModel.FromString(data).meta_graphs)
     except (DecodeError, ValueError):
-        return None
-    # A SavedModel may hold several meta graphs (one per tag set); show the serving one.
-    serving = [meta for meta in meta_graphs if "serve" in meta.meta_info_def.tags]
-    return (serving or list(meta_graphs) or [None])[0]
+        return []
+
+
+def _body(meta) -> tuple[list[GraphNode], dict[str, GraphFunction]]:
+    """A MetaGraph's top-level nodes and its library functions."""
+    functions = {f.signature.name: _function(f) for f in meta.graph_def.library.function}
+    return _nodes(meta.graph_def.node), functions
 
 
 def _plausible(nodes: list[GraphNode], functions: dict[str, GraphFunction]) -> bool:

@@ -220,6 +220,9 @@ _SCHEMA: dict[str, list[tuple[str, int, str, str]]] = {
         ("saved_model_schema_version", 1, "int64", ""),
         ("meta_graphs", 2, "MetaGraphDef", "repeated"),
     ],
+    # The same SavedModel read for its tag sets only: the graphs are skipped, not built.
+    "SavedModelTags": [("meta_graphs", 2, "MetaGraphTags", "repeated")],
+    "MetaGraphTags": [("meta_info_def", 1, "MetaInfoDef", "")],
     # trackable_object_graph.proto, google/protobuf/wrappers.proto (same wire format)
     "RegisteredSaver": [("name", 1, "string", ""), ("object_name", 2, "string", "")],
     "BoolValue": [("value", 1, "bool", "")],
@@ -321,4 +324,5 @@ CollectionDef = _CLASSES["CollectionDef"]
 SaverDef = _CLASSES["SaverDef"]
 VariableDef = _CLASSES["VariableDef"]
 SavedModel = _CLASSES["SavedModel"]
+SavedModelTags = _CLASSES["SavedModelTags"]
 SavedObjectGraph = _CLASSES["SavedObjectGraph"]
