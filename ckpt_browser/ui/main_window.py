@@ -70,7 +70,8 @@ class MainWindow(QMainWindow):
         self.splitter.setSizes([560, 840])
         self.setCentralWidget(self.splitter)
         self.tree.tensor_selected.connect(self._on_tensor_selected)
-        self.tensor_view.failed.connect(self.show_error)
+        # A tensor that cannot be read says so in its pane, not in a dialog (see TensorView.failed).
+        self.tensor_view.failed.connect(lambda message: setattr(self, "last_error", message))
 
         self.history = HistorySwitcher()
         self.history.prefix_chosen.connect(self.switch_to)

@@ -78,7 +78,9 @@ class TensorView(QWidget):
 
     busy_changed = Signal(bool)
     analysis_done = Signal()
-    failed = Signal(str)  # reading the tensor failed: the format layer's sentence, once per tensor
+    # Reading the tensor failed: the format layer's sentence, once per tensor. The pane shows it
+    # itself; a dialog would stop arrow-key browsing at every damaged tensor of a damaged file.
+    failed = Signal(str)
 
     # Made by `_build` when the first tensor is shown.
     stats_panel: StatsPanel
@@ -158,6 +160,7 @@ class TensorView(QWidget):
             if self._built:
                 self.title_label.clear()
                 self.info_label.clear()
+                self._show_error_line(None)
                 self.stats_panel.set_stats(None)
                 self.histogram_plot.clear()
                 self.values.clear()
@@ -165,6 +168,7 @@ class TensorView(QWidget):
             return
         self._build()
         self.pages.setCurrentIndex(1)
+        self._show_error_line(None)
         self.title_label.setText(info.readable_name)
         self.title_label.setToolTip(info.readable_name)
         self.info_label.setText(self._describe(info))
@@ -239,6 +243,12 @@ class TensorView(QWidget):
         self.cancel_button.setToolTip("Stop computing the statistics of this tensor")
         self.cancel_button.clicked.connect(self.cancel)
         self._set_progress_visible(False)
+        self.error_label = QLabel()
+        self.error_label.setObjectName("tensor_error")
+        self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.error_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.error_label.setStyleSheet("color: #d0302f; font-weight: bold;")
+        self.error_label.setVisible(False)
 
         self.stats_panel = StatsPanel()
         stats_scroll = QScrollArea()
@@ -269,6 +279,7 @@ class TensorView(QWidget):
         titles = QVBoxLayout()
         titles.addWidget(self.title_label)
         titles.addWidget(self.info_label)
+        titles.addWidget(self.error_label)
         header.addLayout(titles, 1)
         header.addWidget(self.progress)
         header.addWidget(self.cancel_button)
@@ -364,15 +375,27 @@ class TensorView(QWidget):
     def _on_analysis_failed(self, message: str) -> None:
         self._stats_task = self._histogram_task = None
         self._set_progress_visible(False)
-        self.stats_panel.set_stats(None, f"failed: {message}")
-        self.histogram_plot.clear(f"failed: {message}")
         self._report_failure(message)
 
     def _report_failure(self, message: str) -> None:
-        # Statistics and values read the same bytes: one dialog per tensor is enough.
-        if self._failure_reported_for != self.key:
-            self._failure_reported_for = self.key
-            self.failed.emit(message)
+        """Reading failed (statistics or values): the sentence in the pane, nothing of the
+        tensor shown before; statistics and values read the same bytes, so once per tensor."""
+        if self._failure_reported_for == self.key:
+            return
+        self._failure_reported_for = self.key
+        self.cancel()
+        self._analysis = None
+        self._show_error_line(message)
+        self.stats_panel.set_stats(None, "could not be read")
+        self.histogram_plot.clear("could not be read")
+        self.values.clear("Could not read the values (see above).")
+        self.failed.emit(message)
+
+    def _show_error_line(self, message: str | None) -> None:
+        """One line under the tensor's title; the whole sentence in its tooltip."""
+        self.error_label.setText(f"Cannot read this tensor: {message}" if message else "")
+        self.error_label.setToolTip(message or "")
+        self.error_label.setVisible(bool(message))
 
     def _on_progress(self, fraction: float) -> None:
         self.progress.setValue(int(fraction * 1000))

@@ -13,7 +13,7 @@ import pytest
 import tf_checkpoints as tfc
 from PySide6.QtCore import QMimeData, QPointF, QSettings, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
-from PySide6.QtWidgets import QApplication
+from PySide6.QtWidgets import QApplication, QMessageBox
 
 from ckpt_browser.core.formatting import format_bytes, format_count
 from ckpt_browser.format import CheckpointError, open_checkpoint
@@ -211,31 +211,54 @@ def test_unknown_select_name_is_reported(window):
     assert "no/such/variable" in window.last_error
 
 
-def test_a_truncated_data_file_is_reported_when_a_tensor_is_read(window, wait_idle, tmp_path):
+def test_damaged_tensors_show_their_error_in_the_pane_while_arrow_keys_browse_on(
+    window, wait_idle, qtbot, tmp_path
+):
     copy = tmp_path / "truncated"
     shutil.copytree(DEMO_DIR, copy)
     with open(copy / "model.ckpt-300.data-00000-of-00001", "r+b") as file:
         file.truncate(1000)  # the first few small tensors stay whole
     assert window.open_path(str(copy))  # the index is intact: opening works
     checkpoint = window.checkpoint
-    damaged = next(name for name in checkpoint if not _readable(checkpoint, name))
-    whole = next(name for name in checkpoint if _readable(checkpoint, name))
-    with pytest.raises(CheckpointError) as expected:
-        checkpoint.read(damaged)
+    errors = {}
+    for name in checkpoint:
+        try:
+            checkpoint.read(name)
+        except CheckpointError as error:
+            errors[name] = str(error)
+    whole = next(name for name in checkpoint if name not in errors)
+    assert len(errors) >= 3
 
-    assert window.select(damaged)
+    view = window.tensor_view
+    window.tree.view.expandAll()
+    assert window.select(whole)  # a readable tensor first: its results must not linger
     wait_idle(window)
-    assert window.last_error == str(expected.value)
-    assert window.error_box.isVisible()
-    window.error_box.accept()
-    assert window.select(whole)
-    wait_idle(window)
-    assert window.tensor_view.analysis is not None
-
-
-def _readable(checkpoint, name: str) -> bool:
-    try:
-        checkpoint.read(name)
-    except CheckpointError:
-        return False
-    return True
+    assert view.analysis is not None and view.histogram_plot.counts.size
+    window.tree.view.setFocus()
+    seen_damaged = []
+    for _ in range(len(checkpoint) + 8):  # down through every row, scopes included
+        before = window.tree.view.currentIndex()
+        qtbot.keyClick(window.tree.view, Qt.Key.Key_Down)
+        wait_idle(window)
+        if window.tree.view.currentIndex() == before:
+            break  # the last row
+        assert not any(
+            isinstance(widget, QMessageBox) and widget.isVisible()
+            for widget in QApplication.topLevelWidgets()
+        )
+        assert window.error_box is None
+        assert QApplication.focusWidget() is window.tree.view  # browsing goes on
+        key = window.tree.selected_key()
+        if key in errors:
+            seen_damaged.append(key)
+            assert view.error_label.isVisible()
+            assert view.error_label.text().endswith(errors[key])
+            assert view.analysis is None
+            assert view.stats_panel.text("min") == view.stats_panel.text("count") == "—"
+            assert view.histogram_plot.counts.size == 0
+            assert "Could not read" in view.values.message.text()
+            assert window.last_error == errors[key]
+        elif key is not None:
+            assert not view.error_label.isVisible()
+            assert view.analysis is not None
+    assert len(seen_damaged) == len(errors)
