@@ -39,6 +39,7 @@ from ckpt_browser.core.compare import (
 )
 from ckpt_browser.core.compare_report import format_summary
 from ckpt_browser.core.name_alignment import Alignment, PrefixRule
+from ckpt_browser.core.pair_names import pair_names
 from ckpt_browser.format import Checkpoint
 from ckpt_browser.ui.compare_detail_pane import CompareDetailPane
 from ckpt_browser.ui.compare_table import (
@@ -78,6 +79,7 @@ class CompareView(QWidget):
     """Alignment and tolerance controls, the table with its filters, the detail pane."""
 
     comparison_done = Signal()
+    checkpoints_changed = Signal()  # a new pair, or A and B swapped: `names` changed
     error = Signal(str)  # a message for the user (the window shows it in a dialog)
 
     def __init__(self, parent: QWidget | None = None) -> None:
@@ -212,6 +214,13 @@ class CompareView(QWidget):
         return self._a, self._b
 
     @property
+    def names(self) -> tuple[str, str]:
+        """What A and B are called on screen: told apart by a parent folder when needed."""
+        if self._a is None or self._b is None:
+            return "", ""
+        return pair_names(self._a.prefix, self._b.prefix)
+
+    @property
     def busy(self) -> bool:
         return self.runner.busy
 
@@ -243,11 +252,13 @@ class CompareView(QWidget):
     def set_checkpoints(self, a: Checkpoint, b: Checkpoint, select: str | None = None) -> None:
         """Compare `a` (the reference) with `b`; `select` a name once it has arrived."""
         self._a, self._b = a, b
-        self.a_label.setText(_describe(a))
-        self.b_label.setText(_describe(b))
+        name_a, name_b = self.names
+        self.a_label.setText(_describe(a, name_a))
+        self.b_label.setText(_describe(b, name_b))
         self.a_label.setToolTip(a.prefix)
         self.b_label.setToolTip(b.prefix)
         self._wanted_name = select
+        self.checkpoints_changed.emit()
         self.start()
 
     def swap(self) -> None:
@@ -394,10 +405,9 @@ class CompareView(QWidget):
         self.cancel_button.setVisible(busy)
 
 
-def _describe(checkpoint: Checkpoint) -> str:
+def _describe(checkpoint: Checkpoint, name: str) -> str:
     step = checkpoint.step
     where = os.path.dirname(checkpoint.prefix)
-    name = os.path.basename(checkpoint.prefix)
     step_text = f" (step {step})" if step is not None else ""
     return f"{name}{step_text}  ·  {len(checkpoint)} tensors  ·  {where}"
 

@@ -9,7 +9,6 @@ it shows a bad file's one-line message in a dialog and stays up, and `is_idle` t
 from __future__ import annotations
 
 import json
-import os
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
@@ -36,6 +35,7 @@ class CompareWindow(QMainWindow):
         self._error_box: QMessageBox | None = None
         self.view = CompareView()
         self.view.error.connect(self.show_error)
+        self.view.checkpoints_changed.connect(self._update_title)
         self.setCentralWidget(self.view)
         self.setWindowTitle(f"Compare — {APP_TITLE}")
         self.resize(*DEFAULT_SIZE)
@@ -69,10 +69,11 @@ class CompareWindow(QMainWindow):
             self.show_error(f"{error.filename or path_a}: {error.strerror or error}")
             return False
         self.view.set_checkpoints(a, b, select)
-        self.setWindowTitle(
-            f"{os.path.basename(a.prefix)} ↔ {os.path.basename(b.prefix)} — {APP_TITLE}"
-        )
         return True
+
+    def _update_title(self) -> None:
+        name_a, name_b = self.view.names
+        self.setWindowTitle(f"{name_a} ↔ {name_b} — {APP_TITLE}")
 
     def is_idle(self) -> bool:
         """True when the comparison and the selected name's details are on screen."""

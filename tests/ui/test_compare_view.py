@@ -296,3 +296,24 @@ def test_two_paths_on_the_command_line_screenshot(pair, tmp_path):
     assert (image.width(), image.height()) == (1300, 800)
     colours = {image.pixel((i * 7919) % 1300, (i * 104729) % 800) for i in range(400)}
     assert len(colours) > 8
+
+
+def test_title_tells_two_runs_named_model_apart(qtbot, compare_window, tmp_path):
+    tensors = {"w": np.ones(3, np.float32)}
+    a = tfc.write_with_tf(tmp_path / "run1" / "model", tensors)
+    b = tfc.write_with_tf(tmp_path / "run2" / "model", tensors)
+    window = opened(qtbot, compare_window, a, b)
+    assert window.windowTitle().startswith("run1/model ↔ run2/model")
+    assert window.view.a_label.text().startswith("run1/model")
+    assert window.view.b_label.text().startswith("run2/model")
+    window.view.swap()
+    qtbot.waitUntil(window.is_idle, timeout=30_000)
+    assert window.windowTitle().startswith("run2/model ↔ run1/model")
+
+
+def test_title_of_two_saves_in_one_folder_keeps_their_names(qtbot, compare_window, tmp_path):
+    tensors = {"w": np.ones(3, np.float32)}
+    a = tfc.write_with_tf(tmp_path / "model-3000", tensors)
+    b = tfc.write_with_tf(tmp_path / "model-5000", tensors)
+    window = opened(qtbot, compare_window, a, b)
+    assert window.windowTitle().startswith("model-3000 ↔ model-5000 —")
