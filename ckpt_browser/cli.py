@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .core.scope_tree import parameters_of
 from .core.text_report import describe_tensor, json_default, json_one_item_per_line
 from .data_files import resource_path
 from .format import Checkpoint, CheckpointError, open_checkpoint
@@ -89,7 +90,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 f"{name:<{width}}  {info.dtype.name:<10} {format_shape(info.shape):<18} "
                 f"{info.size:>12,} {format_bytes(info.nbytes):>10}"
             )
-        total_params = sum(ckpt[n].size for n in names)
+        total_params = sum(parameters_of(ckpt[n]) for n in names)
         total_bytes = sum(ckpt[n].nbytes for n in names)
         lines.append(
             f"{len(names)} tensors, {format_count(total_params)} parameters, "

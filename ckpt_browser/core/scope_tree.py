@@ -43,7 +43,7 @@ class ScopeNode:
     path: str  # segments joined by "/"; "" for the root
     info: TensorInfo | None = None
     children: list[ScopeNode] = field(default_factory=list)  # in natural order
-    parameters: int = 0  # elements of this tensor and of every tensor below
+    parameters: int = 0  # numeric elements of this tensor and of every tensor below
     nbytes: int = 0  # stored bytes, likewise
     leaf_count: int = 0  # tensors here and below
     parent: ScopeNode | None = field(default=None, repr=False)
@@ -92,25 +92,38 @@ class ScopeNode:
         return (node for node in self.walk() if node.info is not None)
 
 
+def parameters_of(info: TensorInfo) -> int:
+    """The tensor's elements if they are numbers (or bools); 0 for strings, variants, resources.
+
+    A vocabulary or the TF2 object-graph string is data, not parameters: counting its elements
+    made a model's parameter count depend on what else was saved beside it.
+    """
+    return info.size if info.dtype.is_fixed_size else 0
+
+
 @dataclass(frozen=True)
 class Totals:
     """What a status bar says of a set of tensors."""
 
     variables: int  # tensors (partitioned ones once)
-    parameters: int  # elements of all of them
+    parameters: int  # numeric elements of all of them (see `parameters_of`)
     nbytes: int  # stored bytes
-    model_parameters: int  # elements of model variables only (no optimizer, EMA, counters)
+    model_parameters: int  # numeric elements of model variables only (no optimizer, EMA, counters)
+    strings: int = 0  # elements of string tensors, counted apart from the parameters
 
     @classmethod
     def of(cls, infos: Iterable[TensorInfo]) -> Totals:
-        variables = parameters = nbytes = model_parameters = 0
+        variables = parameters = nbytes = model_parameters = strings = 0
         for info in infos:
             variables += 1
-            parameters += info.size
+            numeric = parameters_of(info)
+            parameters += numeric
             nbytes += info.nbytes
+            if info.dtype.is_string:
+                strings += info.size
             if _kind_value(info.kind) == "variable":
-                model_parameters += info.size
-        return cls(variables, parameters, nbytes, model_parameters)
+                model_parameters += numeric
+        return cls(variables, parameters, nbytes, model_parameters, strings)
 
 
 def build_tree(infos: Iterable[TensorInfo], *, use_readable_names: bool = True) -> ScopeNode:
@@ -180,7 +193,7 @@ def _sort_and_total(root: ScopeNode, *, sort: bool) -> None:
             node.children.sort(key=_name_key)
         parameters = nbytes = leaves = 0
         if node.info is not None:
-            parameters, nbytes, leaves = node.info.size, node.info.nbytes, 1
+            parameters, nbytes, leaves = parameters_of(node.info), node.info.nbytes, 1
         for child in node.children:
             parameters += child.parameters
             nbytes += child.nbytes

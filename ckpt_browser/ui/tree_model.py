@@ -20,7 +20,7 @@ from PySide6.QtGui import QFont, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QStyle
 
 from ckpt_browser.core.formatting import format_bytes, format_count, format_shape
-from ckpt_browser.core.scope_tree import ScopeNode, natural_key
+from ckpt_browser.core.scope_tree import ScopeNode, natural_key, parameters_of
 from ckpt_browser.format import TensorKind
 
 AnyIndex = QModelIndex | QPersistentModelIndex
@@ -52,8 +52,8 @@ _RIGHT_ALIGNED = {Column.PARAMETERS, Column.BYTES}
 
 
 def node_parameters(node: ScopeNode) -> int:
-    """Elements shown for a row: the tensor's own for a tensor, the total below for a folder."""
-    return node.info.size if node.info is not None else node.parameters
+    """Numeric elements of a row: the tensor's own for a tensor, the total below for a folder."""
+    return parameters_of(node.info) if node.info is not None else node.parameters
 
 
 def node_nbytes(node: ScopeNode) -> int:
@@ -259,6 +259,8 @@ class VariableTreeModel(QAbstractItemModel):
         if column == Column.SHAPE:
             return format_shape(info.shape) if info is not None else ""
         if column == Column.PARAMETERS:
+            if info is not None and not info.dtype.is_fixed_size and not node.children:
+                return ""  # strings and variants hold data, not parameters
             return format_count(node_parameters(node))
         if column == Column.BYTES:
             return format_bytes(node_nbytes(node))

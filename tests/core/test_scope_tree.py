@@ -180,6 +180,18 @@ def test_totals() -> None:
     assert Totals.of([]) == Totals(0, 0, 0, 0)
 
 
+def test_strings_are_not_parameters() -> None:
+    infos = [
+        make_info("dense/kernel", (4, 3)),
+        make_info("vocab", (5,), dtype="string"),
+        make_info("_CHECKPOINTABLE_OBJECT_GRAPH", (), kind=TensorKind.OBJECT_GRAPH, dtype="string"),
+    ]
+    totals = Totals.of(infos)
+    assert (totals.parameters, totals.model_parameters, totals.strings) == (12, 12, 6)
+    root = build_tree(infos)
+    assert root.parameters == 12 and root.leaf_count == 3
+
+
 def test_tree_of_a_tensorflow_checkpoint_with_20000_variables(many_variables_ckpt) -> None:
     with open_checkpoint(many_variables_ckpt.prefix) as ckpt:
         infos = list(ckpt.values())

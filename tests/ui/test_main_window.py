@@ -50,6 +50,22 @@ def test_open_demo_fills_tree_and_status_bar(window, wait_idle):
     assert window.windowTitle().startswith("model.ckpt-300")
 
 
+def test_string_tensors_are_not_counted_as_parameters(window, shapes_ckpt):
+    assert window.open_path(shapes_ckpt.prefix)
+    expected = _tf_variables(shapes_ckpt.prefix)
+    numeric = {n: v for n, v in shapes_ckpt.expected.items() if v.dtype != object}
+    assert set(shapes_ckpt.expected) == set(expected)
+    parameters = sum(value.size for value in numeric.values())
+    strings = sum(v.size for v in shapes_ckpt.expected.values() if v.dtype == object)
+    assert window.parameters_label.text() == f"{format_count(parameters)} parameters"
+    assert f"string tensors hold {strings} more" in window.parameters_label.toolTip()
+    model = window.tree.model
+    vocab = model.index_of_path("vocab")
+    assert model.index(vocab.row(), Column.PARAMETERS, vocab.parent()).data() == "0"
+    words = model.index_of_path("vocab/words")
+    assert model.index(words.row(), Column.PARAMETERS, words.parent()).data() == ""
+
+
 def test_folders_show_totals_and_natural_order(window, tf1_training_dir):
     assert window.open_path(str(tf1_training_dir.directory))
     expected = _tf_variables(window.checkpoint.prefix)
