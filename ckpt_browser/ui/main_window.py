@@ -285,9 +285,9 @@ class MainWindow(QMainWindow):
         self.prefix_label.setToolTip(checkpoint.prefix)
         self.variables_label.setText(f"{format_count(totals.variables)} variables")
         self.parameters_label.setText(f"{format_count(totals.parameters)} parameters")
+        strings = f"; string tensors hold {format_count(totals.strings)} more"
         self.parameters_label.setToolTip(
-            "Elements of numeric tensors"
-            + (f"; string tensors hold {format_count(totals.strings)} more" if totals.strings else "")
+            "Elements of numeric tensors" + (strings if totals.strings else "")
         )
         self.bytes_label.setText(format_bytes(totals.nbytes))
         step = checkpoint.step
