@@ -40,6 +40,9 @@ MIME_FILE = RESOURCES / f"{APP_ID}.mime.xml"
 INSTALL_SCRIPT = PACKAGING / "install-desktop.sh"
 MIME_NS = "{http://www.freedesktop.org/standards/shared-mime-info}"
 DEMO_PREFIX = RESOURCES / "demo" / "model.ckpt-300"
+SNAPPY_PREFIX = (
+    REPO / "tests/data/tf_serving/saved_model_half_plus_two_cpu/00000123/variables/variables"
+)
 # What a file manager should call each part of a checkpoint.
 EXPECTED_TYPES = {
     f"{DEMO_PREFIX}.index": "application/x-tensorflow-checkpoint-index",
@@ -356,11 +359,12 @@ def test_pyinstaller_app_starts_without_tensorflow(tmp_path):
     (metadata,) = internal.glob("ckpt_browser-*.dist-info/METADATA")
     assert f"\nVersion: {importlib.metadata.version('ckpt-browser')}\n" in metadata.read_text()
 
-    # The command line of the bundle answers as the package's does.
-    bundled = _run([report["executable"], "ls", "--json", str(DEMO_PREFIX)], timeout=120)
-    assert bundled.returncode == 0, bundled.stderr
-    here = _run([sys.executable, "-m", "ckpt_browser.cli", "ls", "--json", str(DEMO_PREFIX)])
-    assert json.loads(bundled.stdout) == json.loads(here.stdout)
+    # The command line of the bundle answers as the package's does, snappy-compressed index too.
+    for prefix in (DEMO_PREFIX, SNAPPY_PREFIX):
+        bundled = _run([report["executable"], "ls", "--json", str(prefix)], timeout=120)
+        assert bundled.returncode == 0, bundled.stderr
+        here = _run([sys.executable, "-m", "ckpt_browser.cli", "ls", "--json", str(prefix)])
+        assert json.loads(bundled.stdout) == json.loads(here.stdout)
 
     # Its copy of the install script finds the bundle's resources and executable by itself.
     env = {**os.environ, "XDG_DATA_HOME": str(tmp_path / "data")}

@@ -13,6 +13,8 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 
+import cramjam
+
 from .crc import crc32c, unmask
 from .errors import CheckpointError
 
@@ -21,6 +23,8 @@ MAGIC = 0xDB4775248B80FB57
 BLOCK_TRAILER_SIZE = 5
 COMPRESSION_NONE = 0
 COMPRESSION_SNAPPY = 1
+# A snappy element of n compressed bytes yields at most 64 (a 3-byte copy): 22x; 32 leaves room.
+SNAPPY_MAX_EXPANSION = 32
 
 _u32 = struct.Struct("<I")
 
@@ -100,14 +104,14 @@ class Table:
 
     def _snappy(self, block: bytes, offset: int) -> bytes:
         try:
-            import cramjam
-        except ImportError:
-            raise self._error(
-                f"block at offset {offset} is snappy-compressed; install 'cramjam' to read it"
-            ) from None
-        try:
+            claimed = cramjam.snappy.decompress_raw_len(block)
+            if claimed > SNAPPY_MAX_EXPANSION * len(block):
+                raise self._error(
+                    f"snappy block at offset {offset} claims {claimed} bytes, more than its "
+                    f"{len(block)} compressed bytes can hold"
+                )
             return bytes(cramjam.snappy.decompress_raw(block))
-        except Exception:
+        except cramjam.DecompressionError:
             raise self._error(f"block at offset {offset} is not valid snappy data") from None
 
     def _entries(
