@@ -45,6 +45,24 @@ def format_count(n: int, *, short: bool = False) -> str:
     raise AssertionError("unreachable")
 
 
+def plural(count: int, singular: str, plural_form: str | None = None) -> str:
+    """`1 variable`, `2 variables`, `1,234 matches`: a count and its noun, agreeing.
+
+    The plural is `singular` + "s" (+ "es" after s, x, z, ch, sh) unless `plural_form` is given
+    ("source unused" / "sources unused", "missing" / "missing").
+    """
+    count = int(count)
+    if count == 1:
+        noun = singular
+    elif plural_form is not None:
+        noun = plural_form
+    elif singular.endswith(("s", "x", "z", "ch", "sh")):
+        noun = singular + "es"
+    else:
+        noun = singular + "s"
+    return f"{count:,} {noun}"
+
+
 def format_shape(shape: Sequence[int]) -> str:
     """`[3, 3, 16, 32]`; a 0-D tensor is a `scalar`."""
     if len(shape) == 0:

@@ -249,7 +249,7 @@ class MainWindow(QMainWindow):
         from ckpt_browser.ui.remap_wizard import RemapWizard
 
         sources = [self._checkpoint.prefix] if self._checkpoint is not None else []
-        wizard = RemapWizard(sources, parent=self)
+        wizard = RemapWizard(sources, parent=self, settings=self._settings)
         wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         wizard.show()
         self.remap_wizard = wizard

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
+    QFrame,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -27,6 +29,8 @@ TARGET_FILTER = "Graphs and checkpoints (*.meta *.pb *.index checkpoint);;All fi
 
 class SourcesPage(QWizardPage):
     """Add one or more checkpoints whose tensors the output takes."""
+
+    start_afresh = Signal()
 
     def __init__(self, session: RemapSession) -> None:
         super().__init__()
@@ -54,7 +58,20 @@ class SourcesPage(QWizardPage):
         self.error_label = QLabel()
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet("color: #d63031")
+        self.restored_label = QLabel()
+        self.restored_label.setWordWrap(True)
+        afresh = QPushButton("Start Afresh")
+        afresh.setToolTip("Forget the kept configuration: only the sources the wizard opened with")
+        afresh.clicked.connect(self.start_afresh)
+        afresh.setAutoDefault(False)  # Enter goes on to the next page, it does not start afresh
+        self.restored_bar = QFrame()
+        self.restored_bar.setFrameShape(QFrame.Shape.StyledPanel)
+        bar_layout = QHBoxLayout(self.restored_bar)
+        bar_layout.addWidget(self.restored_label, 1)
+        bar_layout.addWidget(afresh)
+        self.restored_bar.hide()
         layout = QVBoxLayout(self)
+        layout.addWidget(self.restored_bar)
         layout.addLayout(row)
         layout.addWidget(self.list, 1)
         layout.addWidget(self.remove_button)
@@ -76,6 +93,11 @@ class SourcesPage(QWizardPage):
 
     def isComplete(self) -> bool:
         return bool(self.session.sources)
+
+    def show_restored(self, text: str) -> None:
+        """Say that a kept configuration was restored ("" hides the notice)."""
+        self.restored_label.setText(text)
+        self.restored_bar.setVisible(bool(text))
 
     def _refresh(self) -> None:
         self.list.clear()

@@ -113,12 +113,15 @@ class RemapSession(QObject):
 
         Returns one sentence per source or target that could not be opened (the rest is loaded).
         """
-        spec = load_spec(path)
+        return self.apply_spec(load_spec(path))
+
+    def apply_spec(self, spec: RemapSpec) -> list[str]:
+        """Take everything from `spec`; returns one sentence per input that did not open."""
         problems = []
         self._close_inputs()
         self.spec = RemapSpec(
-            rules=spec.rules,
-            overrides=spec.overrides,
+            rules=list(spec.rules),
+            overrides=dict(spec.overrides),
             allow_reshape=spec.allow_reshape,
             cast=spec.cast,
             keep_template=spec.keep_template,

@@ -4,17 +4,26 @@ Pages: sources -> target -> rules -> mapping table -> write. They share one `Rem
 plan is rebuilt on every change, so each page shows the live problem counts. The mapping can be
 saved to and loaded from JSON (the same file `ckpt-browser remap --map` reads) and exported as
 Python for TensorFlow (`assignment_map`s and `Saver` var_lists), from any page.
+
+Closing the wizard unfinished (Escape, Cancel, the window's close button) after changing the
+configuration asks whether to keep it; a kept configuration comes back when the wizard opens again
+for the same sources.
 """
 
 from __future__ import annotations
 
+import copy
+import os
 from collections.abc import Sequence
 
-from PySide6.QtCore import Qt
-from PySide6.QtWidgets import QFileDialog, QMessageBox, QWidget, QWizard
+from PySide6.QtCore import QEvent, QObject, QSettings, Qt
+from PySide6.QtWidgets import QAbstractButton, QDialog, QFileDialog, QMessageBox, QWidget, QWizard
 
+from ckpt_browser.core.remap_drafts import Draft, draft_key
+from ckpt_browser.core.remap_spec import RemapSpec
 from ckpt_browser.format import CheckpointError
 from ckpt_browser.ui.remap_input_pages import SourcesPage, TargetPage
+from ckpt_browser.ui.remap_kept import CloseChoice, KeptRemaps, ask_to_keep
 from ckpt_browser.ui.remap_mapping_page import MappingPage
 from ckpt_browser.ui.remap_rules_page import RulesPage
 from ckpt_browser.ui.remap_session import RemapSession
@@ -32,6 +41,7 @@ class RemapWizard(QWizard):
         sources: Sequence[str] = (),
         target: str | None = None,
         parent: QWidget | None = None,
+        settings: QSettings | None = None,
     ) -> None:
         super().__init__(parent)
         self.setWindowTitle("Remap Wizard")
@@ -72,10 +82,47 @@ class RemapWizard(QWizard):
             ]
         )
         self.last_error: str | None = None
+        self.kept = KeptRemaps(settings)
+        self.close_question: QMessageBox | None = None
+        self.sources_page.start_afresh.connect(self.start_afresh)
         for path in sources:
             self.sources_page.add_source(path)
         if target:
             self.target_page.set_target(target)
+        self._opened_with = RemapSpec(sources=list(self.session.spec.sources), target=target)
+        self._key = draft_key(self._opened_with.sources)
+        kept = self.kept.get(self._key)
+        if kept is not None:
+            self.restore(kept)
+        self._baseline = self.draft().to_json()
+        if parent is not None:
+            parent.installEventFilter(self)  # the main window closing: keep without asking
+
+    # -- the configuration kept for later ---------------------------------------------------------
+
+    def draft(self) -> Draft:
+        """The configuration as it stands: the spec and the output the user chose."""
+        return Draft(copy.deepcopy(self.session.spec), self.write_page.chosen_output)
+
+    @property
+    def changed(self) -> bool:
+        """Whether closing now would lose something the user did since the wizard opened."""
+        return self.draft().to_json() != self._baseline
+
+    def restore(self, draft: Draft) -> None:
+        """Take a kept configuration back, and say so on the first page."""
+        problems = self.session.apply_spec(draft.spec)
+        self.write_page.set_chosen_output(draft.output)
+        self.sources_page.show_restored(f"Restored what you kept for later: {draft.describe()}.")
+        if problems:
+            self.show_error("Some inputs of the kept remap did not open:\n" + "\n".join(problems))
+
+    def start_afresh(self) -> None:
+        """Back to the sources the wizard was opened with, and nothing else."""
+        self.session.apply_spec(copy.deepcopy(self._opened_with))
+        self.write_page.set_chosen_output("")
+        self.sources_page.show_restored("")
+        self.restart()
 
     # -- mapping files ----------------------------------------------------------------------------
 
@@ -102,7 +149,29 @@ class RemapWizard(QWizard):
 
     # -- Qt ---------------------------------------------------------------------------------------
 
+    def reject(self) -> None:
+        """Escape, Cancel and the close button: ask first when there is something to lose."""
+        if self.close_question is not None:
+            return  # already asking
+        if not self.changed:
+            super().reject()
+            return
+        names = ", ".join(os.path.basename(p) for p in self._opened_with.sources) or "no source"
+        box = ask_to_keep(self, self.draft(), names, self.kept.persistent)
+        box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        box.buttonClicked.connect(self._on_close_choice)
+        self.close_question = box
+        box.open()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        closing = watched is self.parent() and event.type() == QEvent.Type.Close
+        if closing and self.isVisible() and self.changed:
+            self.kept.keep(self._key, self.draft())
+        return super().eventFilter(watched, event)
+
     def done(self, result: int) -> None:
+        if result == QDialog.DialogCode.Accepted:
+            self.kept.discard(self._key)  # finished: what was kept has been used
         self.write_page.shutdown()
         super().done(result)
         self.session.close()
@@ -116,6 +185,17 @@ class RemapWizard(QWizard):
             self.show_error(str(exc))
             return False
         return True
+
+    def _on_close_choice(self, button: QAbstractButton) -> None:
+        choice = CloseChoice[button.property("choice")]
+        self.close_question = None
+        if choice is CloseChoice.CONTINUE:
+            return
+        if choice is CloseChoice.KEEP:
+            self.kept.keep(self._key, self.draft())
+        else:
+            self.kept.discard(self._key)
+        super().reject()
 
     def _ask_save(self) -> None:
         path, _ = QFileDialog.getSaveFileName(self, "Save mapping", "mapping.json", MAPPING_FILTER)

@@ -34,6 +34,7 @@ class WritePage(QWizardPage):
         self._handle: TaskHandle | None = None
         self._existed = False
         self._prefix = ""
+        self._default_prefix = ""
         self.runner = TaskRunner(self)
         self.runner.busy_changed.connect(self._on_busy_changed)
         self.setTitle("Write")
@@ -102,7 +103,19 @@ class WritePage(QWizardPage):
         if not self.prefix_edit.text() and self.session.sources:
             first = self.session.sources[0].prefix
             directory = os.path.join(os.path.dirname(first), "remapped")
-            self.prefix_edit.setText(os.path.join(directory, os.path.basename(first)))
+            self._default_prefix = os.path.join(directory, os.path.basename(first))
+            self.prefix_edit.setText(self._default_prefix)
+
+    @property
+    def chosen_output(self) -> str:
+        """The output prefix the user chose ("" while it is the default, or empty)."""
+        text = self.prefix_edit.text().strip()
+        return "" if text == self._default_prefix else text
+
+    def set_chosen_output(self, prefix: str) -> None:
+        """Use `prefix` as the output ("": the default, filled in when the page is entered)."""
+        self._default_prefix = ""
+        self.prefix_edit.setText(prefix)
 
     def isComplete(self) -> bool:
         return self.result is not None and not self.writing

@@ -5,7 +5,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ckpt_browser.core.formatting import format_bytes, format_count, format_number, format_shape
+from ckpt_browser.core.formatting import (
+    format_bytes,
+    format_count,
+    format_number,
+    format_shape,
+    plural,
+)
 
 
 @pytest.mark.parametrize(
@@ -81,3 +87,22 @@ def test_format_number_complex_and_text() -> None:
     assert format_number("text") == "text"
     with pytest.raises(ValueError, match="notation"):
         format_number(1.0, notation="engineering")
+
+
+@pytest.mark.parametrize(
+    ("count", "words", "text"),
+    [
+        (1, ("variable",), "1 variable"),
+        (0, ("variable",), "0 variables"),
+        (2, ("tensor",), "2 tensors"),
+        (20_000, ("name",), "20,000 names"),
+        (1, ("shape mismatch",), "1 shape mismatch"),
+        (3, ("shape mismatch",), "3 shape mismatches"),
+        (2, ("axis", "axes"), "2 axes"),
+        (1, ("source unused", "sources unused"), "1 source unused"),
+        (5, ("source unused", "sources unused"), "5 sources unused"),
+        (np.int64(1), ("byte",), "1 byte"),
+    ],
+)
+def test_plural_agrees_with_the_count(count, words, text) -> None:
+    assert plural(count, *words) == text
