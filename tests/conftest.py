@@ -66,3 +66,8 @@ def frozen_pb(tmp_path_factory: pytest.TempPathFactory) -> tft.FrozenGraph:
 @pytest.fixture(scope="session")
 def many_variables_ckpt(tmp_path_factory: pytest.TempPathFactory) -> tfc.ManyVariablesCkpt:
     return tfc.make_many_variables_ckpt(tmp_path_factory.mktemp("many_variables"))
+
+
+@pytest.fixture(scope="session")
+def scalars_and_strings_ckpt(tmp_path_factory: pytest.TempPathFactory) -> tft.ScalarsAndStringsCkpt:
+    return tft.make_scalars_and_strings_ckpt(tmp_path_factory.mktemp("scalars_and_strings"))

@@ -282,6 +282,55 @@ def make_tf2_module_ckpt(directory: Path) -> Tf2Ckpt:
     return Tf2Ckpt(directory, prefixes, object_paths, slot_of, expected)
 
 
+@dataclass(frozen=True)
+class ScalarsAndStringsCkpt:
+    """A TF2 checkpoint of the scalars training saves and of strings numpy's `S` dtype cuts short.
+
+    `global_step` (int64), `learning_rate` (float32) and the `save_counter` TensorFlow adds are
+    scalars; `words` and `grid` hold strings ending in NUL bytes, empty strings and bytes that are
+    not UTF-8. The model's last object, a sub-module without variables, makes the serialized object
+    graph end in a NUL byte, as Keras models with weightless layers do.
+    """
+
+    prefix: str
+    scalars: tuple[str, ...]  # keys of the scalar variables
+    strings: tuple[str, ...]  # keys of the string variables
+    floats: tuple[str, ...]  # keys of float tensors to export beside the strings
+
+
+def make_scalars_and_strings_ckpt(directory: Path) -> ScalarsAndStringsCkpt:
+    """`tf.train.Checkpoint.save` of scalar counters, a learning rate and string variables."""
+    tf = import_tensorflow()
+
+    class Model(tf.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.kernel = tf.Variable(np.linspace(-1, 1, 6, dtype=np.float32).reshape(2, 3))
+            self.words = tf.Variable(
+                tf.constant([b"tail\x00", b"", b"\xff\xfe\x00\x80", b"\x00\x00", b"plain"])
+            )
+            self.grid = tf.Variable(tf.constant([[b"a\x00", b""], [b"\xc3(", b"\x00b\x00"]]))
+            self.hooks = tf.Module()  # no variables: the object graph ends in `*\x00`
+
+    model = Model()
+    checkpoint = tf.train.Checkpoint(
+        model=model,
+        global_step=tf.Variable(1234, dtype=tf.int64),
+        learning_rate=tf.Variable(3e-4, dtype=tf.float32),
+    )
+    prefix = checkpoint.save(str(directory / "ckpt"))
+
+    def key(path: str) -> str:
+        return path + "/.ATTRIBUTES/VARIABLE_VALUE"
+
+    return ScalarsAndStringsCkpt(
+        prefix=prefix,
+        scalars=(key("global_step"), key("learning_rate"), key("save_counter")),
+        strings=(key("model/words"), key("model/grid"), "_CHECKPOINTABLE_OBJECT_GRAPH"),
+        floats=(key("model/kernel"),),
+    )
+
+
 # --- SavedModel and frozen graph ----------------------------------------------------------------
 
 

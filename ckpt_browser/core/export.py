@@ -36,7 +36,8 @@ def exportable_array(array: np.ndarray, name: str, *, as_float32: bool = False) 
         return np.array(values, dtype=bytes).reshape(array.shape)
     if as_float32 and array.dtype.kind not in "biuc":
         return np.asarray(array, dtype=np.float32)
-    return np.ascontiguousarray(array)
+    # Not np.ascontiguousarray: it makes a scalar (shape ()) a 1-element vector.
+    return np.asarray(array, order="C")
 
 
 def check_destination(path: str | os.PathLike, count: int) -> str:

@@ -57,3 +57,18 @@ def test_csv_export_of_a_4d_tensor_is_refused_with_a_reason(
     assert "rank 4" in window.last_error
     assert window.error_box is not None and window.error_box.isVisible()
     assert not list(exports.iterdir())  # no temporary file left behind
+
+
+def test_npy_export_of_scalars_keeps_shape_and_value(
+    window, wait_idle, scalars_and_strings_ckpt, tmp_path
+):
+    ckpt = scalars_and_strings_ckpt
+    window.open_path(ckpt.prefix)
+    wait_idle(window)
+    for name in ckpt.scalars:  # global_step, learning_rate, save_counter
+        out = tmp_path / f"{name.split('/')[0]}.npy"
+        _export(window, wait_idle, name, out)
+        loaded = np.load(out, allow_pickle=False)
+        expected = _tf_value(ckpt.prefix, name)
+        assert loaded.shape == ()
+        assert loaded.dtype == expected.dtype and loaded.item() == expected.item()
