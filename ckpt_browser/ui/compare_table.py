@@ -7,7 +7,6 @@ and the proxy also filters by status and by a piece of the name.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable
 
 from PySide6.QtCore import (
@@ -27,22 +26,32 @@ AnyIndex = QModelIndex | QPersistentModelIndex
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
 STATUS_ROLE = Qt.ItemDataRole.UserRole + 2
 
-# (key, heading, tooltip)
+# (key, heading, tooltip). Name, status and the headline distance come first, so they stay in
+# sight when the other distances scroll. The headline is relative L2: it does not depend on the
+# tensor's scale (max |a−b| of a step counter and of a bias are not comparable) and it is what
+# "most changed first" ranks changed values by (`TensorComparison.change_score`).
 COLUMNS = (
     ("name", "Name", "The aligned name (TF2: object path); the keys are in the tooltip"),
-    ("status", "Status", "Sort ascending for most changed first"),
-    ("shape", "Shape", "Shape (A -> B when it changed)"),
-    ("dtype", "Dtype", "Dtype (A -> B when it changed)"),
+    ("status", "Status", "Click to sort most changed first"),
+    ("rel_l2", "Rel. L2", "‖a−b‖ / ‖a‖: how much the tensor moved, whatever its scale"),
     ("max_abs_diff", "Max |a−b|", "Largest absolute difference"),
     ("where", "At", "Where the largest difference is"),
+    ("shape", "Shape", "Shape (A -> B when it changed)"),
+    ("dtype", "Dtype", "Dtype (A -> B when it changed)"),
     ("mean_abs_diff", "Mean |a−b|", "Mean absolute difference"),
     ("rms_diff", "RMS(a−b)", "Root mean square of the difference"),
-    ("rel_l2", "Rel. L2", "‖a−b‖ / ‖a‖"),
     ("cosine", "Cosine", "Cosine similarity of A and B"),
     ("mismatch_fraction", "Mismatch", "Share of elements not equal (not close, with tolerances)"),
 )
 COLUMN_KEYS = tuple(key for key, _, _ in COLUMNS)
 DISTANCE_COLUMNS = ("max_abs_diff", "mean_abs_diff", "rms_diff", "rel_l2", "cosine")
+KEY_COLUMNS = ("name", "status", "rel_l2")  # kept in sight without scrolling
+# The order a first click on a heading sorts by: the most changed first in every distance (for
+# cosine, the least similar; for status, structural changes then the largest values' changes).
+INITIAL_ORDER = {
+    key: Qt.SortOrder.DescendingOrder
+    for key in ("max_abs_diff", "mean_abs_diff", "rms_diff", "rel_l2", "mismatch_fraction")
+}
 
 # Translucent, so the same colours read on light and dark palettes.
 STATUS_COLORS = {
@@ -87,13 +96,16 @@ class CompareTableModel(QAbstractTableModel):
 
     def sort(self, column: int, order: Qt.SortOrder = Qt.SortOrder.AscendingOrder) -> None:
         """Reorder the rows by `column`, in Python: Qt's own sorting calls back into Python for
-        every comparison, seconds for 20,000 rows. Selections follow their rows."""
+        every comparison, seconds for 20,000 rows. Rows without a value (a distance that was not
+        computed) go last in either order. Selections follow their rows."""
         if not 0 <= column < len(COLUMNS) or not self._items:
             return
         keys = [(values[column], values[0]) for values in self._sort_values]
+        present = [row for row, key in enumerate(keys) if key[0] is not None]
+        missing = [row for row, key in enumerate(keys) if key[0] is None]
         order_of_rows = sorted(
-            range(len(keys)), key=keys.__getitem__, reverse=order == Qt.SortOrder.DescendingOrder
-        )
+            present, key=keys.__getitem__, reverse=order == Qt.SortOrder.DescendingOrder
+        ) + sorted(missing, key=lambda row: keys[row][1])
         self.layoutAboutToBeChanged.emit()
         new_row = {old: new for new, old in enumerate(order_of_rows)}
         persistent = self.persistentIndexList()
@@ -133,6 +145,8 @@ class CompareTableModel(QAbstractTableModel):
             return COLUMNS[section][1]
         if role == Qt.ItemDataRole.ToolTipRole:
             return COLUMNS[section][2]
+        if role == Qt.ItemDataRole.InitialSortOrderRole:
+            return INITIAL_ORDER.get(COLUMN_KEYS[section], Qt.SortOrder.AscendingOrder)
         return None
 
     def data(self, index: AnyIndex, role: int = 0):
@@ -177,7 +191,7 @@ def cell_text(item: TensorComparison, key: str) -> str:
 
 
 def sort_value(item: TensorComparison, key: str) -> object:
-    """A value Qt sorts the column by: numbers for distances (missing ones sort lowest)."""
+    """A value the column sorts by: numbers for distances, None where there is none."""
     if key == "name":
         return item.name
     if key == "status":
@@ -185,9 +199,7 @@ def sort_value(item: TensorComparison, key: str) -> object:
     if key in ("shape", "dtype", "where"):
         return cell_text(item, key)
     value = item.distance(key)
-    if value is None:
-        return -math.inf
-    return float(value)
+    return None if value is None else float(value)
 
 
 def tooltip(item: TensorComparison) -> str:

@@ -11,20 +11,17 @@ from __future__ import annotations
 import os
 import time
 
-from PySide6.QtCore import QItemSelectionModel, QLocale, QModelIndex, Qt, Signal
+from PySide6.QtCore import QLocale, QModelIndex, Qt, Signal
 from PySide6.QtGui import QDoubleValidator
 from PySide6.QtWidgets import (
-    QAbstractItemView,
     QCheckBox,
     QComboBox,
     QHBoxLayout,
-    QHeaderView,
     QLabel,
     QLineEdit,
     QProgressBar,
     QPushButton,
     QSplitter,
-    QTableView,
     QToolButton,
     QVBoxLayout,
     QWidget,
@@ -43,16 +40,14 @@ from ckpt_browser.core.pair_names import pair_names
 from ckpt_browser.format import Checkpoint
 from ckpt_browser.ui.compare_detail_pane import CompareDetailPane
 from ckpt_browser.ui.compare_table import (
-    COLUMN_KEYS,
     STATUS_LABELS,
     CompareFilterProxy,
     CompareTableModel,
 )
+from ckpt_browser.ui.compare_table_view import CompareTableView
 from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner
 
-NAME_WIDTH_MAX = 320
 PUBLISH_INTERVAL_S = 0.25  # results go to the table in batches at most this often
-FIT_ROWS = 200  # column widths fit the contents of this many rows (all of 20,000 take seconds)
 # (label, statuses shown) for the status filter
 STATUS_FILTERS = (
     ("All names", tuple(s.value for s in Status)),
@@ -143,16 +138,15 @@ class CompareView(QWidget):
         self.status_combo.currentIndexChanged.connect(
             lambda index: self.proxy.set_statuses(STATUS_FILTERS[index][1])
         )
-        self.table = QTableView()
+        self.table = CompareTableView()
         self.table.setModel(self.proxy)
-        self.table.setSortingEnabled(True)
-        self.table.sortByColumn(COLUMN_KEYS.index("status"), Qt.SortOrder.AscendingOrder)
-        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
-        self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
-        self.table.verticalHeader().setVisible(False)
-        self.table.verticalHeader().setDefaultSectionSize(22)
-        self.table.horizontalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
-        self.table.setWordWrap(False)
+        self.table.sort_most_changed_first()
+        self.setFocusProxy(self.table)  # arrow keys browse the names as soon as the view opens
+        self.most_changed_button = QPushButton("Most changed first")
+        self.most_changed_button.setToolTip(
+            "Sort by status: structural changes, then values by relative change, then the same"
+        )
+        self.most_changed_button.clicked.connect(self._sort_most_changed_first)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
         self.totals_label = QLabel()
         self.totals_label.setWordWrap(True)
@@ -189,6 +183,7 @@ class CompareView(QWidget):
         filters.setContentsMargins(0, 0, 0, 0)
         filters.addWidget(self.filter_edit, 1)
         filters.addWidget(self.status_combo)
+        filters.addWidget(self.most_changed_button)
         left = QWidget()
         left_layout = QVBoxLayout(left)
         left_layout.setContentsMargins(0, 0, 0, 0)
@@ -313,11 +308,7 @@ class CompareView(QWidget):
                     self.status_combo.setCurrentIndex(0)
                     self.filter_edit.clear()
                     index = self.proxy.mapFromSource(self.model.index(row, 0))
-                flags = QItemSelectionModel.SelectionFlag
-                self.table.selectionModel().setCurrentIndex(
-                    index, flags.ClearAndSelect | flags.Rows
-                )
-                self.table.scrollTo(index)
+                self.table.select_row(index)
                 return True
         return False
 
@@ -333,43 +324,29 @@ class CompareView(QWidget):
         first = self.model.rowCount() == 0
         self.model.append(batch)
         if first and batch:
-            self._fit_columns()
+            self.table.fit_columns()
         self._update_totals()
-
-    def _fit_columns(self) -> None:
-        """Columns as wide as the heading and the first FIT_ROWS shown rows (the name column no
-        wider than NAME_WIDTH_MAX). Measured here: QTableView.resizeColumnsToContents looks at
-        every row, seconds for a model of 20,000 tensors."""
-        metrics = self.table.fontMetrics()
-        header = self.table.horizontalHeader()
-        rows = min(self.proxy.rowCount(), FIT_ROWS)
-        for column in range(self.proxy.columnCount()):
-            texts = [self.proxy.index(row, column).data() or "" for row in range(rows)]
-            heading = self.proxy.headerData(column, Qt.Orientation.Horizontal)
-            widest = max(metrics.horizontalAdvance(text) for text in [heading, *texts])
-            width = max(widest + 16, header.sectionSizeHint(column))
-            self.table.setColumnWidth(column, min(width, NAME_WIDTH_MAX) if column == 0 else width)
 
     def _on_done(self, batch: list[TensorComparison]) -> None:
         self._add(batch)
         header = self.table.horizontalHeader()  # rows came in name order: sort them now
         self.model.sort(header.sortIndicatorSection(), header.sortIndicatorOrder())
-        self._fit_columns()
+        self.table.fit_columns()
         self._task = None
         self._finished = True
         self._set_busy(False)
         wanted, self._wanted_name = self._wanted_name, None
         found = bool(wanted) and self.select(wanted)
         if not found and self.proxy.rowCount() and self.detail.item is None:
-            self.table.selectionModel().setCurrentIndex(
-                self.proxy.index(0, 0),
-                QItemSelectionModel.SelectionFlag.ClearAndSelect
-                | QItemSelectionModel.SelectionFlag.Rows,
-            )
+            self.table.select_row(self.proxy.index(0, 0))
         if wanted and not found:
             self.error.emit(f"no name or key {wanted!r} in either checkpoint")
         self._update_totals()
         self.comparison_done.emit()
+
+    def _sort_most_changed_first(self) -> None:
+        self.table.sort_most_changed_first()
+        self.table.setFocus()
 
     def _on_failed(self, message: str) -> None:
         self._task = None

@@ -37,6 +37,7 @@ class CompareWindow(QMainWindow):
         self.view.error.connect(self.show_error)
         self.view.checkpoints_changed.connect(self._update_title)
         self.setCentralWidget(self.view)
+        self.view.setFocus()  # the table: arrow keys move through the names from the start
         self.setWindowTitle(f"Compare — {APP_TITLE}")
         self.resize(*DEFAULT_SIZE)
         file_menu = self.menuBar().addMenu("&File")
