@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ckpt_browser.core.graph_model import GraphModel
+from ckpt_browser.core.graph_kinds import NodeKind
+from ckpt_browser.core.graph_model import GraphModel, ItemKind
 from ckpt_browser.format import TensorInfo, TensorKind
 from ckpt_browser.format.dtypes import from_numpy
 from ckpt_browser.format.graph import GraphFile
@@ -65,6 +66,51 @@ def link_variables(model: GraphModel, checkpoint: Mapping[str, TensorInfo] | Non
     return VariableLink(
         key_of_op, op_of_key, keys, missing_from_checkpoint, missing_from_graph, checked=True
     )
+
+
+@dataclass(frozen=True)
+class GraphChoice:
+    """What choosing an item in the graph asks of the tree and the tensor view.
+
+    Every way of choosing (a click, a click again, a search result, a row of the variables list)
+    goes through `choice_of`, so the three panes cannot disagree about which variable is shown.
+    """
+
+    item: int
+    op: int | None  # the op the item stands for (a variable's scope stands for the variable)
+    key: str | None = None  # the checkpoint key of a variable node
+    in_checkpoint: bool = False  # False: the variable is missing, or there is no checkpoint
+    constant: str | None = None  # a Const node, shown as a tensor when the graph is frozen
+
+
+def op_of_item(model: GraphModel, item: int) -> int | None:
+    """The op an item stands for: its own op, or the op a group is named after (`kernel`)."""
+    entry = model.items[item]
+    return entry.op if entry.kind is ItemKind.OP else model.own_op(item)
+
+
+def choice_of(
+    model: GraphModel,
+    link: VariableLink,
+    checkpoint: Mapping[str, TensorInfo] | None,
+    item: int,
+) -> GraphChoice:
+    """What choosing `item` means: a checkpoint variable, a missing one, a constant, or none."""
+    op = op_of_item(model, item)
+    if op is None:
+        return GraphChoice(item, None)
+    key = link.key_of_op.get(op)
+    if key is not None:
+        return GraphChoice(item, op, key, checkpoint is not None and key in checkpoint)
+    if model.kind_of(op) is NodeKind.CONSTANT:
+        return GraphChoice(item, op, constant=model.nodes[op].name)
+    return GraphChoice(item, op)
+
+
+def item_of_key(model: GraphModel, link: VariableLink, key: str | None) -> int | None:
+    """The item drawn for checkpoint key `key` (its variable's scope); None if none is."""
+    op = link.op_of_key.get(key) if key is not None else None
+    return None if op is None else model.representative(op)
 
 
 class GraphConstants(Mapping[str, TensorInfo]):

@@ -182,6 +182,13 @@ class NodeItem(QGraphicsItem):
     def _elide(text: str, metrics: QFontMetricsF, rect: QRectF) -> str:
         return metrics.elidedText(text, Qt.TextElideMode.ElideMiddle, rect.width())
 
+    def mousePressEvent(self, event) -> None:
+        already = self.isSelected()
+        super().mousePressEvent(event)
+        if already and event.button() == Qt.MouseButton.LeftButton:
+            # No selection change, yet the user chose this node (again): the tree may have moved.
+            self.canvas.item_selected.emit(self.item_id)
+
     def mouseDoubleClickEvent(self, event) -> None:
         self.canvas.item_activated.emit(self.item_id)
         event.accept()
@@ -244,7 +251,7 @@ def _arrow_head(points: np.ndarray, size: float = 7.0) -> QPolygonF:
 class GraphCanvas(QGraphicsView):
     """Shows one Scene; emits what the user clicks (select) and double-clicks (expand)."""
 
-    item_selected = Signal(object)  # item id or None
+    item_selected = Signal(object)  # item id the user clicked (selected or again), or None
     item_activated = Signal(int)  # double-click: expand or collapse
 
     def __init__(self, parent: QWidget | None = None) -> None:

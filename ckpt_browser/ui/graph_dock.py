@@ -2,8 +2,9 @@
 
 When a checkpoint opens, the dock looks for its graph (`.meta` beside it, `saved_model.pb` of a
 SavedModel) and shows it (in a window wide enough for it), or hides itself when there is none.
-A variable chosen in the tree is selected in the graph and the reverse; a Const of a frozen
-graph opens in the tensor view. A frozen `.pb` (which is no checkpoint), or a `.meta` whose
+A variable chosen in the tree is selected in the graph and the reverse, by any way of choosing,
+so the graph, the tree and the tensor view always show the same variable; a Const of a graph
+opens in the tensor view. A frozen `.pb` (which is no checkpoint), or a `.meta` whose
 checkpoint is gone, opens in the dock alone.
 """
 
@@ -46,6 +47,8 @@ class GraphDock(QDockWidget):
         self.panel.variable_selected.connect(self._on_graph_variable)
         self.panel.constant_selected.connect(self._on_constant)
         self.panel.load_failed.connect(self._on_load_failed)
+        self.visibilityChanged.connect(self._on_visibility)
+        self._following_graph = False  # the tree moves because the graph asked: no echo back
 
     def _add_menu_action(self, window: MainWindow) -> None:
         action = self.toggleViewAction()
@@ -97,25 +100,53 @@ class GraphDock(QDockWidget):
             graph_path = find_graph(checkpoint.prefix)
         except CheckpointError:
             graph_path = None
-        self.panel.set_checkpoint(checkpoint)
-        if graph_path != self.panel.path:
-            self.panel.set_graph(graph_path)
+        self.panel.show_checkpoint(checkpoint, graph_path)
         if graph_path is None:
             self.hide()
         elif self.window_.width() >= AUTO_SHOW_MIN_WIDTH:
             self._show_wide()
 
     def _on_tree_selection(self, key: str | None) -> None:
-        if key is not None and self.isVisible():
+        if not self._following_graph and self.isVisible():
             self.panel.select_variable(key)
 
+    def _on_visibility(self, visible: bool) -> None:
+        if visible:  # the tree may have moved while the graph was hidden
+            self.panel.select_variable(self.window_.tree.selected_key())
+
     def _on_graph_variable(self, key: str) -> None:
-        tree = self.window_.tree
-        if tree.selected_key() != key:
-            tree.select_key(key)
+        """The graph chose variable `key`: the tree selects it and the tensor view shows it.
+
+        What is compared is what the tree and the view show now, never what the graph chose
+        last: the tree may have moved since (choosing the same node again must still work).
+        A variable the checkpoint lacks leaves both empty rather than on another variable."""
+        window = self.window_
+        checkpoint, tree, view = window.checkpoint, window.tree, window.tensor_view
+        self._following_graph = True
+        try:
+            if checkpoint is None or key not in checkpoint:
+                self._clear_tree_selection()
+                view.show_tensor(None, None)
+            elif tree.selected_key() != key and not tree.select_key(key):
+                self._clear_tree_selection()  # the filter or a kind toggle hides it
+                view.show_tensor(checkpoint, key)
+                window.statusBar().showMessage(f"{key} is hidden in the tree by its filter", 8000)
+            elif view.key != key:
+                view.show_tensor(checkpoint, key)
+        finally:
+            self._following_graph = False
 
     def _on_constant(self, constants, name: str) -> None:
+        self._following_graph = True
+        try:
+            self._clear_tree_selection()  # the view shows a Const of the graph, no variable
+        finally:
+            self._following_graph = False
         self.window_.tensor_view.show_tensor(constants, name)
+
+    def _clear_tree_selection(self) -> None:
+        if self.window_.tree.selected_key() is not None:
+            self.window_.tree.view.selectionModel().clear()
 
     def _on_load_failed(self, message: str) -> None:
         if self.window_.checkpoint is None:

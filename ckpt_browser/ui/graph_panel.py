@@ -2,9 +2,11 @@
 
 Loading the file, building the model and every layout run in worker threads; the panel only
 draws finished scenes, so a graph of 50,000 nodes never stalls the window. Name scopes start
-collapsed; double-click expands or collapses one. Choosing a variable here selects it in the
-tree (`variable_selected`), and `select_variable` does the reverse; a Const of a frozen graph
-is offered to the tensor view (`constant_selected`).
+collapsed; double-click expands or collapses one. Every way of choosing a node (a click, a click
+on the node already selected, a search result, a row of the variables list, an input named in
+the properties) ends in `_chosen`, which tells the window through `variable_selected` (a
+variable: select it in the tree) or `constant_selected` (a Const: show it as a tensor);
+`select_variable` does the reverse for the tree, without echo.
 """
 
 from __future__ import annotations
@@ -14,14 +16,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 import numpy as np
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
     QLabel,
-    QLineEdit,
-    QListWidget,
-    QListWidgetItem,
     QSplitter,
     QStackedWidget,
     QTabWidget,
@@ -31,18 +30,23 @@ from PySide6.QtWidgets import (
 )
 
 from ckpt_browser.core.graph_kinds import NodeKind
-from ckpt_browser.core.graph_link import GraphConstants, VariableLink, link_variables
-from ckpt_browser.core.graph_model import GraphModel, ItemKind
+from ckpt_browser.core.graph_link import (
+    GraphConstants,
+    VariableLink,
+    choice_of,
+    item_of_key,
+    link_variables,
+    op_of_item,
+)
+from ckpt_browser.core.graph_model import GraphModel
 from ckpt_browser.core.graph_view import Scene, SceneBuilder, ViewState
 from ckpt_browser.format import TensorInfo
 from ckpt_browser.format.gc_pause import gc_paused
 from ckpt_browser.format.graph import load_graph
 from ckpt_browser.ui.graph_canvas import GraphCanvas
 from ckpt_browser.ui.graph_details import PropertiesView, VariablesView
+from ckpt_browser.ui.graph_search import GraphSearch
 from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner
-
-SEARCH_LIMIT = 500
-NAME_ROLE = Qt.ItemDataRole.UserRole + 1
 
 
 @dataclass(frozen=True)
@@ -76,7 +80,7 @@ def load_graph_view(
 class GraphPanel(QWidget):
     """Toolbar, drawing, and tabs (properties, search results, variables) for one graph."""
 
-    variable_selected = Signal(str)  # checkpoint key of the variable chosen in the graph
+    variable_selected = Signal(str)  # key of the variable chosen in the graph (maybe missing)
     constant_selected = Signal(object, str)  # (GraphConstants, Const node name)
     busy_changed = Signal(bool)
     graph_loaded = Signal()
@@ -98,8 +102,8 @@ class GraphPanel(QWidget):
         self._layout_task: TaskHandle | None = None
         self._after_layout: list = []
         self._trace_op: int | None = None
-        self._quiet = False  # True while selecting on request, so no signal echoes back
         self._pending_key: str | None = None
+        self._reveal_request = 0  # only the latest reveal selects once its layout is drawn
 
         self.canvas = GraphCanvas()
         self.canvas.item_selected.connect(self._on_item_selected)
@@ -113,28 +117,21 @@ class GraphPanel(QWidget):
         self.pages.addWidget(self.message)
         self.pages.addWidget(self.canvas)
 
-        self.search_edit = QLineEdit()
-        self.search_edit.setPlaceholderText("Search nodes (name, * and ? as wildcards)…")
-        self.search_edit.setClearButtonEnabled(True)
-        self._search_timer = QTimer(self)
-        self._search_timer.setSingleShot(True)
-        self._search_timer.setInterval(200)
-        self._search_timer.timeout.connect(self.run_search)
-        self.search_edit.textChanged.connect(lambda _text: self._search_timer.start())
-        self.search_edit.returnPressed.connect(self._go_to_first_result)
+        self.search = GraphSearch(self)
+        self.search.node_chosen.connect(self.select_node)
+        self.search_edit, self.results = self.search.edit, self.search.results
         self.toolbar = self._build_toolbar()
 
         self.properties = PropertiesView()
         self.properties.node_chosen.connect(self.select_node)
-        self.results = QListWidget()
-        self.results.setUniformItemSizes(True)
-        self.results.currentItemChanged.connect(self._on_result_chosen)
         self.variables = VariablesView()
         self.variables.key_chosen.connect(self._on_variable_row)
         self.tabs = QTabWidget()
         self.tabs.addTab(self.properties, "Properties")
         self.tabs.addTab(self.results, "Search")
         self.tabs.addTab(self.variables, "Variables")
+        self.search.count_changed.connect(lambda title: self.tabs.setTabText(1, title))
+        self.search.results_shown.connect(lambda: self.tabs.setCurrentWidget(self.results))
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -212,9 +209,10 @@ class GraphPanel(QWidget):
         self._cancel_tasks()
         self.path = path
         self.model = self._builder = self.constants = None
+        self.link = VariableLink()
         self.canvas.clear()
         self.properties.clear()
-        self.results.clear()
+        self.search.set_model(None)
         self.variables.clear()
         self._trace_op = None
         self.trace_action.setChecked(False)
@@ -226,6 +224,7 @@ class GraphPanel(QWidget):
             self._update_actions()
             return
         self.message.setText(f"Loading {os.path.basename(path)}…")
+        self.summary.setText("Loading graph…")  # nothing of the previous graph meanwhile
         self.pages.setCurrentWidget(self.message)
         metrics, state, checkpoint = self.canvas.metrics, self._state, self._checkpoint
         self._load_task = self.runner.start(
@@ -240,9 +239,23 @@ class GraphPanel(QWidget):
         self._checkpoint = checkpoint
         self._relink()
 
+    def show_checkpoint(
+        self, checkpoint: Mapping[str, TensorInfo] | None, graph_path: str | None
+    ) -> None:
+        """The window opened `checkpoint`, whose graph is `graph_path` (None: it has none).
+
+        Another graph file starts loading with nothing of the previous one left on show (its
+        comparison with the new checkpoint would be wrong); the same file is compared again."""
+        self._checkpoint = checkpoint
+        if graph_path != self.path:
+            self.set_graph(graph_path)
+        else:
+            self._relink()
+
     def _on_loaded(self, loaded: LoadedGraph) -> None:
         self._load_task = None
         self.model, self._builder, self.constants = loaded.model, loaded.builder, loaded.constants
+        self.search.set_model(loaded.model)
         self.pages.setCurrentWidget(self.canvas)
         if loaded.checkpoint is self._checkpoint:
             self._show_link(loaded.link)
@@ -258,6 +271,8 @@ class GraphPanel(QWidget):
 
     def _on_load_failed(self, message: str) -> None:
         self._load_task = None
+        self._pending_key = None
+        self.summary.clear()
         self.message.setText(f"Cannot show the graph: {message}")
         self.pages.setCurrentWidget(self.message)
         self.load_failed.emit(message)
@@ -360,71 +375,83 @@ class GraphPanel(QWidget):
         return self.canvas.selected_item()
 
     def reveal(self, item: int, then=None) -> None:
-        """Expand whatever hides `item`, then select it and scroll to it."""
+        """Expand whatever hides `item`, then select it and scroll to it (no signal: a request
+        of the program's). Only the latest request selects: an older one's layout may finish
+        after a newer choice was made."""
+        self._reveal_request += 1
+        request = self._reveal_request
 
         def select() -> None:
-            self._quiet = True
-            try:
-                self.canvas.select_item(item)
-            finally:
-                self._quiet = False
+            if request != self._reveal_request or self.model is None:
+                return
+            self.canvas.select_item(item)
             self._show_properties(item)
             self._update_actions()
             if then is not None:
                 then()
 
         needed = frozenset(self.model.ancestors(item))
-        if needed <= self._state.expanded and self.canvas.current_scene is not None:
+        scene = self.canvas.current_scene
+        if scene is not None and scene.state == self._state and needed <= scene.state.expanded:
             select()
         else:
             self._apply(replace(self._state, expanded=self._state.expanded | needed), select)
 
     def select_node(self, name: str) -> bool:
-        """Select the node called `name` (expanding its scopes); False if there is none."""
+        """Select the node called `name` as the user's choice (a search result, an input named
+        in the properties): it is revealed, then the window follows. False if there is none."""
         if self.model is None:
             return False
         op = self.model.find(name)
         if op is None:
             return False
-        self.reveal(int(self.model.item_of_op[op]))
+        item = int(self.model.item_of_op[op])
+        self.reveal(item, lambda: self._chosen(item))
         return True
 
     def select_variable(self, key: str | None) -> bool:
-        """Select the graph node of checkpoint key `key` (from the tree); False if none."""
+        """Follow the tree: select and centre the node of checkpoint key `key`. A key the graph
+        lacks (or None, a folder) clears the selection, so the graph never shows another
+        variable than the tree. Returns whether the graph has the key."""
         if self.model is None and self._load_task is not None:
             self._pending_key = key  # selected once the graph has loaded
-            return True
-        if self.model is None or key is None:
+            return key is not None
+        if self.model is None:
             return False
-        op = self.link.op_of_key.get(key)
-        if op is None:
+        item = item_of_key(self.model, self.link, key)
+        if item is None:
+            self._reveal_request += 1  # a pending reveal is out of date
+            self.canvas.select_item(None)
+            self._show_properties(None)
+            self._update_actions()
             return False
-        item = self.model.representative(op)
-        if self.canvas.selected_item() == item:
-            return True
         self.reveal(item)
         return True
 
     def _on_item_selected(self, item: int | None) -> None:
-        self._show_properties(item)
-        if item is None or self._quiet or self.model is None:
+        """A click in the drawing (on the selected node again too)."""
+        self._reveal_request += 1  # the user's click wins over a reveal still laying out
+        if item is None or self.model is None:
+            self._show_properties(None)
             self._update_actions()
             return
-        op = self._op_of(item)
-        if op is not None:
-            key = self.link.key_of_op.get(op)
-            if key is not None and (self._checkpoint is None or key in self._checkpoint):
-                self.variable_selected.emit(key)
-            elif self.model.kind_of(op) is NodeKind.CONSTANT:
-                self._offer_constant(op)
+        self._chosen(item)
+
+    def _chosen(self, item: int) -> None:
+        """The user chose `item`: show it and tell the window what it stands for."""
+        self._show_properties(item)
+        choice = choice_of(self.model, self.link, self._checkpoint, item)
+        if choice.key is not None:
+            self.variable_selected.emit(choice.key)
+        elif choice.constant is not None:
+            self._offer_constant(choice.op)
         if self.trace_action.isChecked():
-            self._trace_op = op
+            self._trace_op = choice.op
             self._refresh_trace()
         self._update_actions()
 
     def _op_of(self, item: int) -> int | None:
-        entry = self.model.items[item]
-        return entry.op if entry.kind is ItemKind.OP else self.model.own_op(item)
+        return op_of_item(self.model, item)
 
     def _offer_constant(self, op: int) -> None:
         node = self.model.nodes[op]
@@ -435,46 +462,21 @@ class GraphPanel(QWidget):
         self.properties.show_item(self.model, item, self.link, self._checkpoint)
 
     def _on_variable_row(self, key: str) -> None:
-        in_graph = self.select_variable(key)
+        """A row of the variables list: a variable of the graph, or a tensor only the checkpoint
+        has (then nothing is selected in the drawing, and the tree shows it)."""
+        item = item_of_key(self.model, self.link, key) if self.model is not None else None
+        if item is not None:
+            self.reveal(item, lambda: self._chosen(item))
+            return
+        self.select_variable(None)
         if self._checkpoint is not None and key in self._checkpoint:
             self.variable_selected.emit(key)
-        elif not in_graph:
-            self.properties.clear()
 
     # -- search and trace -------------------------------------------------------------------------
 
     def run_search(self) -> list[str]:
         """List the nodes matching the search box; returns their names."""
-        self.results.clear()
-        if self.model is None:
-            return []
-        matches, total = self.model.search(self.search_edit.text(), SEARCH_LIMIT)
-        names = []
-        for op in matches:
-            node = self.model.nodes[op]
-            row = QListWidgetItem(f"{node.name}  ({node.op})")
-            row.setData(NAME_ROLE, node.name)
-            self.results.addItem(row)
-            names.append(node.name)
-        if total > len(matches):
-            self.results.addItem(f"… {total - len(matches):,} more: refine the search")
-        if self.search_edit.text().strip():
-            self.tabs.setCurrentWidget(self.results)
-            self.tabs.setTabText(1, f"Search ({total:,})")
-        else:
-            self.tabs.setTabText(1, "Search")
-        return names
-
-    def _go_to_first_result(self) -> None:
-        self._search_timer.stop()
-        self.run_search()
-        if self.results.count():
-            self.results.setCurrentRow(0)
-
-    def _on_result_chosen(self, row: QListWidgetItem | None, _previous=None) -> None:
-        name = row.data(NAME_ROLE) if row is not None else None
-        if name:
-            self.select_node(name)
+        return self.search.run()
 
     def trace_inputs(self, item: int | None = None) -> np.ndarray | None:
         """Light up what feeds `item` (default: the selection); returns the traced op mask."""

@@ -9,7 +9,12 @@ import pytest
 from tf_checkpoints import import_tensorflow
 
 from ckpt_browser.core.graph_kinds import NodeKind
-from ckpt_browser.core.graph_link import GraphConstants, link_variables
+from ckpt_browser.core.graph_link import (
+    GraphConstants,
+    choice_of,
+    item_of_key,
+    link_variables,
+)
 from ckpt_browser.core.graph_model import GraphModel, ItemKind
 from ckpt_browser.format import open_checkpoint, protos
 from ckpt_browser.format.graph import load_graph
@@ -233,3 +238,31 @@ def test_variables_link_to_the_checkpoint(tf1_training_dir, training_model):
     link = link_variables(training_model, partial)
     assert link.missing_from_checkpoint == [dropped]
     assert link.missing_ops == {link.op_of_key[dropped]}
+
+
+def test_choosing_a_node_names_the_variable_it_draws(tf1_training_dir, training_model, frozen_pb):
+    model = training_model
+    with open_checkpoint(tf1_training_dir.prefix) as checkpoint:
+        link = link_variables(model, checkpoint)
+        for key in tf1_training_dir.model_variables:
+            item = item_of_key(model, link, key)
+            assert model.items[item].name == key  # the variable's scope, as the drawing has it
+            choice = choice_of(model, link, checkpoint, item)
+            assert (choice.key, choice.in_checkpoint) == (key, True)
+            op_item = int(model.item_of_op[model.find(key)])  # the op inside, from a search
+            assert choice_of(model, link, checkpoint, op_item).key == key
+        partial = {k: v for k, v in checkpoint.items() if k != key}
+    assert choice_of(model, link, partial, item).in_checkpoint is False
+    reader = next(
+        op
+        for op, node in enumerate(model.nodes)
+        if node.name.startswith(key + "/") and op not in link.key_of_op
+    )
+    reader_item = int(model.item_of_op[reader])  # e.g. its read or assign op: no variable
+    assert choice_of(model, link, checkpoint, reader_item).key is None
+    assert item_of_key(model, link, "no/such/variable") is None
+    frozen = GraphModel(load_graph(str(frozen_pb.path)))
+    name = next(iter(frozen_pb.constants))
+    constant = int(frozen.item_of_op[frozen.find(name)])
+    choice = choice_of(frozen, link_variables(frozen, None), None, constant)
+    assert (choice.key, choice.constant) == (None, name)
