@@ -175,3 +175,21 @@ def test_variables_the_checkpoint_lacks_are_marked(qtbot, panel, tf1_training_di
     op = panel.model.find("net/layer_1/bias")
     assert op in panel.canvas.missing_ops
     assert "1 not in the checkpoint" in panel.summary.text()
+
+
+def test_a_click_on_the_selected_node_is_a_choice_again(qtbot, panel):
+    """The window may have moved to another variable since: a click must be heard."""
+    from PySide6.QtCore import Qt
+
+    panel.set_graph(str(DEMO_META))
+    wait_for(qtbot, panel)
+    item = next(i for i in panel.canvas.node_items() if panel.model.items[i].label == "bn1")
+    node = panel.canvas.node_items()[item]
+    panel.canvas.centerOn(node)
+    centre = panel.canvas.mapFromScene(node.sceneBoundingRect().center())
+    chosen = []
+    panel.canvas.item_selected.connect(chosen.append)
+    qtbot.mouseClick(panel.canvas.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    assert chosen == [item] and panel.selected_item() == item
+    qtbot.mouseClick(panel.canvas.viewport(), Qt.MouseButton.LeftButton, pos=centre)
+    assert chosen == [item, item] and panel.selected_item() == item
