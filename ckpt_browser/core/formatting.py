@@ -10,6 +10,8 @@ import math
 from collections.abc import Sequence
 from numbers import Integral
 
+import numpy as np
+
 NOTATIONS = ("auto", "scientific", "fixed")
 
 _BYTE_UNITS = ("KiB", "MiB", "GiB", "TiB", "PiB", "EiB")
@@ -97,6 +99,59 @@ def format_number(value: object, notation: str = "auto", digits: int = 6) -> str
         sign = "-" if math.copysign(1.0, z.imag) < 0 else "+"
         return f"{real}{sign}{imag}j"
     return _format_float(float(value), notation, digits)
+
+
+def shortest_text(value: object, stored_dtype: np.dtype | None = None) -> str:
+    """The shortest text that reads back as the same value of the dtype the checkpoint stores.
+
+    float32 0.1 reads `0.1`, not float64's `0.10000000149011612`. `stored_dtype` is the
+    checkpoint's dtype when `value` was widened for display (bfloat16, float16 and float8 are
+    shown as float32): the value is narrowed back, exactly, before it is written out.
+    """
+    if isinstance(value, (bytes, str)) or value is None:
+        return format_number(value)
+    scalar = value if isinstance(value, np.generic) else np.asarray(value)[()]
+    if not isinstance(scalar, np.generic):
+        return str(scalar)
+    if stored_dtype is not None and _narrower_float(np.dtype(stored_dtype), scalar.dtype):
+        scalar = np.asarray(scalar).astype(stored_dtype)[()]
+    if scalar.dtype.kind in "biu":
+        return str(int(scalar))
+    if scalar.dtype in _NUMPY_FLOATS or scalar.dtype.kind == "c":
+        return str(scalar)  # numpy's shortest round-trip repr (Dragon4, unique) for its own dtype
+    if _is_float(scalar.dtype):
+        return _shortest_by_digits(scalar)
+    return str(scalar)
+
+
+_NUMPY_FLOATS = tuple(np.dtype(t) for t in (np.float16, np.float32, np.float64, np.longdouble))
+
+
+def _is_float(dtype: np.dtype) -> bool:
+    # ml_dtypes floats are numpy dtypes of kind "V" (float8_e5m2 alone says "f").
+    return dtype.kind == "f" or (dtype.kind == "V" and dtype.name.startswith(("float", "bfloat")))
+
+
+def _narrower_float(stored: np.dtype, shown: np.dtype) -> bool:
+    return _is_float(stored) and shown in _NUMPY_FLOATS and stored.itemsize < shown.itemsize
+
+
+def _shortest_by_digits(scalar: np.generic) -> str:
+    """Shortest repr for float types numpy cannot format itself (bfloat16, float8, float4).
+
+    numpy's format functions print these as the exact binary value (`0.10009765625` for
+    bfloat16 0.1), so the fewest %g digits that cast back to the same value are found by trial:
+    at most four for bfloat16.
+    """
+    x = float(scalar)
+    if not math.isfinite(x):
+        return str(np.float32(x))
+    target = np.asarray(scalar)
+    for digits in range(1, 18):
+        candidate = float(f"{x:.{digits}g}")
+        if np.asarray(candidate).astype(target.dtype) == target:
+            return str(np.float32(candidate))
+    return repr(x)
 
 
 def _format_float(x: float, notation: str, digits: int) -> str:

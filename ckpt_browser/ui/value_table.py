@@ -1,7 +1,9 @@
 """The numbers of a 2-D slice as a table, formatted on demand and copyable as tab-separated text.
 
 The model formats only the cells the view asks for, so a slice of millions of values costs nothing
-until it is scrolled to. Headers show each row's and column's index along its tensor axis.
+until it is scrolled to. Headers show each row's and column's index along its tensor axis. A
+number reads (in the "auto" notation, in tooltips and when copied) as the shortest text that gives
+back the same value of the dtype the checkpoint stores: float32 0.1 is `0.1`.
 """
 
 from __future__ import annotations
@@ -11,9 +13,12 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QAbstractItemView, QMenu, QMessageBox, QTableView, QWidget
 
-from ckpt_browser.core.formatting import NOTATIONS, format_number
+from ckpt_browser.core.formatting import NOTATIONS, format_number, shortest_text
 
 MAX_COPY_CELLS = 1_000_000  # beyond this the clipboard text runs into hundreds of megabytes
+# Cells measured to size the columns of a new tensor, spread over the whole slice: formatting
+# and measuring this many takes about 10 ms.
+WIDTH_SAMPLE_CELLS = 2_000
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -27,15 +32,13 @@ _CONTROL_ESCAPES = {code: f"\\x{code:02x}" for code in (*range(0x20), *range(0x7
 }
 
 
-def exact_text(value: object) -> str:
+def exact_text(value: object, stored_dtype: np.dtype | None = None) -> str:
     """The full-precision text of one value, for cells, tooltips and the clipboard."""
     if isinstance(value, (bytes, bytearray)):
         value = bytes(value).decode("utf-8", errors="backslashreplace")
     if isinstance(value, str):
         return value.translate(_CONTROL_ESCAPES)
-    if isinstance(value, np.generic):
-        value = value.item()
-    return str(value)
+    return shortest_text(value, stored_dtype)
 
 
 class ValueTableModel(QAbstractTableModel):
@@ -44,6 +47,7 @@ class ValueTableModel(QAbstractTableModel):
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self._values = np.zeros((0, 0))
+        self._stored_dtype: np.dtype | None = None
         self._notation = "auto"
         self._digits = 6
 
@@ -55,8 +59,12 @@ class ValueTableModel(QAbstractTableModel):
     def notation(self) -> str:
         return self._notation
 
-    def set_values(self, values: np.ndarray) -> None:
-        """Show `values` (0-D and 1-D become one column)."""
+    def set_values(self, values: np.ndarray, stored_dtype: np.dtype | None = None) -> None:
+        """Show `values` (0-D and 1-D become one column).
+
+        `stored_dtype` is the checkpoint's dtype when `values` were widened for display
+        (bfloat16 shown as float32): exact texts are written in it.
+        """
         values = np.asarray(values)
         if values.ndim == 0:
             values = values.reshape(1, 1)
@@ -66,6 +74,7 @@ class ValueTableModel(QAbstractTableModel):
             raise ValueError(f"the value table shows 2-D slices, not {values.ndim}-D")
         self.beginResetModel()
         self._values = values
+        self._stored_dtype = stored_dtype
         self.endResetModel()
 
     def set_notation(self, notation: str, digits: int | None = None) -> None:
@@ -88,9 +97,13 @@ class ValueTableModel(QAbstractTableModel):
     def text(self, row: int, column: int) -> str:
         """The cell as displayed (in the current notation)."""
         value = self._values[row, column]
-        if self._values.dtype.kind in "OUS":
-            return exact_text(value)
+        if self._values.dtype.kind in "OUS" or self._notation == "auto":
+            return self.exact_text(row, column)
         return format_number(value, notation=self._notation, digits=self._digits)
+
+    def exact_text(self, row: int, column: int) -> str:
+        """The cell's value in full: what a tooltip shows and Copy puts on the clipboard."""
+        return exact_text(self._values[row, column], self._stored_dtype)
 
     def data(self, index: AnyIndex, role: int = Qt.ItemDataRole.DisplayRole) -> object:
         if not index.isValid():
@@ -98,7 +111,7 @@ class ValueTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self.text(index.row(), index.column())
         if role == Qt.ItemDataRole.ToolTipRole:
-            return exact_text(self._values[index.row(), index.column()])
+            return self.exact_text(index.row(), index.column())
         if role == Qt.ItemDataRole.TextAlignmentRole and self._values.dtype.kind not in "OUS":
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None
@@ -109,6 +122,18 @@ class ValueTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return str(section)
         return None
+
+    def sample_texts(self, cells: int = WIDTH_SAMPLE_CELLS) -> list[str]:
+        """Cell texts from rows and columns spread evenly over the slice, for sizing columns."""
+        rows, columns = self._values.shape
+        if rows == 0 or columns == 0:
+            return []
+        side = max(1, int(cells**0.5))
+        picked_rows = np.unique(np.linspace(0, rows - 1, num=min(rows, side), dtype=np.int64))
+        picked_columns = np.unique(
+            np.linspace(0, columns - 1, num=min(columns, side), dtype=np.int64)
+        )
+        return [self.text(int(r), int(c)) for r in picked_rows for c in picked_columns]
 
     def selection_text(self, ranges: list[tuple[int, int, int, int]]) -> str:
         """Tab-separated exact values of the selected cells, over the bounding box of `ranges`.
@@ -133,7 +158,7 @@ class ValueTableModel(QAbstractTableModel):
         lines = []
         for row in range(top, bottom + 1):
             cells = [
-                exact_text(self._values[row, column]) if selected(row, column) else ""
+                self.exact_text(row, column) if selected(row, column) else ""
                 for column in range(left, right + 1)
             ]
             lines.append("\t".join(cells))
@@ -141,22 +166,41 @@ class ValueTableModel(QAbstractTableModel):
 
 
 class ValueTableView(QTableView):
-    """A table view with Ctrl+C (and a context menu entry) copying the selection."""
+    """A table view with Ctrl+C (and a context menu entry) copying the selection.
+
+    Tab and Shift+Tab leave the table for the next and previous widget, as everywhere else in the
+    window; the arrow keys move between cells.
+    """
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setTabKeyNavigation(False)
         self.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
         self.customContextMenuRequested.connect(self._show_menu)
         self.horizontalHeader().setDefaultSectionSize(96)
         self.verticalHeader().setDefaultSectionSize(self.fontMetrics().height() + 6)
 
-    def fit_text_columns(self, max_width: int = 480, max_columns: int = 50) -> None:
-        """Widen text columns to their contents (Qt measures the first thousand rows), capped."""
+    def fit_columns(self, max_width: int = 480, max_text_columns: int = 50) -> None:
+        """Size every column for the values now shown, forgetting the widths of the last tensor.
+
+        Numbers get one width that fits the widest of a sample of cells; text columns (the first
+        `max_text_columns`) are each fitted to their contents. No column is wider than `max_width`.
+        """
+        model = self.model()
+        if not isinstance(model, ValueTableModel):
+            return
         header = self.horizontalHeader()
-        for column in range(min(self.model().columnCount(), max_columns)):
-            self.resizeColumnToContents(column)
-            header.resizeSection(column, min(header.sectionSize(column), max_width))
+        metrics = header.fontMetrics()
+        texts = [*model.sample_texts(), str(max(model.columnCount() - 1, 0))]
+        padding = 2 * self.style().pixelMetric(self.style().PixelMetric.PM_HeaderMargin) + 8
+        widest = max(metrics.horizontalAdvance(text) for text in texts) + padding
+        # setDefaultSectionSize resizes every section, the ones the last tensor widened too.
+        header.setDefaultSectionSize(min(max(widest, 48), max_width))
+        if model.values.dtype.kind in "OUS":
+            for column in range(min(model.columnCount(), max_text_columns)):
+                self.resizeColumnToContents(column)
+                header.resizeSection(column, min(header.sectionSize(column), max_width))
 
     def copy_selection(self) -> str:
         model = self.model()
@@ -181,9 +225,12 @@ class ValueTableView(QTableView):
             return
         super().keyPressEvent(event)
 
-    def _show_menu(self, position) -> None:
+    def context_menu(self) -> QMenu:
         menu = QMenu(self)
         action = menu.addAction("Copy")
         action.setShortcut(QKeySequence.StandardKey.Copy)
         action.triggered.connect(self.copy_selection)
-        menu.exec(self.viewport().mapToGlobal(position))
+        return menu
+
+    def _show_menu(self, position) -> None:
+        self.context_menu().exec(self.viewport().mapToGlobal(position))

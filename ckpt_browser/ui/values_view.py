@@ -24,7 +24,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ckpt_browser.core.formatting import format_number, format_shape
+from ckpt_browser.core.formatting import format_shape, shortest_text
 from ckpt_browser.core.slicing import (
     SliceSpec,
     display_array,
@@ -165,6 +165,7 @@ class ValuesView(QWidget):
         self.tabs.addTab(self.heatmap, "Heatmap")
         self.tabs.addTab(self.line, "Line")
         self._shown_in: dict[QWidget, SliceData] = {}  # which slice each tab shows
+        self._columns_fitted_for: tuple[int, str | None] | None = None  # (checkpoint, tensor)
         self.tabs.currentChanged.connect(lambda _index: self._refresh_current_tab())
 
         self.message = QLabel()
@@ -208,6 +209,9 @@ class ValuesView(QWidget):
         """Show `info` of `checkpoint`: pick the widgets that fit it and read its first slice."""
         self._cancel()
         self._checkpoint, self._info = checkpoint, info
+        # An empty table drops the columns the last tensor sized; the new ones start from the
+        # default width that `fit_columns` sets.
+        self.table_model.set_values(np.zeros((0, 0)))
         ndim = len(info.shape)
         is_complex = info.dtype.numpy is not None and info.dtype.numpy.kind == "c"
         self.complex_label.setVisible(is_complex)
@@ -238,6 +242,7 @@ class ValuesView(QWidget):
         self.table_model.set_values(np.zeros((0, 0)))
         self.heatmap.clear()
         self._shown_in.clear()
+        self._columns_fitted_for = None
         self._show_message(message)
 
     def reload(self) -> None:
@@ -277,7 +282,7 @@ class ValuesView(QWidget):
         if len(info.shape) == 0:
             value = data.table.reshape(()).item() if data.table.size else None
             text = value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else None
-            self._show_message(text if text is not None else format_number(value, digits=9))
+            self._show_message(text if text is not None else self._scalar_text(data.table))
             self.slice_shown.emit()
             return
         self._refresh_current_tab()
@@ -294,9 +299,11 @@ class ValuesView(QWidget):
         if data is None or self._shown_in.get(current) is data:
             return
         if current is self.table:
-            self.table_model.set_values(data.table)
-            if data.table.dtype == object:
-                self.table.fit_text_columns()
+            self.table_model.set_values(data.table, self._stored_dtype())
+            fitted_for = (id(self._checkpoint), self._info.name if self._info else None)
+            if fitted_for != self._columns_fitted_for:  # slices of one tensor keep the widths
+                self.table.fit_columns()
+                self._columns_fitted_for = fitted_for
         elif current is self.heatmap and data.heatmap is not None:
             rows, columns = data.full_shape
             self.heatmap.set_values(
@@ -308,6 +315,11 @@ class ValuesView(QWidget):
         elif current is self.line and data.line is not None:
             self.line.set_points(data.line, data.full_shape[0], data.downsampling)
         self._shown_in[current] = data
+
+    def _scalar_text(self, table: np.ndarray) -> str:
+        if table.size == 0:
+            return ""
+        return shortest_text(table.reshape(())[()], self._stored_dtype())
 
     def _describe(self, data: SliceData) -> str:
         info = self._info
@@ -331,4 +343,10 @@ class ValuesView(QWidget):
 
     def _on_notation_changed(self, notation: str) -> None:
         self.table_model.set_notation(notation)
+        if self.table_model.values.size:
+            self.table.fit_columns()
         self.notation_changed.emit(notation)
+
+    def _stored_dtype(self) -> np.dtype | None:
+        """The checkpoint's dtype of the shown tensor: exact texts are written in it."""
+        return self._info.dtype.numpy if self._info is not None else None

@@ -11,6 +11,7 @@ from ckpt_browser.core.formatting import (
     format_number,
     format_shape,
     plural,
+    shortest_text,
 )
 
 
@@ -106,3 +107,28 @@ def test_format_number_complex_and_text() -> None:
 )
 def test_plural_agrees_with_the_count(count, words, text) -> None:
     assert plural(count, *words) == text
+
+
+@pytest.mark.parametrize(
+    "dtype_name", ["float64", "float32", "float16", "bfloat16", "float8_e4m3fn"]
+)
+def test_shortest_text_reads_back_as_the_stored_value(dtype_name: str) -> None:
+    import ml_dtypes
+
+    dtype = np.dtype(getattr(ml_dtypes, dtype_name, None) or dtype_name)
+    values = np.array([0.1, -1 / 3, 2.5, 1e-3, 300.0, -0.0], dtype=np.float64).astype(dtype)
+    for value in values:
+        widened = (value.astype(np.float32),) if dtype.itemsize < 4 else ()  # as displayed
+        for shown in (value, *widened):
+            text = shortest_text(shown, dtype)
+            assert np.array(float(text)).astype(dtype).tobytes() == value.tobytes(), text
+    assert shortest_text(np.array(0.1).astype(dtype).astype(np.float64), dtype) == "0.1"
+
+
+def test_shortest_text_of_other_values() -> None:
+    assert shortest_text(np.float32(1e-8)) == "1e-08"
+    assert shortest_text(np.float32(np.nan)) == "nan"
+    assert shortest_text(np.int64(2**62)) == str(2**62)
+    assert shortest_text(np.complex64(0.1 + 0.2j)) == "(0.1+0.2j)"
+    # Magnitudes of complex values are shown as they are, not cast to the complex dtype.
+    assert shortest_text(np.float32(0.5), np.dtype(np.complex64)) == "0.5"

@@ -7,7 +7,7 @@ import pytest
 from PySide6.QtCore import QItemSelection, QItemSelectionModel
 from PySide6.QtGui import QGuiApplication
 
-from ckpt_browser.core.formatting import format_number
+from ckpt_browser.core.formatting import format_number, shortest_text
 from ckpt_browser.ui.values_view import LINE_MAX_POINTS
 
 
@@ -74,7 +74,13 @@ def test_notation_changes_table_and_statistics(window, wait_idle, shapes_ckpt):
     kernel = shapes_ckpt.expected["net/layer_2/kernel"]
     for notation in ("scientific", "fixed", "auto"):
         values.notation_combo.setCurrentText(notation)
-        assert values.table_model.text(0, 0) == format_number(kernel[0, 0], notation=notation)
+        # "auto" cells show the value in full: the shortest text that reads back as the float32.
+        cell = (
+            shortest_text(kernel[0, 0])
+            if notation == "auto"
+            else format_number(kernel[0, 0], notation=notation)
+        )
+        assert values.table_model.text(0, 0) == cell
         panel = window.tensor_view.stats_panel
         finite_max = np.nanmax(np.where(np.isinf(kernel), np.nan, kernel))
         assert panel.text("max") == format_number(finite_max, notation=notation)
