@@ -1,9 +1,10 @@
 """Tensors to files a user can load anywhere: .npy, .npz and .csv.
 
 One rule set for the command line (`ckpt-browser export`) and the window (File > Export Tensor):
-.npy/.npz load with `np.load` without `allow_pickle` (strings as fixed-width bytes arrays,
-bfloat16 and float8 bit-exact as the raw voids numpy stores for them, or converted to float32 on
-request); .csv holds 1-D or 2-D tensors as text. Files are written atomically.
+.npy/.npz load with `np.load` without `allow_pickle` (strings byte for byte as `export_strings`
+describes, scalars with shape (), bfloat16 and float8 bit-exact as the raw voids numpy stores for
+them, or converted to float32 on request); .csv holds 1-D or 2-D tensors as text. Files are
+written atomically.
 """
 
 from __future__ import annotations
@@ -16,6 +17,15 @@ import numpy as np
 
 from ..format.atomic import atomic_output
 from .csv_export import write_csv
+from .export_strings import exported_strings, strings_for_export
+
+__all__ = [
+    "ExportError",
+    "check_destination",
+    "export_arrays",
+    "exportable_array",
+    "exported_strings",
+]
 
 SUFFIXES = (".npy", ".npz", ".csv")
 
@@ -27,13 +37,7 @@ class ExportError(ValueError):
 def exportable_array(array: np.ndarray, name: str, *, as_float32: bool = False) -> np.ndarray:
     """`array` in a form `np.load` reads back without pickle."""
     if array.dtype == object:
-        values = array.ravel().tolist()
-        if any(value.endswith(b"\x00") for value in values):
-            raise ExportError(
-                f"{name!r} has strings ending in NUL bytes, which numpy's fixed-width bytes "
-                "arrays would cut off; export it to .csv instead"
-            )
-        return np.array(values, dtype=bytes).reshape(array.shape)
+        return strings_for_export(array)
     if as_float32 and array.dtype.kind not in "biuc":
         return np.asarray(array, dtype=np.float32)
     # Not np.ascontiguousarray: it makes a scalar (shape ()) a 1-element vector.

@@ -1,7 +1,8 @@
 """File > Export Tensor: the selected tensor to .npy (any shape) or .csv (1-D and 2-D).
 
 The files are the ones `ckpt-browser export` writes: .npy loads with `np.load` without pickle
-(strings as bytes, bfloat16 and float8 bit-exact), .csv has one row per row of the tensor. Writing
+(scalars as scalars, strings byte for byte, bfloat16 and float8 bit-exact), .csv has one row per
+row of the tensor. Writing
 runs in a worker thread and goes through a temporary file, so a large export neither freezes the
 window nor leaves half a file behind.
 """

@@ -5,6 +5,8 @@ from __future__ import annotations
 import numpy as np
 import tf_checkpoints as tfc
 
+from ckpt_browser.core.export import exported_strings
+
 
 def _tf_value(prefix: str, name: str) -> np.ndarray:
     tf = tfc.import_tensorflow()
@@ -72,3 +74,18 @@ def test_npy_export_of_scalars_keeps_shape_and_value(
         expected = _tf_value(ckpt.prefix, name)
         assert loaded.shape == ()
         assert loaded.dtype == expected.dtype and loaded.item() == expected.item()
+
+
+def test_npy_export_of_strings_ending_in_nul_is_byte_for_byte(
+    window, wait_idle, scalars_and_strings_ckpt, tmp_path
+):
+    ckpt = scalars_and_strings_ckpt
+    window.open_path(ckpt.prefix)
+    wait_idle(window)
+    for index, name in enumerate(ckpt.strings):  # with the TF2 object graph
+        out = tmp_path / f"strings{index}.npy"
+        _export(window, wait_idle, name, out)
+        assert window.last_error is None, window.last_error
+        strings = exported_strings(np.load(out, allow_pickle=False))
+        expected = _tf_value(ckpt.prefix, name)
+        assert strings.tolist() == np.asarray(expected, dtype=object).tolist()
