@@ -251,6 +251,8 @@ class MainWindow(QMainWindow):
         sources = [self._checkpoint.prefix] if self._checkpoint is not None else []
         wizard = RemapWizard(sources, parent=self, settings=self._settings)
         wizard.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        wizard.write_page.open_requested.connect(self.open_path)
+        wizard.write_page.compare_requested.connect(self.compare.compare)
         wizard.show()
         self.remap_wizard = wizard
         return wizard

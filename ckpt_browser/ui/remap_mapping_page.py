@@ -70,6 +70,10 @@ class MappingPage(QWizardPage):
         self.table.setSelectionMode(QAbstractItemView.SelectionMode.SingleSelection)
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.verticalHeader().setVisible(False)
+        # Names differ at both ends (bert/encoder/layer_11/.../kernel): keep both, cut the middle;
+        # the tooltip shows the whole name. Word wrap off: a wrapped name is cut at its end.
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)
+        self.table.setWordWrap(False)
         # Fixed row heights and column widths: measuring 20,000 rows would take seconds.
         self.table.verticalHeader().setSectionResizeMode(QHeaderView.ResizeMode.Fixed)
         self.table.verticalHeader().setDefaultSectionSize(22)

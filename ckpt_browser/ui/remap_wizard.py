@@ -82,6 +82,7 @@ class RemapWizard(QWizard):
             ]
         )
         self.last_error: str | None = None
+        self.write_page.open_requested.connect(lambda _prefix: self.accept())  # done: show it
         self.kept = KeptRemaps(settings)
         self.close_question: QMessageBox | None = None
         self.sources_page.start_afresh.connect(self.start_afresh)

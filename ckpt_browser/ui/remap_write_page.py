@@ -1,15 +1,21 @@
-"""The last page: where to write, then the write itself with progress, cancel and the result."""
+"""The last page: where to write, then the write itself with progress, cancel and the result.
+
+After a write the result can be opened in the main window or compared with a source there; the
+page only asks for that (`open_requested`, `compare_requested`), the window does it.
+"""
 
 from __future__ import annotations
 
 import os
 
+from PySide6.QtCore import Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
     QHBoxLayout,
     QLabel,
     QLineEdit,
+    QMenu,
     QProgressBar,
     QPushButton,
     QVBoxLayout,
@@ -18,6 +24,7 @@ from PySide6.QtWidgets import (
 )
 
 from ckpt_browser.core.formatting import format_bytes
+from ckpt_browser.core.remap_output import default_output
 from ckpt_browser.core.remap_write import WriteCancelled, WriteResult, output_bytes, write_remap
 from ckpt_browser.core.stats import Cancelled
 from ckpt_browser.ui.remap_problem_bar import ProblemBar
@@ -26,6 +33,9 @@ from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner
 
 
 class WritePage(QWizardPage):
+    open_requested = Signal(str)  # the written prefix
+    compare_requested = Signal(str, str)  # a source's prefix, the written prefix
+
     def __init__(self, session: RemapSession) -> None:
         super().__init__()
         self.session = session
@@ -44,12 +54,15 @@ class WritePage(QWizardPage):
         )
         self.prefix_edit = QLineEdit()
         self.prefix_edit.setPlaceholderText("e.g. /path/to/remapped/model.ckpt")
-        self.prefix_edit.textChanged.connect(lambda _text: self._update_buttons())
+        self.prefix_edit.textChanged.connect(lambda _text: self._on_prefix_edited())
         browse = QPushButton("Browse…")
         browse.clicked.connect(self._browse)
         row = QHBoxLayout()
         row.addWidget(self.prefix_edit, 1)
         row.addWidget(browse)
+        self.note_label = QLabel()
+        self.note_label.setWordWrap(True)
+        self.note_label.setStyleSheet("color: #e17000")
         self.overwrite = QCheckBox("Overwrite a checkpoint that exists there")
         self.copy_meta = QCheckBox("Copy the target's .meta graph beside the output")
         self.copy_meta.setChecked(True)
@@ -64,20 +77,34 @@ class WritePage(QWizardPage):
         self.summary.setWordWrap(True)
         self.result_label = QLabel()
         self.result_label.setWordWrap(True)
+        self.open_button = QPushButton("Open Result")
+        self.open_button.setToolTip("Open the new checkpoint in the main window")
+        self.open_button.clicked.connect(self._open_result)
+        self.compare_button = QPushButton("Compare with Source")
+        self.compare_button.setToolTip("Show what changed between a source and the result")
+        self.compare_button.clicked.connect(lambda: self.compare_with(0))
+        self.compare_menu = QMenu(self)
+        result_actions = QHBoxLayout()
+        result_actions.addWidget(self.open_button)
+        result_actions.addWidget(self.compare_button)
+        result_actions.addStretch(1)
         actions = QHBoxLayout()
         actions.addWidget(self.write_button)
         actions.addWidget(self.cancel_button)
         actions.addWidget(self.progress, 1)
         layout = QVBoxLayout(self)
         layout.addLayout(row)
+        layout.addWidget(self.note_label)
         layout.addWidget(self.overwrite)
         layout.addWidget(self.copy_meta)
         layout.addWidget(self.summary)
         layout.addLayout(actions)
         layout.addWidget(self.result_label)
+        layout.addLayout(result_actions)
         layout.addStretch(1)
         layout.addWidget(ProblemBar(session))
         self._update_buttons()
+        self._show_result_actions()
 
     def initializePage(self) -> None:
         """Entered with Next: the plan may have changed since the last write, so start afresh."""
@@ -85,6 +112,7 @@ class WritePage(QWizardPage):
             self.result, self.error = None, None
             self.result_label.clear()
             self.progress.setValue(0)
+            self._show_result_actions()
         plan, target = self.session.plan, self.session.target
         has_meta = target is not None and target.meta_path is not None
         self.copy_meta.setEnabled(has_meta)
@@ -100,11 +128,13 @@ class WritePage(QWizardPage):
                     else ""
                 )
             )
-        if not self.prefix_edit.text() and self.session.sources:
-            first = self.session.sources[0].prefix
-            directory = os.path.join(os.path.dirname(first), "remapped")
-            self._default_prefix = os.path.join(directory, os.path.basename(first))
-            self.prefix_edit.setText(self._default_prefix)
+        text = self.prefix_edit.text().strip()
+        if (not text or text == self._default_prefix) and self.session.sources:
+            default = default_output(self.session.sources[0].prefix)
+            self._default_prefix = default.prefix
+            self.prefix_edit.setText(default.prefix)
+            self.note_label.setText(default.note)
+        self.note_label.setVisible(bool(self.note_label.text()) and not self.chosen_output)
 
     @property
     def chosen_output(self) -> str:
@@ -151,6 +181,7 @@ class WritePage(QWizardPage):
 
         self.progress.setValue(0)
         self.result_label.setText("Writing…")
+        self._show_result_actions()
         self._handle = self.runner.start(
             work, self._on_done, on_failed=self._on_failed, on_progress=self._on_progress
         )
@@ -185,6 +216,28 @@ class WritePage(QWizardPage):
             lines.append(f"Graph copied: {result.meta_path}")
         lines += result.notes
         self.result_label.setText("<br>".join(lines))
+        self._show_result_actions()
+
+    def compare_with(self, source: int) -> None:
+        """Ask for the compare view of source number `source` (from 0) against the result."""
+        if self.result is not None and 0 <= source < len(self.session.spec.sources):
+            self.compare_requested.emit(self.session.spec.sources[source], self.result.prefix)
+
+    def _open_result(self) -> None:
+        if self.result is not None:
+            self.open_requested.emit(self.result.prefix)
+
+    def _show_result_actions(self) -> None:
+        """The two buttons once there is a result; with several sources, Compare asks which."""
+        written = self.result is not None
+        self.open_button.setVisible(written)
+        self.compare_button.setVisible(written)
+        sources = self.session.source_names
+        self.compare_menu.clear()
+        for number, name in enumerate(sources):
+            action = self.compare_menu.addAction(f"Source {number + 1}: {name}")
+            action.triggered.connect(lambda _checked=False, n=number: self.compare_with(n))
+        self.compare_button.setMenu(self.compare_menu if len(sources) > 1 else None)
 
     def _on_failed(self, message: str) -> None:
         self.error = message
@@ -200,6 +253,10 @@ class WritePage(QWizardPage):
                 self.result_label.setText("Cancelled: nothing was written.")
         self._update_buttons()
         self.completeChanged.emit()
+
+    def _on_prefix_edited(self) -> None:
+        self.note_label.setVisible(bool(self.note_label.text()) and not self.chosen_output)
+        self._update_buttons()
 
     def _update_buttons(self) -> None:
         writing = self.writing
