@@ -105,6 +105,8 @@ class GraphDock(QDockWidget):
             self.hide()
         elif self.window_.width() >= AUTO_SHOW_MIN_WIDTH:
             self._show_wide()
+        if self.isVisible():  # the tree kept its variable: so does the graph, once loaded
+            self.panel.select_variable(self.window_.tree.selected_key())
 
     def _on_tree_selection(self, key: str | None) -> None:
         if not self._following_graph and self.isVisible():

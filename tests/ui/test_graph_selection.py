@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from PySide6.QtCore import Qt
 
@@ -180,3 +182,70 @@ def test_choosing_again_the_node_already_selected_re_selects_in_the_tree(qtbot, 
     click_node(qtbot, linked, FIRST)
     settle(qtbot, linked)
     assert_agree(linked, FIRST)
+
+
+@pytest.fixture
+def slow_graph_loads(monkeypatch):
+    """Graph files load only when the test opens the gate: the in-between state stays on show."""
+    import threading
+
+    from ckpt_browser.ui import graph_panel
+
+    gate = threading.Event()
+    gate.set()
+    real_load = graph_panel.load_graph
+
+    def load_when_let(path, *args, **kwargs):
+        assert gate.wait(30), "the test never let the graph load"
+        return real_load(path, *args, **kwargs)
+
+    monkeypatch.setattr(graph_panel, "load_graph", load_when_let)
+    yield gate
+    gate.set()
+
+
+def choose_in_switcher(window: MainWindow, prefix: str) -> None:
+    combo = window.history.combo
+    index = next(i for i in range(combo.count()) if combo.itemData(i) == prefix)
+    combo.setCurrentIndex(index)
+    combo.activated.emit(index)  # what picking it with the mouse or keys sends
+
+
+def test_switching_checkpoints_clears_the_graph_until_the_new_one_loads(
+    qtbot, linked, tf1_training_dir, shapes_ckpt, slow_graph_loads
+):
+    panel = linked.graph_dock.panel
+    old_meta = os.path.basename(tf1_training_dir.prefix) + ".meta"
+    assert panel.summary.text().startswith(old_meta)
+    panel.search_edit.setText("layer_1")
+    panel.run_search()
+    assert panel.results.count() and panel.tabs.tabText(1) != "Search"
+    assert panel.properties.rows()
+
+    slow_graph_loads.clear()
+    older = tf1_training_dir.prefixes[0]
+    choose_in_switcher(linked, older)
+    assert linked.checkpoint.prefix == older
+    # Loading: nothing of the previous graph, and no comparison of it with the new checkpoint.
+    qtbot.wait(300)  # longer than the search box's typing pause
+    assert panel.busy
+    assert panel.summary.text() == "Loading graph…"
+    assert panel.search_edit.text() == "" and not panel.search_edit.isEnabled()
+    assert panel.results.count() == 0 and panel.tabs.tabText(1) == "Search"
+    assert not panel.properties.rows() and not panel.variables.statuses()
+    assert panel.canvas.node_items() == {}
+
+    slow_graph_loads.set()
+    settle(qtbot, linked)
+    new_meta = os.path.basename(older) + ".meta"
+    assert panel.summary.text().startswith(new_meta)
+    assert "not in" not in panel.summary.text()  # this graph and this checkpoint agree
+    assert panel.search_edit.isEnabled() and panel.search_edit.text() == ""
+    assert_agree(linked, FIRST)  # the selection carried over to the new checkpoint
+
+    # A checkpoint without a graph: nothing of the last graph is left either.
+    assert linked.open_path(shapes_ckpt.prefix)
+    settle(qtbot, linked)
+    assert panel.summary.text() == "" and panel.model is None
+    assert panel.search_edit.text() == "" and panel.results.count() == 0
+    assert not linked.graph_dock.isVisible()
