@@ -16,6 +16,7 @@ from .dtypes import DType
 from .errors import CheckpointError, ChecksumError
 from .kinds import TensorKind
 from .paths import CheckpointRecord, history, resolve_prefix
+from .shard_check import ShardCheck
 
 __all__ = [
     "Checkpoint",
@@ -25,6 +26,7 @@ __all__ = [
     "ChecksumError",
     "ChecksumProblem",
     "DType",
+    "ShardCheck",
     "TensorInfo",
     "TensorKind",
     "WriteCancelled",

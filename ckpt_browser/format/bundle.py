@@ -292,6 +292,8 @@ class DataFiles:
     def raw(self, entry: BundleEntry) -> memoryview:
         """The stored bytes of an entry, checked to lie inside its shard."""
         buf = self.buffer(entry.shard_id)
+        if entry.size == 0 and entry.offset >= 0:
+            return memoryview(b"")  # nothing to read, wherever it points (TensorFlow agrees)
         if entry.offset < 0 or entry.size < 0 or entry.offset + entry.size > len(buf):
             raise CheckpointError(
                 f"tensor {entry.name!r}: bytes {entry.offset}..{entry.offset + entry.size} lie "

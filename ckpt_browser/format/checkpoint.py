@@ -16,6 +16,7 @@ from .dtypes import DType
 from .errors import CheckpointError
 from .gc_pause import gc_paused
 from .kinds import TensorKind
+from .shard_check import ShardCheck, check_shards
 
 Index = tuple  # a tuple of ints and slices, as for numpy basic indexing
 
@@ -56,6 +57,7 @@ class Checkpoint(Mapping[str, TensorInfo]):
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
+        self._shard_check: ShardCheck | None = None
         with gc_paused():
             self._index = BundleIndex(prefix)
             self._data = DataFiles(prefix, self._index.num_shards, self._index.big_endian)
@@ -101,6 +103,13 @@ class Checkpoint(Mapping[str, TensorInfo]):
     @property
     def directory(self) -> str:
         return os.path.dirname(self.prefix)
+
+    def check_shards(self) -> ShardCheck:
+        """Tensors whose bytes lie past the end of their shard or in a missing shard, found
+        from the index and the shards' sizes alone (cheap: call it at open). Computed once."""
+        if self._shard_check is None:
+            self._shard_check = check_shards(self._index, self._data)
+        return self._shard_check
 
     def data_files(self) -> list[str]:
         return [self._data.path(i) for i in range(self.num_shards)]

@@ -21,6 +21,7 @@ from PySide6.QtWidgets import (
     QMessageBox,
     QSplitter,
     QToolBar,
+    QVBoxLayout,
     QWidget,
 )
 
@@ -32,6 +33,7 @@ from ckpt_browser.ui.compare_launcher import CompareLauncher
 from ckpt_browser.ui.export_dialog import ExportController
 from ckpt_browser.ui.graph_dock import GraphDock
 from ckpt_browser.ui.history_switcher import HistorySwitcher
+from ckpt_browser.ui.notice_bar import NoticeBar
 from ckpt_browser.ui.recent_files import RecentFiles
 from ckpt_browser.ui.tensor_view import TENSOR_SPLITTERS, TensorView
 from ckpt_browser.ui.variable_tree import KIND_TOGGLES, VariableTree
@@ -68,7 +70,14 @@ class MainWindow(QMainWindow):
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
         self.splitter.setSizes([560, 840])
-        self.setCentralWidget(self.splitter)
+        self.notice_bar = NoticeBar()
+        central = QWidget()
+        central_layout = QVBoxLayout(central)
+        central_layout.setContentsMargins(0, 0, 0, 0)
+        central_layout.setSpacing(0)
+        central_layout.addWidget(self.notice_bar)
+        central_layout.addWidget(self.splitter, 1)
+        self.setCentralWidget(central)
         self.tree.tensor_selected.connect(self._on_tensor_selected)
         # A tensor that cannot be read says so in its pane, not in a dialog (see TensorView.failed).
         self.tensor_view.failed.connect(lambda message: setattr(self, "last_error", message))
@@ -122,7 +131,9 @@ class MainWindow(QMainWindow):
         self._checkpoint = checkpoint
         if old is not None:
             old.close()  # arrays still held by running work keep their own maps alive
-        self.tree.set_tensors(checkpoint.values())
+        damage = checkpoint.check_shards()  # sizes of the shards only: no data is read
+        self.tree.set_tensors(checkpoint.values(), unreadable=damage.problems)
+        self.notice_bar.show_messages(damage.messages)
         self.history.set_history(history, checkpoint.prefix)
         self.history_toolbar.setVisible(len(history) > 1)
         self._update_status()

@@ -12,11 +12,11 @@ that row shows the tensor and lists its slots as children.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from enum import IntEnum
 
 from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelIndex, Qt
-from PySide6.QtGui import QFont, QGuiApplication, QPalette
+from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QStyle
 
 from ckpt_browser.core.formatting import format_bytes, format_count, format_shape
@@ -49,6 +49,8 @@ HEADERS = {
     Column.KEY: "Key",
 }
 _RIGHT_ALIGNED = {Column.PARAMETERS, Column.BYTES}
+# Rows of tensors the data files cannot hold: a red that stays legible on light and dark rows.
+UNREADABLE_COLOR = QColor("#e0453a")
 
 
 def node_parameters(node: ScopeNode) -> int:
@@ -85,12 +87,27 @@ class VariableTreeModel(QAbstractItemModel):
         self._tensor_icon = style.standardIcon(QStyle.StandardPixmap.SP_FileIcon) if style else None
         self._italic = QFont()
         self._italic.setItalic(True)
+        self._unreadable: Mapping[str, str] = {}
+        self._warning_icon = (
+            style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning) if style else None
+        )
 
     # -- the tree ---------------------------------------------------------------------------------
 
     @property
     def root(self) -> ScopeNode | None:
         return self._root
+
+    def set_unreadable(self, unreadable: Mapping[str, str]) -> None:
+        """Mark these tensors (key -> why) as unreadable: a warning icon, red text, the reason.
+
+        Takes effect with the next `set_root` (a new checkpoint always brings one).
+        """
+        self._unreadable = unreadable
+
+    def unreadable_reason(self, index: AnyIndex) -> str | None:
+        node = self.node(index) if index.isValid() else None
+        return self._unreadable.get(node.info.name) if node and node.info else None
 
     def set_root(self, root: ScopeNode | None) -> None:
         """Show the tree under `root` (None for an empty view)."""
@@ -173,12 +190,18 @@ class VariableTreeModel(QAbstractItemModel):
         column = Column(index.column())
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(node, column)
+        unreadable = self._unreadable.get(node.info.name) if node.info is not None else None
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self._tooltip(node)
+            tooltip = self._tooltip(node)
+            return f"Cannot be read: {unreadable}\n{tooltip}" if unreadable else tooltip
         if role == Qt.ItemDataRole.TextAlignmentRole and column in _RIGHT_ALIGNED:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.DecorationRole and column == Column.NAME:
+            if unreadable:
+                return self._warning_icon
             return self._tensor_icon if node.info is not None else self._folder_icon
+        if role == Qt.ItemDataRole.ForegroundRole and unreadable:
+            return UNREADABLE_COLOR
         kind = node.info.kind if node.info is not None else None
         if role == Qt.ItemDataRole.ForegroundRole and kind not in (None, TensorKind.VARIABLE):
             # optimizer state, EMA shadows, counters: greyed, so the model stands out

@@ -8,7 +8,7 @@ selection survive re-filtering and re-sorting because they are remembered by pat
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
@@ -138,9 +138,15 @@ class VariableTree(QWidget):
 
     # -- content ----------------------------------------------------------------------------------
 
-    def set_tensors(self, infos: Iterable[TensorInfo]) -> None:
-        """Show a new checkpoint's tensors; filter, toggles and selection (if present) stay."""
+    def set_tensors(
+        self, infos: Iterable[TensorInfo], unreadable: Mapping[str, str] | None = None
+    ) -> None:
+        """Show a new checkpoint's tensors; filter, toggles and selection (if present) stay.
+
+        `unreadable` (key -> why) marks tensors whose bytes the data files do not hold.
+        """
         self._infos = list(infos)
+        self.model.set_unreadable(unreadable or {})
         self._full_tree = build_tree(self._infos)
         has_object_paths = any(info.readable_name != info.name for info in self._infos)
         self.view.setColumnHidden(Column.KEY, not has_object_paths)

@@ -134,6 +134,26 @@ def test_verify_exit_codes(capsys, all_dtypes_ckpt, tmp_path):
     assert out.splitlines()[0].startswith("damaged: ")
 
 
+def test_verify_warns_of_a_truncated_shard_as_the_window_does(capsys, sharded_ckpt, tmp_path):
+    from tests.format.test_bad_input import copy_checkpoint
+
+    prefix = copy_checkpoint(sharded_ckpt.prefix, tmp_path)
+    shard = prefix + ".data-00002-of-00003"
+    size = os.path.getsize(shard)
+    os.truncate(shard, size // 2)
+    code, out, err = run(capsys, "verify", prefix)
+    assert code == 1
+    total = len(sharded_ckpt.expected)
+    assert err.splitlines() == [
+        f"warning: 2 of {total} tensors lie past the end of shard 2 "
+        f"(model.ckpt.data-00002-of-00003, {size // 2:,} bytes): the file is truncated"
+    ]
+    assert sorted(line.split(": ")[1] for line in out.splitlines()[:-1]) == [
+        "embedding",
+        "split (slice [6:9, :])",
+    ]
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [

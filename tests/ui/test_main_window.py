@@ -278,3 +278,63 @@ def test_damaged_tensors_show_their_error_in_the_pane_while_arrow_keys_browse_on
             assert not view.error_label.isVisible()
             assert view.analysis is not None
     assert len(seen_damaged) == len(errors)
+
+
+def test_truncated_shard_is_reported_once_at_open_without_a_dialog(
+    window, qtbot, sharded_ckpt, tmp_path
+):
+    from ckpt_browser.ui.tree_model import UNREADABLE_COLOR
+    from tests.format.test_bad_input import copy_checkpoint
+
+    prefix = copy_checkpoint(sharded_ckpt.prefix, tmp_path)
+    shard = prefix + ".data-00002-of-00003"
+    size = Path(shard).stat().st_size
+    with open(shard, "r+b") as file:
+        file.truncate(size // 2)
+    assert window.open_path(prefix)
+    bar = window.notice_bar
+    assert bar.isVisible()
+    total = len(sharded_ckpt.expected)
+    assert bar.label.text() == (
+        f"2 of {total} tensors lie past the end of shard 2 "
+        f"(model.ckpt.data-00002-of-00003, {size // 2:,} bytes): the file is truncated"
+    )
+    assert window.error_box is None and QApplication.activeModalWidget() is None
+
+    model = window.tree.model
+    for name in ("embedding", "split"):  # the two whose bytes lay in the lost half
+        index = model.index_of_path(name)
+        assert model.data(index, Qt.ItemDataRole.ForegroundRole) == UNREADABLE_COLOR
+        tooltip = model.data(index, Qt.ItemDataRole.ToolTipRole)
+        assert tooltip.startswith("Cannot be read: bytes ")
+        assert "past the end of model.ckpt.data-00002-of-00003" in tooltip
+    intact = model.index_of_path("dense/kernel")
+    assert model.data(intact, Qt.ItemDataRole.ForegroundRole) != UNREADABLE_COLOR
+    assert not model.data(intact, Qt.ItemDataRole.ToolTipRole).startswith("Cannot be read")
+
+    qtbot.mouseClick(bar.close_button, Qt.MouseButton.LeftButton)
+    assert not bar.isVisible()
+    assert window.reload()  # each open says it again
+    assert bar.isVisible()
+    assert window.open_path(sharded_ckpt.prefix)  # an intact checkpoint has nothing to say
+    assert not bar.isVisible()
+    index = model.index_of_path("embedding")
+    assert model.data(index, Qt.ItemDataRole.ForegroundRole) != UNREADABLE_COLOR
+
+
+def test_missing_shard_is_reported_at_open(window, sharded_ckpt, tmp_path):
+    from tests.format.test_bad_input import copy_checkpoint
+
+    prefix = copy_checkpoint(sharded_ckpt.prefix, tmp_path)
+    Path(prefix + ".data-00001-of-00003").unlink()
+    assert window.open_path(prefix)
+    lost = {name for name, shard in sharded_ckpt.shard_of.items() if shard == 1} | {"split"}
+    total = len(sharded_ckpt.expected)
+    assert window.notice_bar.label.text() == (
+        f"{len(lost)} of {total} tensors cannot be read: "
+        "shard 1 (model.ckpt.data-00001-of-00003) is missing"
+    )
+    model = window.tree.model
+    marked = {leaf.key for leaf in model.root.tensors() if model.unreadable_reason(
+        model.index_of_path(leaf.path))}
+    assert marked == lost

@@ -1,0 +1,99 @@
+"""Which tensors the data files cannot hold, found at open from the index alone (no data read).
+
+The index says where each tensor's bytes lie (shard, offset, size); a shard's size is one `stat`.
+A tensor whose extent ends past its shard's end (a truncated copy) or whose shard file is missing
+cannot be read, and saying so once at open beats failing on each tensor when it is selected.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from .bundle import BundleEntry, BundleIndex, DataFiles
+from .errors import CheckpointError
+from .slice_keys import slice_key
+
+
+@dataclass(frozen=True)
+class ShardCheck:
+    """What the check found: a reason per unreadable tensor, and one sentence per bad shard."""
+
+    problems: Mapping[str, str] = field(default_factory=dict)  # tensor name -> why unreadable
+    messages: tuple[str, ...] = ()  # "45 of 51 tensors lie past the end of shard 0 (...)"
+
+    def __bool__(self) -> bool:
+        return bool(self.problems)
+
+
+def check_shards(index: BundleIndex, data: DataFiles) -> ShardCheck:
+    """Compare every tensor's extent with the size of its shard file (a `stat` per shard)."""
+    files = [os.path.basename(data.path(shard)) for shard in range(index.num_shards)]
+    sizes = [_file_size(data.path(shard)) for shard in range(index.num_shards)]
+    problems: dict[str, str] = {}
+    by_shard: dict[int, set[str]] = {}  # unreadable tensor names per shard
+    for name, entry in index.entries.items():
+        for part in _stored_entries(index, entry):
+            reason = _problem(part, sizes, files)
+            if reason is not None:
+                problems.setdefault(name, reason)
+                by_shard.setdefault(part.shard_id, set()).add(name)
+    total = len(index.entries)
+    messages = tuple(
+        _shard_sentence(shard, len(names), total, sizes, data)
+        for shard, names in sorted(by_shard.items())
+    )
+    return ShardCheck(problems, messages)
+
+
+def _stored_entries(index: BundleIndex, entry: BundleEntry) -> Iterable[BundleEntry]:
+    """The entries holding a tensor's bytes: itself, or each slice of a partitioned tensor
+    (a slice missing from the index is the reader's error to report, not a shard's)."""
+    if not entry.slices:
+        return (entry,)
+    slices = (index.slice_entries.get(slice_key(entry.name, e)) for e in entry.slices)
+    return [part for part in slices if part is not None]
+
+
+def _problem(entry: BundleEntry, sizes: list[int | None], files: list[str]) -> str | None:
+    shard = entry.shard_id
+    if not 0 <= shard < len(sizes):
+        return f"shard {shard} is out of range: the header says {len(sizes)} shard(s)"
+    size = sizes[shard]
+    if size is None:
+        return f"its data shard {files[shard]} is missing"
+    try:
+        offset, length, _crc = entry._located()  # one decode of the entry's tail, not two
+    except CheckpointError as error:
+        return str(error)
+    end = offset + length
+    if length == 0:
+        return None  # nothing to read: TensorFlow reads an empty tensor wherever it points
+    if offset < 0 or length < 0 or end > size:
+        return f"bytes {offset:,}..{end:,} lie past the end of {files[shard]} ({size:,} bytes)"
+    return None
+
+
+def _shard_sentence(
+    shard: int, count: int, total: int, sizes: list[int | None], data: DataFiles
+) -> str:
+    if not 0 <= shard < len(sizes):
+        return f"{count} of {total} tensors point at shard {shard}, which does not exist"
+    name = os.path.basename(data.path(shard))
+    if sizes[shard] is None:
+        return f"{count} of {total} tensors cannot be read: shard {shard} ({name}) is missing"
+    return (
+        f"{count} of {total} tensors lie past the end of shard {shard} "
+        f"({name}, {sizes[shard]:,} bytes): the file is truncated"
+    )
+
+
+def _file_size(path: str) -> int | None:
+    """The size of a data shard, or None when there is no readable regular file there."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return status.st_size if stat.S_ISREG(status.st_mode) else None
