@@ -31,22 +31,13 @@ PIVOT_SAMPLE = 1 << 16  # sample size the pivots are drawn from
 PIVOTS_PER_QUANTILE = 17
 
 
-def compute_quantiles(
-    array: object,
-    percents: Sequence[float] = QUANTILE_PERCENTS,
-    *,
-    progress: Progress = None,
-    cancel: Cancel = None,
-) -> dict[float, float]:
-    """Exact quantiles (percent -> value) of the finite values, equal to `np.percentile`'s
-    default 'linear' method; integers are interpolated in float64. Empty if nothing is finite."""
-    return quantiles_of(chunked.measured(array), percents, progress, cancel)
-
-
 def quantiles_of(
     measured: Measured, percents: Sequence[float], progress: Progress, cancel: Cancel
 ) -> dict[float, float]:
-    """`compute_quantiles` for a tensor already wrapped as `Measured`."""
+    """Exact quantiles (percent -> value) of the finite values by the pivot search of the module
+    docstring, equal to `np.percentile`'s default 'linear' method; integers are interpolated in
+    float64. Empty if nothing is finite. (`stats.compute_quantiles` is the faster way; this one
+    is its fallback for a tensor whose values crowd into a tiny part of their range.)"""
     if not needs_search(measured) or len(percents) == 0:
         return direct_quantiles(measured, percents, progress, cancel)
     search = QuantileSearch(measured, percents)
@@ -65,7 +56,7 @@ def direct_quantiles(
     measured: Measured, percents: Sequence[float], progress: Progress, cancel: Cancel
 ) -> dict[float, float]:
     """np.quantile on a copy of the finite values (in float64 for integers)."""
-    fractions = _fractions(percents)
+    fractions = fractions_of(percents)
     values = measured.convert(measured.flat).astype(measured.work_dtype)
     if measured.is_float:
         values = values[np.isfinite(values)]
@@ -75,7 +66,7 @@ def direct_quantiles(
     return dict(zip(percents, np.quantile(values, fractions).tolist(), strict=True))
 
 
-def _fractions(percents: Sequence[float]) -> np.ndarray:
+def fractions_of(percents: Sequence[float]) -> np.ndarray:
     if any(not 0 <= p <= 100 for p in percents):
         raise ValueError(f"percents must lie in 0..100, not {tuple(percents)}")
     return np.asarray(percents, dtype=np.float64) / 100  # as np.percentile divides
@@ -92,7 +83,7 @@ class QuantileSearch:
     def __init__(self, measured: Measured, percents: Sequence[float]) -> None:
         self.measured = measured
         self.percents = tuple(percents)
-        self.fractions = _fractions(percents)
+        self.fractions = fractions_of(percents)
         self.pivots = _pivots(measured, self.fractions)
         infinity = np.array([np.inf], dtype=self.pivots.dtype)
         self.below = np.concatenate([self.pivots, infinity])  # < +inf: the finite end
@@ -109,19 +100,33 @@ class QuantileSearch:
             return {}
         less = less[:-1] - negative_infinities
         less_equal = less_equal[1:] - negative_infinities
-        # The ranks np.quantile interpolates between (its _get_indexes: at the top, the last one).
-        virtual = (finite - 1) * self.fractions
-        previous = np.minimum(np.floor(virtual), finite - 1).astype(np.int64)
-        following = np.minimum(previous + 1, finite - 1)
-        ranks = {*previous.tolist(), *following.tolist()}
+        ranks = {rank for pair in rank_pairs(self.fractions, finite) for rank in pair.tolist()}
         order = _order_statistics(
             self.measured, self.pivots, less, less_equal, ranks, progress, cancel
         )
-        dtype = self.measured.work_dtype
-        low = np.array([order[rank] for rank in previous.tolist()], dtype=dtype)
-        high = np.array([order[rank] for rank in following.tolist()], dtype=dtype)
-        gamma = virtual - np.where(virtual >= finite - 1, -1, previous)  # as numpy computes it
-        return dict(zip(self.percents, _numpy_lerp(low, high, gamma).tolist(), strict=True))
+        return interpolate(self.percents, finite, order, self.measured.work_dtype)
+
+
+def rank_pairs(fractions: np.ndarray, finite: int) -> tuple[np.ndarray, np.ndarray]:
+    """The 0-based ranks np.quantile interpolates between for each fraction (its
+    _get_indexes: at the top, the last one twice)."""
+    virtual = (finite - 1) * fractions
+    previous = np.minimum(np.floor(virtual), finite - 1).astype(np.int64)
+    following = np.minimum(previous + 1, finite - 1)
+    return previous, following
+
+
+def interpolate(
+    percents: Sequence[float], finite: int, order: dict[int, float], dtype: np.dtype
+) -> dict[float, float]:
+    """The quantiles from the values at their ranks, the way np.quantile computes them."""
+    fractions = fractions_of(percents)
+    previous, following = rank_pairs(fractions, finite)
+    virtual = (finite - 1) * fractions
+    low = np.array([order[rank] for rank in previous.tolist()], dtype=dtype)
+    high = np.array([order[rank] for rank in following.tolist()], dtype=dtype)
+    gamma = virtual - np.where(virtual >= finite - 1, -1, previous)  # as numpy computes it
+    return dict(zip(percents, _numpy_lerp(low, high, gamma).tolist(), strict=True))
 
 
 def _numpy_lerp(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:

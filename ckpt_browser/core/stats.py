@@ -6,10 +6,10 @@ values). NaN and infinities are counted and left out of everything else.
 
 - Moments: each cache-sized block gives count, mean and variance (two passes over the block, in
   float64); blocks merge with the parallel-variance formula, so no sum of squares cancels.
-- Histogram: each block is sorted and the bin edges are looked up in it with `searchsorted`.
-  That is exactly `np.histogram`'s answer for the edges (which come from `np.histogram_bin_edges`,
-  so they are numpy's edges too), and faster than numpy's own loop.
-- Quantiles: see `quantiles`.
+- Histogram and quantiles of big tensors: a fine histogram and a look at the few fine bins that
+  hold a bin edge or a wanted rank (`fine_histogram`): the counts below numpy's own edges (from
+  `np.histogram_bin_edges`), so exactly `np.histogram`'s answer, and the ranks np.quantile
+  interpolates between, so exactly its answer too. Small tensors' quantiles: `np.quantile`.
 """
 
 from __future__ import annotations
@@ -22,13 +22,15 @@ import numpy as np
 
 from ckpt_browser.core import chunked
 from ckpt_browser.core.chunked import Cancel, Cancelled, Measured, Progress
+from ckpt_browser.core.fine_histogram import FineHistogram, Thresholds
 from ckpt_browser.core.quantiles import (
     QUANTILE_PERCENTS,
-    QuantileSearch,
-    compute_quantiles,
     direct_quantiles,
+    fractions_of,
+    interpolate,
     needs_search,
     quantiles_of,
+    rank_pairs,
 )
 
 __all__ = [
@@ -217,17 +219,31 @@ def compute_stats(
     """Exact statistics of every element of `array` (see the module docstring for what of).
 
     `quantiles` is True for QUANTILE_PERCENTS, a sequence of percents, or False to skip them
-    (they take about twice as long as the rest; `compute_quantiles` does them later).
+    (they take two more passes; `compute_quantiles` does them later).
     For statistics and a histogram together, `analyze` shares work between them.
     """
     measured = chunked.measured(array)
     percents = QUANTILE_PERCENTS if quantiles is True else tuple(quantiles or ())
-    moments_share = 0.2 if percents else 1.0
+    fractions_of(percents)  # a bad percent is an error before any work
+    moments_share = 0.3 if percents else 1.0
     stats = _moments(measured, chunked.scaled(progress, 0.0, moments_share), cancel)
     if not percents:
         return stats
     rest = chunked.scaled(progress, moments_share, 1.0)
-    return replace(stats, quantiles=quantiles_of(measured, percents, rest, cancel))
+    _, values = _exact_passes(measured, stats, None, percents, rest, cancel)
+    return replace(stats, quantiles=values)
+
+
+def compute_quantiles(
+    array: object,
+    percents: Sequence[float] = QUANTILE_PERCENTS,
+    *,
+    progress: Progress = None,
+    cancel: Cancel = None,
+) -> dict[float, float]:
+    """Exact quantiles (percent -> value) of the finite values, equal to `np.percentile`'s
+    default 'linear' method; integers are interpolated in float64. Empty if nothing is finite."""
+    return compute_stats(array, quantiles=percents, progress=progress, cancel=cancel).quantiles
 
 
 def analyze(
@@ -239,31 +255,75 @@ def analyze(
     cancel: Cancel = None,
 ) -> tuple[TensorStats, Histogram]:
     """`compute_stats(array)` and `histogram(array, bins)` with the same results, in three
-    passes over the data instead of five: the histogram's counting pass also does the first pass
-    of the quantile search."""
+    passes over the data: the statistics, the fine histogram, and the look at a few fine bins
+    that gives both the exact histogram and the exact quantiles."""
     measured = chunked.measured(array)
-    stats = _moments(measured, chunked.scaled(progress, 0.0, 0.2), cancel)
+    stats = _moments(measured, chunked.scaled(progress, 0.0, 0.3), cancel)
     edges = _bin_edges(measured.value_dtype, int(bins), None, stats.min, stats.max)
-    below, at_or_below = _histogram_needles(edges)
-    search = QuantileSearch(measured, percents) if percents and needs_search(measured) else None
-    if search is not None:
-        below = np.concatenate([below, search.below])
-        at_or_below = np.concatenate([at_or_below, search.at_or_below])
-    counting_end = 0.6 if search is not None else 0.9
-    less, less_equal = chunked.count_pass(
-        measured, below, at_or_below, chunked.scaled(progress, 0.2, counting_end), cancel
-    )
-    exact = _histogram_from_counts(less, less_equal, edges, measured)
-    rest = chunked.scaled(progress, counting_end, 1.0)
-    if search is not None:
-        split_below, split_at = edges.size, 3  # see _histogram_needles
-        values = search.finish(less[split_below:], less_equal[split_at:], rest, cancel)
-    elif percents:
-        values = direct_quantiles(measured, percents, rest, cancel)
-    else:
-        values = {}
-        chunked.report(1.0, progress, cancel)
+    rest = chunked.scaled(progress, 0.3, 1.0)
+    exact, values = _exact_passes(measured, stats, edges, percents, rest, cancel)
+    assert exact is not None
     return replace(stats, quantiles=values), exact
+
+
+def _exact_passes(
+    measured: Measured,
+    stats: TensorStats | None,
+    edges: np.ndarray | None,
+    percents: Sequence[float],
+    progress: Progress,
+    cancel: Cancel,
+) -> tuple[Histogram | None, dict[float, float]]:
+    """The exact histogram over `edges` (if any) and quantiles (if any percents) from a fine
+    histogram. Without `stats` (a histogram over a given range) the grid spans the edges."""
+    search = bool(percents) and needs_search(measured) and stats is not None
+    values = {}
+    if percents and not search:
+        values = direct_quantiles(measured, percents, None, cancel)
+    finite = stats.finite_count if stats is not None else None
+    if edges is None and (not search or not finite):
+        chunked.report(1.0, progress, cancel)
+        return None, values
+    if stats is not None and stats.finite_count:
+        low, high = stats.min, stats.max
+        if edges is not None:
+            low, high = min(low, edges[0].item()), max(high, edges[-1].item())
+    else:
+        assert edges is not None
+        low, high = edges[0].item(), edges[-1].item()
+    fine = FineHistogram(
+        measured,
+        low,
+        high,
+        has_nan=stats is None or stats.nan_count > 0,
+        zeros=stats.zero_count if stats is not None else 0,
+    )
+    fine.count(chunked.scaled(progress, 0.0, 0.5), cancel)
+    ranks: list[int] = []
+    if search and finite:
+        assert stats is not None
+        pairs = rank_pairs(fractions_of(percents), finite)
+        ranks = sorted({stats.neginf_count + r for pair in pairs for r in pair.tolist()})
+    if edges is not None:
+        below, at_or_below = _histogram_needles(edges)
+        thresholds = Thresholds(below, at_or_below[:2])
+    else:
+        thresholds = Thresholds(np.empty(0), np.empty(0))
+    resolved = fine.resolve(thresholds, ranks, chunked.scaled(progress, 0.5, 1.0), cancel)
+    exact = None
+    if edges is not None:
+        not_nan = int(fine.counts.sum())
+        less_equal = np.append(resolved.at_or_below, not_nan)
+        exact = _histogram_from_counts(resolved.less, less_equal, edges, measured)
+    if search and finite:
+        assert stats is not None
+        if resolved.unresolved:  # millions of distinct values in one fine bin: search by pivots
+            values = quantiles_of(measured, percents, None, cancel)
+        else:
+            offset = stats.neginf_count
+            order = {rank - offset: value for rank, value in resolved.order.items()}
+            values = interpolate(percents, finite, order, measured.work_dtype)
+    return exact, values
 
 
 # -- histograms -------------------------------------------------------------------------------
@@ -289,16 +349,16 @@ def histogram(
     measured = chunked.measured(array)
     share = 0.0
     if value_range is None and stats is None:
-        share = 0.4
+        share = 0.3
         stats = _moments(measured, chunked.scaled(progress, 0.0, share), cancel)
     low = high = None
     if value_range is None and stats is not None:
         low, high = stats.min, stats.max
     edges = _bin_edges(measured.value_dtype, int(bins), value_range, low, high)
-    counts = chunked.count_pass(
-        measured, *_histogram_needles(edges), chunked.scaled(progress, share, 1.0), cancel
-    )
-    return _histogram_from_counts(*counts, edges, measured)
+    rest = chunked.scaled(progress, share, 1.0)
+    exact, _ = _exact_passes(measured, stats, edges, (), rest, cancel)
+    assert exact is not None
+    return exact
 
 
 def quick_histogram(

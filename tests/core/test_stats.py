@@ -11,7 +11,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ckpt_browser.core import chunked, quantiles, stats
+from ckpt_browser.core import chunked, fine_histogram, quantiles, stats
 from ckpt_browser.core.stats import (
     QUANTILE_PERCENTS,
     Cancelled,
@@ -389,3 +389,58 @@ def test_arrays_read_from_a_tensorflow_checkpoint(all_dtypes_ckpt) -> None:
                 assert list(result.quantiles.values()) == pytest.approx(
                     np.percentile(finite, QUANTILE_PERCENTS).tolist(), rel=1e-15
                 ), name
+
+
+crowded_values = st.one_of(
+    st.floats(-1e3, 1e3, width=32),
+    st.sampled_from([0.0, -0.0, 0.0, 0.0, 1.0, 1e-30, -1e-30, np.inf, -np.inf, np.nan]),
+)
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    values=hnp.arrays(
+        st.sampled_from([np.float32, np.float64]), st.integers(1, 400), elements=crowded_values
+    ),
+    as_integers=st.booleans(),
+    bins=st.integers(1, 40),
+    fine_bins=st.sampled_from([1, 2, 7, 64]),
+    collect_limit=st.sampled_from([0, 3, 50, 1 << 21]),
+)
+def test_histogram_and_quantiles_stay_exact_when_values_crowd_into_fine_bins(
+    values: np.ndarray, as_integers: bool, bins: int, fine_bins: int, collect_limit: int
+) -> None:
+    """Few fine bins and a small collection limit: bins too crowded to collect, zeros left out
+    of a crowded bin, ranks among distinct crowded values (left to the pivot search)."""
+    if as_integers:
+        values = np.nan_to_num(values.astype(np.float64), posinf=7, neginf=-7).astype(np.int16)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(chunked, "CHUNK_ELEMENTS", 50)
+        patch.setattr(chunked, "BLOCK_ELEMENTS", 16)
+        patch.setattr(quantiles, "DIRECT_QUANTILE_LIMIT", 0)
+        patch.setattr(fine_histogram, "FINE_BINS", fine_bins)
+        patch.setattr(fine_histogram, "COLLECT_LIMIT", collect_limit)
+        result, exact = analyze(values, bins)
+    finite = finite_of(values) if values.dtype.kind == "f" else values.astype(np.float64)
+    counts, edges = np.histogram(finite_of(values) if values.dtype.kind == "f" else values, bins)
+    assert exact.counts.tolist() == counts.tolist() and np.array_equal(exact.edges, edges)
+    if finite.size == 0:
+        assert result.quantiles == {}
+    else:
+        expected = np.percentile(finite, QUANTILE_PERCENTS).tolist()
+        assert list(result.quantiles.values()) == expected
+
+
+def test_a_mostly_zero_tensor_needs_no_pivot_search(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = np.zeros(200_000, dtype=np.float32)
+    values[::97] = np.random.default_rng(3).standard_normal(values[::97].size)
+    monkeypatch.setattr(quantiles, "DIRECT_QUANTILE_LIMIT", 0)
+    monkeypatch.setattr(fine_histogram, "COLLECT_LIMIT", 10_000)  # the zero bin is crowded
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("the pivot search ran")
+
+    monkeypatch.setattr(stats, "quantiles_of", no_search)
+    result, exact = analyze(values, 50)
+    assert list(result.quantiles.values()) == np.percentile(values, QUANTILE_PERCENTS).tolist()
+    assert exact.counts.tolist() == np.histogram(values, 50)[0].tolist()
