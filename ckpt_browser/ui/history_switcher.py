@@ -33,6 +33,7 @@ class HistorySwitcher(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
+        self._unlisted = False  # the last item is the open checkpoint, missing from the list
         self._combo = QComboBox()
         self._combo.setToolTip("Other checkpoints listed in this directory's 'checkpoint' file")
         self._combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToContents)
@@ -52,6 +53,7 @@ class HistorySwitcher(QWidget):
         """Show `records` and select the one whose prefix is `current_prefix`."""
         self._combo.blockSignals(True)
         self._combo.clear()
+        self._unlisted = False
         current_index = -1
         for index, record in enumerate(records):
             self._combo.addItem(describe_record(record), record.prefix)
@@ -63,8 +65,19 @@ class HistorySwitcher(QWidget):
             # never claims a different one is open.
             self._combo.addItem(os.path.basename(current_prefix) + "  (not listed)", current_prefix)
             current_index = self._combo.count() - 1
+            self._unlisted = True
         self._combo.setCurrentIndex(current_index)
         self._combo.blockSignals(False)
+
+    def neighbour(self, step: int) -> str | None:
+        """The prefix `step` places after (negative: before) the open one, oldest first; None
+        past either end or for a checkpoint the directory does not list."""
+        current = self._combo.currentIndex()
+        listed = self._combo.count() - (1 if self._unlisted else 0)
+        wanted = current + step
+        if current < 0 or current >= listed or not 0 <= wanted < listed:
+            return None
+        return self._combo.itemData(wanted)
 
     def _on_activated(self, index: int) -> None:
         prefix = self._combo.itemData(index)

@@ -156,6 +156,11 @@ class MainWindow(QMainWindow):
         """Open another checkpoint of the same directory, keeping the selected variable."""
         return self.open_path(prefix)
 
+    def step_checkpoint(self, step: int) -> bool:
+        """Open the next (1) or previous (-1) checkpoint of the directory, keeping the variable."""
+        prefix = self.history.neighbour(step)
+        return prefix is not None and self.switch_to(prefix)
+
     def select(self, name: str) -> bool:
         """Select a variable by checkpoint key or readable name."""
         return self.tree.select_key(name)
@@ -239,6 +244,15 @@ class MainWindow(QMainWindow):
             button.toggled.connect(action.setChecked)
             view_menu.addAction(action)
 
+        go_menu = self.menuBar().addMenu("&Go")
+        # Ctrl+PgUp/PgDown step through tabs in browsers and editors: here, through the saves.
+        self.previous_action = go_menu.addAction(
+            "&Previous Checkpoint", lambda: self.step_checkpoint(-1)
+        )
+        self.previous_action.setShortcut(QKeySequence("Ctrl+PgUp"))
+        self.next_action = go_menu.addAction("&Next Checkpoint", lambda: self.step_checkpoint(1))
+        self.next_action.setShortcut(QKeySequence("Ctrl+PgDown"))
+
         tools_menu = self.menuBar().addMenu("&Tools")
         self.remap_action = tools_menu.addAction("&Remap Wizard…", self.open_remap_wizard)
         self.remap_action.setShortcut(QKeySequence("Ctrl+Shift+R"))
@@ -310,6 +324,8 @@ class MainWindow(QMainWindow):
     def _update_actions(self) -> None:
         has_checkpoint = self._checkpoint is not None
         self.reload_action.setEnabled(has_checkpoint)
+        self.previous_action.setEnabled(self.history.neighbour(-1) is not None)
+        self.next_action.setEnabled(self.history.neighbour(1) is not None)
         self.export_action.setEnabled(self.tensor_view.key is not None)
 
     def _rebuild_recent_menu(self) -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-from PySide6.QtCore import QItemSelectionModel, QModelIndex, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -71,6 +71,7 @@ class VariableTree(QWidget):
         self._filter_timer.setInterval(150)  # re-filter once typing pauses
         self._filter_timer.timeout.connect(self.apply_filter)
         self.filter_edit.textChanged.connect(lambda _text: self._filter_timer.start())
+        self.filter_edit.installEventFilter(self)  # Escape clears; Enter and Down go to the tree
         self.mode_combo.currentIndexChanged.connect(lambda _i: self.apply_filter())
 
         self.kind_buttons: dict[TensorKind, QToolButton] = {}
@@ -216,6 +217,44 @@ class VariableTree(QWidget):
             self.view.expandAll()
         elif self._restored_expansions == 0 and tree.leaf_count <= _EXPAND_TOP_LIMIT:
             self.view.expandToDepth(0)
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if watched is self.filter_edit and event.type() == QEvent.Type.KeyPress:
+            key = event.key()  # type: ignore[attr-defined]
+            if key == Qt.Key.Key_Escape and self.filter_edit.text():
+                self.filter_edit.clear()
+                self.apply_filter()
+                return True
+            if key in (Qt.Key.Key_Return, Qt.Key.Key_Enter, Qt.Key.Key_Down):
+                self.go_to_first_match()
+                return True
+        return super().eventFilter(watched, event)
+
+    def go_to_first_match(self) -> bool:
+        """Filter now, then select the first tensor shown (in the view's order) and focus the
+        tree, so arrow keys carry on from there. False when nothing matches."""
+        if self._filter_timer.isActive():
+            self.apply_filter()
+        index = self._first_tensor(QModelIndex())
+        if index is None:
+            return False
+        self.view.setFocus(Qt.FocusReason.ShortcutFocusReason)
+        node = self.model.node(index)
+        current = self.view.currentIndex()
+        if not (current.isValid() and self.model.node(current) is node):
+            self._select_path(node.path)  # keep a selection that already is the first match
+        return True
+
+    def _first_tensor(self, parent: QModelIndex) -> QModelIndex | None:
+        for row in range(self.model.rowCount(parent)):
+            index = self.model.index(row, 0, parent)
+            node = self.model.node(index)
+            if node is not None and node.info is not None:
+                return index
+            found = self._first_tensor(index)
+            if found is not None:
+                return found
+        return None
 
     # -- selection --------------------------------------------------------------------------------
 
