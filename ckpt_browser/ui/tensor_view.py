@@ -9,10 +9,8 @@ once and the window never waits on a pass over hundreds of megabytes.
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-import numpy as np
 from PySide6.QtCore import QByteArray, Qt, Signal
 from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
@@ -28,7 +26,14 @@ from PySide6.QtWidgets import (
 )
 
 from ckpt_browser.core.formatting import format_bytes, format_count, format_shape
-from ckpt_browser.core.stats import Histogram, TensorStats, analyze, histogram, quick_histogram
+from ckpt_browser.core.stats import Histogram, TensorStats
+from ckpt_browser.core.tensor_analysis import (
+    Analysis,
+    AnalysisCache,
+    QuickPreview,
+    analyse_tensor,
+    rebin,
+)
 from ckpt_browser.format import Checkpoint, TensorInfo
 from ckpt_browser.ui.progress_bar import ProgressBar
 from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner
@@ -38,39 +43,7 @@ if TYPE_CHECKING:
     from ckpt_browser.ui.stats_panel import StatsPanel
     from ckpt_browser.ui.values_view import ValuesView
 
-# Above this many elements a histogram of a sample is drawn while the exact results are computed.
-QUICK_PREVIEW_THRESHOLD = 2_000_000
-QUICK_SAMPLE = 1_000_000
 TENSOR_SPLITTERS = ("tensor", "stats_histogram")  # names of the pane's splitters in settings
-
-
-@dataclass(frozen=True)
-class QuickPreview:
-    """A histogram of a sample, drawn while the exact one is computed."""
-
-    histogram: Histogram
-
-
-@dataclass(frozen=True)
-class Analysis:
-    """The exact results for one tensor."""
-
-    array: np.ndarray
-    stats: TensorStats
-    histogram: Histogram
-
-
-def analyse(checkpoint: Checkpoint, info: TensorInfo, bins: int, context: TaskContext) -> Analysis:
-    """Read the tensor and compute exact statistics and histogram (runs in a worker).
-
-    A large tensor first gets a QuickPreview, published while `analyze` makes its passes.
-    """
-    array = checkpoint.read(info.name)
-    context.raise_if_cancelled()
-    if array.size > QUICK_PREVIEW_THRESHOLD:
-        context.publish(QuickPreview(quick_histogram(array, bins, sample=QUICK_SAMPLE)))
-    stats, exact = analyze(array, bins, progress=context.report, cancel=context.cancelled)
-    return Analysis(array, stats, exact)
 
 
 class TensorView(QWidget):
@@ -97,6 +70,8 @@ class TensorView(QWidget):
         self._stats_task: TaskHandle | None = None
         self._histogram_task: TaskHandle | None = None
         self._failure_reported_for: str | None = None
+        self._preview: QuickPreview | None = None
+        self.cache = AnalysisCache()
 
         self.placeholder = QLabel(
             "Select a variable in the tree to see its statistics, histogram and values."
@@ -151,7 +126,7 @@ class TensorView(QWidget):
         if checkpoint is self._checkpoint and key == self.key and key is not None:
             return  # re-selected after a filter or sort: the results are still right
         self.cancel()
-        self._analysis = None
+        self._analysis = self._preview = None
         self._failure_reported_for = None
         self._checkpoint = checkpoint
         self._info = checkpoint[key] if checkpoint is not None and key is not None else None
@@ -161,6 +136,7 @@ class TensorView(QWidget):
                 self.title_label.clear()
                 self.info_label.clear()
                 self._show_error_line(None)
+                self.stats_panel.offer_exact(False)
                 self.stats_panel.set_stats(None)
                 self.histogram_plot.clear()
                 self.values.clear()
@@ -173,9 +149,23 @@ class TensorView(QWidget):
         self.title_label.setToolTip(info.readable_name)
         self.info_label.setText(self._describe(info))
         self.info_label.setToolTip(self._describe(info))
+        self.values.set_tensor(checkpoint, info)
+        cached = self.cache.get(self._cache_key())
+        if cached is not None:  # seen lately: the same bytes, the same bins
+            self._on_analysis(cached)
+            return
         self.stats_panel.set_stats(None, "computing…" if info.size else "")
         self.histogram_plot.clear("computing…" if info.size else "empty tensor")
-        self.values.set_tensor(checkpoint, info)
+        self._start_analysis()
+
+    def compute_exact(self) -> None:
+        """Start the exact statistics again (after a cancel)."""
+        if self._info is None or self._analysis is not None or self._stats_task is not None:
+            return
+        if self._preview is None:
+            self.stats_panel.set_stats(None, "computing…")
+        else:
+            self._show_preview(self._preview, "approximate; computing the exact values…")
         self._start_analysis()
 
     def cancel(self) -> None:
@@ -190,7 +180,11 @@ class TensorView(QWidget):
         if not running or self._info is None:
             return
         if self._analysis is None:
-            self.stats_panel.set_stats(None, "cancelled")
+            if self._preview is not None:
+                self._show_preview(self._preview, "cancelled: approximate values of a sample")
+            else:
+                self.stats_panel.set_stats(None, "cancelled")
+            self.stats_panel.offer_exact(True)
         if not self.histogram_plot.exact:
             if self.histogram_plot.counts.size:
                 self.histogram_plot.note_label.setText(
@@ -251,6 +245,7 @@ class TensorView(QWidget):
         self.error_label.setVisible(False)
 
         self.stats_panel = StatsPanel()
+        self.stats_panel.compute_exact_requested.connect(self.compute_exact)
         stats_scroll = QScrollArea()
         stats_scroll.setWidget(self.stats_panel)
         stats_scroll.setWidgetResizable(True)
@@ -294,14 +289,36 @@ class TensorView(QWidget):
 
     # -- analysis ---------------------------------------------------------------------------------
 
+    def _cache_key(self, bins: int | None = None):
+        if self._info is None or not self._built:
+            return None
+        bins = self.histogram_plot.bins if bins is None else bins
+        return self.cache.key(self._checkpoint, self._info.name, bins)
+
     def _start_analysis(self) -> None:
         checkpoint, info = self._checkpoint, self._info
         if checkpoint is None or info is None or info.size == 0:
             return
         bins = self.histogram_plot.bins
+        key = self._cache_key(bins)
+        self.stats_panel.offer_exact(False)
+
+        def work(context: TaskContext) -> Analysis:
+            return analyse_tensor(
+                lambda: checkpoint.read(info.name),
+                bins,
+                publish=context.publish,
+                progress=context.report,
+                cancel=context.cancelled,
+            )
+
+        def done(analysis: Analysis) -> None:
+            self.cache.put(key, analysis)
+            self._on_analysis(analysis)
+
         self._stats_task = self.runner.start(
-            lambda context: analyse(checkpoint, info, bins, context),
-            self._on_analysis,
+            work,
+            done,
             on_failed=self._on_analysis_failed,
             on_progress=self._on_progress,
             on_partial=self._on_quick_preview,
@@ -310,8 +327,8 @@ class TensorView(QWidget):
         self._set_progress_visible(True)
 
     def _on_bins_changed(self, bins: int) -> None:
-        analysis, info = self._analysis, self._info
-        if info is None or info.size == 0:
+        analysis, info, checkpoint = self._analysis, self._info, self._checkpoint
+        if info is None or info.size == 0 or checkpoint is None:
             return
         if analysis is None:  # the exact histogram is not there yet: start over with these bins
             self.cancel()
@@ -319,27 +336,45 @@ class TensorView(QWidget):
             return
         if self._histogram_task is not None:
             self._histogram_task.cancel()
-        array, stats = analysis.array, analysis.stats
+        cached = self.cache.get(self._cache_key(bins))
+        if cached is not None:
+            self._on_new_histogram(cached.histogram)
+            return
+        stats, key = analysis.stats, self._cache_key(bins)
 
         def work(context: TaskContext) -> Histogram:
-            return histogram(
-                array, bins, stats=stats, progress=context.report, cancel=context.cancelled
+            return rebin(
+                lambda: checkpoint.read(info.name),
+                stats,
+                bins,
+                progress=context.report,
+                cancel=context.cancelled,
             )
 
+        def done(exact: Histogram) -> None:
+            self.cache.put(key, Analysis(stats, exact))
+            self._on_new_histogram(exact)
+
         self._histogram_task = self.runner.start(
-            work,
-            self._on_new_histogram,
-            on_failed=self._on_analysis_failed,
-            on_progress=self._on_progress,
+            work, done, on_failed=self._on_analysis_failed, on_progress=self._on_progress
         )
         self._set_progress_visible(True)
 
     def _on_quick_preview(self, preview: QuickPreview) -> None:
+        self._preview = preview
+        self._show_preview(preview, "approximate; computing the exact values…")
         self._draw_histogram(preview.histogram)
+
+    def _show_preview(self, preview: QuickPreview, state: str) -> None:
+        sample = format_count(preview.sample_size)
+        note = f"≈ {state} (a sample of {sample} values)"
+        extra = self._stats_note(preview.stats)
+        self.stats_panel.set_stats(preview.stats, f"{note}\n{extra}" if extra else note, True)
 
     def _on_analysis(self, analysis: Analysis) -> None:
         self._stats_task = None
         self._analysis = analysis
+        self.stats_panel.offer_exact(False)
         self.stats_panel.set_stats(analysis.stats, self._stats_note(analysis.stats))
         self._draw_histogram(analysis.histogram)
         self._set_progress_visible(self._histogram_task is not None)
@@ -386,6 +421,7 @@ class TensorView(QWidget):
         self.cancel()
         self._analysis = None
         self._show_error_line(message)
+        self.stats_panel.offer_exact(False)
         self.stats_panel.set_stats(None, "could not be read")
         self.histogram_plot.clear("could not be read")
         self.values.clear("Could not read the values (see above).")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from PySide6.QtCore import Qt
 
-import ckpt_browser.ui.tensor_view as tensor_view_module
+import ckpt_browser.core.tensor_analysis as analysis_module
 from ckpt_browser.core.formatting import format_count, format_number
 from ckpt_browser.core.stats import Cancelled
 
@@ -72,8 +73,8 @@ def test_histogram_is_exact_and_follows_the_bin_count(window, wait_idle, shapes_
 def test_large_tensor_shows_a_sampled_preview_then_exact_results(
     window, wait_idle, shapes_ckpt, monkeypatch
 ):
-    monkeypatch.setattr(tensor_view_module, "QUICK_PREVIEW_THRESHOLD", 10_000)
-    monkeypatch.setattr(tensor_view_module, "QUICK_SAMPLE", 5_000)
+    monkeypatch.setattr(analysis_module, "QUICK_PREVIEW_THRESHOLD", 10_000)
+    monkeypatch.setattr(analysis_module, "QUICK_SAMPLE", 5_000)
     window.open_path(shapes_ckpt.prefix)
     _select(window, wait_idle, "net/layer_10/bias")  # the pane exists once a tensor was shown
     shown = []
@@ -93,31 +94,92 @@ def test_large_tensor_shows_a_sampled_preview_then_exact_results(
     assert view.analysis.stats.quantiles[50] == pytest.approx(np.quantile(values, 0.5))
 
 
-def test_cancel_keeps_the_preview_and_frees_the_window(
+def test_cancel_shows_approximate_values_then_compute_exact_gives_the_exact_ones(
     window, wait_idle, qtbot, shapes_ckpt, monkeypatch
 ):
-    monkeypatch.setattr(tensor_view_module, "QUICK_PREVIEW_THRESHOLD", 10_000)
-    monkeypatch.setattr(tensor_view_module, "QUICK_SAMPLE", 5_000)
+    monkeypatch.setattr(analysis_module, "QUICK_PREVIEW_THRESHOLD", 10_000)
+    monkeypatch.setattr(analysis_module, "QUICK_SAMPLE", 5_000)
+    real_analyze = analysis_module.analyze
+    hold = [True]
 
     def analyze_until_cancelled(array, bins, *, progress=None, cancel=None):
-        while not cancel():
+        if np.asarray(array).size <= 5_000:  # the preview's sample
+            return real_analyze(array, bins)
+        while hold[0] and not cancel():
             progress(0.5)
-        raise Cancelled()
+        if hold[0]:
+            raise Cancelled()
+        return real_analyze(array, bins, progress=progress, cancel=cancel)
 
     window.open_path(shapes_ckpt.prefix)
     view = _select(window, wait_idle, "net/layer_10/bias")  # builds the pane
-    monkeypatch.setattr(tensor_view_module, "analyze", analyze_until_cancelled)
+    monkeypatch.setattr(analysis_module, "analyze", analyze_until_cancelled)
     assert window.select("long_vector")
-    plot = view.histogram_plot
+    plot, panel = view.histogram_plot, view.stats_panel
     qtbot.waitUntil(lambda: plot.counts.size > 0)  # the sampled preview is drawn
     assert not plot.exact and "sample" in plot.note_label.text()
+    assert panel.text("mean").startswith("≈ ")  # estimates meanwhile, marked
     assert view.cancel_button.isVisible() and window.tensor_view.busy
     view.cancel_button.click()
     wait_idle(window)
-    assert view.stats_panel.note_label.text() == "cancelled"
+    values = shapes_ckpt.expected["long_vector"]
+    assert "cancelled" in panel.note_label.text() and "approximate" in panel.note_label.text()
+    assert panel.text("count") == format_count(values.size)
+    for key in ("min", "max", "mean", "std", "q50"):
+        assert panel.text(key).startswith("≈ "), key
+    assert abs(panel.stats.mean - values.mean()) < 0.1 and panel.stats.count == values.size
     assert "cancelled" in plot.note_label.text() and plot.counts.size > 0
     assert not view.cancel_button.isVisible()
     assert view.analysis is None
+    assert panel.exact_button.isVisible()
+
+    hold[0] = False
+    qtbot.mouseClick(panel.exact_button, Qt.MouseButton.LeftButton)
+    wait_idle(window)
+    finite = _finite(values)
+    assert view.analysis is not None and plot.exact
+    assert panel.text("mean") == format_number(finite.mean())
+    assert panel.text("q50") == format_number(np.quantile(finite, 0.5))
+    assert not panel.exact_button.isVisible()
+    np.testing.assert_array_equal(plot.counts, np.histogram(values, bins=100)[0])
+
+
+def test_reselecting_a_tensor_shows_its_results_at_once(
+    window, wait_idle, shapes_ckpt, monkeypatch, tmp_path
+):
+    import shutil
+
+    for suffix in (".index", ".data-00000-of-00001"):
+        shutil.copy(shapes_ckpt.prefix + suffix, str(tmp_path / "copy") + suffix)
+    prefix = str(tmp_path / "copy")
+    window.open_path(prefix)
+    view = _select(window, wait_idle, "long_vector")
+    first = view.analysis
+    _select(window, wait_idle, "net/layer_2/kernel")
+    computed = []
+    original = analysis_module.analyze
+    monkeypatch.setattr(
+        analysis_module, "analyze", lambda *a, **k: computed.append(1) or original(*a, **k)
+    )
+    assert window.select("long_vector")
+    assert view.analysis is first and not view.progress.isVisible()  # shown at once, no work
+    assert computed == []
+    assert view.stats_panel.text("mean") == format_number(first.stats.mean)
+    np.testing.assert_array_equal(view.histogram_plot.counts, first.histogram.counts)
+    window.reload()  # the same bytes (F5): still known
+    _select(window, wait_idle, "long_vector")
+    assert computed == [] and view.analysis.stats == first.stats
+
+    # The checkpoint rewritten with other values: F5 must not show the old results.
+    changed = {**shapes_ckpt.expected, "long_vector": shapes_ckpt.expected["long_vector"] * 2}
+    import tf_checkpoints as tfc
+
+    tfc.write_with_tf(tmp_path / "copy", changed)
+    window.reload()
+    view = _select(window, wait_idle, "long_vector")
+    assert computed == [1]
+    assert view.analysis.stats.mean == pytest.approx(2 * first.stats.mean)
+    assert len(view.cache) <= analysis_module.CACHE_ENTRIES
 
 
 def test_strings_show_length_statistics_and_safe_text(window, wait_idle, shapes_ckpt):
