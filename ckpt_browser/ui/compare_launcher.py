@@ -45,8 +45,8 @@ class CompareLauncher(QObject):
         window.checkpoint_changed.connect(self._on_checkpoint_changed)
         self._on_checkpoint_changed(None)
 
-    def ask(self) -> None:
-        """Ask for the checkpoint to compare the open one with."""
+    def ask(self, select: str | None = None) -> None:
+        """Ask for the checkpoint to compare the open one with (A); `select` picks a variable."""
         current = self._current()
         if current is None:
             return
@@ -54,14 +54,18 @@ class CompareLauncher(QObject):
             self._window, "Compare with", current.directory, OPEN_FILE_FILTER
         )
         if path:
-            self.compare(current.prefix, path)
+            self.compare(current.prefix, path, select=select)
 
-    def compare(self, path_a: str, path_b: str) -> CompareWindow | None:
-        """Open a compare window of A = `path_a` and B = `path_b`."""
+    def compare(
+        self, path_a: str, path_b: str, *, select: str | None = None
+    ) -> CompareWindow | None:
+        """Open a compare window of A = `path_a` and B = `path_b`, on variable `select`."""
         # Imported here: the compare window pulls in pyqtgraph, which a tree-only start avoids.
         from ckpt_browser.ui.compare_window import open_compare_window
 
-        self.last_window = open_compare_window(self._window, path_a, path_b, self._settings)
+        self.last_window = open_compare_window(
+            self._window, path_a, path_b, self._settings, select=select
+        )
         return self.last_window
 
     def _current(self) -> Checkpoint | None:

@@ -117,11 +117,16 @@ class CompareWindow(QMainWindow):
 
 
 def open_compare_window(
-    parent: QWidget, path_a: str, path_b: str, settings: QSettings | None = None
+    parent: QWidget,
+    path_a: str,
+    path_b: str,
+    settings: QSettings | None = None,
+    *,
+    select: str | None = None,
 ) -> CompareWindow | None:
     """A compare window owned by `parent` (closed with it), or None if a path would not open."""
     window = CompareWindow(settings, parent)
-    if not window.open_pair(path_a, path_b):
+    if not window.open_pair(path_a, path_b, select=select):
         message = window.last_error or "could not open the checkpoints"
         window.close()
         QMessageBox.critical(parent, APP_TITLE, message)

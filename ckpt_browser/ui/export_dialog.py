@@ -1,4 +1,5 @@
-"""File > Export Tensor: the selected tensor to .npy (any shape) or .csv (1-D and 2-D).
+"""File > Export Tensor: the selected tensor to .npy (any shape) or .csv (1-D and 2-D); from the
+tree's context menu, the tensors of a scope to one .npz.
 
 The files are the ones `ckpt-browser export` writes: .npy loads with `np.load` without pickle
 (scalars as scalars, strings byte for byte, bfloat16 and float8 bit-exact), .csv has one row per
@@ -10,10 +11,12 @@ window nor leaves half a file behind.
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QFileDialog
 
 from ckpt_browser.core.export import ExportError, export_arrays
@@ -23,7 +26,9 @@ if TYPE_CHECKING:
     from ckpt_browser.ui.main_window import MainWindow
 
 NPY_FILTER = "NumPy array (*.npy)"
+NPZ_FILTER = "NumPy archive of several arrays (*.npz)"
 CSV_FILTER = "CSV, 1-D or 2-D (*.csv)"
+_FOLDER_KEY = "export/folder"
 
 
 def export_tensor(array: np.ndarray, path: str, name: str) -> str:
@@ -34,44 +39,82 @@ def export_tensor(array: np.ndarray, path: str, name: str) -> str:
 
 
 class ExportController:
-    """Asks where to export the window's selected tensor and writes it in the background."""
+    """Asks where to export tensors (the one on view, or those a tree row holds) and writes
+    them in the background. The folder last exported to is offered again, across runs."""
 
-    def __init__(self, window: MainWindow, runner: TaskRunner) -> None:
+    def __init__(
+        self, window: MainWindow, runner: TaskRunner, settings: QSettings | None = None
+    ) -> None:
         self._window = window
         self._runner = runner
+        self._settings = settings
+        self._folder: str | None = None  # without settings (screenshots, tests): this run only
         self.pending: TaskHandle | None = None
         self.last_written: str | None = None
 
-    def ask_and_export(self) -> None:
-        key = self._window.tensor_view.key
+    @property
+    def folder(self) -> str | None:
+        """The folder of the last export, if it still exists."""
+        folder = self._settings.value(_FOLDER_KEY) if self._settings is not None else self._folder
+        return str(folder) if folder and os.path.isdir(str(folder)) else None
+
+    def suggested_path(self, keys: Sequence[str]) -> str:
+        """Where the save dialog starts: the last export folder (else the checkpoint's), and a
+        name made of the tensor's key, or of the scope the tensors share (.npz for several)."""
         checkpoint = self._window.checkpoint
-        if key is None or checkpoint is None:
+        folder = self.folder or (checkpoint.directory if checkpoint is not None else "")
+        if len(keys) == 1:
+            name = keys[0].replace("/", "_") + ".npy"
+        else:
+            scope = os.path.commonpath(keys) if keys else ""
+            base = os.path.basename(checkpoint.prefix) if checkpoint is not None else "tensors"
+            name = (scope.replace("/", "_") or base) + ".npz"
+        return os.path.join(folder, name)
+
+    def ask_and_export(self, keys: Sequence[str] | None = None) -> None:
+        """Ask for a file, then export `keys` (default: the tensor on view) to it."""
+        checkpoint = self._window.checkpoint
+        keys = self._keys(keys)
+        if not keys or checkpoint is None:
             return
-        info = checkpoint[key]
-        filters = f"{NPY_FILTER};;{CSV_FILTER}" if len(info.shape) <= 2 else NPY_FILTER
-        default = os.path.join(checkpoint.directory, key.replace("/", "_") + ".npy")
-        path, chosen = QFileDialog.getSaveFileName(self._window, "Export tensor", default, filters)
+        if len(keys) > 1:
+            filters, title = NPZ_FILTER, f"Export {len(keys)} tensors"
+        elif len(checkpoint[keys[0]].shape) <= 2:
+            filters, title = f"{NPY_FILTER};;{CSV_FILTER}", "Export tensor"
+        else:
+            filters, title = NPY_FILTER, "Export tensor"
+        default = self.suggested_path(keys)
+        path, chosen = QFileDialog.getSaveFileName(self._window, title, default, filters)
         if not path:
             return
         if not Path(path).suffix:
-            path += ".csv" if chosen == CSV_FILTER else ".npy"
-        self.export(path)
+            path += ".npz" if len(keys) > 1 else ".csv" if chosen == CSV_FILTER else ".npy"
+        self.export(path, keys)
 
-    def export(self, path: str) -> TaskHandle | None:
-        """Write the selected tensor to `path` in a worker; report the outcome in the window."""
-        key = self._window.tensor_view.key
+    def export(self, path: str, keys: Sequence[str] | None = None) -> TaskHandle | None:
+        """Write `keys` (default: the tensor on view) to `path` in a worker; report the outcome
+        in the window."""
         checkpoint = self._window.checkpoint
-        if key is None or checkpoint is None:
+        keys = self._keys(keys)
+        if not keys or checkpoint is None:
             return None
         window = self._window
+        self._remember_folder(os.path.dirname(os.path.abspath(path)))
 
         def work(context: TaskContext) -> str:
-            context.report(0.0)
-            return export_tensor(checkpoint.read(key), path, key)
+            arrays = {}
+            for done, key in enumerate(keys):
+                context.raise_if_cancelled()
+                context.report(done / len(keys))
+                arrays[key] = checkpoint.read(key)
+            if len(keys) == 1:
+                return export_tensor(arrays[keys[0]], path, keys[0])
+            return export_arrays(arrays, path)
 
         def done(written: str) -> None:
             self.last_written = written
-            window.statusBar().showMessage(f"Exported {key} to {written}", 8000)
+            what = keys[0] if len(keys) == 1 else f"{len(keys)} tensors"
+            window.statusBar().showMessage(f"Exported {what} to {written}", 8000)
 
         def failed(message: str) -> None:
             window.show_error(message)
@@ -80,3 +123,14 @@ class ExportController:
             work, done, on_failed=failed, user_errors=(*USER_ERRORS, ValueError)
         )
         return self.pending
+
+    def _keys(self, keys: Sequence[str] | None) -> list[str]:
+        if keys is not None:
+            return list(keys)
+        key = self._window.tensor_view.key
+        return [key] if key is not None else []
+
+    def _remember_folder(self, folder: str) -> None:
+        self._folder = folder
+        if self._settings is not None:
+            self._settings.setValue(_FOLDER_KEY, folder)

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QDockWidget
 
+from ckpt_browser.core.graph_link import item_of_key
 from ckpt_browser.format import CheckpointError
 from ckpt_browser.format.graph import find_graph
 from ckpt_browser.ui.graph_panel import GraphPanel
@@ -153,3 +154,20 @@ class GraphDock(QDockWidget):
     def _on_load_failed(self, message: str) -> None:
         if self.window_.checkpoint is None:
             self.window_.show_error(message)
+
+    def has_variable(self, key: str) -> bool:
+        """Whether "Show in Graph" can show checkpoint key `key`: there is a graph, and it has a
+        node for the key (a graph still loading is given the benefit of the doubt)."""
+        panel = self.panel
+        if panel.path is None:
+            return False
+        return panel.model is None or item_of_key(panel.model, panel.link, key) is not None
+
+    def show_variable(self, key: str) -> bool:
+        """Open the dock on the node of `key` (the tree and tensor view follow, as always)."""
+        if not self.has_variable(key):
+            return False
+        if self.window_.tree.selected_key() != key:
+            self.window_.tree.select_key(key)
+        self._show_wide()
+        return self.panel.select_variable(key)

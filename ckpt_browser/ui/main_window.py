@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from ckpt_browser.core.formatting import format_bytes, format_count
-from ckpt_browser.core.scope_tree import Totals
+from ckpt_browser.core.scope_tree import ScopeNode, Totals
 from ckpt_browser.format import Checkpoint, CheckpointError, open_checkpoint
 from ckpt_browser.ui.about_dialog import AboutDialog, application_icon
 from ckpt_browser.ui.compare_launcher import CompareLauncher
@@ -94,7 +94,8 @@ class MainWindow(QMainWindow):
         self.history_toolbar = toolbar
         toolbar.setVisible(False)
 
-        self.export = ExportController(self, self.tensor_view.runner)
+        self.export = ExportController(self, self.tensor_view.runner, settings)
+        self.tree.add_menu_actions = self._add_tree_menu_actions
         self._build_menus()
         self.graph_dock = GraphDock(self)
         self._build_status_bar()
@@ -366,6 +367,20 @@ class MainWindow(QMainWindow):
             return self._checkpoint.directory
         recent = self._recent.paths()
         return os.path.dirname(recent[0]) if recent else os.path.expanduser("~")
+
+    def _add_tree_menu_actions(self, menu: QMenu, node: ScopeNode) -> None:
+        """A tree row's Export, Compare With and Show in Graph (the row is already selected)."""
+        key = node.info.name if node.info is not None else None
+        keys = [key] if key is not None else [leaf.info.name for leaf in node.tensors()]
+        label = "&Export…" if key is not None else f"&Export {len(keys)} Tensors…"
+        menu.addAction(label, lambda: self.export.ask_and_export(keys)).setEnabled(bool(keys))
+        compare = menu.addAction("&Compare With…", lambda: self.compare.ask(select=key))
+        compare.setEnabled(self._checkpoint is not None)
+        graph = menu.addAction("Show in &Graph", lambda: self.graph_dock.show_variable(key))
+        graph.setEnabled(key is not None and self.graph_dock.has_variable(key))
+        if not graph.isEnabled():
+            graph.setToolTip("No graph beside this checkpoint, or no node for this variable")
+        menu.setToolTipsVisible(True)
 
     def _on_tensor_selected(self, key: str | None) -> None:
         self.tensor_view.show_tensor(self._checkpoint if key else None, key)

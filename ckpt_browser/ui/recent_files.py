@@ -1,10 +1,16 @@
-"""The Open Recent list, kept in QSettings (most recent first, without duplicates)."""
+"""The Open Recent list, kept in QSettings (most recent first, one entry per checkpoint).
+
+A folder, its checkpoint's prefix and that prefix's `.index` are one checkpoint: opening it a
+second way replaces the first entry rather than adding another.
+"""
 
 from __future__ import annotations
 
 import os
 
 from PySide6.QtCore import QSettings
+
+from ckpt_browser.format import CheckpointError, resolve_prefix
 
 MAX_RECENT = 10
 _KEY = "recent_files"
@@ -26,8 +32,12 @@ class RecentFiles:
         return [str(v) for v in value or []]
 
     def add(self, path: str) -> None:
-        path = os.path.abspath(path)
-        paths = [path] + [p for p in self.paths() if p != path]
+        paths, seen = [], set()
+        for entry in [os.path.abspath(path), *self.paths()]:  # older duplicates go too
+            identity = checkpoint_identity(entry)
+            if identity not in seen:
+                seen.add(identity)
+                paths.append(entry)
         self._store(paths[:MAX_RECENT])
 
     def remove(self, path: str) -> None:
@@ -41,3 +51,12 @@ class RecentFiles:
             self._memory = paths
         else:
             self._settings.setValue(_KEY, paths)
+
+
+def checkpoint_identity(path: str) -> str:
+    """The checkpoint prefix `path` opens (its real path), or the path itself for anything that
+    does not resolve (a graph file, a path gone from disk)."""
+    try:
+        return os.path.realpath(resolve_prefix(path))
+    except (CheckpointError, OSError):
+        return os.path.realpath(path)

@@ -8,7 +8,7 @@ selection survive re-filtering and re-sorting because they are remembered by pat
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 
 from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, Qt, QTimer, Signal
 from PySide6.QtGui import QAction, QGuiApplication, QKeySequence
@@ -119,6 +119,8 @@ class VariableTree(QWidget):
         self._restored_expansions = 0
         self._selected_path: str | None = None
 
+        # The window adds what it can do with a row (export, compare, show in graph).
+        self.add_menu_actions: Callable[[QMenu, ScopeNode], None] | None = None
         self.copy_action = QAction("Copy name", self)
         self.copy_action.setShortcut(QKeySequence.StandardKey.Copy)
         self.copy_action.setShortcutContext(Qt.ShortcutContext.WidgetWithChildrenShortcut)
@@ -352,13 +354,25 @@ class VariableTree(QWidget):
             header.resizeSection(Column.NAME, wanted)
 
     def _show_menu(self, position) -> None:
-        index = self.view.indexAt(position)
+        menu = self.build_menu(self.view.indexAt(position))
+        if menu is not None:
+            menu.exec(self.view.viewport().mapToGlobal(position))
+
+    def build_menu(self, index: QModelIndex) -> QMenu | None:
+        """The context menu of the row at `index` (made current first: the menu acts on it)."""
         if not index.isValid():
-            return
+            return None
+        node = self.model.node(index)
+        if node is None:
+            return None
+        if self.model.node(self.view.currentIndex()) is not node:
+            self._select_path(node.path)
         menu = QMenu(self)
         menu.addAction(self.copy_action)
-        node = self.model.node(index)
-        if node is not None and node.children:
+        if self.add_menu_actions is not None:
+            self.add_menu_actions(menu, node)
+        if node.children:
+            menu.addSeparator()
             menu.addAction("Expand all below", lambda: self.view.expandRecursively(index))
             menu.addAction("Collapse", lambda: self.view.collapse(index))
-        menu.exec(self.view.viewport().mapToGlobal(position))
+        return menu
