@@ -1,5 +1,6 @@
 """What the compare view draws for one name: A and B histograms on the same bins, the histogram
-of A - B, and the same 2-D slice of A, B and A - B.
+of A - B, and the same 2-D slice of A, B and A - B (for 1-D and scalar tensors, their points, to
+draw as lines: a 1-row heatmap has no rows to speak of).
 
 The histograms of A and B reuse `stats` (exact, chunked, cancellable) over one value range that
 covers both, so their bars line up. The A - B histogram is a chunked pass of its own over the two
@@ -30,6 +31,7 @@ from ckpt_browser.format import Checkpoint, TensorInfo
 from ckpt_browser.format.pages import release_pages
 
 HEATMAP_MAX_PIXELS = (600, 600)
+LINE_MAX_POINTS = 100_000  # as the main window's line; past this, block means (or every k-th)
 # Block means need a float64 copy of the whole slice; past this many cells the heatmaps take every
 # k-th value instead (as the main window's values view does).
 BLOCK_MEAN_MAX_CELLS = 4_000_000
@@ -48,14 +50,16 @@ class HistogramPair:
 
 @dataclass(frozen=True)
 class SliceTriple:
-    """The pixels of one slice of A and of B, and of A - B when the shapes agree."""
+    """The pixels of one slice of A and of B, and of A - B when the shapes agree; with `lines`,
+    the points of 1-D (or scalar) A and B instead."""
 
-    a: np.ndarray | None  # 2-D float, maybe downsampled; None: side missing or not numbers
-    b: np.ndarray | None
+    a: np.ndarray | None  # 2-D float (1-D with `lines`), maybe downsampled; None: side missing
+    b: np.ndarray | None  # or not numbers
     difference: np.ndarray | None
-    shape_a: tuple[int, int]  # slice shape (rows, columns) before downsampling
-    shape_b: tuple[int, int]
+    shape_a: tuple[int, ...]  # slice shape (rows, columns; with `lines`: length) before
+    shape_b: tuple[int, ...]  # downsampling
     downsampling: str = "mean"
+    lines: bool = False
 
 
 def is_numeric(info: TensorInfo | None) -> bool:
@@ -185,14 +189,22 @@ def read_slices(
     spec: SliceSpec | None,
     max_pixels: tuple[int, int] = HEATMAP_MAX_PIXELS,
 ) -> SliceTriple:
-    """The slice `spec` of A and B (each side's default slice when the shapes differ)."""
+    """The slice `spec` of A and B (each side's default slice when the shapes differ); for
+    tensors of at most one axis on both sides, all their points (`lines`)."""
     same_shape = info_a is not None and info_b is not None and info_a.shape == info_b.shape
+    lines = all(len(info.shape) <= 1 for info in (info_a, info_b) if info is not None)
+    if lines:
+        spec, max_pixels = None, (1, LINE_MAX_POINTS)
     values = []
     shapes = []
     for checkpoint, info in ((a, info_a), (b, info_b)):
         if checkpoint is None or info is None or not is_numeric(info):
             values.append(None)
             shapes.append((0, 0))
+            continue
+        if lines:
+            values.append(np.asarray(checkpoint.read(info.name)).reshape(1, -1))
+            shapes.append(values[-1].shape)
             continue
         own_spec = spec if same_shape and spec is not None else SliceSpec.default(info.shape)
         part = np.asarray(checkpoint.read(info.name, index_tuple(own_spec, info.shape)))
@@ -218,7 +230,10 @@ def read_slices(
             (difference, "float64"),
         )
     ]
-    return SliceTriple(pixels[0], pixels[1], pixels[2], shapes[0], shapes[1], method)
+    if lines:
+        pixels = [None if p is None else p[0] for p in pixels]
+        shapes = [shape[1:] for shape in shapes]
+    return SliceTriple(pixels[0], pixels[1], pixels[2], shapes[0], shapes[1], method, lines)
 
 
 def _difference(x: np.ndarray, y: np.ndarray, how: str) -> np.ndarray:

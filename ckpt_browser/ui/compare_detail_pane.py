@@ -1,10 +1,10 @@
 """The right side of the compare view: one name of A and B, side by side.
 
 What each side is (dtype, shape, key; in colour where they differ), the distances, the histograms
-of A and B on shared bins, the histogram of A - B, and heatmaps of the same slice of A, B and A - B
-under one slicer. A and B share their colour scale so the same colour means the same value; A - B
-always uses the diverging map, centred on 0. The histograms and slices are computed by workers
-(`core.compare_detail`), so selecting a large tensor never blocks the window.
+of A and B on shared bins, the histogram of A - B, and the same slice of A, B and A - B
+(`compare_slices`: heatmaps, or lines for 1-D tensors). The histograms and slices are computed by
+workers (`core.compare_detail`), so selecting a large tensor never blocks the window. Legends are
+plot titles, outside the data.
 """
 
 from __future__ import annotations
@@ -26,16 +26,13 @@ from ckpt_browser.core.compare_detail import (
 )
 from ckpt_browser.core.compare_report import describe_difference, format_distance
 from ckpt_browser.core.formatting import format_count, format_shape
-from ckpt_browser.core.slicing import symmetric_levels
 from ckpt_browser.core.stats import Histogram
 from ckpt_browser.format import Checkpoint, TensorInfo
-from ckpt_browser.ui.heatmap import DIVERGING_MAP, SEQUENTIAL_MAP, Heatmap, choose_levels
+from ckpt_browser.ui import theme
+from ckpt_browser.ui.compare_lines import B_COLOR, DIFFERENCE_NOTE, legend_html
+from ckpt_browser.ui.compare_slices import CompareSlices
 from ckpt_browser.ui.histogram_plot import _LOG_EMPTY_LEVEL, HistogramPlot
-from ckpt_browser.ui.slicer import Slicer
 from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner
-
-B_COLOR = QColor(230, 120, 20)  # B drawn in orange over A in the palette's accent colour
-DIFFERENCE_NOTE = "A − B"
 
 
 class OverlaidHistogram(HistogramPlot):
@@ -47,9 +44,6 @@ class OverlaidHistogram(HistogramPlot):
         self._counts_b = np.zeros(0, dtype=np.int64)
         self.plot_widget.addItem(self.curve_b)
         self._apply_colors()
-        legend = self.plot_widget.addLegend(offset=(-10, 10))
-        legend.addItem(self.curve, "A")
-        legend.addItem(self.curve_b, "B")
 
     @property
     def counts_b(self) -> np.ndarray:
@@ -87,6 +81,7 @@ class OverlaidHistogram(HistogramPlot):
         fill.setAlpha(110)
         self.curve_b.setPen(pg.mkPen(B_COLOR, width=1))
         self.curve_b.setBrush(pg.mkBrush(fill))
+        self.plot_widget.setTitle(legend_html([("A", theme.accent()), ("B", B_COLOR)]), size="9pt")
 
     def _redraw(self) -> None:
         super()._redraw()
@@ -104,16 +99,6 @@ class OverlaidHistogram(HistogramPlot):
             level = _LOG_EMPTY_LEVEL
         self.curve_b.setFillLevel(level)
         self.curve_b.setData(edges, heights)
-
-
-class DifferenceHeatmap(Heatmap):
-    """A heatmap that always uses the diverging map with limits symmetric around 0."""
-
-    def set_values(self, values, full_shape=None, downsampling: str = "mean") -> None:
-        super().set_values(values, full_shape, downsampling)
-        self.diverging = True
-        self.color_bar.setColorMap(pg.colormap.get(DIVERGING_MAP))
-        self.color_bar.setLevels(symmetric_levels(self.values))
 
 
 class CompareDetailPane(QWidget):
@@ -148,36 +133,22 @@ class CompareDetailPane(QWidget):
 
         self.histograms = OverlaidHistogram()
         self.difference_histogram = HistogramPlot()
-        self.histograms.plot_widget.setTitle("A and B", size="9pt")
         self.difference_histogram.plot_widget.setTitle(DIFFERENCE_NOTE, size="9pt")
         self.histograms.bins_changed.connect(self._on_bins_changed)
         self.difference_histogram.bins_changed.connect(self._on_bins_changed)
 
-        self.slicer = Slicer()
+        self.slices = CompareSlices()
+        self.slicer = self.slices.slicer
         self.slicer.changed.connect(self._start_slices)
-        self.heatmaps = {"A": Heatmap(), "B": Heatmap(), DIFFERENCE_NOTE: DifferenceHeatmap()}
-        self.heatmap_titles: dict[str, QLabel] = {}
-        maps = QGridLayout()
-        maps.setContentsMargins(0, 0, 0, 0)
-        for column, (title, heatmap) in enumerate(self.heatmaps.items()):
-            label = QLabel(title)
-            label.setAlignment(Qt.AlignmentFlag.AlignCenter)
-            self.heatmap_titles[title] = label
-            maps.addWidget(label, 0, column)
-            maps.addWidget(heatmap, 1, column)
-            maps.setColumnStretch(column, 1)
-        slices = QWidget()
-        slices_layout = QVBoxLayout(slices)
-        slices_layout.setContentsMargins(0, 0, 0, 0)
-        slices_layout.addWidget(self.slicer)
-        slices_layout.addLayout(maps, 1)
+        self.heatmaps = self.slices.grid.heatmaps
+        self.lines = self.slices.lines
 
         self.histogram_splitter = QSplitter(Qt.Orientation.Horizontal)
         self.histogram_splitter.addWidget(self.histograms)
         self.histogram_splitter.addWidget(self.difference_histogram)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(self.histogram_splitter)
-        self.splitter.addWidget(slices)
+        self.splitter.addWidget(self.slices)
         self.splitter.setSizes([300, 420])
 
         layout = QVBoxLayout(self)
@@ -208,9 +179,7 @@ class CompareDetailPane(QWidget):
             self.distances_label.clear()
             self.histograms.clear()
             self.difference_histogram.clear()
-            for heatmap in self.heatmaps.values():
-                heatmap.clear()
-            self.slicer.set_shape(())
+            self.slices.clear()
             return
         self.title_label.setText(item.name)
         for side, info, other in (("A", item.a, item.b), ("B", item.b, item.a)):
@@ -218,8 +187,7 @@ class CompareDetailPane(QWidget):
         self.distances_label.setText(_distances_text(item))
         same_shape = item.a is not None and item.b is not None and item.a.shape == item.b.shape
         shape = item.a.shape if item.a is not None else item.b.shape
-        self.slicer.set_shape(shape if same_shape else ())
-        self.slicer.setVisible(same_shape and len(shape) >= 2)
+        self.slices.set_shape(shape if same_shape else None)
         self.histograms.clear("computing…")
         self.difference_histogram.clear("computing…" if same_shape else "shapes differ")
         self._start_histograms()
@@ -308,17 +276,9 @@ class CompareDetailPane(QWidget):
         self._slice_task = self.runner.start(work, self._show_slices, on_failed=self._on_failed)
 
     def _show_slices(self, triple: SliceTriple) -> None:
-        shown = {"A": (triple.a, triple.shape_a), "B": (triple.b, triple.shape_b)}
-        shown[DIFFERENCE_NOTE] = (triple.difference, triple.shape_a)
-        for title, (values, full_shape) in shown.items():
-            heatmap = self.heatmaps[title]
-            if values is None:
-                heatmap.clear()
-                heatmap.plot.setTitle(_missing_reason(self._item, title), size="9pt")
-            else:
-                heatmap.set_values(values, full_shape, triple.downsampling)
-        if triple.a is not None and triple.b is not None:
-            _share_levels(self.heatmaps["A"], self.heatmaps["B"])
+        reasons = {title: _missing_reason(self._item, title) for title in ("A", "B")}
+        reasons[DIFFERENCE_NOTE] = _missing_reason(self._item, DIFFERENCE_NOTE)
+        self.slices.show_triple(triple, reasons)
         self.details_shown.emit()
 
     def _on_failed(self, message: str) -> None:
@@ -391,17 +351,6 @@ def _missing_reason(item: TensorComparison | None, title: str) -> str:
     if not (is_numeric(item.a) and is_numeric(item.b)):
         return "strings: no difference to draw"
     return ""
-
-
-def _share_levels(first: Heatmap, second: Heatmap) -> None:
-    """One colour scale over both heatmaps, so equal colours mean equal values."""
-    values = np.concatenate([first.values.ravel(), second.values.ravel()])
-    levels, diverging = choose_levels(values)
-    color_map = pg.colormap.get(DIVERGING_MAP if diverging else SEQUENTIAL_MAP)
-    for heatmap in (first, second):
-        heatmap.diverging = diverging
-        heatmap.color_bar.setColorMap(color_map)
-        heatmap.color_bar.setLevels(levels)
 
 
 def _half(context: TaskContext, which: int):

@@ -193,7 +193,8 @@ class CompareView(QWidget):
         self.splitter = QSplitter(Qt.Orientation.Horizontal)
         self.splitter.addWidget(left)
         self.splitter.addWidget(self.detail)
-        self.splitter.setStretchFactor(1, 1)
+        for side in (0, 1):  # a narrower window takes from both, not the plots alone
+            self.splitter.setStretchFactor(side, 1)
         self.splitter.setSizes([760, 740])
 
         layout = QVBoxLayout(self)

@@ -34,13 +34,28 @@ def choose_levels(values: np.ndarray) -> tuple[tuple[float, float], bool]:
     return (low, high), False
 
 
+class IndexAxis(pg.AxisItem):
+    """An axis of whole indices: ticks on integers only and no SI prefix. Left to pyqtgraph, a
+    one-row slice got ticks -500..500 under "row (x0.001)": rows that do not exist."""
+
+    def __init__(self, orientation: str, **kwargs) -> None:
+        super().__init__(orientation, **kwargs)
+        self.enableAutoSIPrefix(False)
+
+    def tickSpacing(self, minVal: float, maxVal: float, size: float):
+        levels = [level for level in super().tickSpacing(minVal, maxVal, size) if level[0] >= 1]
+        return levels or [(1.0, 0.0)]
+
+
 class Heatmap(QWidget):
     """ImageItem + ColorBarItem over a 2-D float array; the value under the cursor below it."""
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.plot_widget = pg.GraphicsLayoutWidget()
-        self.plot = self.plot_widget.addPlot()
+        self.plot = self.plot_widget.addPlot(
+            axisItems={"left": IndexAxis("left"), "bottom": IndexAxis("bottom")}
+        )
         self.plot.invertY(True)  # row 0 at the top, as in the table
         self.plot.setAspectLocked(False)
         self.plot.setLabel("left", "row")

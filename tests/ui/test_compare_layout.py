@@ -1,5 +1,6 @@
 """What the compare window shows without scrolling or hunting: the key columns in sight, most
-changed first in one click, the keyboard in the table from the start.
+changed first in one click, the keyboard in the table from the start; 1-D tensors as lines with
+real axes, heatmaps that keep their size and colour bars as the pane narrows, legends off the data.
 
 TensorFlow writes the checkpoints; the order "most changed first" is checked against the core's
 own `most_changed_first`, which `ckpt-browser diff` lists by.
@@ -12,9 +13,10 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 import tf_checkpoints as tfc
-from PySide6.QtCore import QPoint, QSettings, Qt
+from PySide6.QtCore import QPoint, QRectF, QSettings, Qt
 from PySide6.QtWidgets import QApplication
 
+from ckpt_browser.ui.compare_slices import MIN_HEATMAP_WIDTH
 from ckpt_browser.ui.compare_table import COLUMN_KEYS
 from ckpt_browser.ui.compare_window import CompareWindow
 
@@ -33,6 +35,7 @@ def bert_like_pair(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str]:
         a[f"{scope}/bias"] = rng.standard_normal(16).astype(np.float32)
     a[LONG_NAME] = rng.standard_normal((8, 8)).astype(np.float32)
     a["small/bias"] = np.zeros(5, np.float32)
+    a["row"] = rng.standard_normal((1, 40)).astype(np.float32)
     a["global_step"] = np.array(3000, np.int64)
     b = {}
     for step, (name, value) in enumerate(sorted(a.items())):
@@ -148,3 +151,81 @@ def test_keyboard_starts_in_the_table(qtbot, compare_window, bert_like_pair):
     assert view.detail.item.name == shown_names(window)[1]
     qtbot.keyClick(QApplication.focusWidget(), Qt.Key.Key_Up)
     assert view.detail.item.name == first
+
+
+def tick_values(axis, low: float, high: float) -> list[float]:
+    return [value for _spacing, values in axis.tickValues(low, high, 300) for value in values]
+
+
+def legend_clear_of_data(plot_item) -> bool:
+    """The legend is the plot's title, in its own row above the data; no legend inside it."""
+    title = plot_item.titleLabel
+    return (
+        plot_item.legend is None
+        and title.isVisible()
+        and not title.sceneBoundingRect().intersects(plot_item.vb.sceneBoundingRect())
+    )
+
+
+def test_one_axis_tensors_are_lines_with_real_axes(qtbot, compare_window, bert_like_pair):
+    window = opened(qtbot, compare_window, bert_like_pair, (1500, 900))
+    name = "bert/encoder/layer_2/attention/self/query/bias"
+    assert window.view.select(name)
+    qtbot.waitUntil(window.is_idle, timeout=30_000)
+    detail = window.view.detail
+    qtbot.waitUntil(lambda: detail.lines.isVisible(), timeout=10_000)
+    assert not detail.slices.grid.isVisible() and not detail.slicer.isVisible()
+    tf = tfc.import_tensorflow()
+    x, y = (tf.train.load_checkpoint(prefix).get_tensor(name) for prefix in bert_like_pair)
+    curves = detail.lines.curves
+    expected = {"A": x, "B": y, "A − B": x.astype(np.float64) - y.astype(np.float64)}
+    for key, values in expected.items():
+        index, points = curves[key].getData()
+        assert np.array_equal(index, np.arange(16)) and np.allclose(points, values, rtol=1e-6), key
+    for plot in (detail.lines.values_plot, detail.lines.difference_plot):
+        item = plot.getPlotItem()
+        assert all(float(t).is_integer() for t in tick_values(item.getAxis("bottom"), 0, 15))
+        for side in ("left", "bottom"):
+            assert "(x" not in item.getAxis(side).labelString()  # no "(x0.001)" scaling
+    values_item = detail.lines.values_plot.getPlotItem()
+    assert legend_clear_of_data(values_item)
+    assert "A" in values_item.titleLabel.text and "B" in values_item.titleLabel.text
+    assert legend_clear_of_data(detail.histograms.plot_widget.getPlotItem())
+
+
+def heatmaps_fit(detail) -> bool:
+    """Each heatmap at least its minimum size, its colour bar inside its own panel."""
+    for heatmap in detail.heatmaps.values():
+        view = QRectF(heatmap.plot_widget.viewport().rect())
+        bar = heatmap.color_bar.sceneBoundingRect()
+        if heatmap.width() < MIN_HEATMAP_WIDTH - 10 or not view.contains(bar):
+            return False
+    return True
+
+
+def test_heatmaps_reflow_instead_of_becoming_slivers(qtbot, compare_window, bert_like_pair):
+    window = opened(qtbot, compare_window, bert_like_pair, (1500, 900))
+    assert window.view.select("bert/encoder/layer_2/attention/self/query/kernel")
+    qtbot.waitUntil(window.is_idle, timeout=30_000)
+    detail = window.view.detail
+    grid = detail.slices.grid
+    qtbot.waitUntil(grid.isVisible, timeout=10_000)
+    assert grid.columns == 3  # side by side at 1500 px
+    qtbot.waitUntil(lambda: heatmaps_fit(detail), timeout=5000)
+    window.view.splitter.setSizes([1150, 350])  # the user widens the table
+    qtbot.waitUntil(lambda: grid.columns == 1, timeout=5000)
+    qtbot.waitUntil(lambda: heatmaps_fit(detail), timeout=5000)
+    heights = [heatmap.height() for heatmap in detail.heatmaps.values()]
+    assert min(heights) > 150  # stacked at a usable size; the grid scrolls
+    assert grid.widget().height() > grid.viewport().height()
+
+
+def test_one_row_slice_has_no_made_up_rows(qtbot, compare_window, bert_like_pair):
+    window = opened(qtbot, compare_window, bert_like_pair, (1500, 900))
+    assert window.view.select("row")
+    qtbot.waitUntil(window.is_idle, timeout=30_000)
+    heatmap = window.view.detail.heatmaps["A"]
+    assert heatmap.values.shape == (1, 40)
+    left = heatmap.plot.getAxis("left")
+    assert tick_values(left, -0.5, 0.5) == [0.0]
+    assert "(x" not in left.labelString()
