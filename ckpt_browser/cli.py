@@ -18,7 +18,12 @@ from collections.abc import Sequence
 import numpy as np
 
 from .core.scope_tree import parameters_of
-from .core.text_report import describe_tensor, json_default, json_one_item_per_line
+from .core.text_report import (
+    describe_tensor,
+    json_default,
+    json_one_item_per_line,
+    variable_record,
+)
 from .data_files import resource_path
 from .format import Checkpoint, CheckpointError, open_checkpoint
 from .format.atomic import atomic_output
@@ -43,6 +48,14 @@ def demo_path() -> str:
 # -- subcommands ----------------------------------------------------------------------------------
 
 
+def _open(path: str) -> Checkpoint:
+    """Open a checkpoint, printing what it lacks but opened without as `warning: ...` lines."""
+    ckpt = open_checkpoint(path)
+    for warning in ckpt.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    return ckpt
+
+
 def _find(ckpt: Checkpoint, name: str) -> str:
     """The key a user means: the key itself or a TF2 readable name; else a helpful error."""
     if name in ckpt:
@@ -55,22 +68,12 @@ def _find(ckpt: Checkpoint, name: str) -> str:
     raise CheckpointError(f"key {name!r} not found in checkpoint{hint}", ckpt.prefix)
 
 
-def _variable_record(ckpt: Checkpoint, name: str) -> dict:
-    info = ckpt[name]
-    return {
-        "name": name,
-        "dtype": info.dtype.name,
-        "shape": list(info.shape),
-        "nbytes": info.nbytes,
-    }
-
-
 def cmd_ls(args: argparse.Namespace) -> int:
     import re
 
     from .core.formatting import format_bytes, format_count, format_shape
 
-    with open_checkpoint(args.path) as ckpt:
+    with _open(args.path) as ckpt:
         names = list(ckpt)
         if args.filter:
             try:
@@ -79,7 +82,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 raise UsageError(f"bad --filter regex {args.filter!r}: {exc}") from None
             names = [n for n in names if pattern.search(n)]
         if args.json:
-            variables = [_variable_record(ckpt, n) for n in names]
+            variables = [variable_record(ckpt[n]) for n in names]
             print(json_one_item_per_line({"prefix": ckpt.prefix, "variables": variables}))
             return EXIT_OK
         width = max((len(n) for n in names), default=4)
@@ -103,13 +106,13 @@ def cmd_ls(args: argparse.Namespace) -> int:
 def cmd_show(args: argparse.Namespace) -> int:
     from .core.stats import compute_stats
 
-    with open_checkpoint(args.path) as ckpt:
+    with _open(args.path) as ckpt:
         name = _find(ckpt, args.name)
         info = ckpt[name]
         array = ckpt.read(name)
         stats = compute_stats(array)
         record = {
-            **_variable_record(ckpt, name),
+            **variable_record(info),
             "readable_name": info.readable_name,
             "kind": info.kind.value,
             "shard": info.shard,
@@ -133,7 +136,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         check_destination(args.output, len(args.names))
     except ExportError as exc:
         raise UsageError(str(exc)) from None
-    with open_checkpoint(args.path) as ckpt:
+    with _open(args.path) as ckpt:
         keys = [_find(ckpt, n) for n in args.names]
         try:
             export_arrays({k: ckpt.read(k) for k in keys}, args.output, as_float32=args.as_float32)
@@ -175,7 +178,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         options = CompareOptions(rtol=args.rtol, atol=args.atol, alignment=alignment)
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    with open_checkpoint(args.a) as a, open_checkpoint(args.b) as b:
+    with _open(args.a) as a, _open(args.b) as b:
         comparison = compare_checkpoints(a, b, options)
     if args.json:
         print(format_json(comparison))

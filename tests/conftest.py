@@ -8,6 +8,7 @@ directly with SaveV2) and `tests/tf_training_checkpoints.py` (Saver, Checkpoint,
 from __future__ import annotations
 
 import os
+import shutil
 
 import pytest
 import tf_checkpoints as tfc
@@ -71,3 +72,22 @@ def many_variables_ckpt(tmp_path_factory: pytest.TempPathFactory) -> tfc.ManyVar
 @pytest.fixture(scope="session")
 def scalars_and_strings_ckpt(tmp_path_factory: pytest.TempPathFactory) -> tft.ScalarsAndStringsCkpt:
     return tft.make_scalars_and_strings_ckpt(tmp_path_factory.mktemp("scalars_and_strings"))
+
+
+@pytest.fixture(scope="session")
+def tf2_sharded_prefix(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return tft.make_tf2_sharded_ckpt(tmp_path_factory.mktemp("tf2_sharded"))
+
+
+@pytest.fixture
+def tf2_missing_graph_shard(tf2_sharded_prefix: str, tmp_path) -> tuple[str, str]:
+    """A copy of the sharded TF2 checkpoint without the data file that holds its object graph;
+    returns the prefix and the missing file's path."""
+    from ckpt_browser.format import open_checkpoint
+
+    copy = shutil.copytree(os.path.dirname(tf2_sharded_prefix), tmp_path / "ckpt")
+    prefix = str(copy / os.path.basename(tf2_sharded_prefix))
+    with open_checkpoint(prefix) as ckpt:
+        missing = ckpt.data_files()[ckpt["_CHECKPOINTABLE_OBJECT_GRAPH"].shard]
+    os.remove(missing)
+    return prefix, missing

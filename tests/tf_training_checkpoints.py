@@ -331,6 +331,23 @@ def make_scalars_and_strings_ckpt(directory: Path) -> ScalarsAndStringsCkpt:
     )
 
 
+def make_tf2_sharded_ckpt(directory: Path) -> str:
+    """A TF2 checkpoint split over several data shards by TensorFlow's MaxShardSizePolicy.
+
+    Each 16 KiB variable overflows a 17,000-byte shard, so TensorFlow writes three data files and
+    stores some variables as slices across them; the object graph lies in one of the shards.
+    Returns the prefix.
+    """
+    tf = import_tensorflow()
+    model = tf.Module()
+    for index, name in enumerate("abc"):
+        setattr(model, name, tf.Variable(np.full((64, 64), index + 1, np.float32)))
+    checkpoint = tf.train.Checkpoint(model=model, step=tf.Variable(42, dtype=tf.int64))
+    policy = tf.train.experimental.MaxShardSizePolicy(max_shard_size=17_000)
+    options = tf.train.CheckpointOptions(experimental_sharding_callback=policy)
+    return checkpoint.save(str(directory / "ckpt"), options=options)
+
+
 # --- SavedModel and frozen graph ----------------------------------------------------------------
 
 

@@ -42,6 +42,16 @@ def describe_tensor(info: TensorInfo, stats: TensorStats) -> str:
     return "\n".join(lines)
 
 
+def variable_record(info: TensorInfo) -> dict:
+    """A tensor as `ls --json` lists it: the keys of `tf.train.list_variables`, and its bytes."""
+    return {
+        "name": info.name,
+        "dtype": info.dtype.name,
+        "shape": list(info.shape),
+        "nbytes": info.nbytes,
+    }
+
+
 def json_one_item_per_line(record: dict) -> str:
     """JSON with each item of a top-level list on its own line.
 

@@ -53,11 +53,18 @@ class ChecksumProblem:
 
 
 class Checkpoint(Mapping[str, TensorInfo]):
-    """An open checkpoint prefix. Use `open_checkpoint(path)` to make one."""
+    """An open checkpoint prefix. Use `open_checkpoint(path)` to make one.
+
+    `warnings` lists, one sentence each, what the checkpoint lacks but could be opened without
+    (for now: a TF2 object graph that cannot be read, when its data shard is missing or damaged;
+    then every tensor is listed by its key). Callers show them; the command line prints each as
+    `warning: ...` on stderr. Tensors the data files cannot hold are `check_shards()`'s to find.
+    """
 
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self._shard_check: ShardCheck | None = None
+        self.warnings: list[str] = []
         with gc_paused():
             self._index = BundleIndex(prefix)
             self._data = DataFiles(prefix, self._index.num_shards, self._index.big_endian)
@@ -184,8 +191,15 @@ class Checkpoint(Mapping[str, TensorInfo]):
             return None
         from .object_graph import ObjectGraph
 
-        data = self._data.array(entry).item()
-        return ObjectGraph.parse(data)
+        # The index lists every name on its own: a missing or damaged object graph costs the
+        # readable names, not the listing (TensorFlow's list_variables works on such a prefix).
+        try:
+            return ObjectGraph.parse(self._data.array(entry).item())
+        except CheckpointError as exc:
+            self.warnings.append(
+                f"{exc}; without the object graph it holds, tensors are listed by their keys"
+            )
+            return None
 
     def _info(self, name: str, entry: BundleEntry) -> TensorInfo:
         kind = kinds.classify(name)

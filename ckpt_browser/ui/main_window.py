@@ -134,7 +134,7 @@ class MainWindow(QMainWindow):
             old.close()  # arrays still held by running work keep their own maps alive
         damage = checkpoint.check_shards()  # sizes of the shards only: no data is read
         self.tree.set_tensors(checkpoint.values(), unreadable=damage.problems)
-        self.notice_bar.show_messages(damage.messages)
+        self.notice_bar.show_messages([*damage.messages, *checkpoint.warnings])
         self.history.set_history(history, checkpoint.prefix)
         self.history_toolbar.setVisible(len(history) > 1)
         self._update_status()
