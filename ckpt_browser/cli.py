@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from ckpt_browser.core.formatting import plural
+
 from .core.scope_tree import parameters_of
 from .core.text_report import (
     describe_tensor,
@@ -71,7 +73,7 @@ def _find(ckpt: Checkpoint, name: str) -> str:
 def cmd_ls(args: argparse.Namespace) -> int:
     import re
 
-    from .core.formatting import format_bytes, format_count, format_shape
+    from .core.formatting import format_bytes, format_shape
 
     with _open(args.path) as ckpt:
         names = list(ckpt)
@@ -96,7 +98,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         total_params = sum(parameters_of(ckpt[n]) for n in names)
         total_bytes = sum(ckpt[n].nbytes for n in names)
         lines.append(
-            f"{len(names)} tensors, {format_count(total_params)} parameters, "
+            f"{plural(len(names), 'tensor')}, {plural(total_params, 'parameter')}, "
             f"{format_bytes(total_bytes)} in {ckpt.prefix}"
         )
         print("\n".join(lines))
@@ -157,9 +159,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
         for problem in problems:
             print(f"damaged: {problem.name}: {problem.message}")
         if problems:
-            print(f"{len(problems)} of {len(ckpt)} tensors damaged in {ckpt.prefix}")
+            print(f"{len(problems)} of {plural(len(ckpt), 'tensor')} damaged in {ckpt.prefix}")
             return EXIT_DIFFERENT
-        print(f"ok: {len(ckpt)} tensors, {format_bytes(total)} verified in {ckpt.prefix}")
+        print(f"ok: {plural(len(ckpt), 'tensor')}, {format_bytes(total)} verified in {ckpt.prefix}")
     return EXIT_OK
 
 
@@ -227,8 +229,8 @@ def cmd_remap(args: argparse.Namespace) -> int:
         if plan.blocking:
             count = sum(len(p.names) for p in plan.blocking)
             raise UsageError(
-                f"{count} names would break a restore, so nothing was written; map them, or "
-                "allow with --allow-reshape, --cast target or --keep-template"
+                f"{plural(count, 'name')} would break a restore, so nothing was written; map "
+                "them, or allow with --allow-reshape, --cast target or --keep-template"
             )
         if args.dry_run:
             return EXIT_OK
@@ -238,8 +240,8 @@ def cmd_remap(args: argparse.Namespace) -> int:
     for note in result.notes:
         print(f"note: {note}")
     print(
-        f"wrote {result.tensors} tensors ({format_bytes(result.nbytes)}) to {result.prefix} "
-        f"in {result.seconds:.2f} s; read back and verified"
+        f"wrote {plural(result.tensors, 'tensor')} ({format_bytes(result.nbytes)}) to "
+        f"{result.prefix} in {result.seconds:.2f} s; read back and verified"
     )
     return EXIT_OK
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from collections import Counter
 
-from ckpt_browser.core.formatting import format_shape
+from ckpt_browser.core.formatting import format_shape, plural
 from ckpt_browser.core.graph_model import GraphModel, ItemKind
 from ckpt_browser.format import CheckpointError
 from ckpt_browser.format.graph import SAVED_MODEL_FILE, GraphFile, GraphNode, find_graph
@@ -82,14 +82,14 @@ def graph_summary(model: GraphModel) -> str:
     nodes = f"nodes: {len(graph.nodes):,}"
     if graph.functions:
         inside = model.node_count - len(graph.nodes)
-        nodes += f" (and {inside:,} in {len(graph.functions)} library functions)"
+        nodes += f" (and {inside:,} in {plural(len(graph.functions), 'library function')})"
     lines.append(
         f"{nodes}; edges: {model.edge_count:,} ({model.data_edge_count:,} data, "
         f"{model.control_edge_count:,} control)"
     )
     ops = Counter(node.op for node in graph.nodes)
     common = ", ".join(f"{op} {count:,}" for op, count in ops.most_common(TOP_OPS))
-    lines.append(f"ops: {len(ops)} types; {common}")
+    lines.append(f"ops: {plural(len(ops), 'type')}; {common}")
     top = [model.items[c] for c in model.items[model.root].children]
     scopes = [item for item in top if item.kind in (ItemKind.GROUP, ItemKind.SERIES)]
     listed = ", ".join(f"{item.label} ({item.size:,})" for item in scopes[:TOP_SCOPES])

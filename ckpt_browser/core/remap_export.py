@@ -12,6 +12,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from ckpt_browser.core.formatting import plural
+
 from ..data_files import resource_path
 from .remap_plan import Plan, Status
 
@@ -42,7 +44,7 @@ def tensorflow_script(plan: Plan, source_prefixes: Sequence[str]) -> str:
         raise FileNotFoundError(f"the script template resources/{_TEMPLATE} is not installed")
     header = template.read_text(encoding="utf-8")
     text = header.format(
-        what=f"{count} variables from {len(source_prefixes)} checkpoint(s)",
+        what=f"{plural(count, 'variable')} from {plural(len(source_prefixes), 'checkpoint')}",
         sources=sources,
         maps=rendered_maps,
     )

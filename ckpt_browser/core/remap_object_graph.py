@@ -18,6 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ckpt_browser.core.formatting import plural
 from ckpt_browser.format import Checkpoint, CheckpointError, protos
 from ckpt_browser.format.kinds import OBJECT_GRAPH_KEY
 
@@ -73,9 +74,9 @@ def plan_object_graph(
     changed = sum(old != new for old, new in renames.items())
     parts = []
     if changed:
-        parts.append(f"{changed} checkpoint keys rewritten")
+        parts.append(f"{plural(changed, 'checkpoint key')} rewritten")
     if removed:
-        parts.append(f"{removed} attributes of dropped tensors removed")
+        parts.append(f"{plural(removed, 'attribute')} of dropped tensors removed")
     note = "the output carries the object graph of source "
     note += f"{number + 1}" + (f" ({', '.join(parts)})" if parts else "")
     return ObjectGraphPlan(new_data, note)

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ..format.gc_pause import gc_paused
+from .formatting import plural
 from .remap_inputs import RemapInputs, SourceRef
 from .remap_object_graph import ObjectGraphPlan, plan_object_graph
 from .remap_rules import RuleEffect, apply_rules
@@ -152,11 +153,11 @@ class Plan:
 
     def _make_summary(self) -> str:
         written = sum(row.status in WRITTEN_STATUSES for row in self.rows)
-        parts = [f"{written} of {len(self.rows)} names ready"]
+        parts = [f"{written} of {plural(len(self.rows), 'name')} ready"]
         for kind in (*BLOCKING_KINDS_ORDER, ProblemKind.UNUSED):
             n = self.count(kind)
             if n:
-                parts.append(_plural(f"{PROBLEM_LABELS[kind]}", n))
+                parts.append(plural(n, *PROBLEM_LABELS[kind]))
         if not self.blocking:
             parts.append("no blocking problems")
         return ", ".join(parts)
@@ -168,29 +169,17 @@ BLOCKING_KINDS_ORDER = (
     ProblemKind.DTYPE,
     ProblemKind.DUPLICATE,
 )
-PROBLEM_LABELS = {  # singular|plural, as `_plural` reads them
-    ProblemKind.MISSING: "missing|missing",
-    ProblemKind.SHAPE: "shape mismatch|shape mismatches",
-    ProblemKind.DTYPE: "dtype mismatch|dtype mismatches",
-    ProblemKind.DUPLICATE: "with two sources|with two sources",
-    ProblemKind.UNUSED: "source unused|sources unused",
-    ProblemKind.RESHAPED: "reshaped|reshaped",
-    ProblemKind.CAST: "cast|cast",
-    ProblemKind.TEMPLATE: "from the template|from the template",
-    ProblemKind.OBJECT_GRAPH: "object graph|object graph",
+PROBLEM_LABELS = {  # singular and plural, as `plural` takes them
+    ProblemKind.MISSING: ("missing", "missing"),
+    ProblemKind.SHAPE: ("shape mismatch", "shape mismatches"),
+    ProblemKind.DTYPE: ("dtype mismatch", "dtype mismatches"),
+    ProblemKind.DUPLICATE: ("with two sources", "with two sources"),
+    ProblemKind.UNUSED: ("source unused", "sources unused"),
+    ProblemKind.RESHAPED: ("reshaped", "reshaped"),
+    ProblemKind.CAST: ("cast", "cast"),
+    ProblemKind.TEMPLATE: ("from the template", "from the template"),
+    ProblemKind.OBJECT_GRAPH: ("object graph", "object graph"),
 }
-
-
-def _plural(text: str, count: int) -> str:
-    """`_plural("name is|names are left", 2)` -> "2 names are left".
-
-    Before the `|` the singular words; after it as many plural words, then the rest.
-    """
-    singular, rest = text.split("|", 1)
-    words = len(singular.split(" "))
-    plural = rest.split(" ")
-    chosen = singular if count == 1 else " ".join(plural[:words])
-    return " ".join([str(count), chosen, *plural[words:]])
 
 
 def build_plan(spec: RemapSpec, inputs: RemapInputs) -> Plan:
@@ -408,42 +397,48 @@ def _problems(
             by_status[status].append(row.name)
     problems = []
 
-    def add(kind: ProblemKind, status: Status | None, message: str, names=None) -> None:
-        """`message` reads `one|many rest`: the first word pair picks by the count."""
+    def add(kind: ProblemKind, status: Status | None, words: str, rest: str, names=None) -> None:
+        """`words` is "one|many" (a subject and its verb), chosen by the count of names."""
         names = by_status.get(status, []) if names is None else names
         if names:
-            problems.append(Problem(kind, _plural(message, len(names)), tuple(names)))
+            message = plural(len(names), *words.split("|")) + rest
+            problems.append(Problem(kind, message, tuple(names)))
 
     add(
         ProblemKind.MISSING,
         Status.MISSING,
-        'target name has|target names have no source: the restore would fail with "Key ... '
-        "not found in checkpoint\". Map them (see the suggestions) or keep the template's values.",
+        "target name has|target names have",
+        ' no source: the restore would fail with "Key ... not found in checkpoint". Map them '
+        "(see the suggestions) or keep the template's values.",
     )
     add(
         ProblemKind.SHAPE,
         Status.SHAPE,
-        "shape differs|shapes differ from the target's: TensorFlow would refuse with \"Assign "
-        'requires shapes of both tensors to match". Allow reshape where the element count matches.',
+        "shape differs|shapes differ",
+        " from the target's: TensorFlow would refuse with \"Assign requires shapes of both "
+        'tensors to match". Allow reshape where the element count matches.',
     )
     add(
         ProblemKind.DTYPE,
         Status.DTYPE,
-        "dtype differs|dtypes differ from the target's: allow a cast to the target's dtype.",
+        "dtype differs|dtypes differ",
+        " from the target's: allow a cast to the target's dtype.",
     )
     add(
         ProblemKind.DUPLICATE,
         Status.DUPLICATE,
-        "name gets|names get two or more sources: drop one with a rule or pick one by hand.",
+        "name gets|names get",
+        " two or more sources: drop one with a rule or pick one by hand.",
     )
     unused_names = [
         f"{ref.key} (source {ref.source + 1}" + (f" -> {name})" if name != ref.key else ")")
         for ref, name in unused
     ]
-    add(ProblemKind.UNUSED, None, "source tensor is|source tensors are not used.", unused_names)
-    add(ProblemKind.RESHAPED, Status.RESHAPE, "tensor is|tensors are reshaped (same count).")
-    add(ProblemKind.CAST, Status.CAST, "tensor is|tensors are cast to another dtype.")
-    add(ProblemKind.TEMPLATE, Status.TEMPLATE, "name keeps|names keep the template's value.")
+    unused_words = "source tensor is|source tensors are"
+    add(ProblemKind.UNUSED, None, unused_words, " not used.", unused_names)
+    add(ProblemKind.RESHAPED, Status.RESHAPE, "tensor is|tensors are", " reshaped (same count).")
+    add(ProblemKind.CAST, Status.CAST, "tensor is|tensors are", " cast to another dtype.")
+    add(ProblemKind.TEMPLATE, Status.TEMPLATE, "name keeps|names keep", " the template's value.")
     if object_graph.message:
         problems.append(Problem(ProblemKind.OBJECT_GRAPH, object_graph.message, ()))
     return problems

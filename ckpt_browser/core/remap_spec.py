@@ -11,6 +11,7 @@ import json
 import os
 from dataclasses import dataclass, field
 
+from ckpt_browser.core.formatting import plural
 from ckpt_browser.format import CheckpointError
 from ckpt_browser.format.dtypes import BY_NAME
 
@@ -90,8 +91,8 @@ class RemapSpec:
             rule.validate()
             if rule.source is not None and self.sources and rule.source >= len(self.sources):
                 raise ValueError(
-                    f"rule {rule.describe()!r} is for source {rule.source + 1}, but there are "
-                    f"{len(self.sources)} sources"
+                    f"rule {rule.describe()!r} is for source {rule.source + 1}, but the mapping "
+                    f"has {plural(len(self.sources), 'source')}"
                 )
         if self.cast not in (None, CAST_TO_TARGET) and self.cast not in BY_NAME:
             raise ValueError(f"cannot cast to {self.cast!r}: not a dtype name such as bfloat16")

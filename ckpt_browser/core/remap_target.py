@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
+from ckpt_browser.core.formatting import plural
 from ckpt_browser.format import Checkpoint, CheckpointError, TensorKind, open_checkpoint
 from ckpt_browser.format.kinds import OBJECT_GRAPH_KEY
 
@@ -70,7 +71,7 @@ def _graph_target(path: str) -> Target:
     where = f"; values of {os.path.basename(template.prefix)} available" if template else ""
     return Target(
         path=path,
-        description=f"graph {os.path.basename(path)}: {len(tensors)} variables{where}",
+        description=f"graph {os.path.basename(path)}: {plural(len(tensors), 'variable')}{where}",
         tensors=tensors,
         template=template,
         meta_path=path if path.endswith(".meta") else None,
@@ -89,11 +90,10 @@ def _checkpoint_target(path: str) -> Target:
         object_graph = bytes(template.read(OBJECT_GRAPH_KEY).item())
     meta = template.prefix + ".meta"
     style = "TF2 object-based" if object_graph else "name-based"
+    size = plural(len(tensors), "tensor")
     return Target(
         path=path,
-        description=(
-            f"template {os.path.basename(template.prefix)} ({style}): {len(tensors)} tensors"
-        ),
+        description=f"template {os.path.basename(template.prefix)} ({style}): {size}",
         tensors=tensors,
         template=template,
         object_graph=object_graph,

@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ckpt_browser.core.formatting import plural
 from ckpt_browser.format import CheckpointError, open_checkpoint
 from ckpt_browser.format.atomic import atomic_output
 from ckpt_browser.format.bundle import BundleIndex
@@ -71,7 +72,8 @@ def write_remap(
     if blocking:
         names = sum(len(p.names) for p in blocking)
         raise CheckpointError(
-            f"{names} names have problems that would break a restore ({blocking[0].message})"
+            f"problems that would break a restore in {plural(names, 'name')} "
+            f"({blocking[0].message})"
         )
     prefix = os.path.abspath(os.fspath(destination))
     _refuse_inputs_as_output(prefix, inputs)

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ckpt_browser.core.formatting import plural
+
 DEFAULT_MAX_CHARS = 200
 ELLIPSIS = "…"
 
@@ -48,7 +50,8 @@ class SliceSpec:
         expected = min(ndim, 2)
         if len(shown) != expected:
             raise ValueError(
-                f"a {ndim}-D tensor shows {expected} axes, the slice names {len(shown)}"
+                f"a {ndim}-D tensor shows {plural(expected, 'axis', 'axes')}, "
+                f"the slice names {len(shown)}"
             )
         if ndim < 2 and self.col_axis is not None:
             raise ValueError("a 1-D tensor is shown down the rows: col_axis must be None")

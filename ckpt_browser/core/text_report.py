@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .formatting import format_bytes, format_number, format_shape
+from .formatting import format_bytes, format_number, format_shape, plural
 
 if TYPE_CHECKING:  # the statistics module loads thread pools: `ls` has no need of it
     from ..format import TensorInfo
@@ -21,7 +21,8 @@ def describe_tensor(info: TensorInfo, stats: TensorStats) -> str:
         return "-" if value is None else format_number(value)
 
     title = f"{info.name}  {info.dtype.name} {format_shape(info.shape)}"
-    lines = [f"{title}  {info.size:,} parameters, {format_bytes(info.nbytes)}  ({info.kind.value})"]
+    size = f"{plural(info.size, 'parameter')}, {format_bytes(info.nbytes)}"
+    lines = [f"{title}  {size}  ({info.kind.value})"]
     if info.readable_name != info.name:
         lines.append(f"  object path  {info.readable_name}")
     if info.slot_of:

@@ -25,7 +25,7 @@ from ckpt_browser.core.compare_detail import (
     read_slices,
 )
 from ckpt_browser.core.compare_report import describe_difference, format_distance
-from ckpt_browser.core.formatting import format_count, format_shape
+from ckpt_browser.core.formatting import format_count, format_shape, plural
 from ckpt_browser.core.stats import Histogram
 from ckpt_browser.format import Checkpoint, TensorInfo
 from ckpt_browser.ui import theme
@@ -298,7 +298,7 @@ def _side_text(side: str, info: TensorInfo | None, other: TensorInfo | None) -> 
     if other is not None and other.shape != info.shape:
         shape = f"<span style='color:#b05be0'><b>{shape}</b></span>"
     key = "" if info.name == info.readable_name else f" · key {info.name}"
-    return f"<b>{side}</b>: {dtype} {shape} · {format_count(info.size)} elements{key}"
+    return f"<b>{side}</b>: {dtype} {shape} · {plural(info.size, 'element')}{key}"
 
 
 def _distances_text(item: TensorComparison) -> str:

@@ -20,7 +20,7 @@ from PySide6.QtGui import QBrush, QColor, QGuiApplication, QPalette
 
 from ckpt_browser.core.compare import Status, TensorComparison
 from ckpt_browser.core.compare_report import describe_difference, format_distance
-from ckpt_browser.core.formatting import format_shape
+from ckpt_browser.core.formatting import format_shape, plural
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 SORT_ROLE = Qt.ItemDataRole.UserRole + 1
@@ -214,7 +214,8 @@ def tooltip(item: TensorComparison) -> str:
         lines.append(structural)
     distances = item.distances
     if distances is not None and distances.nonfinite_mismatches:
-        lines.append(f"{distances.nonfinite_mismatches} positions with unmatched NaN/Inf")
+        unmatched = plural(distances.nonfinite_mismatches, "position")
+        lines.append(f"{unmatched} with unmatched NaN/Inf")
     return "\n".join(lines)
 
 

@@ -35,6 +35,7 @@ from ckpt_browser.core.compare import (
     iter_compare,
 )
 from ckpt_browser.core.compare_report import format_summary
+from ckpt_browser.core.formatting import plural
 from ckpt_browser.core.name_alignment import Alignment, PrefixRule
 from ckpt_browser.core.pair_names import pair_names
 from ckpt_browser.format import Checkpoint
@@ -372,7 +373,7 @@ class CompareView(QWidget):
             self.totals_label.clear()
             return
         summary = {STATUS_LABELS[Status(k)]: v for k, v in comparison.summary.items()}
-        text = f"{format_summary(summary)} — {len(comparison.tensors)} names"
+        text = f"{format_summary(summary)} — {plural(len(comparison.tensors), 'name')}"
         if not self._finished:
             text += " so far…"
         note = comparison.options.alignment.describe()
@@ -387,7 +388,7 @@ def _describe(checkpoint: Checkpoint, name: str) -> str:
     step = checkpoint.step
     where = os.path.dirname(checkpoint.prefix)
     step_text = f" (step {step})" if step is not None else ""
-    return f"{name}{step_text}  ·  {len(checkpoint)} tensors  ·  {where}"
+    return f"{name}{step_text}  ·  {plural(len(checkpoint), 'tensor')}  ·  {where}"
 
 
 def _tolerance_edit(name: str) -> QLineEdit:

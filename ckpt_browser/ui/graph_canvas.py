@@ -34,6 +34,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ckpt_browser.core.formatting import plural
 from ckpt_browser.core.graph_kinds import NodeKind
 from ckpt_browser.core.graph_model import GraphModel, ItemKind
 from ckpt_browser.core.graph_view import Metrics, PlacedEdge, PlacedItem, Scene
@@ -352,7 +353,7 @@ class GraphCanvas(QGraphicsView):
             node = model.nodes[entry.op]
             text = f"{node.name}\nop: {node.op}\nkind: {model.kind_of(entry.op).value}"
         else:
-            text = f"{entry.name or 'graph'}\n{entry.kind.value}, {entry.size:,} nodes"
+            text = f"{entry.name or 'graph'}\n{entry.kind.value}, {plural(entry.size, 'node')}"
             text += (
                 "\ndouble-click to collapse"
                 if self._is_expanded(item)

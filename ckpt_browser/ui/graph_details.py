@@ -14,7 +14,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
-from ckpt_browser.core.formatting import format_shape
+from ckpt_browser.core.formatting import format_shape, plural
 from ckpt_browser.core.graph_link import VariableLink
 from ckpt_browser.core.graph_model import GraphModel, ItemKind
 from ckpt_browser.format import TensorInfo
@@ -122,7 +122,7 @@ class PropertiesView(QTreeWidget):
         if own is not None:
             self._row("op", f"{model.nodes[own].op} (the node named like this scope)")
         counts = model.op_counts(item)
-        ops = self._row("ops", f"{len(counts)} types")
+        ops = self._row("ops", plural(len(counts), "type"))
         for op, count in list(counts.items())[:25]:
             self._row(op, f"{count:,}", ops)
 

@@ -29,6 +29,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ckpt_browser.core.formatting import plural
 from ckpt_browser.core.graph_kinds import NodeKind
 from ckpt_browser.core.graph_link import (
     GraphConstants,
@@ -293,17 +294,19 @@ class GraphPanel(QWidget):
         model, link = self.model, self.link
         graph = model.graph
         parts = [
-            f"{model.top_level_node_count:,} nodes",
-            f"{model.edge_count:,} edges",
-            f"{len(link.graph_keys):,} variables",
+            plural(model.top_level_node_count, "node"),
+            plural(model.edge_count, "edge"),
+            plural(len(link.graph_keys), "variable"),
         ]
         if graph.functions:
-            parts.insert(1, f"{len(graph.functions)} functions ({model.node_count:,} nodes in all)")
+            functions = plural(len(graph.functions), "function")
+            parts.insert(1, f"{functions} ({plural(model.node_count, 'node')} in all)")
         if link.checked:
             if link.missing_from_checkpoint:
                 parts.append(f"{len(link.missing_from_checkpoint)} not in the checkpoint")
             if link.missing_from_graph:
-                parts.append(f"{len(link.missing_from_graph)} checkpoint tensors not in the graph")
+                missing = plural(len(link.missing_from_graph), "checkpoint tensor")
+                parts.append(f"{missing} not in the graph")
         self.summary.setText(f"{os.path.basename(graph.path)}: " + " · ".join(parts))
 
     # -- view state -------------------------------------------------------------------------------

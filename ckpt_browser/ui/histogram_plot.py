@@ -14,7 +14,7 @@ import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Signal
 from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
 
-from ckpt_browser.core.formatting import format_count
+from ckpt_browser.core.formatting import format_count, plural
 from ckpt_browser.ui import theme
 
 DEFAULT_BINS = 100
@@ -102,7 +102,7 @@ class HistogramPlot(QWidget):
         self.exact = exact
         notes = []
         if not exact:
-            sampled = f" of {format_count(sample_size)} values" if sample_size else ""
+            sampled = f" of {plural(sample_size, 'value')}" if sample_size else ""
             notes.append(f"quick preview from a sample{sampled}; exact counts coming…")
         if nan_count:
             notes.append(f"NaN: {format_count(nan_count)}")

@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ckpt_browser.core.formatting import format_bytes, format_count
+from ckpt_browser.core.formatting import format_bytes, format_count, plural
 from ckpt_browser.core.scope_tree import ScopeNode, Totals
 from ckpt_browser.format import Checkpoint, CheckpointError, open_checkpoint
 from ckpt_browser.ui.about_dialog import AboutDialog, application_icon
@@ -311,8 +311,8 @@ class MainWindow(QMainWindow):
         totals = Totals.of(checkpoint.values())
         self.prefix_label.setText(checkpoint.prefix)
         self.prefix_label.setToolTip(checkpoint.prefix)
-        self.variables_label.setText(f"{format_count(totals.variables)} variables")
-        self.parameters_label.setText(f"{format_count(totals.parameters)} parameters")
+        self.variables_label.setText(plural(totals.variables, "variable"))
+        self.parameters_label.setText(plural(totals.parameters, "parameter"))
         strings = f"; string tensors hold {format_count(totals.strings)} more"
         self.parameters_label.setToolTip(
             "Elements of numeric tensors" + (strings if totals.strings else "")

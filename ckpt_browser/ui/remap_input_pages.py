@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from ckpt_browser.core.formatting import format_bytes
+from ckpt_browser.core.formatting import format_bytes, plural
 from ckpt_browser.format import CheckpointError
 from ckpt_browser.ui.remap_problem_bar import ProblemBar
 from ckpt_browser.ui.remap_session import RemapSession
@@ -105,7 +105,7 @@ class SourcesPage(QWizardPage):
             total = sum(info.nbytes for info in checkpoint.values())
             style = "TF2" if checkpoint.object_graph is not None else "TF1"
             self.list.addItem(
-                f"{number}. {checkpoint.prefix}  —  {len(checkpoint)} tensors, "
+                f"{number}. {checkpoint.prefix}  —  {plural(len(checkpoint), 'tensor')}, "
                 f"{format_bytes(total)}, {style}"
             )
         self.remove_button.setEnabled(bool(self.session.sources))

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from ckpt_browser.core.formatting import plural
 from ckpt_browser.core.remap_plan import Plan
 from ckpt_browser.core.remap_spec import CAST_TO_TARGET
 from ckpt_browser.core.remap_suggest import Suggestion
@@ -163,7 +164,7 @@ class MappingPage(QWizardPage):
     def _update_shown(self) -> None:
         plan = self.session.plan
         total = len(plan.rows) if plan is not None else 0
-        self.shown_label.setText(f"{self.model.shown:,} of {total:,} names")
+        self.shown_label.setText(f"{self.model.shown:,} of {plural(total, 'name')}")
 
     def _show_problems(self, plan: Plan | None) -> None:
         self.problems.clear()

@@ -17,6 +17,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from ckpt_browser.core.formatting import plural
 from ckpt_browser.core.remap_rules import (
     KIND_LABELS,
     NEEDS_PATTERN,
@@ -217,7 +218,8 @@ class RulesPage(QWizardPage):
             return
         effect = plan.effects[row]
         self.preview_label.setText(
-            f"Rule {row + 1} renames {len(effect.renamed)} and drops {len(effect.dropped)} names"
+            f"Rule {row + 1}: {plural(len(effect.renamed), 'name')} renamed, "
+            f"{len(effect.dropped)} dropped"
         )
         lines = [f"{old}  ->  {new}" for old, new in effect.renamed[:PREVIEW_LINES]]
         lines += [f"{name}  (dropped)" for name in effect.dropped[: PREVIEW_LINES - len(lines)]]

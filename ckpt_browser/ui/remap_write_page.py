@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
-from ckpt_browser.core.formatting import format_bytes
+from ckpt_browser.core.formatting import format_bytes, plural
 from ckpt_browser.core.remap_output import default_output
 from ckpt_browser.core.remap_write import WriteCancelled, WriteResult, output_bytes, write_remap
 from ckpt_browser.core.stats import Cancelled
@@ -121,7 +121,7 @@ class WritePage(QWizardPage):
         if plan is not None:
             written = sum(row.written for row in plan.rows)
             self.summary.setText(
-                f"{written} tensors, {format_bytes(output_bytes(plan))} of tensor data."
+                f"{plural(written, 'tensor')}, {format_bytes(output_bytes(plan))} of tensor data."
                 + (
                     f" Object graph: {plan.object_graph.message}."
                     if plan.object_graph.message
@@ -207,7 +207,7 @@ class WritePage(QWizardPage):
         self.result = result
         self.progress.setValue(1000)
         lines = [
-            f"<b>Wrote {result.tensors} tensors ({format_bytes(result.nbytes)}) to "
+            f"<b>Wrote {plural(result.tensors, 'tensor')} ({format_bytes(result.nbytes)}) to "
             f"{result.prefix} in {result.seconds:.2f} s; read back and verified.</b>"
         ]
         if result.state_file:

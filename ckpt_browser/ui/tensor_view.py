@@ -25,7 +25,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ckpt_browser.core.formatting import format_bytes, format_count, format_shape
+from ckpt_browser.core.formatting import format_bytes, format_shape, plural
 from ckpt_browser.core.stats import Histogram, TensorStats
 from ckpt_browser.core.tensor_analysis import (
     Analysis,
@@ -366,8 +366,7 @@ class TensorView(QWidget):
         self._draw_histogram(preview.histogram)
 
     def _show_preview(self, preview: QuickPreview, state: str) -> None:
-        sample = format_count(preview.sample_size)
-        note = f"≈ {state} (a sample of {sample} values)"
+        note = f"≈ {state} (a sample of {plural(preview.sample_size, 'value')})"
         extra = self._stats_note(preview.stats)
         self.stats_panel.set_stats(preview.stats, f"{note}\n{extra}" if extra else note, True)
 
@@ -445,7 +444,7 @@ class TensorView(QWidget):
         parts = [
             info.dtype.name,
             format_shape(info.shape),
-            f"{format_count(info.size)} elements",
+            plural(info.size, "element"),
             format_bytes(info.nbytes),
             info.kind.value,
         ]

@@ -19,7 +19,7 @@ from PySide6.QtCore import QAbstractItemModel, QModelIndex, QPersistentModelInde
 from PySide6.QtGui import QColor, QFont, QGuiApplication, QPalette
 from PySide6.QtWidgets import QApplication, QStyle
 
-from ckpt_browser.core.formatting import format_bytes, format_count, format_shape
+from ckpt_browser.core.formatting import format_bytes, format_count, format_shape, plural
 from ckpt_browser.core.scope_tree import ScopeNode, natural_key, parameters_of
 from ckpt_browser.format import TensorKind
 
@@ -294,8 +294,8 @@ class VariableTreeModel(QAbstractItemModel):
         info = node.info
         if info is None:
             return (
-                f"{node.path}\n{format_count(node.leaf_count)} tensors, "
-                f"{format_count(node.parameters)} parameters, {format_bytes(node.nbytes)}"
+                f"{node.path}\n{plural(node.leaf_count, 'tensor')}, "
+                f"{plural(node.parameters, 'parameter')}, {format_bytes(node.nbytes)}"
             )
         lines = [f"key: {info.name}"]
         if info.readable_name != info.name:

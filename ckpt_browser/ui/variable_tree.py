@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ckpt_browser.core.formatting import plural
 from ckpt_browser.core.scope_tree import FILTER_MODES, ScopeNode, build_tree, filter_tree
 from ckpt_browser.format import TensorInfo, TensorKind
 from ckpt_browser.ui.tree_model import KEY_ROLE, Column, VariableTreeModel
@@ -212,7 +213,8 @@ class VariableTree(QWidget):
         filtering = bool(pattern)
         if filtering:
             shown = tree.leaf_count
-            self.filter_status.setText(f"{shown} of {self._full_tree.leaf_count} tensors match")
+            total = plural(self._full_tree.leaf_count, "tensor")
+            self.filter_status.setText(f"{plural(shown, 'match')} among {total}")
         self.filter_status.setVisible(filtering)
         self.model.set_root(tree)  # the reset handlers re-expand what was expanded before
         if filtering and tree.leaf_count <= _EXPAND_ALL_LIMIT:

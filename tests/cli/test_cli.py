@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from tf_checkpoints import import_tensorflow
+from tf_checkpoints import import_tensorflow, write_with_tf
 
 from ckpt_browser.cli import main
 
@@ -194,3 +194,15 @@ def test_whole_process_has_no_traceback_and_no_tensorflow(all_dtypes_ckpt, tmp_p
     )
     assert failed.returncode == 2
     assert failed.stderr.startswith("error: ") and "Traceback" not in failed.stderr
+
+
+def test_counts_of_one_read_in_the_singular(tmp_path, capsys):
+    """`1 tensor`, not `1 tensors`: every count goes through one helper (core.formatting.plural)."""
+    prefix = write_with_tf(tmp_path / "one" / "model.ckpt", {"w": np.array([2.5], np.float32)})
+    assert main(["ls", prefix]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("1 tensor, 1 parameter, 4 B in ")
+    assert main(["verify", prefix]) == 0
+    assert capsys.readouterr().out.startswith("ok: 1 tensor, 4 B verified")
+    assert main(["remap", prefix, str(tmp_path / "out" / "model.ckpt")]) == 0
+    out = capsys.readouterr().out
+    assert "1 of 1 name ready" in out and "wrote 1 tensor (4 B)" in out

@@ -65,7 +65,7 @@ def test_missing_target_name_stops_with_exit_2_until_the_template_fills_it(capsy
     code, stdout, err = run(capsys, source, str(out), "--target", template, "--dry-run")
     assert code == 2
     assert "not found in checkpoint" in stdout and "    v3" in stdout
-    assert err.startswith("error: 1 names would break a restore")
+    assert err.startswith("error: 1 name would break a restore")
     code, _, _ = run(capsys, source, str(out), "--target", template)
     assert code == 2 and not out.parent.exists()
 

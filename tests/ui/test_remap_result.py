@@ -92,3 +92,23 @@ def test_long_names_lose_their_middle_and_the_tooltip_has_all(qtbot, source):
     assert shown != LONG and "…" in shown
     assert shown.startswith("bert/encoder/") and shown.endswith("/kernel")
     wizard.session.close()
+
+
+def test_one_of_everything_reads_in_the_singular(qtbot, window, tmp_path):
+    """A checkpoint of one tensor: "1 variable", "1 tensor", "1 of 1 name" wherever counted."""
+    prefix = write_with_tf(tmp_path / "one" / "model.ckpt", {"w": np.array([2.5], np.float32)})
+    assert window.open_path(prefix)
+    assert window.variables_label.text() == "1 variable"
+    assert window.parameters_label.text() == "1 parameter"
+    wizard = window.open_remap_wizard()
+    assert "1 tensor, 4 B" in wizard.sources_page.list.item(0).text()
+    wizard.rules_page.add_rule(Rule(RuleKind.NAME, "w", "v"))
+    assert wizard.rules_page.preview_label.text() == "Rule 1: 1 name renamed, 0 dropped"
+    assert wizard.session.plan.summary() == "1 of 1 name ready, no blocking problems"
+    to_write_page(wizard)
+    assert wizard.mapping_page.shown_label.text() == "1 of 1 name"
+    assert wizard.write_page.summary.text().startswith("1 tensor, 4 B of tensor data")
+    qtbot.mouseClick(wizard.write_page.write_button, Qt.MouseButton.LeftButton)
+    qtbot.waitUntil(lambda: wizard.write_page.result is not None, timeout=20_000)
+    assert "Wrote 1 tensor (4 B)" in wizard.write_page.result_label.text()
+    wizard.reject()

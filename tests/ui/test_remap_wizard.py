@@ -82,7 +82,7 @@ def test_page_by_page_to_a_checkpoint_tensorflow_restores(qtbot, wizard, seeds, 
     rules.replacement.setText(r"other-\1")
     qtbot.mouseClick(rules.buttons["Add"], Qt.MouseButton.LeftButton)
     assert rules.list.count() == 1
-    assert rules.preview_label.text() == "Rule 1 renames 2 and drops 0 names"
+    assert rules.preview_label.text() == "Rule 1: 2 names renamed, 0 dropped"
     assert "v1  ->  other-v1" in rules.preview.toPlainText()
 
     wizard.next()
