@@ -18,7 +18,9 @@ from ckpt_browser.core.formatting import NOTATIONS, format_number, shortest_text
 MAX_COPY_CELLS = 1_000_000  # beyond this the clipboard text runs into hundreds of megabytes
 # Cells measured to size the columns of a new tensor, spread over the whole slice: formatting
 # and measuring this many takes about 10 ms.
-WIDTH_SAMPLE_CELLS = 2_000
+# Formatting a cell costs ~12 us of Python in the GUI thread, where a worker competes for the GIL:
+# 400 cells keep fitting the columns to a few ms, not a visible stall.
+WIDTH_SAMPLE_CELLS = 400
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -194,7 +196,8 @@ class ValueTableView(QTableView):
         metrics = header.fontMetrics()
         texts = [*model.sample_texts(), str(max(model.columnCount() - 1, 0))]
         padding = 2 * self.style().pixelMetric(self.style().PixelMetric.PM_HeaderMargin) + 8
-        widest = max(metrics.horizontalAdvance(text) for text in texts) + padding
+        longest = sorted(texts, key=len)[-16:]  # the widest is among them: digits, signs, dots
+        widest = max(metrics.horizontalAdvance(text) for text in longest) + padding
         # setDefaultSectionSize resizes every section, the ones the last tensor widened too.
         header.setDefaultSectionSize(min(max(widest, 48), max_width))
         if model.values.dtype.kind in "OUS":
