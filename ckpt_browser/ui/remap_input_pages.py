@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -27,6 +27,24 @@ CHECKPOINT_FILTER = "Checkpoint files (*.index *.meta *.data-* checkpoint);;All 
 TARGET_FILTER = "Graphs and checkpoints (*.meta *.pb *.index checkpoint);;All files (*)"
 
 
+class EnterUsesThePath(QObject):
+    """Return in a path box with text in it uses the path and stays on the page.
+
+    Without this the line edit passes the key on and the wizard's default button (Next) fires
+    too, leaving the page before the user has seen whether the path opened.
+    """
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        is_enter = event.type() == QEvent.Type.KeyPress and event.key() in (
+            Qt.Key.Key_Return,
+            Qt.Key.Key_Enter,
+        )
+        if is_enter and isinstance(watched, QLineEdit) and watched.text().strip():
+            watched.returnPressed.emit()
+            return True
+        return super().eventFilter(watched, event)
+
+
 class SourcesPage(QWizardPage):
     """Add one or more checkpoints whose tensors the output takes."""
 
@@ -43,6 +61,8 @@ class SourcesPage(QWizardPage):
         self.path_edit = QLineEdit()
         self.path_edit.setPlaceholderText("checkpoint directory, prefix, .index or .meta")
         self.path_edit.returnPressed.connect(self._add_typed)
+        self._enter = EnterUsesThePath(self)
+        self.path_edit.installEventFilter(self._enter)
         add = QPushButton("Add")
         add.clicked.connect(self._add_typed)
         browse_file = QPushButton("File…")
@@ -145,6 +165,8 @@ class TargetPage(QWizardPage):
         self.path_edit = QLineEdit()
         self.path_edit.setPlaceholderText("no target: the names are what the rules produce")
         self.path_edit.returnPressed.connect(self._use_typed)
+        self._enter = EnterUsesThePath(self)
+        self.path_edit.installEventFilter(self._enter)
         use = QPushButton("Use")
         use.clicked.connect(self._use_typed)
         browse = QPushButton("Browse…")

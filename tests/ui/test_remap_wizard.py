@@ -209,3 +209,16 @@ def test_tools_menu_opens_the_wizard_on_the_open_checkpoint(qtbot, window, seeds
     assert [c.prefix for c in remap_wizard.session.sources] == [str(Path(source))]
     assert remap_wizard.isVisible() and remap_wizard.sources_page.isComplete()
     remap_wizard.reject()
+
+
+def test_return_in_a_path_box_uses_the_path_and_stays_on_the_page(qtbot, wizard, seeds):
+    source, template = seeds
+    qtbot.keyClicks(wizard.sources_page.path_edit, source)
+    qtbot.keyClick(wizard.sources_page.path_edit, Qt.Key.Key_Return)
+    assert wizard.currentPage() is wizard.sources_page  # the user sees the source in the list
+    assert wizard.sources_page.list.count() == 1
+    wizard.next()
+    qtbot.keyClicks(wizard.target_page.path_edit, template)
+    qtbot.keyClick(wizard.target_page.path_edit, Qt.Key.Key_Return)
+    assert wizard.currentPage() is wizard.target_page
+    assert "template" in wizard.target_page.description.text()
