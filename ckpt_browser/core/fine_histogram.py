@@ -29,23 +29,27 @@ from ckpt_browser.core.chunked import Cancel, Measured, Progress
 # bin of a 67M-element normal tensor holds ~20 K values at most, cheap to collect and partition.
 FINE_BINS = 1 << 14
 COLLECT_LIMIT = 1 << 21  # a bin holding more values than this is looked at without collecting
+ALIGNED_MIN_PERIOD = 8  # fewer fine bins per histogram bin would collect a quarter of the values
 
 
 class FineGrid:
     """The monotone map value -> fine bin over [low, high]; values outside go to the end bins."""
 
-    def __init__(self, measured: Measured, low: float, high: float) -> None:
+    def __init__(
+        self, measured: Measured, low: float, high: float, bins: int | None = None
+    ) -> None:
         self.measured = measured
+        self.bins = bins = bins or FINE_BINS
         f32 = np.dtype(np.float32)
         dtype = f32 if measured.value_dtype == f32 else np.dtype(np.float64)
         with np.errstate(all="ignore"):
             span = dtype.type(high) - dtype.type(low)
-            norm = dtype.type(FINE_BINS) / span if span > 0 else dtype.type(0)
+            norm = dtype.type(bins) / span if span > 0 else dtype.type(0)
         if dtype == f32 and not (np.isfinite(span) and np.isfinite(norm)):
             dtype = np.dtype(np.float64)  # float32 would overflow: a range near float32's limits
             with np.errstate(all="ignore"):
                 span = np.float64(high) - np.float64(low)
-                norm = np.float64(FINE_BINS) / span if span > 0 else np.float64(0)
+                norm = np.float64(bins) / span if span > 0 else np.float64(0)
         if not np.isfinite(norm):  # a range of a few float64 ulps: everything in one bin
             norm = dtype.type(0)
         self.dtype = dtype
@@ -61,7 +65,7 @@ class FineGrid:
         shifted = scratch[:size]
         np.subtract(values, self.low, out=shifted, casting="unsafe")
         np.multiply(shifted, self.norm, out=shifted)
-        np.clip(shifted, 0, FINE_BINS - 1, out=shifted)
+        np.clip(shifted, 0, self.bins - 1, out=shifted)
         bins = out[:size]
         np.copyto(bins, shifted, casting="unsafe")  # truncation: the floor of values >= 0
         return bins
@@ -76,7 +80,7 @@ class FineGrid:
 class PartialFineCounts:
     """Fine-bin counts over part of a tensor; `merge` adds another part."""
 
-    counts: np.ndarray = field(default_factory=lambda: np.zeros(FINE_BINS, dtype=np.int64))
+    counts: np.ndarray
 
     def merge(self, other: PartialFineCounts) -> None:
         self.counts += other.counts
@@ -128,17 +132,50 @@ class FineHistogram:
     """Counts of a tensor's non-NaN values in the bins of a `FineGrid`, and exact answers from them.
 
     `has_nan` says whether blocks must drop NaN first (the statistics pass knows); `zeros` is the
-    exact count of zeros, which lets a crowded bin of zeros be collected without them.
+    exact count of zeros: when they are many they are never collected, as their count is known.
+
+    With `edges` (numpy's histogram edges, equally spaced) the grid has a power of two of fine bins
+    per histogram bin over exactly their range, so that each edge falls into a fine bin next to a
+    multiple of that power: the counting pass itself collects those bins (a test on the bin
+    number, no lookup), and a histogram needs no second pass.
     """
 
     def __init__(
-        self, measured: Measured, low: float, high: float, *, has_nan: bool, zeros: int
+        self,
+        measured: Measured,
+        low: float,
+        high: float,
+        *,
+        has_nan: bool,
+        zeros: int,
+        edges: np.ndarray | None = None,
     ) -> None:
         self.measured = measured
-        self.grid = FineGrid(measured, low, high)
+        self.period = 0  # with edges: fine bins per histogram bin
+        if edges is not None and edges.size > 1:
+            period = 1 << max(0, (FINE_BINS // (edges.size - 1)).bit_length() - 1)
+            if period >= ALIGNED_MIN_PERIOD:
+                self.period = period
+                low, high = edges[0].item(), edges[-1].item()
+        bins = self.period * (edges.size - 1) if self.period else FINE_BINS
+        self.grid = FineGrid(measured, low, high, bins)
+        if self.period and not self._edges_aligned(edges):
+            self.period = 0
         self.has_nan = has_nan
         self.zeros = zeros
-        self.counts = np.zeros(FINE_BINS, dtype=np.int64)
+        self.skip_zeros = zeros > COLLECT_LIMIT
+        self.counts = np.zeros(self.grid.bins, dtype=np.int64)
+        self.collected: PartialBinValues | None = None  # what the counting pass collected
+
+    def _edges_aligned(self, edges: np.ndarray) -> bool:
+        period = self.period
+        bins = np.array([self.grid.bin_of(edge) for edge in edges.tolist()])
+        return bool(np.all(self._periodic(bins, period)))
+
+    @staticmethod
+    def _periodic(bins: np.ndarray, period: int) -> np.ndarray:
+        """Whether each bin is next to a multiple of `period` (k*period - 1 or k*period)."""
+        return np.bitwise_and(bins + 1, period - 1) <= 1
 
     def _blocks(self, chunk: np.ndarray):
         """(values, bins) of each block of `chunk`, NaN left out."""
@@ -152,23 +189,43 @@ class FineHistogram:
             yield values, self.grid.bins_of(values, scratch, bins)
 
     def count(self, progress: Progress, cancel: Cancel) -> None:
-        """The first pass: fill `counts`."""
+        """The first pass: fill `counts` (and collect the edges' bins, see the class)."""
+        period, nbins = self.period, self.grid.bins
 
-        def task(chunk: np.ndarray) -> PartialFineCounts:
-            part = PartialFineCounts()
-            for _values, bins in self._blocks(chunk):
-                part.counts += np.bincount(bins, minlength=FINE_BINS)
-            return part
+        def task(chunk: np.ndarray) -> tuple[PartialFineCounts, PartialBinValues | None]:
+            part = PartialFineCounts(np.zeros(nbins, dtype=np.int64))
+            seen: PartialBinValues | None = PartialBinValues() if period else None
+            kept = 0
+            for values, bins in self._blocks(chunk):
+                part.counts += np.bincount(bins, minlength=nbins)
+                if seen is None:
+                    continue
+                chosen = self._periodic(bins, period)
+                if self.skip_zeros:
+                    chosen &= values != 0
+                seen.values.append(values[chosen])
+                seen.bins.append(bins[chosen])
+                kept += seen.values[-1].size
+                if kept > max(chunk.size // 4, 4096):  # crowded edge bins: the second pass
+                    seen = None
+            return part, seen
 
-        total = PartialFineCounts()
-        for part in chunked.run_chunks(self.measured.flat, task, progress, cancel):
+        total = PartialFineCounts(np.zeros(nbins, dtype=np.int64))
+        collected: PartialBinValues | None = PartialBinValues() if period else None
+        for part, seen in chunked.run_chunks(self.measured.flat, task, progress, cancel):
             total.merge(part)
+            if collected is not None and seen is not None:
+                collected.merge(seen)
+            else:
+                collected = None
         self.counts = total.counts
+        self.collected = collected
 
     def resolve(
         self, thresholds: Thresholds, ranks: Sequence[int], progress: Progress, cancel: Cancel
     ) -> Resolved:
-        """Exact counts below the thresholds and the values of the ranks (the second pass)."""
+        """Exact counts below the thresholds and the values of the ranks (a second pass over the
+        data only for bins the counting pass did not collect)."""
         grid, counts = self.grid, self.counts
         # Thresholds stay numpy scalars of their own dtype: compared with float32 values they
         # promote them to float64 where they are float64, as np.histogram's comparisons do.
@@ -177,19 +234,49 @@ class FineHistogram:
         cumulative = np.concatenate([[0], np.cumsum(counts)])
         rank_bins = {r: int(np.searchsorted(cumulative, r, "right")) - 1 for r in ranks}
         wanted = {key[0] for key in below_keys} | set(rank_bins.values())
-        zero_bin = grid.bin_of(0.0) if self.zeros else -1
-        crowded = {b for b in wanted if counts[b] > COLLECT_LIMIT}
-        skip_zeros = zero_bin in crowded and counts[zero_bin] - self.zeros <= COLLECT_LIMIT
-        if skip_zeros:
-            crowded.discard(zero_bin)
+        zero_bin = grid.bin_of(0.0) if self.skip_zeros else -1
+        seen = PartialBinValues()
+        if self.collected is not None:
+            seen = self.collected
+            have = np.array(sorted(wanted), dtype=np.int64)
+            wanted -= set(have[self._periodic(have, self.period)].tolist())
+        if wanted:
+            seen.merge(self._collect(wanted, below_keys, zero_bin, progress, cancel))
+        else:
+            chunked.report(1.0, progress, cancel)
+        return self._answers(seen, below_keys, cumulative, rank_bins, zero_bin)
+
+    def _collect(
+        self,
+        wanted: set[int],
+        below_keys: list[tuple[int, np.generic, bool]],
+        zero_bin: int,
+        progress: Progress,
+        cancel: Cancel,
+    ) -> PartialBinValues:
+        """The pass over the data for the `wanted` bins: their values, or for a bin too crowded
+        to collect, its counts below the thresholds in it and its smallest and largest value."""
+        counts = self.counts
+        zeros_of = {zero_bin: self.zeros} if zero_bin >= 0 else {}
+        crowded = {b for b in wanted if counts[b] - zeros_of.get(b, 0) > COLLECT_LIMIT}
         crowded_keys = [key for key in below_keys if key[0] in crowded]
-        collect = np.zeros(FINE_BINS, dtype=bool)
-        collect[sorted(wanted - crowded)] = True
+        few = sorted(wanted - crowded)
+        collect = np.zeros(self.grid.bins, dtype=bool)
+        collect[few] = True
+        skip_zeros = self.skip_zeros
+
+        def chosen_of(bins: np.ndarray) -> np.ndarray:
+            if len(few) > 8:
+                return collect[bins]
+            chosen = np.zeros(bins.size, dtype=bool)
+            for bin_ in few:  # a few comparisons cost less than the lookup
+                chosen |= bins == bin_
+            return chosen
 
         def task(chunk: np.ndarray) -> PartialBinValues:
             part = PartialBinValues()
             for values, bins in self._blocks(chunk):
-                chosen = collect[bins]
+                chosen = chosen_of(bins)
                 if skip_zeros:
                     chosen &= values != 0
                 part.values.append(values[chosen])
@@ -208,8 +295,7 @@ class FineHistogram:
         seen = PartialBinValues()
         for part in chunked.run_chunks(self.measured.flat, task, progress, cancel):
             seen.merge(part)
-        zero_bin = zero_bin if skip_zeros else -1
-        return self._answers(seen, below_keys, cumulative, rank_bins, zero_bin)
+        return seen
 
     def _answers(
         self,
@@ -222,10 +308,10 @@ class FineHistogram:
         values = np.concatenate(seen.values) if seen.values else np.empty(0)
         bins = np.concatenate(seen.bins) if seen.bins else np.empty(0, np.int32)
         # Grouped by bin with a stable sort of 16-bit keys, which numpy does by radix: linear.
-        keys = bins.astype(np.uint16) if FINE_BINS <= 1 << 16 else bins
+        keys = bins.astype(np.uint16) if self.grid.bins <= 1 << 16 else bins
         order = np.argsort(keys, kind="stable")
         values, bins = values[order], bins[order]
-        starts = np.searchsorted(bins, np.arange(FINE_BINS + 1))
+        starts = np.searchsorted(bins, np.arange(self.grid.bins + 1))
 
         def members(bin_: int) -> np.ndarray:
             return values[starts[bin_] : starts[bin_ + 1]]

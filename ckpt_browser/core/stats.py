@@ -255,8 +255,9 @@ def analyze(
     cancel: Cancel = None,
 ) -> tuple[TensorStats, Histogram]:
     """`compute_stats(array)` and `histogram(array, bins)` with the same results, in three
-    passes over the data: the statistics, the fine histogram, and the look at a few fine bins
-    that gives both the exact histogram and the exact quantiles."""
+    passes over the data: the statistics, the fine histogram (which also collects the values
+    next to the bin edges: the exact histogram), and the values of the few fine bins that hold
+    the ranks of the quantiles."""
     measured = chunked.measured(array)
     stats = _moments(measured, chunked.scaled(progress, 0.0, 0.3), cancel)
     edges = _bin_edges(measured.value_dtype, int(bins), None, stats.min, stats.max)
@@ -297,6 +298,7 @@ def _exact_passes(
         high,
         has_nan=stats is None or stats.nan_count > 0,
         zeros=stats.zero_count if stats is not None else 0,
+        edges=edges,
     )
     fine.count(chunked.scaled(progress, 0.0, 0.5), cancel)
     ranks: list[int] = []

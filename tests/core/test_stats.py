@@ -444,3 +444,23 @@ def test_a_mostly_zero_tensor_needs_no_pivot_search(monkeypatch: pytest.MonkeyPa
     result, exact = analyze(values, 50)
     assert list(result.quantiles.values()) == np.percentile(values, QUANTILE_PERCENTS).tolist()
     assert exact.counts.tolist() == np.histogram(values, 50)[0].tolist()
+
+
+def test_a_histogram_is_one_pass_after_the_statistics(monkeypatch: pytest.MonkeyPatch) -> None:
+    values = np.random.default_rng(4).standard_normal(300_000).astype(np.float32)
+    passes = []
+    run_chunks = chunked.run_chunks
+    monkeypatch.setattr(chunked, "run_chunks", lambda *a: passes.append(1) or run_chunks(*a))
+    result = compute_stats(values, quantiles=False)
+    assert len(passes) == 1
+    exact = histogram(values, 100, stats=result)
+    assert len(passes) == 2  # the counting pass collects the few values next to the edges
+    assert exact.counts.tolist() == np.histogram(values, 100)[0].tolist()
+
+
+def test_values_crowding_onto_the_edges_are_still_counted_exactly() -> None:
+    values = np.repeat(np.array([-1.5, 2.25, 0.5], dtype=np.float32), [50_000, 50_000, 7])
+    values[::1000] = np.linspace(-1.5, 2.25, values[::1000].size, dtype=np.float32)
+    result, exact = analyze(values, 30)
+    assert exact.counts.tolist() == np.histogram(values, 30)[0].tolist()
+    assert list(result.quantiles.values()) == np.percentile(values, QUANTILE_PERCENTS).tolist()
