@@ -165,7 +165,7 @@ class TensorView(QWidget):
         if self._preview is None:
             self.stats_panel.set_stats(None, "computing…")
         else:
-            self._show_preview(self._preview, "approximate; computing the exact values…")
+            self._show_preview(self._preview, "computing the exact ones…")
         self._start_analysis()
 
     def cancel(self) -> None:
@@ -181,7 +181,7 @@ class TensorView(QWidget):
             return
         if self._analysis is None:
             if self._preview is not None:
-                self._show_preview(self._preview, "cancelled: approximate values of a sample")
+                self._show_preview(self._preview, "exact computation cancelled")
             else:
                 self.stats_panel.set_stats(None, "cancelled")
             self.stats_panel.offer_exact(True)
@@ -303,11 +303,13 @@ class TensorView(QWidget):
         key = self._cache_key(bins)
         self.stats_panel.offer_exact(False)
 
+        have_preview = self._preview is not None  # "Compute exact" after a cancel
+
         def work(context: TaskContext) -> Analysis:
             return analyse_tensor(
                 lambda: checkpoint.read(info.name),
                 bins,
-                publish=context.publish,
+                publish=None if have_preview else context.publish,
                 progress=context.report,
                 cancel=context.cancelled,
             )
@@ -362,7 +364,7 @@ class TensorView(QWidget):
 
     def _on_quick_preview(self, preview: QuickPreview) -> None:
         self._preview = preview
-        self._show_preview(preview, "approximate; computing the exact values…")
+        self._show_preview(preview, "computing the exact ones…")
         self._draw_histogram(preview.histogram)
 
     def _show_preview(self, preview: QuickPreview, state: str) -> None:
