@@ -17,6 +17,7 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBo
 from ckpt_browser.core.compare_report import comparison_record
 from ckpt_browser.format import CheckpointError, open_checkpoint
 from ckpt_browser.ui.compare_view import CompareView
+from ckpt_browser.ui.window_geometry import place_on_screen
 
 APP_TITLE = "ckpt-browser"
 DEFAULT_SIZE = (1500, 950)
@@ -39,7 +40,7 @@ class CompareWindow(QMainWindow):
         self.setCentralWidget(self.view)
         self.view.setFocus()  # the table: arrow keys move through the names from the start
         self.setWindowTitle(f"Compare — {APP_TITLE}")
-        self.resize(*DEFAULT_SIZE)
+        place_on_screen(self, default=DEFAULT_SIZE)
         file_menu = self.menuBar().addMenu("&File")
         self.save_action = QAction("&Save Report as JSON…", self)
         self.save_action.setShortcut(QKeySequence.StandardKey.Save)
@@ -51,8 +52,8 @@ class CompareWindow(QMainWindow):
         close.setShortcut(QKeySequence.StandardKey.Close)
         if settings is not None:
             geometry = settings.value("compare/geometry")
-            if geometry is not None:
-                self.restoreGeometry(geometry)
+            if geometry is not None and self.restoreGeometry(geometry):
+                place_on_screen(self, restored=True)
 
     def open_pair(self, path_a: str, path_b: str, *, select: str | None = None) -> bool:
         """Open both checkpoints and start comparing; on failure show why and return False."""

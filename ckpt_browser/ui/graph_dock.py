@@ -13,7 +13,7 @@ from __future__ import annotations
 import os
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import Qt
+from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QDockWidget
 
 from ckpt_browser.core.graph_link import item_of_key
@@ -80,18 +80,23 @@ class GraphDock(QDockWidget):
         return True
 
     def _show_wide(self) -> None:
-        """Show the dock; the first time, widen it (a graph is wide) as far as the window's
-        other panes allow without growing the window. A width restored from settings stays."""
-        first = not self.isVisible() and not self.property("sized")
-        self.show()
-        if not first:
+        self.show()  # sized the first time it shows, by any way of showing (see setVisible)
+
+    def setVisible(self, visible: bool) -> None:
+        """The first time the dock shows in a shown window, widen it (a graph is wide) with room
+        taken from the tensor view first, keeping the tree, without growing the window. A width
+        restored from settings (`sized` set by the window) stays."""
+        window = self.window_
+        first = visible and not self.isVisible() and window.isVisible()
+        if not first or self.property("sized"):
+            super().setVisible(visible)
             return
         self.setProperty("sized", True)
-        window = self.window_
-        room = window.width() - window.centralWidget().minimumSizeHint().width() - 20
-        width = min(int(window.width() * 0.45), room)
-        if self.width() < width:
-            window.resizeDocks([self], [width], Qt.Orientation.Horizontal)
+        tree = window.splitter.sizes()[0]  # measured before the dock takes its room
+        width = window.panes.dock_width()
+        super().setVisible(visible)
+        window.resizeDocks([self], [width], Qt.Orientation.Horizontal)
+        QTimer.singleShot(0, lambda: window.panes.keep_tree_beside_dock(tree))
 
     def _on_checkpoint_changed(self, checkpoint) -> None:
         if checkpoint is None:

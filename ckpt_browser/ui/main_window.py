@@ -37,9 +37,9 @@ from ckpt_browser.ui.notice_bar import NoticeBar
 from ckpt_browser.ui.recent_files import RecentFiles
 from ckpt_browser.ui.tensor_view import TENSOR_SPLITTERS, TensorView
 from ckpt_browser.ui.variable_tree import KIND_TOGGLES, VariableTree
+from ckpt_browser.ui.window_geometry import PaneSizer, place_on_screen
 
 APP_TITLE = "ckpt-browser"
-DEFAULT_SIZE = (1400, 900)
 OPEN_FILE_FILTER = "Checkpoint files (*.index *.meta *.data-* checkpoint *.pb);;All files (*)"
 
 
@@ -59,7 +59,6 @@ class MainWindow(QMainWindow):
         self.setWindowTitle(APP_TITLE)
         self.setWindowIcon(application_icon())
         self.setAcceptDrops(True)
-        self.resize(*DEFAULT_SIZE)
 
         self.tree = VariableTree()
         self.tensor_view = TensorView()
@@ -69,7 +68,7 @@ class MainWindow(QMainWindow):
         self.splitter.addWidget(self.tensor_view)
         self.splitter.setStretchFactor(0, 0)
         self.splitter.setStretchFactor(1, 1)
-        self.splitter.setSizes([560, 840])
+        self.panes = PaneSizer(self, self.splitter)
         self.notice_bar = NoticeBar()
         central = QWidget()
         central_layout = QVBoxLayout(central)
@@ -99,6 +98,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.graph_dock = GraphDock(self)
         self._build_status_bar()
+        place_on_screen(self)
         self._restore_settings()
         self._update_actions()
 
@@ -393,14 +393,14 @@ class MainWindow(QMainWindow):
         if settings is None:
             return
         geometry = settings.value("window/geometry")
-        if isinstance(geometry, QByteArray):
-            self.restoreGeometry(geometry)
+        if isinstance(geometry, QByteArray) and self.restoreGeometry(geometry):
+            place_on_screen(self, restored=True)  # saved on another monitor layout, maybe
         state = settings.value("window/state")
-        if isinstance(state, QByteArray):
-            self.restoreState(state)
+        if isinstance(state, QByteArray) and self.restoreState(state):
+            self.graph_dock.setProperty("sized", True)  # its width as the user left it
         main = settings.value("splitters/main")
         if isinstance(main, QByteArray):
-            self.splitter.restoreState(main)
+            self.panes.restore(main)
         pane_states = {}
         for name in TENSOR_SPLITTERS:
             state = settings.value(f"splitters/{name}")
