@@ -368,7 +368,8 @@ class TensorView(QWidget):
         self._draw_histogram(preview.histogram)
 
     def _show_preview(self, preview: QuickPreview, state: str) -> None:
-        note = f"≈ {state} (a sample of {plural(preview.sample_size, 'value')})"
+        sample = plural(preview.sample_size, "value")
+        note = f"≈: approximate, from a sample of {sample}; {state}"
         extra = self._stats_note(preview.stats)
         self.stats_panel.set_stats(preview.stats, f"{note}\n{extra}" if extra else note, True)
 
