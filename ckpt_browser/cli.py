@@ -151,7 +151,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 def cmd_verify(args: argparse.Namespace) -> int:
     from .core.formatting import format_bytes
 
-    with open_checkpoint(args.path) as ckpt:
+    with _open(args.path) as ckpt:
         for message in ckpt.check_shards().messages:  # the window's notice bar says the same
             print(f"warning: {message}", file=sys.stderr)
         problems = ckpt.verify()

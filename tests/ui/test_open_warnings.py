@@ -28,3 +28,16 @@ def test_missing_object_graph_shard_opens_with_the_notice_bar(
     wait_idle(window)
     assert window.last_error == f"{missing}: data shard is missing"
     assert window.error_box is None  # said in the pane, not in a dialog
+
+
+def test_verify_prints_what_the_notice_bar_shows(window, capsys, tf2_missing_graph_shard):
+    """`verify` says, one `warning:` line each, what the window's bar says at open."""
+    from ckpt_browser.cli import main
+
+    prefix, _missing = tf2_missing_graph_shard
+    assert main(["verify", prefix]) == 1
+    err = capsys.readouterr().err.splitlines()
+    warnings = [line.removeprefix("warning: ") for line in err if line.startswith("warning: ")]
+    assert window.open_path(prefix)
+    assert sorted(window.notice_bar.label.text().splitlines()) == sorted(warnings)
+    assert len(warnings) == 2 and any("cannot be read" in w for w in warnings)
