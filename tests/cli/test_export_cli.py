@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 from tf_checkpoints import import_tensorflow
@@ -116,3 +118,13 @@ def test_strings_without_trailing_nuls_stay_plain_bytes_arrays(capsys, all_dtype
     loaded = np.load(tmp_path / "s.npy", allow_pickle=False)
     assert loaded.dtype.kind == "S"
     assert loaded.tolist() == _tf_value(all_dtypes_ckpt.prefix, name).tolist()
+
+
+def test_show_json_reports_scalars_with_an_empty_shape(capsys, scalars_and_strings_ckpt):
+    ckpt = scalars_and_strings_ckpt
+    for name in ckpt.scalars:
+        assert main(["show", ckpt.prefix, name, "--json"]) == 0
+        record = json.loads(capsys.readouterr().out)
+        expected = _tf_value(ckpt.prefix, name)
+        assert record["shape"] == []
+        assert record["stats"]["min"] == record["stats"]["max"] == expected.item()
