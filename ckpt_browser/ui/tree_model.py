@@ -88,6 +88,7 @@ class VariableTreeModel(QAbstractItemModel):
         self._italic = QFont()
         self._italic.setItalic(True)
         self._unreadable: Mapping[str, str] = {}
+        self._unreadable_below: dict[int, int] = {}
         self._warning_icon = (
             style.standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning) if style else None
         )
@@ -105,6 +106,23 @@ class VariableTreeModel(QAbstractItemModel):
         """
         self._unreadable = unreadable
 
+    def unreadable_below(self, index: AnyIndex) -> int:
+        """How many unreadable tensors lie below this row (a collapsed folder says so)."""
+        node = self.node(index) if index.isValid() else None
+        return self._unreadable_below.get(id(node), 0) if node is not None else 0
+
+    def _count_unreadable_below(self) -> None:
+        below: dict[int, int] = {}  # id(node) -> count, for the scopes above
+        self._unreadable_below = below
+        if not self._unreadable or self._root is None:
+            return
+        for leaf in self._root.tensors():
+            if leaf.info.name in self._unreadable:  # type: ignore[union-attr]
+                parent = leaf.parent
+                while parent is not None and parent is not self._root:
+                    below[id(parent)] = below.get(id(parent), 0) + 1
+                    parent = parent.parent
+
     def unreadable_reason(self, index: AnyIndex) -> str | None:
         node = self.node(index) if index.isValid() else None
         return self._unreadable.get(node.info.name) if node and node.info else None
@@ -114,6 +132,7 @@ class VariableTreeModel(QAbstractItemModel):
         self.beginResetModel()
         self._root = root
         self._reset_registry()
+        self._count_unreadable_below()
         self.endResetModel()
 
     def node(self, index: AnyIndex) -> ScopeNode | None:
@@ -191,13 +210,16 @@ class VariableTreeModel(QAbstractItemModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self._display(node, column)
         unreadable = self._unreadable.get(node.info.name) if node.info is not None else None
+        below = self._unreadable_below.get(id(node), 0)
         if role == Qt.ItemDataRole.ToolTipRole:
             tooltip = self._tooltip(node)
+            if below:
+                tooltip = f"{plural(below, 'tensor')} below cannot be read\n{tooltip}"
             return f"Cannot be read: {unreadable}\n{tooltip}" if unreadable else tooltip
         if role == Qt.ItemDataRole.TextAlignmentRole and column in _RIGHT_ALIGNED:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.DecorationRole and column == Column.NAME:
-            if unreadable:
+            if unreadable or below:
                 return self._warning_icon
             return self._tensor_icon if node.info is not None else self._folder_icon
         if role == Qt.ItemDataRole.ForegroundRole and unreadable:

@@ -308,6 +308,8 @@ def test_truncated_shard_is_reported_once_at_open_without_a_dialog(
         tooltip = model.data(index, Qt.ItemDataRole.ToolTipRole)
         assert tooltip.startswith("Cannot be read: bytes ")
         assert "past the end of model.ckpt.data-00002-of-00003" in tooltip
+    window.tree.view.collapseAll()
+    assert window.tree.model.unreadable_below(model.index_of_path("dense")) == 0
     intact = model.index_of_path("dense/kernel")
     assert model.data(intact, Qt.ItemDataRole.ForegroundRole) != UNREADABLE_COLOR
     assert not model.data(intact, Qt.ItemDataRole.ToolTipRole).startswith("Cannot be read")
@@ -335,6 +337,13 @@ def test_missing_shard_is_reported_at_open(window, sharded_ckpt, tmp_path):
         "shard 1 (model.ckpt.data-00001-of-00003) is missing"
     )
     model = window.tree.model
-    marked = {leaf.key for leaf in model.root.tensors() if model.unreadable_reason(
-        model.index_of_path(leaf.path))}
+    marked = {
+        leaf.key
+        for leaf in model.root.tensors()
+        if model.unreadable_reason(model.index_of_path(leaf.path))
+    }
     assert marked == lost
+    dense = model.index_of_path("dense")  # a collapsed scope says what lies below it
+    assert model.data(dense, Qt.ItemDataRole.ToolTipRole).startswith(
+        "1 tensor below cannot be read\n"
+    )
