@@ -158,7 +158,10 @@ def test_frozen_graph_opens_alone_and_its_constants_open_in_the_tensor_view(
     panel.canvas.node_items()[item].setSelected(True)
     wait_idle(window)
     assert window.tensor_view.key == name
-    np.testing.assert_array_equal(window.tensor_view.analysis.array, frozen_pb.constants[name])
+    constant = frozen_pb.constants[name]
+    np.testing.assert_array_equal(window.tensor_view.values.data.table, constant)
+    stats = window.tensor_view.analysis.stats
+    assert stats.count == constant.size and stats.max == constant.max()
 
 
 def test_variables_the_checkpoint_lacks_are_marked(qtbot, panel, tf1_training_dir):
