@@ -14,6 +14,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
+import numpy as np
+
 from ckpt_browser.core import chunked
 from ckpt_browser.core.chunked import Cancel, Progress
 from ckpt_browser.core.stats import Histogram, TensorStats, analyze, histogram
@@ -48,9 +50,9 @@ class Analysis:
 
 def quick_preview(array: object, bins: int, sample: int = QUICK_SAMPLE) -> QuickPreview:
     """Estimates from about `sample` elements (evenly spaced runs, see `chunked.sample`)."""
-    measured = chunked.measured(array)
-    total = measured.flat.size
-    picked = chunked.sample(measured.flat, max(int(sample), 1))
+    flat = np.asarray(array).reshape(-1)  # sampled as stored: strings stay strings, complex complex
+    total = flat.size
+    picked = chunked.sample(flat, max(int(sample), 1))
     stats, sampled = analyze(picked, bins)
     scale = total / max(picked.size, 1)
 

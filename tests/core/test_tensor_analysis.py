@@ -67,3 +67,13 @@ class _Source:
 
     def data_files(self) -> list[str]:
         return list(self._data)
+
+
+def test_the_preview_measures_what_the_exact_results_measure() -> None:
+    words = np.array([b"a" * (i % 7) for i in range(50_000)], dtype=object)
+    preview = quick_preview(words, 10, sample=5_000)
+    assert preview.stats.measure == "length" and preview.stats.l2_norm is None
+    assert preview.stats.max == 6 and preview.histogram.measure == "length"
+    phases = np.exp(1j * np.linspace(0, 6, 50_000)).astype(np.complex64) * 2
+    assert quick_preview(phases, 10, sample=5_000).stats.measure == "magnitude"
+
