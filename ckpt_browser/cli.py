@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import difflib
 import json
 import os
 import sys
@@ -65,6 +64,8 @@ def _find(ckpt: Checkpoint, name: str) -> str:
     by_readable = [key for key, info in ckpt.items() if info.readable_name == name]
     if len(by_readable) == 1:
         return by_readable[0]
+    import difflib
+
     close = difflib.get_close_matches(name, list(ckpt), n=3)
     hint = f"; did you mean {', '.join(repr(c) for c in close)}?" if close else ""
     raise CheckpointError(f"key {name!r} not found in checkpoint{hint}", ckpt.prefix)

@@ -60,21 +60,6 @@ def _median(values: list[float]) -> float:
 
 
 def bench_window(paths: dict[str, str]) -> list[Row]:
-    screenshot = REPO / "bench-screenshot.png"
-    times = []
-    for _ in range(5):
-        start = time.perf_counter()
-        subprocess.run(
-            [PYTHON, "-m", "ckpt_browser.cli", paths["many"], "--screenshot", str(screenshot)],
-            check=True,
-            env=offscreen(),
-            capture_output=True,
-            cwd=REPO,
-        )
-        times.append(time.perf_counter() - start)
-    screenshot.unlink(missing_ok=True)
-    shot = _median(times)
-
     import numpy as np
 
     from ckpt_browser.core.stats import analyze, compute_quantiles, compute_stats, histogram
@@ -119,12 +104,6 @@ def bench_window(paths: dict[str, str]) -> list[Row]:
         stalls[mode] = (_median([d for d, _ in runs]), max(g for _, g in runs))
     (done, gap), (_, warm_gap) = stalls["cold"], stalls["warm"]
     return [
-        (
-            "window `--screenshot` of 20,000 variables, whole process",
-            f"{shot:.2f} s",
-            "",
-            f"< 2 s: {'yes' if shot < 2 else 'NO'}",
-        ),
         (
             "exact statistics + histogram of 67M float32",
             f"{ours:.2f} s",
