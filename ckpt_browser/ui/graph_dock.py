@@ -83,12 +83,17 @@ class GraphDock(QDockWidget):
         self.show()  # sized the first time it shows, by any way of showing (see setVisible)
 
     def setVisible(self, visible: bool) -> None:
-        """The first time the dock shows in a shown window, widen it (a graph is wide) with room
-        taken from the tensor view first, keeping the tree, without growing the window. A width
-        restored from settings (`sized` set by the window) stays."""
+        """Showing in a shown window: beside the panes if the screen has the width for all three
+        (else as its own window over the right of the screen: docked, it would push the main
+        window off a small screen). The first time, widen it (a graph is wide) with room taken
+        from the tensor view first, keeping the tree. A width restored from settings stays."""
         window = self.window_
-        first = visible and not self.isVisible() and window.isVisible()
-        if not first or self.property("sized"):
+        showing = visible and not self.isVisible() and window.isVisible()
+        if showing and not self.isFloating() and not window.panes.fits_beside(self):
+            self.setFloating(True)
+            self.setGeometry(window.panes.floating_rect(self))
+        first = showing and not self.isFloating() and not self.property("sized")
+        if not first:
             super().setVisible(visible)
             return
         self.setProperty("sized", True)

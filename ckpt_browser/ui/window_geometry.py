@@ -139,6 +139,32 @@ class PaneSizer(QObject):
         width = dock_width(window.width(), tree, self._tree_min(), self._tensor_min(), chrome)
         return max(1, width)
 
+    def fits_beside(self, dock: QWidget) -> bool:
+        """Whether the screen is wide enough for the tree, the tensor view and `dock` at their
+        minimum widths (Qt would otherwise widen the window past the screen's edge)."""
+        splitter = self._splitter
+        needed = (
+            self._tree_min()
+            + splitter.widget(1).minimumSizeHint().width()
+            + dock.minimumSizeHint().width()
+            + splitter.handleWidth()
+            + _DOCK_CHROME
+        )
+        screen = self._window.screen()
+        room = self._window.width()
+        if screen is not None:
+            room = max(room, screen.availableGeometry().width())
+        return needed <= room
+
+    def floating_rect(self, dock: QWidget) -> QRect:
+        """Where `dock` floats when it does not fit beside: the right part of the screen."""
+        screen = self._window.screen()
+        available = screen.availableGeometry() if screen is not None else self._window.geometry()
+        width = max(dock.minimumSizeHint().width(), int(available.width() * DOCK_SHARE))
+        rect = QRect(0, 0, min(width, available.width()), available.height())
+        rect.moveTopRight(available.topRight())
+        return _without_title_bar(rect, dock)
+
     def keep_tree_beside_dock(self, tree: int) -> None:
         """After a dock opened: the tree keeps `tree` pixels (down to its minimum) and the
         tensor view, which gave the dock its room, has the rest."""

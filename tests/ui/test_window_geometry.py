@@ -122,3 +122,27 @@ def test_opening_the_graph_dock_keeps_the_tree(qtbot, window, wait_idle, width) 
     assert view >= view_min - 2
     if width >= 1800:
         assert tree == tree_before  # with room to spare only the tensor view gives
+
+
+def test_a_graph_without_room_beside_floats_instead_of_pushing_the_window_off_screen(
+    qtbot, window, wait_idle
+) -> None:
+    area = _screen_area(window)
+    window.resize(area.width() - 40, area.height() - 60)  # a maximised window on a small screen
+    assert window.open_path(str(DEMO_DIR))
+    assert window.select("conv2/kernel")  # the tensor view now needs its full minimum width
+    wait_idle(window)
+    _settle(qtbot, window)
+    needed = (
+        window.tree.minimumSizeHint().width()
+        + window.tensor_view.minimumSizeHint().width()
+        + window.graph_dock.minimumSizeHint().width()
+    )
+    assert needed > area.width()  # the premise: three panes cannot share this screen
+    width = window.width()
+    window.graph_dock.toggleViewAction().trigger()
+    _settle(qtbot, window)
+    dock = window.graph_dock
+    assert dock.isVisible() and dock.isFloating()
+    assert window.width() == width  # docked, it would have widened the window by its own width
+    assert area.contains(dock.geometry())
