@@ -50,9 +50,10 @@ def demo_path() -> str:
 
 
 def _open(path: str) -> Checkpoint:
-    """Open a checkpoint, printing what it lacks but opened without as `warning: ...` lines."""
+    """Open a checkpoint, printing what it lacks but opened without, and which tensors its data
+    files cannot hold (what the window's bar says at open), as `warning: ...` lines."""
     ckpt = open_checkpoint(path)
-    for warning in ckpt.warnings:
+    for warning in [*ckpt.check_shards().messages, *ckpt.warnings]:
         print(f"warning: {warning}", file=sys.stderr)
     return ckpt
 
@@ -153,8 +154,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
     from .core.formatting import format_bytes
 
     with _open(args.path) as ckpt:
-        for message in ckpt.check_shards().messages:  # the window's notice bar says the same
-            print(f"warning: {message}", file=sys.stderr)
         problems = ckpt.verify()
         total = sum(info.nbytes for info in ckpt.values())
         for problem in problems:

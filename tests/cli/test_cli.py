@@ -134,6 +134,20 @@ def test_verify_exit_codes(capsys, all_dtypes_ckpt, tmp_path):
     assert out.splitlines()[0].startswith("damaged: ")
 
 
+def test_ls_lists_a_truncated_checkpoint_and_warns_once(capsys, sharded_ckpt, tmp_path):
+    from tests.format.test_bad_input import copy_checkpoint
+
+    prefix = copy_checkpoint(sharded_ckpt.prefix, tmp_path)
+    os.truncate(prefix + ".data-00001-of-00003", 0)
+    code, out, err = run(capsys, "ls", prefix)
+    assert code == 0
+    assert len(out.splitlines()) == 2 + len(sharded_ckpt.expected)  # every name is listed
+    assert err.splitlines() == [
+        f"warning: 3 of {len(sharded_ckpt.expected)} tensors lie past the end of shard 1 "
+        "(model.ckpt.data-00001-of-00003, 0 bytes): the file is truncated"
+    ]
+
+
 def test_verify_warns_of_a_truncated_shard_as_the_window_does(capsys, sharded_ckpt, tmp_path):
     from tests.format.test_bad_input import copy_checkpoint
 

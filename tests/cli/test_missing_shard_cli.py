@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 
 from tf_checkpoints import import_tensorflow
 
@@ -21,13 +22,16 @@ def test_ls_lists_every_name_and_warns_of_the_missing_shard(capsys, tf2_missing_
 
     code, out, err = run(capsys, "ls", prefix)
     assert code == 0
-    (warning,) = err
-    assert warning.startswith("warning: ") and missing in warning
+    # What the window's bar says: the tensors the missing shard held, and the object graph lost.
+    lost, graph = err
+    assert lost.startswith("warning: ") and "cannot be read" in lost
+    assert os.path.basename(missing) in lost
+    assert graph.startswith("warning: ") and missing in graph and "object graph" in graph
     listed = [line.split()[0] for line in out.splitlines()[1:-1]]
     assert listed == names
 
     code, out, err = run(capsys, "ls", prefix, "--json")
-    assert code == 0 and len(err) == 1
+    assert code == 0 and len(err) == 2
     assert [v["name"] for v in json.loads(out)["variables"]] == names
 
 
