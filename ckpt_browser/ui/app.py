@@ -22,6 +22,7 @@ from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
 from ckpt_browser.ui import about_dialog, theme
+from ckpt_browser.ui.display_check import display_problem
 from ckpt_browser.ui.main_window import MainWindow
 
 ORGANIZATION = "ckpt-browser"
@@ -70,6 +71,10 @@ def run_gui(
 
     `graph` shows the graph panel even when no graph was found beside the checkpoint.
     """
+    problem = display_problem()
+    if problem is not None:  # rather than Qt's page of text and an abort
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     app = make_application()
     if compare or len(paths) > 1:
         return _run_compare(app, paths, select=select, screenshot=screenshot, size=size)

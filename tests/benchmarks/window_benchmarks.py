@@ -1,4 +1,4 @@
-"""The main window's figures: start-up to a screenshot, exact statistics of a big tensor, and how
+"""The main window's figures: exact statistics of a big tensor, and how
 long the event loop is ever blocked while they are computed. Used by `run_benchmarks.py`."""
 
 from __future__ import annotations
