@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ckpt_browser.core.formatting import plural
+from ckpt_browser.core.heatmap_grid import heatmap_steps
 
 DEFAULT_MAX_CHARS = 200
 ELLIPSIS = "…"
@@ -111,6 +112,15 @@ def slice_shape(spec: SliceSpec, shape: Sequence[int]) -> tuple[int, ...]:
     return tuple(lengths)
 
 
+def element_index(spec: SliceSpec, shape: Sequence[int], row: int, column: int) -> tuple[int, ...]:
+    """The index in the whole tensor of the cell (row, column) of the slice `spec` shows."""
+    shown = {spec.row_axis: row, spec.col_axis: column}
+    return tuple(
+        int(shown[axis]) if axis in shown else int(spec.fixed.get(axis, 0))
+        for axis in range(len(shape))
+    )
+
+
 def take_slice(array: np.ndarray, spec: SliceSpec) -> np.ndarray:
     """The slice `spec` shows of an array in memory, oriented rows x columns."""
     part = np.asarray(array[index_tuple(spec, array.shape)])
@@ -177,10 +187,7 @@ def downsample_for_heatmap(
         raise ValueError(f"unknown downsampling method {method!r}; use 'mean' or 'stride'")
     if values.dtype.kind not in "f":
         values = values.astype(np.float64)
-    rows, cols = values.shape
-    max_rows, max_cols = (max(1, int(n)) for n in max_pixels)
-    row_step = max(1, math.ceil(rows / max_rows))
-    col_step = max(1, math.ceil(cols / max_cols))
+    row_step, col_step = heatmap_steps(values.shape, max_pixels)
     if row_step == 1 and col_step == 1:
         return values
     if method == "stride":

@@ -2,23 +2,37 @@
 
 Values of both signs (most weights) get a diverging map centred on zero with symmetric limits, so
 white means 0 and the two colours compare magnitudes honestly; one-signed values (variances,
-counts, magnitudes) get a sequential map. Big slices arrive already downsampled; the image is
-stretched over the full slice extent so the axes keep the slice's own row and column indices.
+counts, magnitudes) get a sequential map. Big slices arrive already downsampled; each pixel is
+laid over exactly the block of cells it stands for (`core.heatmap_grid`), so the axes keep the
+slice's own row and column indices and the readout names the element whose value it shows.
+Given the full-resolution slice (a memory map), the readout shows the exact value under the cursor
+and, once the view is zoomed in to a block that fits the display budget, that block is loaded at
+full resolution (by whoever listens to `detail_wanted`, off the event loop) and drawn in place.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QPointF, QRectF
-from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, QPointF, QRectF, QTimer, Signal
+from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
-from ckpt_browser.core.formatting import format_number
+from ckpt_browser.core.formatting import format_number, shortest_text
+from ckpt_browser.core.heatmap_grid import (
+    Block,
+    ElementIndex,
+    HeatmapGrid,
+    format_rows_columns,
+    hover_text,
+)
 from ckpt_browser.core.slicing import symmetric_levels
 from ckpt_browser.ui import theme
 
 DIVERGING_MAP = "CET-D1A"  # blue - white - red, perceptually uniform
 SEQUENTIAL_MAP = "viridis"
+DETAIL_BUDGET = (1000, 1000)  # the most cells drawn at full resolution, as rows and columns
+# Wait for the view to stop moving (a wheel turn sends several steps) before loading a block.
+DETAIL_DELAY_MS = 150
 
 
 def choose_levels(values: np.ndarray) -> tuple[tuple[float, float], bool]:
@@ -50,6 +64,8 @@ class IndexAxis(pg.AxisItem):
 class Heatmap(QWidget):
     """ImageItem + ColorBarItem over a 2-D float array; the value under the cursor below it."""
 
+    detail_wanted = Signal(object)  # a Block of the slice to load at full resolution
+
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
         self.plot_widget = pg.GraphicsLayoutWidget()
@@ -62,20 +78,36 @@ class Heatmap(QWidget):
         self.plot.setLabel("bottom", "column")
         self.image = pg.ImageItem(axisOrder="row-major")
         self.plot.addItem(self.image)
+        self.detail_image = pg.ImageItem(axisOrder="row-major")  # a full-resolution block on top
+        self.detail_image.setZValue(1)
+        self.plot.addItem(self.detail_image)
         self.color_bar = pg.ColorBarItem(
             colorMap=pg.colormap.get(DIVERGING_MAP), interactive=False, colorMapMenu=False
         )
-        self.color_bar.setImageItem(self.image, insert_in=self.plot)
+        self.color_bar.setImageItem([self.image, self.detail_image], insert_in=self.plot)
         self.hover_label = QLabel(" ")
+        # A long readout is cut at the edge rather than widening the window.
+        self.hover_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.plot_widget, 1)
         layout.addWidget(self.hover_label)
 
         self._values = np.zeros((0, 0), dtype=np.float32)
-        self._full_shape: tuple[int, int] = (0, 0)
+        self.grid = HeatmapGrid((0, 0))
         self.diverging = True
-        self._downsampling = "mean"
+        self._source: np.ndarray | None = None
+        self._stored_dtype: np.dtype | None = None
+        self._element_index: ElementIndex | None = None
+        self.detail_budget = DETAIL_BUDGET
+        self.detail_block: Block | None = None  # the block drawn at full resolution
+        self._detail_values: np.ndarray | None = None
+        self._requested: Block | None = None
+        self._detail_timer = QTimer(self)
+        self._detail_timer.setSingleShot(True)
+        self._detail_timer.setInterval(DETAIL_DELAY_MS)
+        self._detail_timer.timeout.connect(self._check_detail)
+        self.plot.vb.sigRangeChanged.connect(lambda *_: self._detail_timer.start())
         self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
         theme.style_plot(self.plot_widget)
 
@@ -83,43 +115,75 @@ class Heatmap(QWidget):
     def values(self) -> np.ndarray:
         return self._values
 
+    @property
+    def detail_values(self) -> np.ndarray | None:
+        return self._detail_values
+
     def set_values(
         self,
         values: np.ndarray,
         full_shape: tuple[int, int] | None = None,
         downsampling: str = "mean",
         levels: tuple[tuple[float, float], bool] | None = None,
+        *,
+        source: np.ndarray | None = None,
+        stored_dtype: np.dtype | None = None,
+        element_index: ElementIndex | None = None,
     ) -> None:
         """Show `values` (maybe downsampled) standing for a slice of `full_shape` cells.
 
         `downsampling` says how the values were shrunk: "mean" (block means) or "stride".
         `levels` is `choose_levels(values)` if the caller already has it (from a worker).
+        `source` is the whole slice at full resolution (numbers as `display_array` gives them,
+        `stored_dtype` the checkpoint's dtype): the readout then shows exact values and zooming
+        in asks for full-resolution blocks. `element_index(row, column)` names a cell by its
+        index in the whole tensor.
         """
         values = np.asarray(values, dtype=np.float64 if values.dtype == np.float64 else np.float32)
         if values.ndim == 1:
             values = values.reshape(1, -1)
         self._values = values
-        rows, columns = full_shape or values.shape
-        self._full_shape = (rows, columns)
+        self.grid = HeatmapGrid.for_pixels(full_shape or values.shape, values.shape, downsampling)
+        self._source, self._stored_dtype = source, stored_dtype
+        self._element_index = element_index
+        self._drop_detail()
         levels, self.diverging = levels if levels is not None else choose_levels(values)
         color_map = DIVERGING_MAP if self.diverging else SEQUENTIAL_MAP
         self.color_bar.setColorMap(pg.colormap.get(color_map))
         self.image.setImage(values, autoLevels=False)
         self.color_bar.setLevels(levels)
-        # Cell (r, c) covers [c - 0.5, c + 0.5] x [r - 0.5, r + 0.5], so ticks sit on cell centres.
-        self.image.setRect(QRectF(-0.5, -0.5, max(columns, 1), max(rows, 1)))
-        self.plot.autoRange(padding=0)
-        self._downsampling = downsampling
-        title = ""
-        if values.shape != (rows, columns):
-            how = "block means" if downsampling == "mean" else "every k-th value"
-            title = f"downsampled to {values.shape[0]} × {values.shape[1]} ({how})"
-        self.plot.setTitle(title, size="9pt")
+        # Cell (r, c) covers [c - 0.5, c + 0.5] x [r - 0.5, r + 0.5], so ticks sit on cell centres;
+        # a pixel covers its whole block, the last one maybe past the slice's edge.
+        rows, columns = self.grid.shape
+        covered_rows, covered_columns = self.grid.covered
+        self.image.setRect(QRectF(-0.5, -0.5, max(covered_columns, 1), max(covered_rows, 1)))
+        self.plot.vb.setLimits(
+            xMin=-0.5, xMax=max(columns, 1) - 0.5, yMin=-0.5, yMax=max(rows, 1) - 0.5
+        )
+        self.plot.vb.setRange(
+            xRange=(-0.5, max(columns, 1) - 0.5), yRange=(-0.5, max(rows, 1) - 0.5), padding=0
+        )
+        self._update_title()
+
+    def set_detail(self, block: Block, values: np.ndarray) -> None:
+        """Draw `values`, the cells of `block` at full resolution, over the downsampled map."""
+        if self._source is None or block != self._requested:
+            return  # an answer for a slice or view no longer shown
+        values = np.asarray(values, dtype=np.float64 if values.dtype == np.float64 else np.float32)
+        self.detail_block, self._detail_values = block, values
+        self.detail_image.setImage(values, autoLevels=False)
+        self.detail_image.setLevels(self.color_bar.levels())
+        height, width = block.shape
+        self.detail_image.setRect(QRectF(block.left - 0.5, block.top - 0.5, width, height))
+        self.detail_image.setVisible(True)
+        self._update_title()
 
     def clear(self) -> None:
         self.image.clear()
         self._values = np.zeros((0, 0), dtype=np.float32)
-        self._full_shape = (0, 0)
+        self.grid = HeatmapGrid((0, 0))
+        self._source = self._element_index = None
+        self._drop_detail()
         self.hover_label.setText(" ")
 
     def changeEvent(self, event: QEvent) -> None:
@@ -127,18 +191,75 @@ class Heatmap(QWidget):
             theme.style_plot(self.plot_widget)
         super().changeEvent(event)
 
+    def readout_at(self, x: float, y: float) -> str:
+        """What the readout says with the cursor at (x, y) in the map's coordinates."""
+        cell = self.grid.cell_at(x, y)
+        if cell is None or self._values.size == 0:
+            return " "
+        row, column = cell
+        pixel_value = self._values[self.grid.pixel_of(row, column)]
+        exact = None
+        if self._source is not None:
+            exact = shortest_text(self._source[row, column], self._stored_dtype)
+        if self.detail_block is not None and self.detail_block.holds(row, column):
+            # Drawn at full resolution here: the pixel is the element itself.
+            return hover_text(
+                HeatmapGrid(self.grid.shape),
+                row,
+                column,
+                pixel_text=exact or "",
+                element_index=self._element_index,
+            )
+        stride = self.grid.method == "stride"
+        pixel_text = (
+            shortest_text(pixel_value, self._stored_dtype) if stride else format_number(pixel_value)
+        )
+        return hover_text(
+            self.grid,
+            row,
+            column,
+            pixel_text=pixel_text,
+            exact_text=exact,
+            element_index=self._element_index,
+        )
+
     def _on_mouse_moved(self, scene_position: QPointF) -> None:
         if self._values.size == 0 or not self.plot.sceneBoundingRect().contains(scene_position):
             return
         point = self.plot.vb.mapSceneToView(scene_position)
-        rows, columns = self._full_shape
-        row, column = int(np.floor(point.y() + 0.5)), int(np.floor(point.x() + 0.5))
-        if not (0 <= row < rows and 0 <= column < columns):
-            self.hover_label.setText(" ")
+        self.hover_label.setText(self.readout_at(point.x(), point.y()))
+
+    def _check_detail(self) -> None:
+        """Ask for the block in view at full resolution once it is small enough to draw whole."""
+        if self._source is None or not self.grid.downsampled:
             return
-        shown_rows, shown_columns = self._values.shape
-        value = self._values[row * shown_rows // rows, column * shown_columns // columns]
-        approx = ""
-        if self._values.shape != self._full_shape:
-            approx = " (block mean)" if self._downsampling == "mean" else " (nearest shown value)"
-        self.hover_label.setText(f"row {row}, column {column}: {format_number(value)}{approx}")
+        x_range, y_range = self.plot.vb.viewRange()
+        visible = self.grid.visible_block(x_range, y_range)
+        wanted = None if visible is None else self.grid.detail_block(visible, self.detail_budget)
+        if wanted is None:
+            if self.detail_block is not None or self._requested is not None:
+                self._drop_detail()
+                self._update_title()
+            return
+        loaded = self.detail_block if self.detail_block is not None else self._requested
+        if loaded is not None and visible is not None and loaded.contains(visible):
+            return
+        self._requested = wanted
+        self.detail_wanted.emit(wanted)
+
+    def _drop_detail(self) -> None:
+        self.detail_block = self._requested = self._detail_values = None
+        self.detail_image.clear()
+        self.detail_image.setVisible(False)
+
+    def _update_title(self) -> None:
+        grid, title = self.grid, ""
+        if grid.downsampled:
+            how = "block means" if grid.method == "mean" else "every k-th value"
+            pixel_rows, pixel_columns = grid.pixels
+            title = f"downsampled to {pixel_rows} × {pixel_columns} ({how})"
+            if self.detail_block is not None:
+                title += f"; full resolution over {format_rows_columns(self.detail_block)}"
+            elif self._source is not None:
+                title += "; zoom in for full resolution"
+        self.plot.setTitle(title, size="9pt")

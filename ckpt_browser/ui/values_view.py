@@ -8,6 +8,7 @@ complex values as magnitude or phase, booleans as 0/1.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -25,10 +26,12 @@ from PySide6.QtWidgets import (
 )
 
 from ckpt_browser.core.formatting import format_shape, shortest_text
+from ckpt_browser.core.heatmap_grid import Block
 from ckpt_browser.core.slicing import (
     SliceSpec,
     display_array,
     downsample_for_heatmap,
+    element_index,
     index_tuple,
     phase_array,
 )
@@ -158,6 +161,9 @@ class ValuesView(QWidget):
         self.table = ValueTableView()
         self.table.setModel(self.table_model)
         self.heatmap = Heatmap()
+        self.heatmap.detail_budget = HEATMAP_MAX_PIXELS
+        self.heatmap.detail_wanted.connect(self._load_detail)
+        self._detail_task: TaskHandle | None = None
         self.line = LinePlot()
         self.tabs = QTabWidget()
         self.tabs.setDocumentMode(True)
@@ -269,9 +275,34 @@ class ValuesView(QWidget):
 
     def _cancel(self) -> None:
         self._reload_timer.stop()
-        if self._pending is not None:
-            self._pending.cancel()
-            self._pending = None
+        for task in (self._pending, self._detail_task):
+            if task is not None:
+                task.cancel()
+        self._pending = self._detail_task = None
+
+    def _load_detail(self, block: Block) -> None:
+        """Read a block of the shown slice at full resolution for the zoomed-in heatmap.
+
+        The slice is a memory map for most tensors: only the block's pages are read, in a
+        worker, since pages not yet in memory come from disk.
+        """
+        data = self.data
+        if data is None or data.table.ndim != 2:
+            return
+        if self._detail_task is not None:
+            self._detail_task.cancel()
+        table = data.table
+
+        def work(context: TaskContext) -> np.ndarray:
+            context.raise_if_cancelled()
+            part = table[block.top : block.bottom, block.left : block.right]
+            return np.asarray(part, dtype=np.float64 if part.dtype.kind in "iu" else None)
+
+        def show(values: np.ndarray) -> None:
+            if self.data is data:
+                self.heatmap.set_detail(block, values)
+
+        self._detail_task = self._runner.start(work, show, on_failed=self._on_failed)
 
     def _show(self, data: SliceData) -> None:
         self.data = data
@@ -306,11 +337,17 @@ class ValuesView(QWidget):
                 self._columns_fitted_for = fitted_for
         elif current is self.heatmap and data.heatmap is not None:
             rows, columns = data.full_shape
+            info, spec = self._info, data.spec
             self.heatmap.set_values(
                 data.heatmap,
                 (rows, columns),
                 data.downsampling,
                 levels=(data.levels, data.diverging),
+                source=data.table,
+                stored_dtype=self._stored_dtype(),
+                element_index=None
+                if info is None or spec is None
+                else functools.partial(element_index, spec, info.shape),
             )
         elif current is self.line and data.line is not None:
             self.line.set_points(data.line, data.full_shape[0], data.downsampling)
