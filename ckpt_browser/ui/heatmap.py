@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, QPointF, QRectF, QTimer, Signal
+from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from ckpt_browser.core.formatting import format_number, shortest_text
@@ -108,7 +108,9 @@ class Heatmap(QWidget):
         self._detail_timer.setInterval(DETAIL_DELAY_MS)
         self._detail_timer.timeout.connect(self._check_detail)
         self.plot.vb.sigRangeChanged.connect(lambda *_: self._detail_timer.start())
-        self.plot.scene().sigMouseMoved.connect(self._on_mouse_moved)
+        # Every move, not pyqtgraph's sigMouseMoved: that drops moves within 10 ms of the last
+        # one, so a quick move that stops leaves the readout on a cell the cursor has left.
+        self.plot_widget.viewport().installEventFilter(self)
         theme.style_plot(self.plot_widget)
 
     @property
@@ -222,6 +224,11 @@ class Heatmap(QWidget):
             exact_text=exact,
             element_index=self._element_index,
         )
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.MouseMove and watched is self.plot_widget.viewport():
+            self._on_mouse_moved(self.plot_widget.mapToScene(event.position().toPoint()))
+        return super().eventFilter(watched, event)
 
     def _on_mouse_moved(self, scene_position: QPointF) -> None:
         if self._values.size == 0 or not self.plot.sceneBoundingRect().contains(scene_position):

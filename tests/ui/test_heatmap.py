@@ -11,8 +11,8 @@ import re
 import numpy as np
 import pytest
 import tf_checkpoints as tfc
-from PySide6.QtCore import QPoint, QPointF, Qt
-from PySide6.QtGui import QWheelEvent
+from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
+from PySide6.QtGui import QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
 from ckpt_browser.ui.values_view import BLOCK_MEAN_MAX_CELLS
@@ -48,11 +48,24 @@ def _heatmap_of(window, wait_idle, name: str):
 
 
 def _hover(qtbot, heatmap, x: float, y: float) -> tuple[str, float, float]:
-    """Move the mouse over map position (x, y), as a user would: the readout and where it landed."""
+    """Move the mouse over map position (x, y): the readout and the point the event landed on.
+
+    The move is a mouse event sent to the map's viewport, which passes it through the graphics
+    scene as the window system's would (QTest.mouseMove on the offscreen platform sometimes
+    delivers a move late or not at all).
+    """
     view = heatmap.plot_widget
     pixel = view.mapFromScene(heatmap.plot.vb.mapViewToScene(QPointF(x, y)))
-    qtbot.mouseMove(view.viewport(), pixel)
-    qtbot.wait(30)  # the scene hears of the move on the next turn of the event loop
+    viewport = view.viewport()
+    move = QMouseEvent(
+        QEvent.Type.MouseMove,
+        QPointF(pixel),
+        QPointF(viewport.mapToGlobal(pixel)),
+        Qt.MouseButton.NoButton,
+        Qt.MouseButton.NoButton,
+        Qt.KeyboardModifier.NoModifier,
+    )
+    QApplication.sendEvent(viewport, move)
     landed = heatmap.plot.vb.mapSceneToView(view.mapToScene(pixel))
     return heatmap.hover_label.text(), landed.x(), landed.y()
 
