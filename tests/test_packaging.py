@@ -359,11 +359,21 @@ def test_pyinstaller_app_starts_without_tensorflow(tmp_path):
     (metadata,) = internal.glob("ckpt_browser-*.dist-info/METADATA")
     assert f"\nVersion: {importlib.metadata.version('ckpt-browser')}\n" in metadata.read_text()
 
-    # The command line of the bundle answers as the package's does, snappy-compressed index too.
-    for prefix in (DEMO_PREFIX, SNAPPY_PREFIX):
-        bundled = _run([report["executable"], "ls", "--json", str(prefix)], timeout=120)
+    # The command line of the bundle answers as the package's does: a snappy-compressed index,
+    # and bfloat16 values (ml_dtypes, imported only when such a tensor is read) too.
+    import ml_dtypes
+
+    from ckpt_browser.format import CheckpointWriter
+
+    bfloat16_prefix = str(tmp_path / "bfloat16" / "model")
+    with CheckpointWriter(bfloat16_prefix) as writer:
+        writer.add("half", np.array([1.5, -2.25, 3e38], ml_dtypes.bfloat16))
+    commands = [["ls", "--json", str(DEMO_PREFIX)], ["ls", "--json", str(SNAPPY_PREFIX)]]
+    commands.append(["show", "--json", bfloat16_prefix, "half"])
+    for command in commands:
+        bundled = _run([report["executable"], *command], timeout=120)
         assert bundled.returncode == 0, bundled.stderr
-        here = _run([sys.executable, "-m", "ckpt_browser.cli", "ls", "--json", str(prefix)])
+        here = _run([sys.executable, "-m", "ckpt_browser.cli", *command])
         assert json.loads(bundled.stdout) == json.loads(here.stdout)
 
     # Its copy of the install script finds the bundle's resources and executable by itself.
