@@ -16,6 +16,7 @@ import numpy as np
 
 from ckpt_browser.core.formatting import plural
 from ckpt_browser.core.heatmap_grid import heatmap_steps
+from ckpt_browser.core.string_display import hex_cell, is_text
 
 DEFAULT_MAX_CHARS = 200
 ELLIPSIS = "…"
@@ -134,8 +135,8 @@ def display_array(values: np.ndarray, dtype_name: str, *, max_chars: int = DEFAU
 
     bool -> 0/1 (uint8); complex -> magnitude (see `phase_array` for the angle); bfloat16, float16,
     float8 and float4 -> float32; int4/int2 -> int8 (uint4/uint2 -> uint8); strings -> text (an
-    object array of str: UTF-8 with backslash escapes for bad bytes, cut at `max_chars` with an
-    ellipsis). Other numeric types come back as they are.
+    object array of str: the UTF-8 text, or hex with printable ASCII beside it for bytes that are
+    not text, cut at `max_chars` with an ellipsis). Other numeric types come back as they are.
     """
     values = np.asarray(values)
     if dtype_name == "string" or values.dtype == np.dtype(object):
@@ -164,7 +165,10 @@ def _as_text(values: np.ndarray, max_chars: int) -> np.ndarray:
     flat = values.reshape(-1)
     out = np.empty(flat.size, dtype=object)
     for i, item in enumerate(flat):
-        text = item.decode("utf-8", "backslashreplace") if isinstance(item, bytes) else str(item)
+        if isinstance(item, bytes):
+            text = item.decode("utf-8") if is_text(item) else hex_cell(item)
+        else:
+            text = str(item)
         if len(text) > max_chars:
             text = text[: max(max_chars - 1, 0)] + ELLIPSIS
         out[i] = text

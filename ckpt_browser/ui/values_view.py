@@ -14,10 +14,12 @@ from dataclasses import dataclass
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import QEvent, Qt, QTimer, Signal
+from PySide6.QtGui import QFontDatabase
 from PySide6.QtWidgets import (
     QComboBox,
     QHBoxLayout,
     QLabel,
+    QPlainTextEdit,
     QSizePolicy,
     QStackedWidget,
     QTabWidget,
@@ -35,7 +37,8 @@ from ckpt_browser.core.slicing import (
     index_tuple,
     phase_array,
 )
-from ckpt_browser.format import Checkpoint, TensorInfo
+from ckpt_browser.core.string_display import describe_bytes, is_text, object_graph_text
+from ckpt_browser.format import Checkpoint, TensorInfo, TensorKind
 from ckpt_browser.ui import theme
 from ckpt_browser.ui.heatmap import Heatmap, choose_levels
 from ckpt_browser.ui.slicer import Slicer
@@ -62,6 +65,7 @@ class SliceData:
     downsampling: str = "mean"  # how heatmap and line were shrunk if they were: "mean", "stride"
     levels: tuple[float, float] = (0.0, 1.0)  # heatmap colour limits
     diverging: bool = False  # values of both signs: a diverging map centred on 0
+    document: str | None = None  # a scalar string shown as a page: object graph tree or hex dump
 
 
 def prepare_slice(
@@ -88,7 +92,16 @@ def prepare_slice(
     if numeric and table.ndim == 1:
         row = table.reshape(1, -1)
         line = downsample_for_heatmap(row, (1, LINE_MAX_POINTS), method=method)[0]
-    return SliceData(spec, table, heatmap, line, tuple(table.shape), method, levels, diverging)
+    document = None
+    if info.dtype.is_string and table.ndim == 0:
+        data = bytes(raw.reshape(()).item())
+        if info.kind is TensorKind.OBJECT_GRAPH:
+            document = object_graph_text(data)
+        elif not is_text(data):
+            document = describe_bytes(data)
+    return SliceData(
+        spec, table, heatmap, line, tuple(table.shape), method, levels, diverging, document
+    )
 
 
 class LinePlot(QWidget):
@@ -178,9 +191,14 @@ class ValuesView(QWidget):
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.text_view = QPlainTextEdit()  # the decoded object graph, a hex dump
+        self.text_view.setReadOnly(True)
+        self.text_view.setLineWrapMode(QPlainTextEdit.LineWrapMode.NoWrap)
+        self.text_view.setFont(QFontDatabase.systemFont(QFontDatabase.SystemFont.FixedFont))
         self.stack = QStackedWidget()
         self.stack.addWidget(self.tabs)
         self.stack.addWidget(self.message)
+        self.stack.addWidget(self.text_view)
 
         controls = QHBoxLayout()
         controls.setContentsMargins(0, 0, 0, 0)
@@ -247,6 +265,7 @@ class ValuesView(QWidget):
         self.slice_label.clear()
         self.table_model.set_values(np.zeros((0, 0)))
         self.heatmap.clear()
+        self.text_view.clear()
         self._shown_in.clear()
         self._columns_fitted_for = None
         self._show_message(message)
@@ -310,6 +329,11 @@ class ValuesView(QWidget):
         if info is None:
             return
         self.slice_label.setText(self._describe(data))
+        if data.document is not None:
+            self.text_view.setPlainText(data.document)
+            self.stack.setCurrentWidget(self.text_view)
+            self.slice_shown.emit()
+            return
         if len(info.shape) == 0:
             value = data.table.reshape(()).item() if data.table.size else None
             text = value.decode("utf-8", "backslashreplace") if isinstance(value, bytes) else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import tf_checkpoints as tfc
 from PySide6.QtCore import QItemSelection, QItemSelectionModel
 from PySide6.QtGui import QGuiApplication
 
@@ -139,3 +140,32 @@ def test_2d_strings_are_a_text_table_without_heatmap(window, wait_idle, shapes_c
     assert not values.tabs.isTabVisible(1)
     model = values.table_model
     assert [[model.text(r, c) for c in range(2)] for r in range(2)] == [["a", "b"], ["c", "d"]]
+
+
+def test_the_tf2_object_graph_shows_as_its_tree(window, wait_idle, tf2_module_ckpt):
+    window.open_path(tf2_module_ckpt.prefix)
+    values = _values_of(window, wait_idle, "_CHECKPOINTABLE_OBJECT_GRAPH")
+    assert values.stack.currentWidget() is values.text_view
+    text = values.text_view.toPlainText()
+    assert text.startswith("TF2 object graph: ")
+    for key in tf2_module_ckpt.expected:  # every variable's key, under its object
+        assert f": {key}" in text
+    assert "slot 'm' of #" in text
+
+
+def test_a_binary_scalar_string_shows_as_hex(window, wait_idle, tmp_path):
+    blob = b"\x08\x96\x01\x12\x07testing\xff\x00"
+    prefix = tfc.write_with_tf(
+        tmp_path / "blob", {"blob": np.array(blob, dtype=object), "word": np.array(b"plain")}
+    )
+    window.open_path(prefix)
+    values = _values_of(window, wait_idle, "blob")
+    assert values.stack.currentWidget() is values.text_view
+    text = values.text_view.toPlainText()
+    assert text.startswith(f"{len(blob)} bytes, not text; shown as hex:")
+    assert "00000000  08 96 01 12 07 74 65 73 74 69 6e 67 ff 00" in text
+    assert text.endswith("|.....testing..|")
+
+    values = _values_of(window, wait_idle, "word")  # text stays text
+    assert values.stack.currentWidget() is values.message
+    assert values.message.text() == "plain"
