@@ -4,15 +4,26 @@ The widget draws counts it is given; the tensor view computes them (a quick subs
 the exact counts) and recomputes when the bin count changes. Bars are one filled step curve, which
 draws thousands of bins as fast as ten. Log-y is done here rather than with pyqtgraph's log mode,
 because the log of an empty bin is -inf and would break the fill: empty bins sit below the
-baseline, a bin of one count rises just above it.
+baseline, a bin of one count rises just above it. Counts label the y axis as `250K` and `1.5M`:
+at most six characters, so the labels fit the axis however large a bin grows.
+With no histogram (an empty or unreadable tensor) the plot gives way to a message, so the last
+tensor's bars and axes never stand for this one.
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pyqtgraph as pg
-from PySide6.QtCore import QEvent, Signal
-from PySide6.QtWidgets import QCheckBox, QHBoxLayout, QLabel, QSpinBox, QVBoxLayout, QWidget
+from PySide6.QtCore import QEvent, Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QHBoxLayout,
+    QLabel,
+    QSpinBox,
+    QStackedWidget,
+    QVBoxLayout,
+    QWidget,
+)
 
 from ckpt_browser.core.formatting import format_count, plural
 from ckpt_browser.ui import theme
@@ -22,6 +33,28 @@ MEASURE_LABELS = {"value": "value", "magnitude": "magnitude |z|", "length": "len
 _LOG_EMPTY_LEVEL = -0.3  # log10 height of an empty bin: below 10**0 = 1 count, so it draws nothing
 
 
+_COUNT_UNITS = ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K"))
+
+
+def count_label(value: float) -> str:
+    """A y-axis count: `99,999` in full, from 100,000 on `100K`, `1.25M`, `30M`, `5B`."""
+    if abs(value) < 100_000:
+        return f"{value:,.0f}" if value == round(value) else f"{value:g}"
+    for scale, suffix in _COUNT_UNITS:
+        if abs(value) >= scale:
+            return f"{value / scale:.4g}{suffix}"
+    raise AssertionError("unreachable")
+
+
+class CountAxis(pg.AxisItem):
+    """The y axis of counts: short labels (`count_label`), powers of ten in log mode."""
+
+    def tickStrings(self, values, scale, spacing):
+        if self.logMode:
+            return super().tickStrings(values, scale, spacing)
+        return [count_label(value * scale) for value in values]
+
+
 class HistogramPlot(QWidget):
     """Draws given counts over given edges; asks for new counts through `bins_changed`."""
 
@@ -29,9 +62,11 @@ class HistogramPlot(QWidget):
 
     def __init__(self, parent: QWidget | None = None) -> None:
         super().__init__(parent)
-        self.plot_widget = pg.PlotWidget()
+        self.count_axis = CountAxis("left")
+        self.plot_widget = pg.PlotWidget(axisItems={"left": self.count_axis})
         self.plot_widget.setMenuEnabled(False)
         self.plot_widget.setLabel("left", "count")
+        self.count_axis.enableAutoSIPrefix(False)
         # Tick labels in the tensor's own units: "0.4", not "400" under a "(x0.001)" axis title.
         self.plot_widget.getAxis("bottom").enableAutoSIPrefix(False)
         self.curve = pg.PlotDataItem(stepMode="center", fillLevel=0.0)
@@ -57,7 +92,13 @@ class HistogramPlot(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addLayout(controls)
-        layout.addWidget(self.plot_widget, 1)
+        self.empty_label = QLabel()  # in place of the plot when there is no histogram
+        self.empty_label.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.empty_label.setWordWrap(True)
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.plot_widget)
+        self.stack.addWidget(self.empty_label)
+        layout.addWidget(self.stack, 1)
 
         self._counts = np.zeros(0, dtype=np.int64)
         self._edges = np.zeros(0)
@@ -111,14 +152,18 @@ class HistogramPlot(QWidget):
         if nan_count or inf_count:
             notes.append("(not in the bars)")
         self.note_label.setText("  ".join(notes))
+        self.stack.setCurrentWidget(self.plot_widget)
         self._redraw()
 
     def clear(self, message: str = "") -> None:
+        """No histogram: the plot, its bars and axes give way to `message` (or "No histogram")."""
         self._counts = np.zeros(0, dtype=np.int64)
         self._edges = np.zeros(0)
         self.exact = False
-        self.note_label.setText(message)
+        self.note_label.clear()
         self.curve.setData([], [])
+        self.empty_label.setText(message or "No histogram")
+        self.stack.setCurrentWidget(self.empty_label)
 
     def changeEvent(self, event: QEvent) -> None:
         if event.type() == QEvent.Type.PaletteChange:
@@ -138,7 +183,7 @@ class HistogramPlot(QWidget):
             self.curve.setData([], [])
             return
         heights = self._counts.astype(np.float64)
-        left_axis = self.plot_widget.getAxis("left")
+        left_axis = self.count_axis
         if self.log_y:
             with np.errstate(divide="ignore"):
                 heights = np.where(heights > 0, np.log10(heights), _LOG_EMPTY_LEVEL)

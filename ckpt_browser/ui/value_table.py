@@ -130,11 +130,14 @@ class ValueTableModel(QAbstractTableModel):
         rows, columns = self._values.shape
         if rows == 0 or columns == 0:
             return []
-        side = max(1, int(cells**0.5))
-        picked_rows = np.unique(np.linspace(0, rows - 1, num=min(rows, side), dtype=np.int64))
         picked_columns = np.unique(
-            np.linspace(0, columns - 1, num=min(columns, side), dtype=np.int64)
+            np.linspace(0, columns - 1, num=min(columns, int(cells**0.5)), dtype=np.int64)
         )
+        # The first rows (what the user sees first) and rows spread over the rest.
+        per_column = max(1, cells // len(picked_columns))
+        spread = np.linspace(0, rows - 1, num=min(rows, per_column // 2 + 1), dtype=np.int64)
+        first = np.arange(min(rows, per_column // 2 + 1))
+        picked_rows = np.unique(np.concatenate([first, spread]))
         return [self.text(int(r), int(c)) for r in picked_rows for c in picked_columns]
 
     def selection_text(self, ranges: list[tuple[int, int, int, int]]) -> str:

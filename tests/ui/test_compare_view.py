@@ -200,7 +200,7 @@ def test_shape_change_shows_both_sides_and_no_difference(qtbot, compare_window, 
     assert detail.heatmaps["B"].values.shape == (6, 2)
     assert detail.heatmaps["A − B"].values.size == 0
     assert detail.difference_histogram.counts.size == 0
-    assert detail.difference_histogram.note_label.text() == "shapes differ"
+    assert detail.difference_histogram.empty_label.text() == "shapes differ"
     assert int(detail.histograms.counts.sum()) == 10 and int(detail.histograms.counts_b.sum()) == 12
 
 
