@@ -49,6 +49,7 @@ class GraphDock(QDockWidget):
         self.panel.constant_selected.connect(self._on_constant)
         self.panel.load_failed.connect(self._on_load_failed)
         self.visibilityChanged.connect(self._on_visibility)
+        self.panel.graph_loaded.connect(self._follow_tree)  # another checkpoint or MetaGraph
         self._following_graph = False  # the tree moves because the graph asked: no echo back
 
     def _add_menu_action(self, window: MainWindow) -> None:
@@ -116,8 +117,7 @@ class GraphDock(QDockWidget):
             self.hide()
         elif self.window_.width() >= AUTO_SHOW_MIN_WIDTH:
             self._show_wide()
-        if self.isVisible():  # the tree kept its variable: so does the graph, once loaded
-            self.panel.select_variable(self.window_.tree.selected_key())
+        self._follow_tree()  # the tree kept its variable: so does the graph, once loaded
 
     def _on_tree_selection(self, key: str | None) -> None:
         if not self._following_graph and self.isVisible():
@@ -125,6 +125,10 @@ class GraphDock(QDockWidget):
 
     def _on_visibility(self, visible: bool) -> None:
         if visible:  # the tree may have moved while the graph was hidden
+            self._follow_tree()
+
+    def _follow_tree(self) -> None:
+        if self.isVisible():
             self.panel.select_variable(self.window_.tree.selected_key())
 
     def _on_graph_variable(self, key: str) -> None:

@@ -44,9 +44,11 @@ from ckpt_browser.core.graph_view import Scene, SceneBuilder, ViewState
 from ckpt_browser.format import TensorInfo
 from ckpt_browser.format.gc_pause import gc_paused
 from ckpt_browser.format.graph import load_graph
+from ckpt_browser.format.meta_graphs import format_tags
 from ckpt_browser.ui.graph_canvas import GraphCanvas
 from ckpt_browser.ui.graph_details import PropertiesView, VariablesView
 from ckpt_browser.ui.graph_search import GraphSearch
+from ckpt_browser.ui.graph_tags import MetaGraphChooser
 from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner
 
 
@@ -63,12 +65,13 @@ class LoadedGraph:
 
 
 def load_graph_view(
-    path: str, builder_metrics, state: ViewState, checkpoint, context: TaskContext
+    path: str, tags, builder_metrics, state: ViewState, checkpoint, context: TaskContext
 ) -> LoadedGraph:
-    """Read the graph file, build the model, link the variables and lay out the collapsed view
-    (in a worker: only drawing is left for the GUI thread)."""
+    """Read the graph file (the MetaGraph tagged `tags` of a SavedModel; None: the serving one),
+    build the model, link the variables and lay out the collapsed view (in a worker: only
+    drawing is left for the GUI thread)."""
     with gc_paused():
-        graph = load_graph(path)
+        graph = load_graph(path, tags)
         context.raise_if_cancelled()
         model = GraphModel(graph)
     context.raise_if_cancelled()
@@ -93,6 +96,7 @@ class GraphPanel(QWidget):
         self.runner = TaskRunner(self)
         self.runner.busy_changed.connect(self.busy_changed)
         self.path: str | None = None
+        self.tags: tuple[str, ...] | None = None  # the MetaGraph asked for (None: the default)
         self.model: GraphModel | None = None
         self.constants: GraphConstants | None = None
         self._builder: SceneBuilder | None = None
@@ -106,6 +110,8 @@ class GraphPanel(QWidget):
         self._pending_key: str | None = None
         self._reveal_request = 0  # only the latest reveal selects once its layout is drawn
 
+        self.meta_graphs = MetaGraphChooser()
+        self.meta_graphs.tags_chosen.connect(self.set_tags)
         self.canvas = GraphCanvas()
         self.canvas.item_selected.connect(self._on_item_selected)
         self.canvas.item_activated.connect(self.toggle)
@@ -193,6 +199,10 @@ class GraphPanel(QWidget):
             self.export_svg_action,
         ):
             bar.addAction(action)
+        bar.addSeparator()
+        # A widget in a toolbar is shown and hidden through its action.
+        self._meta_graphs_action = bar.addWidget(self.meta_graphs)
+        self._meta_graphs_action.setVisible(False)
         return bar
 
     # -- loading ----------------------------------------------------------------------------------
@@ -205,10 +215,14 @@ class GraphPanel(QWidget):
     def state(self) -> ViewState:
         return self._state
 
-    def set_graph(self, path: str | None) -> None:
-        """Show the graph file at `path` (None: no graph). Loading runs in a worker."""
+    def set_graph(self, path: str | None, tags: tuple[str, ...] | None = None) -> None:
+        """Show the graph file at `path` (None: no graph); of a SavedModel, the MetaGraph tagged
+        `tags` (None: the serving one). Loading runs in a worker."""
         self._cancel_tasks()
-        self.path = path
+        if path != self.path:
+            self.meta_graphs.show_graph(None)  # the same file keeps its list while it reloads
+            self._meta_graphs_action.setVisible(False)
+        self.path, self.tags = path, tags
         self.model = self._builder = self.constants = None
         self.link = VariableLink()
         self.canvas.clear()
@@ -224,16 +238,22 @@ class GraphPanel(QWidget):
             self.summary.clear()
             self._update_actions()
             return
-        self.message.setText(f"Loading {os.path.basename(path)}…")
+        what = os.path.basename(path) + (f" [{format_tags(tags)}]" if tags is not None else "")
+        self.message.setText(f"Loading {what}…")
         self.summary.setText("Loading graph…")  # nothing of the previous graph meanwhile
         self.pages.setCurrentWidget(self.message)
         metrics, state, checkpoint = self.canvas.metrics, self._state, self._checkpoint
         self._load_task = self.runner.start(
-            lambda context: load_graph_view(path, metrics, state, checkpoint, context),
+            lambda context: load_graph_view(path, tags, metrics, state, checkpoint, context),
             self._on_loaded,
             on_failed=self._on_load_failed,
         )
         self._update_actions()
+
+    def set_tags(self, tags: tuple[str, ...]) -> None:
+        """Show the SavedModel's MetaGraph tagged `tags` instead (loaded in a worker)."""
+        if self.path is not None:
+            self.set_graph(self.path, tuple(tags))
 
     def set_checkpoint(self, checkpoint: Mapping[str, TensorInfo] | None) -> None:
         """Compare the graph's variables with this checkpoint's keys (None: no checkpoint)."""
@@ -257,6 +277,8 @@ class GraphPanel(QWidget):
         self._load_task = None
         self.model, self._builder, self.constants = loaded.model, loaded.builder, loaded.constants
         self.search.set_model(loaded.model)
+        self.meta_graphs.show_graph(loaded.model.graph)
+        self._meta_graphs_action.setVisible(self.meta_graphs.shown is not None)
         self.pages.setCurrentWidget(self.canvas)
         if loaded.checkpoint is self._checkpoint:
             self._show_link(loaded.link)
@@ -307,7 +329,10 @@ class GraphPanel(QWidget):
             if link.missing_from_graph:
                 missing = plural(len(link.missing_from_graph), "checkpoint tensor")
                 parts.append(f"{missing} not in the graph")
-        self.summary.setText(f"{os.path.basename(graph.path)}: " + " · ".join(parts))
+        name = os.path.basename(graph.path)
+        if self.meta_graphs.shown is not None:  # say which MetaGraph of the SavedModel this is
+            name += f" [{format_tags(self.meta_graphs.shown)}]"
+        self.summary.setText(f"{name}: " + " · ".join(parts))
 
     # -- view state -------------------------------------------------------------------------------
 
