@@ -220,3 +220,20 @@ class SceneBuilder:
                     container, source, target, count, control, points + np.array((left, top))
                 )
             )
+
+
+def traced_in_scene(
+    model: GraphModel, scene: Scene, op: int
+) -> tuple[np.ndarray, set[tuple[int, int]]]:
+    """What 'Trace inputs' lights up in `scene`: the items that `op`'s inputs touch, and the
+    drawn edges (pairs of items) they flow along, in every level the scene shows."""
+    reached = model.trace_inputs(op)
+    edge_mask = model.traced_edges(reached)
+    pairs: set[tuple[int, int]] = set()
+    for container in [model.root, *scene.state.expanded]:
+        if container != model.root and scene.placed(container) is None:
+            continue
+        level = model.level(container, scene.state.hide_plumbing, edge_mask)
+        children = level.children
+        pairs.update((int(children[a]), int(children[b])) for a, b in level.edges.tolist())
+    return model.items_touched(reached), pairs

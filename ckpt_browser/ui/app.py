@@ -23,6 +23,7 @@ from PySide6.QtWidgets import QApplication
 
 from ckpt_browser.ui import about_dialog, theme
 from ckpt_browser.ui.display_check import display_problem
+from ckpt_browser.ui.gui_gc import collect_garbage_in_gui_thread
 from ckpt_browser.ui.main_window import MainWindow
 
 ORGANIZATION = "ckpt-browser"
@@ -55,6 +56,7 @@ def make_application(argv: Sequence[str] | None = None) -> QApplication:
         QGuiApplication.setDesktopFileName(about_dialog.APP_ID)
         app.setWindowIcon(about_dialog.application_icon())
         theme.follow_system_scheme(app)
+    collect_garbage_in_gui_thread(app)
     return app
 
 

@@ -69,8 +69,10 @@ class CompareLines(QWidget):
                     notes.append(f"{key}: {len(points):,} {how} of {length:,}")
         missing = [f"{key}: {reasons.get(key, '')}" for key in ("A", "B") if drawn[key] is None]
         self.note.setText("  ·  ".join(missing + notes))
-        self._difference_reason = "" if triple.difference is not None else (
-            reasons.get(DIFFERENCE_NOTE) or "no difference to draw"
+        self._difference_reason = (
+            ""
+            if triple.difference is not None
+            else (reasons.get(DIFFERENCE_NOTE) or "no difference to draw")
         )
         self._set_titles()
         for plot in (self.values_plot, self.difference_plot):
@@ -98,9 +100,7 @@ class CompareLines(QWidget):
         curve.setSymbol("o" if len(points) <= SYMBOLS_UP_TO else None)
 
     def _set_titles(self) -> None:
-        self.values_plot.setTitle(
-            legend_html([("A", theme.accent()), ("B", B_COLOR)]), size="9pt"
-        )
+        self.values_plot.setTitle(legend_html([("A", theme.accent()), ("B", B_COLOR)]), size="9pt")
         text = DIFFERENCE_NOTE
         if self._difference_reason:
             text += f": {self._difference_reason}"

@@ -17,30 +17,29 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import (
     QFileDialog,
+    QHBoxLayout,
     QLabel,
     QSplitter,
     QStackedWidget,
     QTabWidget,
-    QToolBar,
     QVBoxLayout,
     QWidget,
 )
 
-from ckpt_browser.core.formatting import plural
 from ckpt_browser.core.graph_kinds import NodeKind
 from ckpt_browser.core.graph_link import (
     GraphConstants,
     VariableLink,
     choice_of,
     item_of_key,
+    link_summary,
     link_variables,
     op_of_item,
 )
 from ckpt_browser.core.graph_model import GraphModel
-from ckpt_browser.core.graph_view import Scene, SceneBuilder, ViewState
+from ckpt_browser.core.graph_view import Scene, SceneBuilder, ViewState, traced_in_scene
 from ckpt_browser.format import TensorInfo
 from ckpt_browser.format.gc_pause import gc_paused
 from ckpt_browser.format.graph import load_graph
@@ -49,6 +48,7 @@ from ckpt_browser.ui.graph_canvas import GraphCanvas
 from ckpt_browser.ui.graph_details import PropertiesView, VariablesView
 from ckpt_browser.ui.graph_search import GraphSearch
 from ckpt_browser.ui.graph_tags import MetaGraphChooser
+from ckpt_browser.ui.graph_toolbar import GraphToolbar
 from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner
 
 
@@ -110,8 +110,6 @@ class GraphPanel(QWidget):
         self._pending_key: str | None = None
         self._reveal_request = 0  # only the latest reveal selects once its layout is drawn
 
-        self.meta_graphs = MetaGraphChooser()
-        self.meta_graphs.tags_chosen.connect(self.set_tags)
         self.canvas = GraphCanvas()
         self.canvas.item_selected.connect(self._on_item_selected)
         self.canvas.item_activated.connect(self.toggle)
@@ -128,6 +126,9 @@ class GraphPanel(QWidget):
         self.search.node_chosen.connect(self.select_node)
         self.search_edit, self.results = self.search.edit, self.search.results
         self.toolbar = self._build_toolbar()
+        # Beside the search box, not in the toolbar: a narrow dock would hide it in the overflow.
+        self.meta_graphs = MetaGraphChooser()
+        self.meta_graphs.tags_chosen.connect(self.set_tags)
 
         self.properties = PropertiesView()
         self.properties.node_chosen.connect(self.select_node)
@@ -153,56 +154,25 @@ class GraphPanel(QWidget):
         layout = QVBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
         layout.addWidget(self.toolbar)
-        layout.addWidget(self.search_edit)
+        search_row = QHBoxLayout()
+        search_row.addWidget(self.search_edit, 1)
+        search_row.addWidget(self.meta_graphs)
+        layout.addLayout(search_row)
         layout.addWidget(self.splitter, 1)
         layout.addWidget(self.summary)
         self._update_actions()
 
-    def _build_toolbar(self) -> QToolBar:
-        bar = QToolBar("Graph")
-        self.hide_plumbing_action = QAction("Hide save/init", self)
-        self.hide_plumbing_action.setCheckable(True)
-        self.hide_plumbing_action.setChecked(True)
-        self.hide_plumbing_action.setToolTip(
-            "Hide the Saver's ops and the variable initializers (the plumbing around the model)"
-        )
-        self.hide_plumbing_action.toggled.connect(self.set_hide_plumbing)
-        self.fit_action = QAction("Fit", self)
-        self.fit_action.setToolTip("Show the whole drawing")
-        self.fit_action.triggered.connect(self.canvas.fit)
-        self.zoom_in_action = QAction("+", self)
-        self.zoom_in_action.setShortcut(QKeySequence.StandardKey.ZoomIn)
-        self.zoom_in_action.triggered.connect(lambda: self.canvas.zoom(1.25))
-        self.zoom_out_action = QAction("−", self)
-        self.zoom_out_action.setShortcut(QKeySequence.StandardKey.ZoomOut)
-        self.zoom_out_action.triggered.connect(lambda: self.canvas.zoom(0.8))
-        self.trace_action = QAction("Trace inputs", self)
-        self.trace_action.setCheckable(True)
-        self.trace_action.setToolTip("Light up everything that feeds the selected node")
-        self.trace_action.toggled.connect(self._on_trace_toggled)
-        self.collapse_action = QAction("Collapse all", self)
-        self.collapse_action.triggered.connect(self.collapse_all)
-        self.export_png_action = QAction("PNG…", self)
-        self.export_png_action.setToolTip("Save the current view as a PNG image")
-        self.export_png_action.triggered.connect(lambda: self._ask_export("png"))
-        self.export_svg_action = QAction("SVG…", self)
-        self.export_svg_action.setToolTip("Save the current view as an SVG drawing")
-        self.export_svg_action.triggered.connect(lambda: self._ask_export("svg"))
-        for action in (
-            self.hide_plumbing_action,
-            self.trace_action,
-            self.collapse_action,
-            self.fit_action,
-            self.zoom_in_action,
-            self.zoom_out_action,
-            self.export_png_action,
-            self.export_svg_action,
-        ):
-            bar.addAction(action)
-        bar.addSeparator()
-        # A widget in a toolbar is shown and hidden through its action.
-        self._meta_graphs_action = bar.addWidget(self.meta_graphs)
-        self._meta_graphs_action.setVisible(False)
+    def _build_toolbar(self) -> GraphToolbar:
+        bar = GraphToolbar()
+        self.hide_plumbing_action, self.trace_action = bar.hide_plumbing_action, bar.trace_action
+        bar.hide_plumbing_action.toggled.connect(self.set_hide_plumbing)
+        bar.trace_action.toggled.connect(self._on_trace_toggled)
+        bar.collapse_action.triggered.connect(self.collapse_all)
+        bar.fit_action.triggered.connect(self.canvas.fit)
+        bar.zoom_in_action.triggered.connect(lambda: self.canvas.zoom(1.25))
+        bar.zoom_out_action.triggered.connect(lambda: self.canvas.zoom(0.8))
+        bar.export_png_action.triggered.connect(lambda: self._ask_export("png"))
+        bar.export_svg_action.triggered.connect(lambda: self._ask_export("svg"))
         return bar
 
     # -- loading ----------------------------------------------------------------------------------
@@ -221,7 +191,6 @@ class GraphPanel(QWidget):
         self._cancel_tasks()
         if path != self.path:
             self.meta_graphs.show_graph(None)  # the same file keeps its list while it reloads
-            self._meta_graphs_action.setVisible(False)
         self.path, self.tags = path, tags
         self.model = self._builder = self.constants = None
         self.link = VariableLink()
@@ -278,7 +247,6 @@ class GraphPanel(QWidget):
         self.model, self._builder, self.constants = loaded.model, loaded.builder, loaded.constants
         self.search.set_model(loaded.model)
         self.meta_graphs.show_graph(loaded.model.graph)
-        self._meta_graphs_action.setVisible(self.meta_graphs.shown is not None)
         self.pages.setCurrentWidget(self.canvas)
         if loaded.checkpoint is self._checkpoint:
             self._show_link(loaded.link)
@@ -313,26 +281,7 @@ class GraphPanel(QWidget):
         self.canvas.viewport().update()
 
     def _update_summary(self) -> None:
-        model, link = self.model, self.link
-        graph = model.graph
-        parts = [
-            plural(model.top_level_node_count, "node"),
-            plural(model.edge_count, "edge"),
-            plural(len(link.graph_keys), "variable"),
-        ]
-        if graph.functions:
-            functions = plural(len(graph.functions), "function")
-            parts.insert(1, f"{functions} ({plural(model.node_count, 'node')} in all)")
-        if link.checked:
-            if link.missing_from_checkpoint:
-                parts.append(f"{len(link.missing_from_checkpoint)} not in the checkpoint")
-            if link.missing_from_graph:
-                missing = plural(len(link.missing_from_graph), "checkpoint tensor")
-                parts.append(f"{missing} not in the graph")
-        name = os.path.basename(graph.path)
-        if self.meta_graphs.shown is not None:  # say which MetaGraph of the SavedModel this is
-            name += f" [{format_tags(self.meta_graphs.shown)}]"
-        self.summary.setText(f"{name}: " + " · ".join(parts))
+        self.summary.setText(link_summary(self.model, self.link, self.meta_graphs.shown))
 
     # -- view state -------------------------------------------------------------------------------
 
@@ -531,16 +480,7 @@ class GraphPanel(QWidget):
         if scene is None or model is None or op is None or not self.trace_action.isChecked():
             self.canvas.set_trace(None, set())
             return
-        reached = model.trace_inputs(op)
-        edge_mask = model.traced_edges(reached)
-        pairs = set()
-        for container in [model.root, *scene.state.expanded]:
-            if container != model.root and scene.placed(container) is None:
-                continue
-            level = model.level(container, scene.state.hide_plumbing, edge_mask)
-            children = level.children
-            pairs.update((int(children[a]), int(children[b])) for a, b in level.edges.tolist())
-        self.canvas.set_trace(model.items_touched(reached), pairs)
+        self.canvas.set_trace(*traced_in_scene(model, scene, op))
 
     # -- export -----------------------------------------------------------------------------------
 
@@ -565,17 +505,7 @@ class GraphPanel(QWidget):
 
     def _update_actions(self) -> None:
         loaded = self.model is not None
-        for action in (
-            self.fit_action,
-            self.zoom_in_action,
-            self.zoom_out_action,
-            self.collapse_action,
-            self.export_png_action,
-            self.export_svg_action,
-            self.hide_plumbing_action,
-        ):
-            action.setEnabled(loaded)
-        self.trace_action.setEnabled(loaded and self.canvas.selected_item() is not None)
+        self.toolbar.update_enabled(loaded, self.canvas.selected_item() is not None)
         self.search_edit.setEnabled(loaded)
 
     def _cancel_tasks(self) -> None:

@@ -76,4 +76,3 @@ def test_the_preview_measures_what_the_exact_results_measure() -> None:
     assert preview.stats.max == 6 and preview.histogram.measure == "length"
     phases = np.exp(1j * np.linspace(0, 6, 50_000)).astype(np.complex64) * 2
     assert quick_preview(phases, 10, sample=5_000).stats.measure == "magnitude"
-

@@ -68,8 +68,9 @@ def test_truncated_shard_names_the_tensors_past_its_end(sharded_copy) -> None:
         f"(model.ckpt.data-00002-of-00003, {size // 2:,} bytes): the file is truncated"
     )
     name = sorted(unreadable)[0]
-    assert f"past the end of model.ckpt.data-00002-of-00003 ({size // 2:,} bytes)" in (
-        check.problems[name]
+    assert (
+        f"past the end of model.ckpt.data-00002-of-00003 ({size // 2:,} bytes)"
+        in (check.problems[name])
     )
 
 

@@ -18,7 +18,8 @@ def test_the_meta_graph_shown_is_named_and_another_can_be_picked(
     panel = window.graph_dock.panel
     wait_loaded(qtbot, panel)
     chooser = panel.meta_graphs
-    assert chooser.isVisible() and chooser.combo.isVisible()
+    qtbot.waitUntil(chooser.isVisible)  # the toolbar lays itself out in the event loop
+    assert chooser.combo.isVisible()
     assert [chooser.combo.itemText(i) for i in range(chooser.combo.count())] == [
         ",".join(tags) for tags in saved.tag_sets
     ]
@@ -52,9 +53,17 @@ def test_the_meta_graph_shown_is_named_and_another_can_be_picked(
 def test_one_meta_graph_is_named_without_a_list(qtbot, savedmodel_dir, tf1_training_dir):
     panel = GraphPanel()
     qtbot.addWidget(panel)
+    panel.resize(1400, 700)  # wide enough that the toolbar shows all it holds
     panel.show()
     panel.set_graph(str(savedmodel_dir.directory))
     wait_loaded(qtbot, panel)
-    assert panel.meta_graphs.isVisible() and not panel.meta_graphs.combo.isVisible()
+    qtbot.waitUntil(panel.meta_graphs.isVisible)  # the toolbar lays itself out in the event loop
+    assert not panel.meta_graphs.combo.isVisible()
     assert panel.meta_graphs.label.text() == "MetaGraph: serve"
+
+    # A `.meta` file has no tag sets: nothing is said about MetaGraphs.
+    panel.set_graph(tf1_training_dir.prefix + ".meta")
+    wait_loaded(qtbot, panel)
+    qtbot.waitUntil(lambda: not panel.meta_graphs.isVisible())
+    assert "[" not in panel.summary.text()
     panel.shutdown()

@@ -189,4 +189,3 @@ def test_closing_the_main_window_keeps_an_open_wizard_s_work(qtbot, window, sour
     window.close()
     again = window.open_remap_wizard()
     assert len(again.session.spec.rules) == 2 and again.session.target is not None
-
