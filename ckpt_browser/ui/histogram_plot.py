@@ -38,12 +38,17 @@ _COUNT_UNITS = ((10**12, "T"), (10**9, "B"), (10**6, "M"), (10**3, "K"))
 
 def count_label(value: float) -> str:
     """A y-axis count: `99,999` in full, from 100,000 on `100K`, `1.25M`, `30M`, `5B`."""
-    if abs(value) < 100_000:
-        return f"{value:,.0f}" if value == round(value) else f"{value:g}"
-    for scale, suffix in _COUNT_UNITS:
-        if abs(value) >= scale:
-            return f"{value / scale:.4g}{suffix}"
-    raise AssertionError("unreachable")
+    return count_labels([value])[0]
+
+
+def count_labels(values: list[float]) -> list[str]:
+    """The tick labels of one axis, all in the unit its largest count needs: `0 50K 100K 150K`,
+    never `90,000` under `100K`."""
+    largest = max((abs(value) for value in values), default=0)
+    if largest < 100_000:
+        return [f"{value:,.0f}" if value == round(value) else f"{value:g}" for value in values]
+    scale, suffix = next(unit for unit in _COUNT_UNITS if largest >= unit[0])
+    return [f"{value / scale:.4g}{suffix}" if value else "0" for value in values]
 
 
 class CountAxis(pg.AxisItem):
@@ -52,7 +57,7 @@ class CountAxis(pg.AxisItem):
     def tickStrings(self, values, scale, spacing):
         if self.logMode:
             return super().tickStrings(values, scale, spacing)
-        return [count_label(value * scale) for value in values]
+        return count_labels([value * scale for value in values])
 
 
 class HistogramPlot(QWidget):
@@ -196,3 +201,6 @@ class HistogramPlot(QWidget):
             left_axis.setLabel("count")
         self.curve.setData(self._edges, heights)
         self.plot_widget.enableAutoRange()
+        # Now, not at the next paint: a paint that lays the axis out anew can leave the range of
+        # the previous data in place (seen: a 1M-high view over a 30M bin).
+        self.plot_widget.getViewBox().updateAutoRange()

@@ -9,7 +9,7 @@ import pytest
 import tf_checkpoints as tfc
 from PySide6.QtGui import QImage, QPainter
 
-from ckpt_browser.ui.histogram_plot import HistogramPlot, count_label
+from ckpt_browser.ui.histogram_plot import HistogramPlot, count_label, count_labels
 
 
 def test_count_labels_are_short_and_exact_enough() -> None:
@@ -21,6 +21,14 @@ def test_count_labels_are_short_and_exact_enough() -> None:
         "5B",
         "2T",
     ]
+    assert count_label(0.5) == "0.5"
+
+
+def test_the_ticks_of_one_axis_share_one_unit() -> None:
+    ticks = [0, 20_000, 40_000, 60_000, 80_000, 100_000, 120_000]
+    assert count_labels(ticks) == ["0", "20K", "40K", "60K", "80K", "100K", "120K"]
+    assert count_labels([0, 500_000, 1_000_000, 1_500_000]) == ["0", "0.5M", "1M", "1.5M"]
+    assert count_labels([0, 25_000, 50_000, 75_000]) == ["0", "25,000", "50,000", "75,000"]
     assert count_label(0.5) == "0.5"  # a plot of a few counts may tick at halves
 
 
