@@ -1,8 +1,10 @@
 """The `ckpt-browser` command: the window by default, or a subcommand (`ls`, `show`, ...).
 
 The command line is a contract (docs/design.md): scripts rely on the JSON keys and exit codes.
-Bad input ends with exit 2 and one line `error: ...` on stderr, never a traceback. The GUI is
-imported only when the window is wanted, so `ls` starts in a fraction of a second.
+Bad input ends with exit 2 and one line `error: ...` on stderr, never a traceback. Names and paths
+come from the files: what is printed for people goes through `printable`, so no name can add a line
+or send the terminal an escape sequence (JSON escapes them itself). The GUI is imported only when
+the window is wanted, so `ls` starts in a fraction of a second.
 """
 
 from __future__ import annotations
@@ -16,8 +18,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ckpt_browser.core.formatting import plural
-
+from .core.formatting import plural
+from .core.printable import printable, printable_lines
 from .core.scope_tree import parameters_of
 from .core.text_report import (
     describe_tensor,
@@ -49,12 +51,23 @@ def demo_path() -> str:
 # -- subcommands ----------------------------------------------------------------------------------
 
 
+def _say(text: str, *, file=None) -> None:
+    """Print lines of our own making, names in them already `printable`; anything else a name
+    or a path could carry (an escape sequence, a bidi override) is escaped here too."""
+    print(printable_lines(text), file=file or sys.stdout)
+
+
+def _warn(kind: str, message: str) -> None:
+    """One line `kind: message` on stderr, the message on one line whatever it holds."""
+    print(f"{kind}: {printable(message)}", file=sys.stderr)
+
+
 def _open(path: str) -> Checkpoint:
     """Open a checkpoint, printing what it lacks but opened without, and which tensors its data
     files cannot hold (what the window's bar says at open), as `warning: ...` lines."""
     ckpt = open_checkpoint(path)
     for warning in [*ckpt.check_shards().messages, *ckpt.warnings]:
-        print(f"warning: {warning}", file=sys.stderr)
+        _warn("warning", warning)
     return ckpt
 
 
@@ -89,12 +102,13 @@ def cmd_ls(args: argparse.Namespace) -> int:
             variables = [variable_record(ckpt[n]) for n in names]
             print(json_one_item_per_line({"prefix": ckpt.prefix, "variables": variables}))
             return EXIT_OK
-        width = max((len(n) for n in names), default=4)
+        shown = [printable(n) for n in names]
+        width = max((len(n) for n in shown), default=4)
         lines = [f"{'name':<{width}}  {'dtype':<10} {'shape':<18} {'params':>12} {'bytes':>10}"]
-        for name in names:
+        for name, shown_name in zip(names, shown):
             info = ckpt[name]
             lines.append(
-                f"{name:<{width}}  {info.dtype.name:<10} {format_shape(info.shape):<18} "
+                f"{shown_name:<{width}}  {info.dtype.name:<10} {format_shape(info.shape):<18} "
                 f"{info.size:>12,} {format_bytes(info.nbytes):>10}"
             )
         total_params = sum(parameters_of(ckpt[n]) for n in names)
@@ -103,7 +117,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
             f"{plural(len(names), 'tensor')}, {plural(total_params, 'parameter')}, "
             f"{format_bytes(total_bytes)} in {ckpt.prefix}"
         )
-        print("\n".join(lines))
+        _say("\n".join(lines))
     return EXIT_OK
 
 
@@ -127,9 +141,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         if args.json:
             print(json.dumps(record, indent=1, default=json_default))
             return EXIT_OK
-        print(describe_tensor(info, stats))
+        _say(describe_tensor(info, stats))
         with np.printoptions(threshold=100, edgeitems=3, linewidth=100, precision=6):
-            print(array)
+            _say(str(array))
     return EXIT_OK
 
 
@@ -146,7 +160,7 @@ def cmd_export(args: argparse.Namespace) -> int:
             export_arrays({k: ckpt.read(k) for k in keys}, args.output, as_float32=args.as_float32)
         except ExportError as exc:
             raise UsageError(str(exc)) from None
-    print(f"wrote {args.output}", file=sys.stderr)
+    _say(f"wrote {args.output}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -157,11 +171,11 @@ def cmd_verify(args: argparse.Namespace) -> int:
         problems = ckpt.verify()
         total = sum(info.nbytes for info in ckpt.values())
         for problem in problems:
-            print(f"damaged: {problem.name}: {problem.message}")
+            _say(f"damaged: {printable(problem.name)}: {printable(problem.message)}")
         if problems:
-            print(f"{len(problems)} of {plural(len(ckpt), 'tensor')} damaged in {ckpt.prefix}")
+            _say(f"{len(problems)} of {plural(len(ckpt), 'tensor')} damaged in {ckpt.prefix}")
             return EXIT_DIFFERENT
-        print(f"ok: {plural(len(ckpt), 'tensor')}, {format_bytes(total)} verified in {ckpt.prefix}")
+        _say(f"ok: {plural(len(ckpt), 'tensor')}, {format_bytes(total)} verified in {ckpt.prefix}")
     return EXIT_OK
 
 
@@ -185,7 +199,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     if args.json:
         print(format_json(comparison))
     else:
-        print(format_table(comparison))
+        _say(format_table(comparison))
     return EXIT_OK if comparison.identical else EXIT_DIFFERENT
 
 
@@ -222,10 +236,10 @@ def cmd_remap(args: argparse.Namespace) -> int:
             with atomic_output(args.export_script, "w") as file:
                 file.write(tensorflow_script(plan, [s.prefix for s in inputs.sources]))
         if args.dry_run:
-            print("\n".join(plan_lines(plan, inputs)))
+            _say("\n".join(plan_lines(plan, inputs)))
         for line in problem_lines(plan, suggest(plan, inputs) if plan.blocking else None):
-            print(line)
-        print(plan.summary())
+            _say(line)
+        _say(plan.summary())
         if plan.blocking:
             count = sum(len(p.names) for p in plan.blocking)
             raise UsageError(
@@ -238,8 +252,8 @@ def cmd_remap(args: argparse.Namespace) -> int:
     finally:
         inputs.close()
     for note in result.notes:
-        print(f"note: {note}")
-    print(
+        _say(f"note: {printable(note)}")
+    _say(
         f"wrote {plural(result.tensors, 'tensor')} ({format_bytes(result.nbytes)}) to "
         f"{result.prefix} in {result.seconds:.2f} s; read back and verified"
     )
@@ -278,15 +292,15 @@ def cmd_graph(args: argparse.Namespace) -> int:
     graph = load_graph(resolve_graph_path(args.path), tags=tags)
     others = [format_tags(t) for t in graph.meta_graphs if set(t) != set(graph.tags)]
     if tags is None and others:
-        print(
-            f"note: showing the MetaGraph tagged {format_tags(graph.tags)!r}; "
+        _warn(
+            "note",
+            f"showing the MetaGraph tagged {format_tags(graph.tags)!r}; "
             f"also here: {'; '.join(others)} (choose one with --tag)",
-            file=sys.stderr,
         )
     if args.json:
         print(json_one_item_per_line(graph_record(graph)))
     else:
-        print(graph_summary(GraphModel(graph)))
+        _say(graph_summary(GraphModel(graph)))
     return EXIT_OK
 
 
@@ -487,7 +501,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             return args.run(args)
         return _run_gui(argv)
     except (CheckpointError, UsageError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
+        _warn("error", str(exc))
         return EXIT_ERROR
     except BrokenPipeError:
         # Output piped into `head`: stop quietly, as Unix tools do.
@@ -495,7 +509,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except OSError as exc:
         where = f"{exc.filename}: " if exc.filename else ""
-        print(f"error: {where}{exc.strerror or exc}", file=sys.stderr)
+        _warn("error", f"{where}{exc.strerror or exc}")
         return EXIT_ERROR
     except KeyboardInterrupt:
         return 130

@@ -17,6 +17,7 @@ import math
 
 from ckpt_browser.core.compare import Comparison, Status, TensorComparison
 from ckpt_browser.core.formatting import format_shape
+from ckpt_browser.core.printable import printable
 
 DISTANCE_FIELDS = (
     "max_abs_diff",
@@ -84,14 +85,15 @@ def format_summary(summary: dict[str, int]) -> str:
 def format_table(comparison: Comparison) -> str:
     """The readable report: one line per name, most changed first, then a summary line."""
     items = comparison.most_changed_first()
-    width = min(max((len(item.name) for item in items), default=4), _NAME_WIDTH_LIMIT)
+    names = [printable(item.name) for item in items]
+    width = min(max((len(name) for name in names), default=4), _NAME_WIDTH_LIMIT)
     header = f"{'name':<{width}}  {'status':<13} " + " ".join(f"{h:>10}" for h in _HEADINGS)
     lines = [header]
-    for item in items:
-        lines.append(f"{item.name:<{width}}  {item.status.value:<13} {_details(item)}")
+    for item, name in zip(items, names):
+        lines.append(f"{name:<{width}}  {item.status.value:<13} {_details(item)}")
     lines.append(
-        f"{format_summary(comparison.summary)}; A: {comparison.prefix_a}, "
-        f"B: {comparison.prefix_b}{_options_note(comparison)}"
+        f"{format_summary(comparison.summary)}; A: {printable(comparison.prefix_a)}, "
+        f"B: {printable(comparison.prefix_b)}{printable(_options_note(comparison))}"
     )
     return "\n".join(lines)
 

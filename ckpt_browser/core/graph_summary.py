@@ -12,6 +12,7 @@ from collections import Counter
 
 from ckpt_browser.core.formatting import format_shape, plural
 from ckpt_browser.core.graph_model import GraphModel, ItemKind
+from ckpt_browser.core.printable import printable
 from ckpt_browser.format import CheckpointError
 from ckpt_browser.format.graph import SAVED_MODEL_FILE, GraphFile, GraphNode, find_graph
 from ckpt_browser.format.meta_graphs import format_tags
@@ -78,7 +79,7 @@ def graph_summary(model: GraphModel) -> str:
     graph = model.graph
     version = f", TensorFlow {graph.tensorflow_version}" if graph.tensorflow_version else ""
     tags = f", tags {format_tags(graph.tags)}" if graph.tags else ""
-    lines = [f"graph: {graph.path} ({graph.kind}{tags}{version})"]
+    lines = [f"graph: {printable(graph.path)} ({graph.kind}{tags}{version})"]
     nodes = f"nodes: {len(graph.nodes):,}"
     if graph.functions:
         inside = model.node_count - len(graph.nodes)
@@ -88,19 +89,21 @@ def graph_summary(model: GraphModel) -> str:
         f"{model.control_edge_count:,} control)"
     )
     ops = Counter(node.op for node in graph.nodes)
-    common = ", ".join(f"{op} {count:,}" for op, count in ops.most_common(TOP_OPS))
+    common = ", ".join(f"{printable(op)} {count:,}" for op, count in ops.most_common(TOP_OPS))
     lines.append(f"ops: {plural(len(ops), 'type')}; {common}")
     top = [model.items[c] for c in model.items[model.root].children]
     scopes = [item for item in top if item.kind in (ItemKind.GROUP, ItemKind.SERIES)]
-    listed = ", ".join(f"{item.label} ({item.size:,})" for item in scopes[:TOP_SCOPES])
+    listed = ", ".join(f"{printable(item.label)} ({item.size:,})" for item in scopes[:TOP_SCOPES])
     more = f", … {len(scopes) - TOP_SCOPES} more" if len(scopes) > TOP_SCOPES else ""
     lines.append(f"scopes: {len(model.scope_names()):,}; top level: {listed or '-'}{more}")
     variables = graph.variables
     trainable = sum(1 for v in variables if v.trainable)
     lines.append(f"variables: {len(variables):,} ({trainable:,} trainable)")
-    width = max((len(v.name) for v in variables), default=0)
-    for variable in variables:
+    names = [printable(v.name) for v in variables]
+    width = max((len(name) for name in names), default=0)
+    for variable, name in zip(variables, names):
         shape = format_shape(variable.shape) if variable.shape is not None else "?"
         flag = "  trainable" if variable.trainable else ""
-        lines.append(f"  {variable.name:<{width}}  {variable.dtype or '?':<9} {shape}{flag}")
+        dtype = printable(variable.dtype or "?")
+        lines.append(f"  {name:<{width}}  {dtype:<9} {shape}{flag}")
     return "\n".join(lines)

@@ -5,6 +5,9 @@ checkpoint. The script restores each source by name: `init_from_checkpoint` take
 {checkpoint name: variable name}; a `tf.compat.v1.train.Saver` takes {checkpoint name: variable}.
 Neither can cast, reshape or use a template's value; such rows are listed in a comment at the end
 (write a new checkpoint with `ckpt-browser remap` for those).
+
+Names are data from the checkpoints: in code they are `repr()` literals, and in the comment they are
+escaped onto one line (`printable`), so no name can end the comment and start a line of code.
 """
 
 from __future__ import annotations
@@ -12,9 +15,9 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from ckpt_browser.core.formatting import plural
-
 from ..data_files import resource_path
+from .formatting import plural
+from .printable import printable
 from .remap_plan import Plan, Status
 
 # The generated module, with {what}, {sources} and {maps} to fill in (literal braces doubled).
@@ -53,5 +56,5 @@ def tensorflow_script(plan: Plan, source_prefixes: Sequence[str]) -> str:
             "\n# Not restorable by name (need a cast, a reshape or the template's value);\n"
             "# write a new checkpoint with `ckpt-browser remap` for these:\n"
         )
-        text += "".join(f"#   {line}\n" for line in not_by_name)
+        text += "".join(f"#   {printable(line)}\n" for line in not_by_name)
     return text

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from .formatting import format_shape
+from .printable import printable
 from .remap_plan import Plan, RemapInputs, Row
 from .remap_suggest import Suggestion
 
@@ -14,9 +15,10 @@ def plan_lines(plan: Plan, inputs: RemapInputs) -> list[str]:
     """One line a name: `target <- source (source N)  dtype shape  [status: detail]`."""
     lines = []
     several = len(inputs.sources) > 1
-    width = min(max((len(row.name) for row in plan.rows), default=4), 60)
-    for row in plan.rows:
-        lines.append(f"{row.name:<{width}}  <-  {_origin(row, several)}{_facts(row)}")
+    names = [printable(row.name) for row in plan.rows]
+    width = min(max((len(name) for name in names), default=4), 60)
+    for row, name in zip(plan.rows, names):
+        lines.append(f"{name:<{width}}  <-  {_origin(row, several)}{_facts(row)}")
     return lines
 
 
@@ -25,13 +27,14 @@ def problem_lines(plan: Plan, suggestions: dict[str, list[Suggestion]] | None = 
     lines = []
     for problem in plan.problems:
         mark = "error" if problem.blocking else "note"
-        lines.append(f"{mark}: {problem.message}")
+        lines.append(f"{mark}: {printable(problem.message)}")
         for name in problem.names[:NAMES_SHOWN]:
-            lines.append(f"    {name}")
+            lines.append(f"    {printable(name)}")
             for suggestion in (suggestions or {}).get(name, [])[:1]:
                 ref = suggestion.source
                 lines.append(
-                    f"        suggestion: {ref.key} (source {ref.source + 1}, {suggestion.reason})"
+                    f"        suggestion: {printable(ref.key)} (source {ref.source + 1}, "
+                    f"{printable(suggestion.reason)})"
                 )
         if len(problem.names) > NAMES_SHOWN:
             lines.append(f"    ... and {len(problem.names) - NAMES_SHOWN} more")
@@ -41,9 +44,9 @@ def problem_lines(plan: Plan, suggestions: dict[str, list[Suggestion]] | None = 
 def _origin(row: Row, several: bool) -> str:
     if row.source is not None:
         where = f" (source {row.source.source + 1})" if several else ""
-        return row.source.key + where + (" [by hand]" if row.by_hand else "")
+        return printable(row.source.key) + where + (" [by hand]" if row.by_hand else "")
     if row.sources:
-        return " + ".join(ref.key for ref in row.sources)
+        return " + ".join(printable(ref.key) for ref in row.sources)
     return "(template)" if row.written else "(nothing)"
 
 
@@ -52,5 +55,5 @@ def _facts(row: Row) -> str:
     shape = row.shape or row.source_shape or row.target_shape
     text = f"  {dtype} {format_shape(shape) if shape is not None else '?'}"
     if row.status.value != "ok":
-        text += f"  [{row.status}" + (f": {row.detail}]" if row.detail else "]")
+        text += f"  [{row.status}" + (f": {printable(row.detail)}]" if row.detail else "]")
     return text

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from .formatting import format_bytes, format_number, format_shape, plural
+from .printable import printable
 
 if TYPE_CHECKING:  # the statistics module loads thread pools: `ls` has no need of it
     from ..format import TensorInfo
@@ -20,13 +21,13 @@ def describe_tensor(info: TensorInfo, stats: TensorStats) -> str:
     def number(value: object) -> str:
         return "-" if value is None else format_number(value)
 
-    title = f"{info.name}  {info.dtype.name} {format_shape(info.shape)}"
+    title = f"{printable(info.name)}  {info.dtype.name} {format_shape(info.shape)}"
     size = f"{plural(info.size, 'parameter')}, {format_bytes(info.nbytes)}"
     lines = [f"{title}  {size}  ({info.kind.value})"]
     if info.readable_name != info.name:
-        lines.append(f"  object path  {info.readable_name}")
+        lines.append(f"  object path  {printable(info.readable_name)}")
     if info.slot_of:
-        lines.append(f"  slot of      {info.slot_of}")
+        lines.append(f"  slot of      {printable(info.slot_of)}")
     measure = "" if stats.measure == "value" else f" (of the {stats.measure})"
     lines.append(
         f"  min {number(stats.min)}   max {number(stats.max)}   mean {number(stats.mean)}   "

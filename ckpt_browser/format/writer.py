@@ -384,7 +384,9 @@ def write_checkpoint_state(
     try:
         os.makedirs(directory, exist_ok=True)
         with open(temporary, "x", encoding="utf-8") as file:
-            file.write(text_format.MessageToString(state))
+            # Escaped to ASCII (octal for other bytes, as C++ protobuf prints): TensorFlow reads
+            # it back the same, and no path can show a control or bidi character when printed.
+            file.write(text_format.MessageToString(state, as_utf8=False))
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
