@@ -3,7 +3,8 @@
 A checkpoint is named by the last part of its prefix (`model-3000`), but two training runs often
 save under the same name (`run1/model`, `run2/model`), and "model ↔ model" says nothing. So when
 the last parts collide, each name takes parent folders until the two differ: the shortest
-distinguishing parent path. Prefixes are paths or URLs; both `/` and `\\` separate parts.
+distinguishing parent path. Prefixes are paths or URLs; both `/` and `\\` separate parts. A
+SavedModel's variables (`my_model/variables/variables`) are named by the SavedModel's folder.
 """
 
 from __future__ import annotations
@@ -30,8 +31,19 @@ def pair_names(prefix_a: str, prefix_b: str) -> tuple[str, str]:
     return _tail(prefix_a, parts_a, depth), _tail(prefix_b, parts_b, depth)
 
 
+def checkpoint_name(prefix: str) -> str:
+    """The name of one checkpoint for a window title: `model-3000`, or `my_model` for the
+    variables of the SavedModel in folder `my_model`."""
+    return _parts(prefix)[-1]
+
+
+_SAVED_MODEL_VARIABLES = ["variables", "variables"]
+
+
 def _parts(prefix: str) -> list[str]:
     parts = [part for part in _SEPARATORS.split(prefix) if part]
+    if len(parts) > 2 and parts[-2:] == _SAVED_MODEL_VARIABLES:
+        parts = parts[:-2]  # the SavedModel's folder names it
     return parts or [prefix]
 
 

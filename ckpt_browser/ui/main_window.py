@@ -26,6 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from ckpt_browser.core.formatting import format_bytes, format_count, plural
+from ckpt_browser.core.pair_names import checkpoint_name
 from ckpt_browser.core.scope_tree import ScopeNode, Totals
 from ckpt_browser.format import Checkpoint, CheckpointError, open_checkpoint
 from ckpt_browser.ui.about_dialog import AboutDialog, application_icon
@@ -138,7 +139,7 @@ class MainWindow(QMainWindow):
         self.history.set_history(history, checkpoint.prefix)
         self.history_toolbar.setVisible(len(history) > 1)
         self._update_status()
-        self.setWindowTitle(f"{os.path.basename(checkpoint.prefix)} — {APP_TITLE}")
+        self.setWindowTitle(f"{checkpoint_name(checkpoint.prefix)} — {APP_TITLE}")
         self._recent.add(path)
         self._rebuild_recent_menu()
         self._update_actions()

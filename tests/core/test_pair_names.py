@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ckpt_browser.core.pair_names import pair_names
+from ckpt_browser.core.pair_names import checkpoint_name, pair_names
 
 
 @pytest.mark.parametrize(
@@ -42,3 +42,13 @@ def test_pair_names_tell_different_prefixes_apart() -> None:
             if a.strip("/") != b.strip("/"):
                 assert name_a != name_b, (a, b)
             assert a.rstrip("/").endswith(name_a) and b.rstrip("/").endswith(name_b)
+
+
+def test_a_saved_model_is_named_by_its_folder():
+    assert checkpoint_name("/models/resnet/variables/variables") == "resnet"
+    assert checkpoint_name("/runs/exp/model-3000") == "model-3000"
+    assert checkpoint_name("variables/variables") == "variables"  # nothing above: the prefix's part
+    assert pair_names("/a/net/variables/variables", "/b/net/variables/variables") == (
+        "a/net",
+        "b/net",
+    )

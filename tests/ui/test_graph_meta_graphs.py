@@ -15,6 +15,7 @@ def test_the_meta_graph_shown_is_named_and_another_can_be_picked(
     saved = multi_meta_graph_savedmodel
     window.resize(1700, 900)
     assert window.open_path(str(saved.directory))
+    assert window.windowTitle().startswith(f"{saved.directory.name} — ")  # not "variables"
     panel = window.graph_dock.panel
     wait_loaded(qtbot, panel)
     chooser = panel.meta_graphs
