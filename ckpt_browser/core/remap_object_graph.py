@@ -33,6 +33,7 @@ class ObjectGraphPlan:
 
     data: bytes | None
     message: str  # for the preview; empty when there is nothing to say
+    source: Checkpoint | None = None  # the checkpoint whose stored graph `data` comes from
 
 
 def plan_object_graph(
@@ -49,7 +50,7 @@ def plan_object_graph(
             return ObjectGraphPlan(None, note)
         # Every target name is written (or the plan blocks), so the graph's keys all resolve.
         return ObjectGraphPlan(
-            target.object_graph, "the output carries the template's object graph"
+            target.object_graph, "the output carries the template's object graph", target.template
         )
 
     with_graph = [n for n, s in enumerate(sources) if s.object_graph is not None]
@@ -79,7 +80,7 @@ def plan_object_graph(
         parts.append(f"{plural(removed, 'attribute')} of dropped tensors removed")
     note = "the output carries the object graph of source "
     note += f"{number + 1}" + (f" ({', '.join(parts)})" if parts else "")
-    return ObjectGraphPlan(new_data, note)
+    return ObjectGraphPlan(new_data, note, source)
 
 
 def rewrite_object_graph(data: bytes, keys: Mapping[str, str]) -> tuple[bytes, int]:

@@ -5,7 +5,9 @@ stays mapped into the process and counts as its resident memory until the map is
 a 256 MB tensor would thus hold 256 MB "in memory" although nothing was copied. `chunks` walks a
 tensor in slices, casts each slice if asked, and tells the kernel after each one that the pages
 behind it are no longer needed (they stay in the page cache; only this process lets go of them),
-so memory stays flat whatever the size. On systems without `madvise` it simply streams.
+so memory stays flat whatever the size. On systems without `madvise` it simply streams. The CRC32C
+of the bytes read can be taken on the way, to check them against the source's stored checksum
+without reading them twice.
 """
 
 from __future__ import annotations
@@ -14,21 +16,20 @@ from collections.abc import Iterator
 
 import numpy as np
 
-from ckpt_browser.format.crc import crc32c
+from ckpt_browser.format.crc import array_bytes, crc32c
 from ckpt_browser.format.pages import release_pages
 
 CHUNK_BYTES = 4 << 20
 
 
 class ChecksumAccumulator:
-    """The CRC32C of the bytes that passed through, to compare with what is read back."""
+    """The CRC32C of the bytes that passed through, in order."""
 
     def __init__(self) -> None:
         self.value = 0
 
     def add(self, piece: np.ndarray) -> None:
-        raw = np.ascontiguousarray(piece).reshape(-1).view(np.uint8)  # any dtype, bfloat16 too
-        self.value = crc32c(memoryview(raw), self.value)
+        self.value = crc32c(array_bytes(piece), self.value)
 
 
 def chunks(
@@ -37,7 +38,8 @@ def chunks(
     checksum: ChecksumAccumulator | None = None,
     chunk_bytes: int = CHUNK_BYTES,
 ) -> Iterator[np.ndarray]:
-    """Flat, row-major pieces of `array` (cast to `dtype` if given), releasing mapped pages."""
+    """Flat, row-major pieces of `array` (cast to `dtype` if given), releasing mapped pages;
+    `checksum` takes in the bytes as read, before any cast."""
     flat = array.reshape(-1)  # a view for a contiguous mapped tensor
     if flat.size == 0:
         return
@@ -45,9 +47,9 @@ def chunks(
     step = max(1, chunk_bytes // itemsize)
     for start in range(0, flat.size, step):
         piece = flat[start : start + step]
-        out = piece.astype(dtype) if dtype is not None and dtype != piece.dtype else piece
         if checksum is not None:
-            checksum.add(out)
+            checksum.add(piece)
+        out = piece.astype(dtype) if dtype is not None and dtype != piece.dtype else piece
         yield out
         release_pages(piece)
 

@@ -1,10 +1,13 @@
 """Writing a remap plan: a new checkpoint that TensorFlow restores as it is.
 
 Tensors stream from the sources' memory maps through the format layer's `CheckpointWriter`, a
-few MB at a time, cast or reshaped on the way; nothing is ever whole in memory. The writer
-publishes the checkpoint atomically (an error or a cancel leaves nothing under the final name).
-Then a `checkpoint` state file names it, the target's `.meta` is copied beside it if asked, and
-every tensor is read back and checked against the CRC32C its index entry stores.
+few MB at a time, cast or reshaped on the way; nothing is ever whole in memory. Each source
+tensor's bytes are checked against its stored CRC32C as they stream: a damaged tensor stops the
+write (TensorFlow would refuse it; copying it would give it a fresh, valid checksum) unless the
+user allowed it, and then the result says so. The output is staged under hidden names, every
+tensor read back and checked against the CRC32C its index entry stores, and only then published
+with its `.meta` and the `checkpoint` state file in one step (`StagedCheckpoint`): an error, a
+cancel or a full disk at any point leaves nothing under the final names.
 """
 
 from __future__ import annotations
@@ -12,23 +15,25 @@ from __future__ import annotations
 import os
 import shutil
 import time
+from collections.abc import Iterator
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ckpt_browser.core.formatting import plural
-from ckpt_browser.format import CheckpointError, open_checkpoint
-from ckpt_browser.format.atomic import atomic_output
+from ckpt_browser.format import Checkpoint, CheckpointError, open_checkpoint
 from ckpt_browser.format.bundle import BundleIndex
 from ckpt_browser.format.crc import mask
 from ckpt_browser.format.dtypes import from_name
 from ckpt_browser.format.kinds import OBJECT_GRAPH_KEY
 from ckpt_browser.format.paths import resolve_prefix
-from ckpt_browser.format.writer import CheckpointWriter, WriteCancelled, write_checkpoint_state
+from ckpt_browser.format.staged_checkpoint import StagedCheckpoint
+from ckpt_browser.format.writer import CheckpointWriter, WriteCancelled, checkpoint_state_text
 
 from .remap_plan import Plan, RemapInputs, Row, Status
-from .remap_stream import checksum_of, chunks
+from .remap_stream import ChecksumAccumulator, checksum_of, chunks
+from .source_checksums import ChecksumPolicy
 
 __all__ = ["WriteCancelled", "WriteResult", "output_bytes", "write_remap"]
 
@@ -44,6 +49,9 @@ class WriteResult:
     state_file: str | None  # the `checkpoint` file written, None if left alone (see notes)
     meta_path: str | None  # the `.meta` copied beside the output
     notes: list[str] = field(default_factory=list)
+    # Source tensors copied although their checksum does not match (allowed by the user): the
+    # sentence for each, to show as loudly as the result.
+    damaged: list[str] = field(default_factory=list)
 
 
 def output_bytes(plan: Plan) -> int:
@@ -63,10 +71,13 @@ def write_remap(
     *,
     overwrite: bool = False,
     copy_meta: bool = True,
+    allow_bad_checksums: bool = False,
     progress: Progress | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> WriteResult:
-    """Write `plan` to the prefix `destination`; raises CheckpointError if it cannot be done."""
+    """Write `plan` to the prefix `destination`; raises CheckpointError if it cannot be done
+    (ChecksumError for a damaged source tensor, unless `allow_bad_checksums`: then it is copied
+    and listed in the result's `damaged`)."""
     start = time.perf_counter()
     blocking = plan.blocking
     if blocking:
@@ -77,49 +88,94 @@ def write_remap(
         )
     prefix = os.path.abspath(os.fspath(destination))
     _refuse_inputs_as_output(prefix, inputs)
+    wanted_meta = inputs.target.meta_path if copy_meta and inputs.target is not None else None
+    meta = wanted_meta
+    if meta is not None and _same_file(meta, prefix + ".meta"):
+        meta = None  # the target's graph already lies beside the output
     rows = [row for row in plan.rows if row.written]
     total = output_bytes(plan)
     report = (lambda done: progress(done, total)) if progress else None
-    sent: dict[str, np.ndarray | None] = {}  # name -> the strings written (None for numbers)
-    with CheckpointWriter(prefix, overwrite=overwrite, progress=report, cancel=cancel) as writer:
-        for row in rows:
-            sent[row.name] = _write_row(writer, row, inputs)
-        if plan.object_graph.data is not None:
-            writer.add(OBJECT_GRAPH_KEY, np.array(plan.object_graph.data, dtype=object))
+    checksums = ChecksumPolicy(allow_bad_checksums)
     notes: list[str] = []
-    state_file = _write_state(prefix, inputs, notes)
-    meta = inputs.target.meta_path if inputs.target is not None else None
-    meta_copy = _copy_meta(meta, prefix) if copy_meta and meta else None
-    _read_back(prefix, rows, sent, plan)
+    extras = [prefix + ".meta"] if meta else []
+    with StagedCheckpoint(prefix, overwrite=overwrite, extra_files=extras) as staged:
+        staged.refuse_replacing(_input_files(inputs))
+        sent: dict[str, np.ndarray | None] = {}  # name -> the strings written (None: numbers)
+        with CheckpointWriter(staged.prefix, progress=report, cancel=cancel) as writer:
+            for row in rows:
+                sent[row.name] = _write_row(writer, row, inputs, checksums)
+            object_graph = plan.object_graph
+            if object_graph.data is not None:
+                if object_graph.source is not None:
+                    checksums.check(object_graph.source, OBJECT_GRAPH_KEY)
+                writer.add(OBJECT_GRAPH_KEY, np.array(object_graph.data, dtype=object))
+        _read_back(staged.prefix, rows, sent, plan)
+        if meta:
+            with open(meta, "rb") as source, staged.new_file(prefix + ".meta") as out:
+                shutil.copyfileobj(source, out)
+        state_file = _stage_state(staged, prefix, notes)
+        staged.refuse_replacing(_input_files(inputs))  # the state file is known only now
+        staged.publish()
     return WriteResult(
         prefix=prefix,
         tensors=len(rows) + (plan.object_graph.data is not None),
         nbytes=total,
         seconds=time.perf_counter() - start,
         state_file=state_file,
-        meta_path=meta_copy,
+        meta_path=prefix + ".meta" if wanted_meta else None,
         notes=notes,
+        damaged=checksums.damaged,
     )
 
 
-def _write_row(writer: CheckpointWriter, row: Row, inputs: RemapInputs) -> np.ndarray | None:
-    """Stream one tensor into the writer; strings are returned, to compare when read back."""
-    array = _source_array(row, inputs)
+def _write_row(
+    writer: CheckpointWriter, row: Row, inputs: RemapInputs, checksums: ChecksumPolicy
+) -> np.ndarray | None:
+    """Stream one tensor into the writer, checking the source's checksum on the way; strings are
+    returned, to compare when read back."""
+    source, key = _source_of(row, inputs)
+    array = source.read(key)
+    stored = source.stored_checksum(key)
+    if stored is None:  # strings, partitioned tensors, big-endian files: checked before copying
+        checksums.check(source, key)
     dtype = from_name(row.dtype)
     if dtype.is_string:
         strings = array.reshape(row.shape)
         writer.add(row.name, strings, dtype)
         return strings
     cast_to = dtype.numpy if dtype.numpy != array.dtype else None
-    writer.add_stream(row.name, dtype, row.shape, chunks(array, cast_to))
+    read = ChecksumAccumulator() if stored is not None else None
+    writer.add_stream(row.name, dtype, row.shape, chunks(array, cast_to, read))
+    if stored is not None:
+        checksums.report(stored.problem(read.value))  # refusing aborts the writer: no output
     return None
 
 
-def _source_array(row: Row, inputs: RemapInputs) -> np.ndarray:
+def _source_of(row: Row, inputs: RemapInputs) -> tuple[Checkpoint, str]:
     if row.status is Status.TEMPLATE:
-        return inputs.target.template.read(row.name)
+        return inputs.target.template, row.name
     ref = row.source
-    return inputs.sources[ref.source].read(ref.key)
+    return inputs.sources[ref.source], ref.key
+
+
+def _input_files(inputs: RemapInputs) -> Iterator[str]:
+    """Every file the inputs are read from: what the output must never replace."""
+    checkpoints = list(inputs.sources)
+    target = inputs.target
+    if target is not None:
+        if target.template is not None:
+            checkpoints.append(target.template)
+        yield from (path for path in (target.path, target.meta_path) if path)
+    for checkpoint in checkpoints:
+        yield checkpoint.prefix + ".index"
+        yield from checkpoint.data_files()
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _refuse_inputs_as_output(prefix: str, inputs: RemapInputs) -> None:
@@ -133,11 +189,11 @@ def _refuse_inputs_as_output(prefix: str, inputs: RemapInputs) -> None:
             raise CheckpointError("the output would replace an input checkpoint", prefix)
 
 
-def _write_state(prefix: str, inputs: RemapInputs, notes: list[str]) -> str | None:
+def _stage_state(staged: StagedCheckpoint, prefix: str, notes: list[str]) -> str | None:
     """Name the output in its directory's `checkpoint` file, unless that file names others."""
     directory = os.path.dirname(prefix)
     state = os.path.join(directory, "checkpoint")
-    if os.path.exists(state):
+    if os.path.lexists(state):
         try:
             current = os.path.realpath(resolve_prefix(directory))
         except CheckpointError:
@@ -148,14 +204,9 @@ def _write_state(prefix: str, inputs: RemapInputs, notes: list[str]) -> str | No
                 "alone; open the output by its prefix"
             )
             return None
-    return write_checkpoint_state(directory, prefix)
-
-
-def _copy_meta(meta: str, prefix: str) -> str:
-    destination = prefix + ".meta"
-    with open(meta, "rb") as source, atomic_output(destination, "wb") as out:
-        shutil.copyfileobj(source, out)
-    return destination
+    with staged.new_file(state, after_index=True) as file:
+        file.write(checkpoint_state_text(directory, prefix).encode("utf-8"))
+    return state
 
 
 def _read_back(

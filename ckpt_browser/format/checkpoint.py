@@ -17,6 +17,7 @@ from .errors import CheckpointError
 from .gc_pause import gc_paused
 from .kinds import TensorKind
 from .shard_check import ShardCheck, check_shards
+from .tensor_checksums import StoredChecksum
 
 Index = tuple  # a tuple of ints and slices, as for numpy basic indexing
 
@@ -146,6 +147,38 @@ class Checkpoint(Mapping[str, TensorInfo]):
             return self._read_partitioned(entry, index)
         array = self._data.array(entry)
         return array if index is None else array[_as_tuple(index)]
+
+    def stored_checksum(self, name: str) -> StoredChecksum | None:
+        """Where the bytes `read(name)` views lie, with their stored CRC, when that view is exactly
+        the stored bytes (a plain little-endian tensor of a fixed-size dtype): a pass over the
+        tensor then checks it as it goes. None otherwise: `checksum_problem` checks those."""
+        self.info(name)
+        entry = self._index.entries[name]
+        if entry.slices or entry.dtype.itemsize is None or self._index.big_endian:
+            return None
+        return self._stored(entry, entry.name)
+
+    def checksum_problem(self, name: str) -> str | None:
+        """None when every stored piece of tensor `name` (each slice of a partitioned one) matches
+        its CRC32C; else the sentence saying which does not, and where. Reads the tensor's bytes."""
+        self.info(name)
+        entry = self._index.entries[name]
+        pieces = [(entry, entry.name)]
+        if entry.slices:
+            pieces = [
+                (self._index.slice_entry(entry, ex), f"{entry.name} (slice {_format_extents(ex)})")
+                for ex in entry.slices
+            ]
+        for piece, shown in pieces:
+            problem = self._stored(piece, shown).problem_masked(self._data.checksum(piece))
+            if problem is not None:
+                return problem
+        return None
+
+    def _stored(self, entry: BundleEntry, shown: str) -> StoredChecksum:
+        return StoredChecksum(
+            shown, self._data.path(entry.shard_id), entry.offset, entry.size, entry.crc32c
+        )
 
     def verify(self, progress: Callable[[int, int], None] | None = None) -> list[ChecksumProblem]:
         """Check every stored CRC32C; an empty list means the checkpoint is intact."""

@@ -20,7 +20,6 @@ import glob
 import math
 import os
 import re
-import secrets
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -29,6 +28,7 @@ import numpy as np
 from google.protobuf import text_format
 
 from . import dtypes, protos
+from .atomic import sweep_stale_temporaries, sync_directory, temporary_name
 from .bundle import data_file_name
 from .crc import crc32c, mask
 from .errors import CheckpointError
@@ -97,9 +97,10 @@ class CheckpointWriter:
         self._helpers: ThreadPoolExecutor | None = None
         self._sync_job: Future[None] | None = None
         self._synced_up_to = 0
-        self._data_temp = _temporary_name(self._data_path)
+        self._data_temp = temporary_name(self._data_path)
         try:
             os.makedirs(os.path.dirname(self.prefix), exist_ok=True)
+            sweep_stale_temporaries(os.path.dirname(self.prefix))
             self._data_file = open(self._data_temp, "xb")  # noqa: SIM115 (closed in finish/abort)
         except OSError as exc:
             raise CheckpointError(f"cannot create the data file: {exc.strerror}", prefix) from None
@@ -205,7 +206,7 @@ class CheckpointWriter:
                 self._sync_job.result()  # a failed background sync is reported only once
             os.fsync(self._data_file.fileno())
             self._data_file.close()
-            self._index_temp = _temporary_name(self._index_path)
+            self._index_temp = temporary_name(self._index_path)
             with open(self._index_temp, "xb") as index_file:
                 self._write_index(index_file)
                 index_file.flush()
@@ -214,7 +215,7 @@ class CheckpointWriter:
             os.replace(self._data_temp, self._data_path)
             published_data = True
             os.replace(self._index_temp, self._index_path)
-            _sync_directory(os.path.dirname(self.prefix))
+            sync_directory(os.path.dirname(self.prefix))
         except BaseException as exc:
             if published_data:
                 _remove_quietly(self._data_path)
@@ -238,10 +239,16 @@ class CheckpointWriter:
                 _remove_quietly(path)
 
     def _refuse_overwrite(self) -> None:
-        if not self._overwrite and os.path.exists(self._index_path):
+        """Any file the checkpoint would replace (its index, or a data file even without its
+        index) is kept unless overwriting was allowed."""
+        if self._overwrite:
+            return
+        existing = existing_checkpoint_files(self.prefix)
+        if existing:
             raise CheckpointError(
-                "a checkpoint already exists here; choose another prefix or allow overwriting",
-                self._index_path,
+                "a checkpoint file already exists here; choose another prefix or allow "
+                "overwriting",
+                existing[0],
             )
 
     def _new_key(self, name: str) -> bytes:
@@ -345,10 +352,24 @@ class CheckpointWriter:
 
     def _remove_stale_shards(self) -> None:
         """Delete data files an overwritten checkpoint of another shard count left behind."""
-        for path in glob.glob(glob.escape(self.prefix) + ".data-*-of-*"):
-            shard_part = path[len(self.prefix) :]
-            if path != self._data_path and re.fullmatch(r"\.data-\d{5}-of-\d{5}", shard_part):
+        for path in existing_data_files(self.prefix):
+            if path != self._data_path:
                 _remove_quietly(path)
+
+
+def existing_data_files(prefix: str) -> list[str]:
+    """The `.data-NNNNN-of-NNNNN` files of `prefix` there are, whatever their shard count."""
+    found = []
+    for path in glob.glob(glob.escape(prefix) + ".data-*-of-*"):
+        if re.fullmatch(r"\.data-\d{5}-of-\d{5}", path[len(prefix) :]):
+            found.append(path)
+    return sorted(found)
+
+
+def existing_checkpoint_files(prefix: str) -> list[str]:
+    """The files of a checkpoint at `prefix` there are: what writing one there would replace."""
+    index = prefix + ".index"
+    return ([index] if os.path.lexists(index) else []) + existing_data_files(prefix)
 
 
 def write_checkpoint_state(
@@ -366,6 +387,39 @@ def write_checkpoint_state(
     latest path ends the list of all paths. Returns the path of the file written.
     """
     directory = os.path.abspath(os.fspath(directory))
+    text = checkpoint_state_text(
+        directory,
+        model_checkpoint_path,
+        all_model_checkpoint_paths,
+        timestamps,
+        last_preserved_timestamp=last_preserved_timestamp,
+    )
+    path = os.path.join(directory, "checkpoint")
+    temporary = temporary_name(path)
+    try:
+        os.makedirs(directory, exist_ok=True)
+        with open(temporary, "x", encoding="utf-8") as file:
+            file.write(text)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+        sync_directory(directory)
+    except OSError as exc:
+        _remove_quietly(temporary)
+        raise CheckpointError(f"cannot write the checkpoint state: {exc.strerror}", path) from exc
+    return path
+
+
+def checkpoint_state_text(
+    directory: str | os.PathLike[str],
+    model_checkpoint_path: str | os.PathLike[str],
+    all_model_checkpoint_paths: Sequence[str | os.PathLike[str]] | None = None,
+    timestamps: Sequence[float] | None = None,
+    *,
+    last_preserved_timestamp: float | None = None,
+) -> str:
+    """The text of the `checkpoint` file `write_checkpoint_state` writes (see there)."""
+    directory = os.path.abspath(os.fspath(directory))
     latest = _state_path(directory, model_checkpoint_path)
     all_paths = [_state_path(directory, p) for p in all_model_checkpoint_paths or ()]
     if not all_paths or all_paths[-1] != latest:
@@ -379,22 +433,9 @@ def write_checkpoint_state(
     )
     if last_preserved_timestamp is not None:
         state.last_preserved_timestamp = last_preserved_timestamp
-    path = os.path.join(directory, "checkpoint")
-    temporary = _temporary_name(path)
-    try:
-        os.makedirs(directory, exist_ok=True)
-        with open(temporary, "x", encoding="utf-8") as file:
-            # Escaped to ASCII (octal for other bytes, as C++ protobuf prints): TensorFlow reads
-            # it back the same, and no path can show a control or bidi character when printed.
-            file.write(text_format.MessageToString(state, as_utf8=False))
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-        _sync_directory(directory)
-    except OSError as exc:
-        _remove_quietly(temporary)
-        raise CheckpointError(f"cannot write the checkpoint state: {exc.strerror}", path) from exc
-    return path
+    # Escaped to ASCII (octal for other bytes, as C++ protobuf prints): TensorFlow reads it back
+    # the same, and no path can show a control or bidi character when printed.
+    return text_format.MessageToString(state, as_utf8=False)
 
 
 def _state_path(directory: str, prefix: str | os.PathLike[str]) -> str:
@@ -463,25 +504,6 @@ def _check_tiling(
     covered = sum(math.prod(stop - start for start, stop in box) for box in boxes)
     if covered != math.prod(full_shape):
         raise ValueError(f"{name}: the slices do not cover the whole shape {full_shape}")
-
-
-def _temporary_name(final_path: str) -> str:
-    """A fresh name beside `final_path`, in the manner of TensorFlow's `.tempstate` files."""
-    return f"{final_path}.tempstate{secrets.token_hex(8)}"
-
-
-def _sync_directory(directory: str) -> None:
-    """Make the renames durable; platforms that cannot open a directory skip this."""
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _remove_quietly(path: str) -> None:

@@ -436,7 +436,7 @@ def test_checkpoint_state_is_read_by_tensorflow(tmp_path: Path, tf) -> None:
     assert list(state.all_model_checkpoint_timestamps) == [1.5, 2.5]
     assert tf.train.latest_checkpoint(str(tmp_path)) == second
     assert listing(tmp_path).count("checkpoint") == 1
-    assert not [name for name in listing(tmp_path) if "tempstate" in name]
+    assert not [name for name in listing(tmp_path) if "ckpt-browser" in name]
 
 
 def test_checkpoint_state_outside_the_directory_is_absolute(tmp_path: Path, tf) -> None:
