@@ -28,8 +28,9 @@ from .core.text_report import (
     variable_record,
 )
 from .data_files import resource_path
-from .format import Checkpoint, CheckpointError, open_checkpoint
+from .format import Checkpoint, CheckpointError, ChecksumError, open_checkpoint
 from .format.atomic import atomic_output
+from .interrupts import EXIT_TERMINATED, Terminated, sigterm_interrupts
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_ERROR = 0, 1, 2
 
@@ -60,6 +61,11 @@ def _say(text: str, *, file=None) -> None:
 def _warn(kind: str, message: str) -> None:
     """One line `kind: message` on stderr, the message on one line whatever it holds."""
     print(f"{kind}: {printable(message)}", file=sys.stderr)
+
+
+def _refused(exc: ChecksumError, verb: str) -> UsageError:
+    """A damaged source tensor stopped the command: say so, and how to go on anyway."""
+    return UsageError(f"{exc}; nothing was written (--allow-bad-checksums {verb} it anyway)")
 
 
 def _open(path: str) -> Checkpoint:
@@ -128,6 +134,9 @@ def cmd_show(args: argparse.Namespace) -> int:
         name = _find(ckpt, args.name)
         info = ckpt[name]
         array = ckpt.read(name)
+        damaged = ckpt.checksum_problem(name)
+        if damaged is not None:
+            _warn("warning", f"these values are damaged: {damaged}")
         stats = compute_stats(array)
         record = {
             **variable_record(info),
@@ -148,7 +157,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .core.export import ExportError, check_destination, export_arrays
+    from .core.export import ExportError, check_destination, export_tensors
 
     try:
         check_destination(args.output, len(args.names))
@@ -157,10 +166,21 @@ def cmd_export(args: argparse.Namespace) -> int:
     with _open(args.path) as ckpt:
         keys = [_find(ckpt, n) for n in args.names]
         try:
-            export_arrays({k: ckpt.read(k) for k in keys}, args.output, as_float32=args.as_float32)
+            result = export_tensors(
+                ckpt,
+                keys,
+                args.output,
+                as_float32=args.as_float32,
+                allow_bad_checksums=args.allow_bad_checksums,
+            )
         except ExportError as exc:
             raise UsageError(str(exc)) from None
-    _say(f"wrote {args.output}", file=sys.stderr)
+        except ChecksumError as exc:
+            raise _refused(exc, "exports") from None
+    for damaged in result.damaged:
+        _warn("warning", f"exported although its checksum does not match: {damaged}")
+    bad = f", {plural(len(result.damaged), 'damaged tensor')} among them" if result.damaged else ""
+    _say(f"wrote {args.output}{bad}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -191,11 +211,22 @@ def cmd_diff(args: argparse.Namespace) -> int:
             readable_names=not args.by_key,
             params_only=args.params_only,
         )
-        options = CompareOptions(rtol=args.rtol, atol=args.atol, alignment=alignment)
+        options = CompareOptions(
+            rtol=args.rtol,
+            atol=args.atol,
+            alignment=alignment,
+            allow_bad_checksums=args.allow_bad_checksums,
+        )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     with _open(args.a) as a, _open(args.b) as b:
-        comparison = compare_checkpoints(a, b, options)
+        try:
+            comparison = compare_checkpoints(a, b, options)
+        except ChecksumError as exc:
+            raise UsageError(f"{exc} (--allow-bad-checksums compares it anyway)") from None
+    for item in comparison.tensors:
+        for damaged in item.damaged:
+            _warn("warning", f"compared although its checksum does not match: {damaged}")
     if args.json:
         print(format_json(comparison))
     else:
@@ -248,14 +279,31 @@ def cmd_remap(args: argparse.Namespace) -> int:
             )
         if args.dry_run:
             return EXIT_OK
-        result = write_remap(plan, inputs, destination, overwrite=args.force)
+        try:
+            result = write_remap(
+                plan,
+                inputs,
+                destination,
+                overwrite=args.force,
+                allow_bad_checksums=args.allow_bad_checksums,
+            )
+        except ChecksumError as exc:
+            raise _refused(exc, "copies") from None
     finally:
         inputs.close()
     for note in result.notes:
         _say(f"note: {printable(note)}")
+    for damaged in result.damaged:
+        _warn("warning", f"copied although its checksum does not match: {damaged}")
+    verified = "read back and verified"
+    if result.damaged:
+        verified += (
+            f", but {plural(len(result.damaged), 'tensor')} came from damaged source bytes "
+            "(see the warnings) and TensorFlow restores them without noticing"
+        )
     _say(
         f"wrote {plural(result.tensors, 'tensor')} ({format_bytes(result.nbytes)}) to "
-        f"{result.prefix} in {result.seconds:.2f} s; read back and verified"
+        f"{result.prefix} in {result.seconds:.2f} s; {verified}"
     )
     return EXIT_OK
 
@@ -332,6 +380,7 @@ def _subcommand_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="convert bfloat16/float16/float8 to float32 instead of keeping raw bits",
     )
+    _allow_bad_checksums(p, "export")
     p.set_defaults(run=cmd_export)
 
     p = sub.add_parser("verify", help="check every checksum")
@@ -374,6 +423,7 @@ def _subcommand_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--by-key", action="store_true", help="match raw checkpoint keys, not readable names"
     )
+    _allow_bad_checksums(p, "compare")
     p.set_defaults(run=cmd_diff)
 
     p = sub.add_parser(
@@ -413,7 +463,8 @@ def _subcommand_parser() -> argparse.ArgumentParser:
         help="target names without a source keep the template's value",
     )
     p.add_argument("--dry-run", action="store_true", help="print the plan and problems only")
-    p.add_argument("--force", action="store_true", help="overwrite DST if it exists")
+    p.add_argument("--force", action="store_true", help="overwrite DST's files if they exist")
+    _allow_bad_checksums(p, "copy")
     p.add_argument("--save-map", metavar="MAP.json", help="save the mapping as JSON")
     p.add_argument(
         "--export-script",
@@ -436,6 +487,15 @@ def _subcommand_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(run=cmd_graph)
     return parser
+
+
+def _allow_bad_checksums(parser: argparse.ArgumentParser, verb: str) -> None:
+    parser.add_argument(
+        "--allow-bad-checksums",
+        action="store_true",
+        help=f"{verb} tensors whose stored checksum does not match (TensorFlow refuses them) "
+        "with a warning, instead of stopping",
+    )
 
 
 def _gui_parser() -> argparse.ArgumentParser:
@@ -498,7 +558,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if argv and argv[0] in SUBCOMMANDS:
             args = _subcommand_parser().parse_args(argv)
-            return args.run(args)
+            with sigterm_interrupts():
+                return args.run(args)
         return _run_gui(argv)
     except (CheckpointError, UsageError) as exc:
         _warn("error", str(exc))
@@ -511,6 +572,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f"{exc.filename}: " if exc.filename else ""
         _warn("error", f"{where}{exc.strerror or exc}")
         return EXIT_ERROR
+    except Terminated:
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         return 130
 

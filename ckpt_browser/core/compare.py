@@ -10,7 +10,10 @@ Names are matched by `name_alignment` first. A pair of equal shape is read a chu
 the memory maps (`tensor_chunks`), the chunks of a large tensor spread over a few threads, and the
 pages released as the pass goes, so memory stays flat however large the checkpoints are. Results
 come one tensor at a time from `iter_compare`, so a window can fill its table as they arrive;
-`cancel()` is polled between chunks and raises `Cancelled`.
+`cancel()` is polled between chunks and raises `Cancelled`. Every tensor whose values are compared
+is checked against its stored CRC32C on the chunks read anyway (pieces checksummed on the threads
+merge in order): a damaged tensor stops the comparison with ChecksumError, as TensorFlow would
+refuse it, unless `allow_bad_checksums` is set; then its result carries the sentence in `damaged`.
 
 Status: `added`/`removed` when one side lacks the name, `shape_changed` when the shapes differ
 (no distances), `dtype_changed` when the dtypes differ (distances still computed in a common type
@@ -38,7 +41,8 @@ from ckpt_browser.core.distances import (
 )
 from ckpt_browser.core.name_alignment import AlignedPair, Alignment, align
 from ckpt_browser.core.tensor_chunks import ChunkedTensor, PageReleaser, map_pair_chunks
-from ckpt_browser.format import Checkpoint, TensorInfo
+from ckpt_browser.format import Checkpoint, ChecksumError, TensorInfo
+from ckpt_browser.format.crc import PartialChecksum
 
 __all__ = [
     "Cancelled",
@@ -86,6 +90,7 @@ class CompareOptions:
     rtol: float = 0.0
     atol: float = 0.0
     alignment: Alignment = field(default_factory=Alignment)
+    allow_bad_checksums: bool = False  # compare damaged tensors (named in `damaged`), not refuse
 
     def __post_init__(self) -> None:
         for label, value in (("rtol", self.rtol), ("atol", self.atol)):
@@ -102,6 +107,7 @@ class TensorComparison:
     a: TensorInfo | None
     b: TensorInfo | None
     distances: Distances | None = None  # None when the values were not compared
+    damaged: tuple[str, ...] = ()  # checksum mismatches of A or B, when they were allowed
 
     @property
     def dtype_a(self) -> str | None:
@@ -302,12 +308,36 @@ def _compare_aligned(
     if how is None:  # a string against numbers, or a type that holds no values
         status = Status.DTYPE_CHANGED if dtype_changed else Status.CHANGED
         return TensorComparison(pair.name, status, info_a, info_b)
-    distances = _distances(a, info_a, b, info_b, how, options, progress, cancel, shared)
+    checks = (_SourceCheck(a, info_a), _SourceCheck(b, info_b))
+    distances = _distances(a, info_a, b, info_b, how, options, progress, cancel, shared, checks)
+    damaged = tuple(problem for check in checks if (problem := check.problem) is not None)
+    if damaged and not options.allow_bad_checksums:
+        raise ChecksumError(damaged[0])
     if dtype_changed:
         status = Status.DTYPE_CHANGED
     else:
         status = Status.CHANGED if distances.mismatches else Status.SAME
-    return TensorComparison(pair.name, status, info_a, info_b, distances)
+    return TensorComparison(pair.name, status, info_a, info_b, distances, damaged)
+
+
+class _SourceCheck:
+    """One side's stored checksum: checked on the chunks the comparison reads, when they are the
+    stored bytes; otherwise (strings, partitioned tensors) by reading them first."""
+
+    def __init__(self, checkpoint: Checkpoint, info: TensorInfo) -> None:
+        self.stored = checkpoint.stored_checksum(info.name)
+        self.problem = None if self.stored else checkpoint.checksum_problem(info.name)
+
+    def of(self, chunk: object) -> PartialChecksum | None:
+        return PartialChecksum.of(chunk) if self.stored is not None else None
+
+    def finish(self, parts: list[PartialChecksum | None]) -> None:
+        if self.stored is None:
+            return
+        whole = PartialChecksum()
+        for part in parts:
+            whole.merge(part)
+        self.problem = self.stored.problem(whole.crc)
 
 
 def _distances(
@@ -320,25 +350,37 @@ def _distances(
     progress: Progress,
     cancel: Cancel,
     shared: _Shared,
+    checks: tuple[_SourceCheck, _SourceCheck],
 ) -> Distances:
     kernel = kernel_for(info_a.dtype.numpy, info_b.dtype.numpy, options.rtol, options.atol)
     assert kernel is not None  # `how` said they are comparable
+    check_a, check_b = checks
+
+    def work(
+        x, y, start: int
+    ) -> tuple[PartialDistances, PartialChecksum | None, PartialChecksum | None]:
+        return kernel(x, y, start), check_a.of(x), check_b.of(y)
+
     small = max(info_a.nbytes, info_b.nbytes) <= tensor_chunks.CHUNK_BYTES
     if small and not (info_a.partitioned or info_b.partitioned):
         # One chunk: skip the chunking machinery, which would cost more than the work itself
         # for the thousands of small tensors a model has.
         x, y = a.read(info_a.name).reshape(-1), b.read(info_b.name).reshape(-1)
-        part = kernel(x, y, 0)
+        results = [work(x, y, 0)]
         shared.releaser.release(x)
         shared.releaser.release(y)
-        return finish(part, info_a.shape, how)
-    tensor_a = ChunkedTensor(a, info_a, shared.releaser)
-    tensor_b = ChunkedTensor(b, info_b, shared.releaser)
-    pool = shared.pool_for(info_a.nbytes + info_b.nbytes)
-    parts = map_pair_chunks(tensor_a, tensor_b, kernel, pool=pool, progress=progress, cancel=cancel)
+    else:
+        tensor_a = ChunkedTensor(a, info_a, shared.releaser)
+        tensor_b = ChunkedTensor(b, info_b, shared.releaser)
+        pool = shared.pool_for(info_a.nbytes + info_b.nbytes)
+        results = map_pair_chunks(
+            tensor_a, tensor_b, work, pool=pool, progress=progress, cancel=cancel
+        )
     merged = PartialDistances()
-    for part in parts:
+    for part, _, _ in results:
         merged.merge(part)
+    check_a.finish([crc for _, crc, _ in results])
+    check_b.finish([crc for _, _, crc in results])
     return finish(merged, info_a.shape, how)
 
 

@@ -246,8 +246,7 @@ class CheckpointWriter:
         existing = existing_checkpoint_files(self.prefix)
         if existing:
             raise CheckpointError(
-                "a checkpoint file already exists here; choose another prefix or allow "
-                "overwriting",
+                "a checkpoint file already exists here; choose another prefix or allow overwriting",
                 existing[0],
             )
 
