@@ -10,11 +10,15 @@ written atomically.
 their bytes stream into the file (one read), the rest before; a damaged tensor is refused, or
 with `allow_bad_checksums` exported and named in the result. In an .npz each tensor is the member
 `<name>.npy`; a zip member name holds at most 65,535 bytes, so longer names are refused.
+
+Tensor names are never trusted as paths: a suggested file name is one safe path component, and a
+name that would be a member path outside the folder an .npz is unpacked in is refused.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import zipfile
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -40,11 +44,16 @@ __all__ = [
     "export_tensors",
     "exportable_array",
     "exported_strings",
+    "suggested_file_name",
 ]
 
 SUFFIXES = (".npy", ".npz", ".csv")
 # Zip stores a member's name length in 16 bits (APPNOTE 4.4.10).
 ZIP_NAME_BYTES = 0xFFFF
+# Characters a file name cannot hold on one system or another (and path separators on all).
+_NOT_IN_FILE_NAMES = re.compile(r'[/\\:*?"<>|]')
+# Bytes of a file name before its suffix: 255 is the limit of common file systems.
+_FILE_NAME_BYTES = 200
 
 
 class ExportError(ValueError):
@@ -105,6 +114,35 @@ def export_tensors(
     return ExportResult(written, policy.damaged)
 
 
+def suggested_file_name(keys: Sequence[str], fallback: str) -> str:
+    """A file name for exporting `keys`: the key, or the scope they share, as one path component
+    (`conv1/bias` -> `conv1_bias.npy`), else `fallback`; `.npz` for several.
+
+    Separators, characters that are not printable and leading dots become `_` or go, so a name
+    such as `../../x` can neither leave the folder nor hide the file.
+    """
+    if len(keys) == 1:
+        stem, suffix = keys[0], ".npy"
+    else:
+        stem, suffix = "/".join(_common_scope(keys)), ".npz"
+    stem = "".join(c if c.isprintable() else "_" for c in _NOT_IN_FILE_NAMES.sub("_", stem))
+    stem = stem.encode("utf-8", "replace")[:_FILE_NAME_BYTES].decode("utf-8", "ignore")
+    stem = stem.lstrip(". ").rstrip(". ") or _NOT_IN_FILE_NAMES.sub("_", fallback) or "tensors"
+    return stem + suffix
+
+
+def _common_scope(keys: Sequence[str]) -> list[str]:
+    """The scope parts all keys start with (not `os.path.commonpath`: keys are not paths)."""
+    scopes = [key.split("/")[:-1] for key in keys]
+    common = scopes[0] if scopes else []
+    for scope in scopes[1:]:
+        length = 0
+        while length < min(len(common), len(scope)) and common[length] == scope[length]:
+            length += 1
+        common = common[:length]
+    return common
+
+
 def export_arrays(
     arrays: Mapping[str, np.ndarray],
     path: str | os.PathLike,
@@ -155,6 +193,17 @@ def _npz(file: IO[bytes]) -> zipfile.ZipFile:
 
 
 def _check_member_name(name: str) -> None:
+    """Refuse names an .npz cannot hold as they are: each becomes the path of a zip member."""
+    if "\x00" in name:
+        raise ExportError(
+            f"cannot export {name!r} to .npz: zip member names end at a NUL character, so it "
+            "would be stored under another name; export it to .npy"
+        )
+    if ".." in re.split(r"[/\\]", name) or name.startswith(("/", "\\")):
+        raise ExportError(
+            f"cannot export {name!r} to .npz: as a member path it would be unpacked outside the "
+            "folder the archive is unpacked in; export it to .npy"
+        )
     member = name + ".npy"
     try:
         size = len(member.encode("utf-8"))

@@ -19,7 +19,7 @@ import numpy as np
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QFileDialog
 
-from ckpt_browser.core.export import ExportError, export_arrays
+from ckpt_browser.core.export import ExportError, export_arrays, suggested_file_name
 from ckpt_browser.ui.workers import USER_ERRORS, TaskContext, TaskHandle, TaskRunner
 
 if TYPE_CHECKING:
@@ -63,13 +63,8 @@ class ExportController:
         name made of the tensor's key, or of the scope the tensors share (.npz for several)."""
         checkpoint = self._window.checkpoint
         folder = self.folder or (checkpoint.directory if checkpoint is not None else "")
-        if len(keys) == 1:
-            name = keys[0].replace("/", "_") + ".npy"
-        else:
-            scope = os.path.commonpath(keys) if keys else ""
-            base = os.path.basename(checkpoint.prefix) if checkpoint is not None else "tensors"
-            name = (scope.replace("/", "_") or base) + ".npz"
-        return os.path.join(folder, name)
+        base = os.path.basename(checkpoint.prefix) if checkpoint is not None else "tensors"
+        return os.path.join(folder, suggested_file_name(keys, base))
 
     def ask_and_export(self, keys: Sequence[str] | None = None) -> None:
         """Ask for a file, then export `keys` (default: the tensor on view) to it."""
