@@ -514,6 +514,9 @@ def _gui_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--graph", action="store_true", help="show the graph panel (and wait for it to draw)"
     )
+    parser.add_argument(
+        "--debug", action="store_true", help="print the traceback of unexpected errors on stderr"
+    )
     return parser
 
 
@@ -549,7 +552,12 @@ def _run_gui(argv: Sequence[str]) -> int:
     from .ui.app import run_gui
 
     return run_gui(
-        paths, select=args.select, screenshot=args.screenshot, size=size, graph=args.graph
+        paths,
+        select=args.select,
+        screenshot=args.screenshot,
+        size=size,
+        graph=args.graph,
+        debug=args.debug,
     )
 
 

@@ -3,13 +3,20 @@
 With `screenshot`, the window is rendered offscreen-capable: it opens the checkpoint, selects the
 requested variable, waits until its statistics, histogram and values are on screen, grabs itself
 to a PNG and quits. That makes the window scriptable (documentation images, smoke tests, CI).
+
+Every error a user sees is one sentence, in a dialog or as `error: ...`: an exception no part of
+the window expected is shown that way too (`error_sentence`), its traceback printed on stderr only
+with `debug`.
 """
 
 from __future__ import annotations
 
+import contextlib
+import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from types import TracebackType
 
 from PySide6.QtCore import (
     QMessageLogContext,
@@ -21,6 +28,8 @@ from PySide6.QtCore import (
 from PySide6.QtGui import QGuiApplication
 from PySide6.QtWidgets import QApplication
 
+from ckpt_browser.core.error_text import error_sentence
+from ckpt_browser.core.printable import printable
 from ckpt_browser.ui import about_dialog, theme
 from ckpt_browser.ui.display_check import display_problem
 from ckpt_browser.ui.gui_gc import collect_garbage_in_gui_thread
@@ -30,6 +39,8 @@ ORGANIZATION = "ckpt-browser"
 APPLICATION = "ckpt-browser"
 SCREENSHOT_TIMEOUT_MS = 60_000
 _POLL_MS = 10
+
+log = logging.getLogger(__name__)
 
 
 # Harmless notices of Qt platform plugins that would only clutter stderr (the offscreen plugin,
@@ -68,18 +79,67 @@ def run_gui(
     size: tuple[int, int] | None = None,
     compare: bool = False,
     graph: bool = False,
+    debug: bool = False,
 ) -> int:
     """Open the window on `paths` and run until it closes (or until the screenshot is written).
 
-    `graph` shows the graph panel even when no graph was found beside the checkpoint.
+    `graph` shows the graph panel even when no graph was found beside the checkpoint; `debug`
+    prints the traceback of unexpected errors on stderr.
     """
     problem = display_problem()
     if problem is not None:  # rather than Qt's page of text and an abort
-        print(f"error: {problem}", file=sys.stderr)
+        _print_error(problem)
         return 2
+    if debug:  # the program's own log only, not that of every library
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(name)s: %(message)s"))
+        logging.getLogger("ckpt_browser").addHandler(handler)
+        logging.getLogger("ckpt_browser").setLevel(logging.DEBUG)
     app = make_application()
-    if compare or len(paths) > 1:
-        return _run_compare(app, paths, select=select, screenshot=screenshot, size=size)
+    try:
+        if compare or len(paths) > 1:
+            return _run_compare(app, paths, select=select, screenshot=screenshot, size=size)
+        return _run_main(app, paths, select=select, screenshot=screenshot, size=size, graph=graph)
+    except Exception as error:  # before the event loop: the window could not be built
+        log.debug("the window failed", exc_info=True)
+        _print_error(error_sentence(error, f"show {', '.join(paths) or 'the window'}"))
+        return 2
+
+
+def _print_error(message: str) -> None:
+    print(f"error: {printable(message)}", file=sys.stderr)
+
+
+@contextlib.contextmanager
+def _errors_shown_in(window) -> Iterator[None]:
+    """While the event loop runs, an exception escaping a slot is shown in `window` as one
+    sentence (Qt would print its traceback and go on as if nothing happened)."""
+
+    def hook(kind: type[BaseException], error: BaseException, trace: TracebackType | None) -> None:
+        if not isinstance(error, Exception):  # KeyboardInterrupt, SystemExit: as Python does
+            sys.__excepthook__(kind, error, trace)
+            return
+        log.debug("unexpected error", exc_info=(kind, error, trace))
+        checkpoint = getattr(window, "checkpoint", None)
+        where = f" on {checkpoint.prefix}" if checkpoint is not None else ""
+        window.show_error(error_sentence(error, f"finish what was asked{where}"))
+
+    previous, sys.excepthook = sys.excepthook, hook
+    try:
+        yield
+    finally:
+        sys.excepthook = previous
+
+
+def _run_main(
+    app: QApplication,
+    paths: list[str],
+    *,
+    select: str | None,
+    screenshot: str | None,
+    size: tuple[int, int] | None,
+    graph: bool,
+) -> int:
     settings = None if screenshot else QSettings()
     window = MainWindow(settings)
     if size is not None:
@@ -92,9 +152,10 @@ def run_gui(
         window.graph_dock.show()
     if screenshot is None:
         QTimer.singleShot(0, window.tensor_view.prepare)  # while the user looks at the tree
-        return app.exec()
+        with _errors_shown_in(window):
+            return app.exec()
     if not opened or window.last_error:
-        print(f"error: {window.last_error}", file=sys.stderr)
+        _print_error(window.last_error or "the checkpoint did not open")
         return 2
     return _screenshot_when_idle(app, window, screenshot)
 
@@ -119,9 +180,10 @@ def _run_compare(
     window.show()
     opened = window.open_pair(paths[0], paths[1], select=select)
     if screenshot is None:
-        return app.exec()
+        with _errors_shown_in(window):
+            return app.exec()
     if not opened or window.last_error:
-        print(f"error: {window.last_error}", file=sys.stderr)
+        _print_error(window.last_error or "the checkpoints did not open")
         return 2
     return _screenshot_when_idle(app, window, screenshot)
 
@@ -146,10 +208,11 @@ def _screenshot_when_idle(app: QApplication, window: MainWindow, out: str) -> in
 
     timer.timeout.connect(poll)
     timer.start()
-    app.exec()
+    with _errors_shown_in(window):
+        app.exec()
     window.close()
     if outcome["code"] != 0:
-        print(f"error: {outcome['message']}", file=sys.stderr)
+        _print_error(str(outcome["message"]))
     return int(outcome["code"])
 
 

@@ -115,6 +115,7 @@ class CompareDetailPane(QWidget):
         self._slice_task: TaskHandle | None = None
 
         self.title_label = QLabel()
+        self.title_label.setTextFormat(Qt.TextFormat.PlainText)  # names are text
         font = QFont(self.title_label.font())
         font.setBold(True)
         font.setPointSizeF(font.pointSizeF() * 1.15)
@@ -128,6 +129,7 @@ class CompareDetailPane(QWidget):
             label.setWordWrap(True)
             sides.addWidget(label, 0, column)
         self.distances_label = QLabel()
+        self.distances_label.setTextFormat(Qt.TextFormat.PlainText)
         self.distances_label.setWordWrap(True)
         self.distances_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
@@ -242,6 +244,7 @@ class CompareDetailPane(QWidget):
             self._show_histograms,
             on_failed=self._on_failed,
             on_partial=self.histograms.set_pair,
+            doing=f"compare the values of {item.name!r}",
         )
 
     def _show_histograms(self, result: tuple[HistogramPair, Histogram | None]) -> None:
@@ -273,7 +276,12 @@ class CompareDetailPane(QWidget):
         def work(context: TaskContext) -> SliceTriple:
             return read_slices(a, item.a, b, item.b, spec)
 
-        self._slice_task = self.runner.start(work, self._show_slices, on_failed=self._on_failed)
+        self._slice_task = self.runner.start(
+            work,
+            self._show_slices,
+            on_failed=self._on_failed,
+            doing=f"read a slice of {item.name!r}",
+        )
 
     def _show_slices(self, triple: SliceTriple) -> None:
         reasons = {title: _missing_reason(self._item, title) for title in ("A", "B")}

@@ -150,6 +150,7 @@ class CompareView(QWidget):
         self.most_changed_button.clicked.connect(self._sort_most_changed_first)
         self.table.selectionModel().currentRowChanged.connect(self._on_current_changed)
         self.totals_label = QLabel()
+        self.totals_label.setTextFormat(Qt.TextFormat.PlainText)  # names are text
         self.totals_label.setWordWrap(True)
 
         self.detail = CompareDetailPane(self.runner)
@@ -284,6 +285,7 @@ class CompareView(QWidget):
             on_failed=self._on_failed,
             on_progress=lambda fraction: self.progress.setValue(int(fraction * 1000)),
             on_partial=self._add,
+            doing=f"compare {a.prefix} with {b.prefix}",
         )
         self.progress.setValue(0)
         self._set_busy(True)

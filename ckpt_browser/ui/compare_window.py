@@ -9,18 +9,22 @@ it shows a bad file's one-line message in a dialog and stays up, and `is_idle` t
 from __future__ import annotations
 
 import json
+import logging
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBox, QWidget
 
 from ckpt_browser.core.compare_report import comparison_record
-from ckpt_browser.format import CheckpointError, open_checkpoint
+from ckpt_browser.core.error_text import error_sentence
+from ckpt_browser.format import open_checkpoint
 from ckpt_browser.ui.compare_view import CompareView
 from ckpt_browser.ui.window_geometry import place_on_screen
 
 APP_TITLE = "ckpt-browser"
 DEFAULT_SIZE = (1500, 950)
+
+log = logging.getLogger(__name__)
 
 
 class CompareWindow(QMainWindow):
@@ -64,11 +68,9 @@ class CompareWindow(QMainWindow):
                 b = open_checkpoint(path_b)
             finally:
                 QApplication.restoreOverrideCursor()
-        except CheckpointError as error:
-            self.show_error(str(error))
-            return False
-        except OSError as error:
-            self.show_error(f"{error.filename or path_a}: {error.strerror or error}")
+        except Exception as error:  # CheckpointError, OSError, or a case not foreseen
+            log.debug("could not open %s or %s", path_a, path_b, exc_info=True)
+            self.show_error(error_sentence(error, f"open {path_a} and {path_b}"))
             return False
         self.view.set_checkpoints(a, b, select)
         return True
@@ -86,6 +88,7 @@ class CompareWindow(QMainWindow):
         if self._error_box is not None:
             self._error_box.close()
         box = QMessageBox(QMessageBox.Icon.Critical, APP_TITLE, message, parent=self)
+        box.setTextFormat(Qt.TextFormat.PlainText)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.finished.connect(lambda _result: setattr(self, "_error_box", None))
         self._error_box = box
@@ -130,7 +133,9 @@ def open_compare_window(
     if not window.open_pair(path_a, path_b, select=select):
         message = window.last_error or "could not open the checkpoints"
         window.close()
-        QMessageBox.critical(parent, APP_TITLE, message)
+        box = QMessageBox(QMessageBox.Icon.Critical, APP_TITLE, message, parent=parent)
+        box.setTextFormat(Qt.TextFormat.PlainText)
+        box.exec()
         return None
     window.show()
     return window

@@ -115,7 +115,11 @@ class ExportController:
             window.show_error(message)
 
         self.pending = self._runner.start(
-            work, done, on_failed=failed, user_errors=(*USER_ERRORS, ValueError)
+            work,
+            done,
+            on_failed=failed,
+            user_errors=(*USER_ERRORS, ExportError),
+            doing=f"export to {path}",
         )
         return self.pending
 

@@ -116,6 +116,7 @@ class GraphPanel(QWidget):
         self.message = QLabel(
             "No graph: open a checkpoint with a .meta beside it, a frozen .pb or a SavedModel."
         )
+        self.message.setTextFormat(Qt.TextFormat.PlainText)  # names are text
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message.setWordWrap(True)
         self.pages = QStackedWidget()
@@ -141,6 +142,7 @@ class GraphPanel(QWidget):
         self.search.count_changed.connect(lambda title: self.tabs.setTabText(1, title))
         self.search.results_shown.connect(lambda: self.tabs.setCurrentWidget(self.results))
         self.summary = QLabel()
+        self.summary.setTextFormat(Qt.TextFormat.PlainText)
         self.summary.setWordWrap(True)
         self.summary.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
 
@@ -216,6 +218,7 @@ class GraphPanel(QWidget):
             lambda context: load_graph_view(path, tags, metrics, state, checkpoint, context),
             self._on_loaded,
             on_failed=self._on_load_failed,
+            doing=f"load the graph {path}",
         )
         self._update_actions()
 
@@ -329,6 +332,7 @@ class GraphPanel(QWidget):
             lambda context: builder.build(state, context.cancelled),
             self._on_laid_out,
             on_failed=self.load_failed.emit,
+            doing=f"lay out the graph {self.path}",
         )
 
     def _on_laid_out(self, scene: Scene) -> None:

@@ -1,13 +1,15 @@
 """The main window: menus, the tree beside the tensor view, the status bar, settings.
 
 The window owns the open Checkpoint. Opening replaces it only when the new one opened cleanly; a
-bad file leaves the old one on screen and shows the format layer's one-line sentence in a dialog.
+bad file leaves the old one on screen and shows the format layer's one-line sentence in a dialog
+(any other error as one sentence too: `error_sentence`).
 Window geometry, splitter positions and the recent files live in QSettings (none in screenshot
 mode, so a scripted run neither reads nor changes the user's layout).
 """
 
 from __future__ import annotations
 
+import logging
 import os
 
 from PySide6.QtCore import QByteArray, QSettings, Qt, Signal
@@ -25,6 +27,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ckpt_browser.core.error_text import error_sentence
 from ckpt_browser.core.formatting import format_bytes, format_count, plural
 from ckpt_browser.core.pair_names import checkpoint_name
 from ckpt_browser.core.scope_tree import ScopeNode, Totals
@@ -42,6 +45,8 @@ from ckpt_browser.ui.window_geometry import PaneSizer, place_on_screen
 
 APP_TITLE = "ckpt-browser"
 OPEN_FILE_FILTER = "Checkpoint files (*.index *.meta *.data-* checkpoint *.pb);;All files (*)"
+
+log = logging.getLogger(__name__)
 
 
 class MainWindow(QMainWindow):
@@ -124,8 +129,9 @@ class MainWindow(QMainWindow):
                 return True
             self.show_error(str(error))
             return False
-        except OSError as error:
-            self.show_error(f"{error.filename or path}: {error.strerror or error}")
+        except Exception as error:  # an OSError, or a file hostile in a way not foreseen
+            log.debug("could not open %s", path, exc_info=True)
+            self.show_error(error_sentence(error, f"open {path}"))
             return False
 
         self.tensor_view.show_tensor(None, None)
@@ -177,6 +183,7 @@ class MainWindow(QMainWindow):
         if self._error_box is not None:
             self._error_box.close()
         box = QMessageBox(QMessageBox.Icon.Critical, APP_TITLE, message, parent=self)
+        box.setTextFormat(Qt.TextFormat.PlainText)  # a name such as "<h1>x" stays text
         box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.finished.connect(lambda _result: setattr(self, "_error_box", None))
@@ -287,6 +294,7 @@ class MainWindow(QMainWindow):
     def _build_status_bar(self) -> None:
         bar = self.statusBar()
         self.prefix_label = QLabel()
+        self.prefix_label.setTextFormat(Qt.TextFormat.PlainText)  # names are text
         self.prefix_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.variables_label = QLabel()
         self.parameters_label = QLabel()

@@ -28,6 +28,7 @@ class NoticeBar(QFrame):
         warning = self.style().standardIcon(QStyle.StandardPixmap.SP_MessageBoxWarning)
         icon.setPixmap(warning.pixmap(size, size))
         self.label = QLabel()
+        self.label.setTextFormat(Qt.TextFormat.PlainText)  # names are text
         self.label.setWordWrap(True)
         self.label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.close_button = QToolButton()

@@ -18,8 +18,8 @@ from PySide6.QtWidgets import (
     QWizardPage,
 )
 
+from ckpt_browser.core.error_text import error_sentence
 from ckpt_browser.core.formatting import format_bytes, plural
-from ckpt_browser.format import CheckpointError
 from ckpt_browser.ui.remap_problem_bar import ProblemBar
 from ckpt_browser.ui.remap_session import RemapSession
 
@@ -76,9 +76,11 @@ class SourcesPage(QWizardPage):
         self.remove_button = QPushButton("Remove")
         self.remove_button.clicked.connect(self._remove_selected)
         self.error_label = QLabel()
+        self.error_label.setTextFormat(Qt.TextFormat.PlainText)  # names are text
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet("color: #d63031")
         self.restored_label = QLabel()
+        self.restored_label.setTextFormat(Qt.TextFormat.PlainText)
         self.restored_label.setWordWrap(True)
         afresh = QPushButton("Start Afresh")
         afresh.setToolTip("Forget the kept configuration: only the sources the wizard opened with")
@@ -104,8 +106,8 @@ class SourcesPage(QWizardPage):
         """Open `path` as one more source; on failure say why below the list."""
         try:
             self.session.add_source(path)
-        except (CheckpointError, OSError) as exc:
-            self.error_label.setText(str(exc))
+        except Exception as exc:  # CheckpointError, OSError, or a case not foreseen
+            self.error_label.setText(error_sentence(exc, f"open {path}"))
             return False
         self.error_label.clear()
         self.path_edit.clear()
@@ -183,6 +185,7 @@ class TargetPage(QWizardPage):
         )
         self.keep_template.toggled.connect(self.session.set_keep_template)
         self.error_label = QLabel()
+        self.error_label.setTextFormat(Qt.TextFormat.PlainText)
         self.error_label.setWordWrap(True)
         self.error_label.setStyleSheet("color: #d63031")
         layout = QVBoxLayout(self)
@@ -198,8 +201,8 @@ class TargetPage(QWizardPage):
     def set_target(self, path: str | None) -> bool:
         try:
             self.session.set_target(path)
-        except (CheckpointError, OSError) as exc:
-            self.error_label.setText(str(exc))
+        except Exception as exc:  # CheckpointError, OSError, or a case not foreseen
+            self.error_label.setText(error_sentence(exc, f"open the target {path}"))
             return False
         self.error_label.clear()
         return True

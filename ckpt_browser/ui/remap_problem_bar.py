@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import html
+
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
 from ckpt_browser.core.remap_plan import Plan
@@ -11,6 +14,7 @@ from ckpt_browser.ui.remap_session import RemapSession
 class ProblemBar(QLabel):
     def __init__(self, session: RemapSession) -> None:
         super().__init__()
+        self.setTextFormat(Qt.TextFormat.RichText)  # whatever the text: escaped
         self.setWordWrap(True)
         self._session = session
         session.plan_changed.connect(self._show)
@@ -19,7 +23,8 @@ class ProblemBar(QLabel):
 
     def _show(self, plan: Plan | None) -> None:
         if self._session.error:
-            self.setText(f"<b style='color:#d63031'>Rule error:</b> {self._session.error}")
+            error = html.escape(self._session.error)  # a rule may hold "<" and names
+            self.setText(f"<b style='color:#d63031'>Rule error:</b> {error}")
         elif plan is None:
             self.setText("Add a source checkpoint to begin.")
         elif plan.blocking:

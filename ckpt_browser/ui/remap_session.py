@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from PySide6.QtCore import QObject, Signal
 
+from ckpt_browser.core.error_text import error_sentence
 from ckpt_browser.core.remap_export import tensorflow_script
 from ckpt_browser.core.remap_plan import Plan, RemapInputs, build_plan
 from ckpt_browser.core.remap_rules import Rule
@@ -129,8 +130,8 @@ class RemapSession(QObject):
         for source in spec.sources:
             try:
                 checkpoint = open_checkpoint(source)
-            except (CheckpointError, OSError) as exc:
-                problems.append(str(exc))
+            except Exception as exc:  # CheckpointError, OSError, or a case not foreseen
+                problems.append(error_sentence(exc, f"open {source}"))
                 continue
             self.sources.append(checkpoint)
             self.spec.sources.append(checkpoint.prefix)
@@ -138,8 +139,8 @@ class RemapSession(QObject):
             try:
                 self.target = load_target(spec.target)
                 self.spec.target = self.target.path
-            except (CheckpointError, OSError) as exc:
-                problems.append(f"target: {exc}")
+            except Exception as exc:
+                problems.append(f"target: {error_sentence(exc, f'open {spec.target}')}")
         self._inputs_changed()
         return problems
 

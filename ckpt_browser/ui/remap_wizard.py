@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from PySide6.QtCore import QEvent, QObject, QSettings, Qt
 from PySide6.QtWidgets import QAbstractButton, QDialog, QFileDialog, QMessageBox, QWidget, QWizard
 
+from ckpt_browser.core.error_text import error_sentence
 from ckpt_browser.core.remap_drafts import Draft, draft_key
 from ckpt_browser.core.remap_spec import RemapSpec
 from ckpt_browser.format import CheckpointError
@@ -128,23 +129,24 @@ class RemapWizard(QWizard):
     # -- mapping files ----------------------------------------------------------------------------
 
     def save_mapping(self, path: str) -> bool:
-        return self._try(lambda: self.session.save(path))
+        return self._try(lambda: self.session.save(path), f"save the mapping to {path}")
 
     def load_mapping(self, path: str) -> bool:
         """Load a mapping file; sources or a target that do not open are reported."""
         problems: list[str] = []
-        if not self._try(lambda: problems.extend(self.session.load(path))):
+        if not self._try(lambda: problems.extend(self.session.load(path)), f"load {path}"):
             return False
         if problems:
             self.show_error("Some inputs of the mapping did not open:\n" + "\n".join(problems))
         return True
 
     def export_script(self, path: str) -> bool:
-        return self._try(lambda: self.session.export_script(path))
+        return self._try(lambda: self.session.export_script(path), f"export the script {path}")
 
     def show_error(self, message: str) -> None:
         self.last_error = message
         box = QMessageBox(QMessageBox.Icon.Critical, "Remap Wizard", message, parent=self)
+        box.setTextFormat(Qt.TextFormat.PlainText)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         box.open()
 
@@ -179,11 +181,13 @@ class RemapWizard(QWizard):
 
     # -- internals --------------------------------------------------------------------------------
 
-    def _try(self, action) -> bool:
+    def _try(self, action, doing: str) -> bool:
+        """Run `action`; an error is shown as one sentence (a mapping file's ValueError says what
+        is wrong with it)."""
         try:
             action()
-        except (CheckpointError, OSError, ValueError) as exc:
-            self.show_error(str(exc))
+        except Exception as exc:
+            self.show_error(error_sentence(exc, doing, expected=(CheckpointError, ValueError)))
             return False
         return True
 

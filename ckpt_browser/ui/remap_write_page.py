@@ -6,9 +6,10 @@ page only asks for that (`open_requested`, `compare_requested`), the window does
 
 from __future__ import annotations
 
+import html
 import os
 
-from PySide6.QtCore import Signal
+from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import (
     QCheckBox,
     QFileDialog,
@@ -76,6 +77,7 @@ class WritePage(QWizardPage):
         self.summary = QLabel()
         self.summary.setWordWrap(True)
         self.result_label = QLabel()
+        self.result_label.setTextFormat(Qt.TextFormat.RichText)  # whatever the text: escaped
         self.result_label.setWordWrap(True)
         self.open_button = QPushButton("Open Result")
         self.open_button.setToolTip("Open the new checkpoint in the main window")
@@ -183,7 +185,11 @@ class WritePage(QWizardPage):
         self.result_label.setText("Writing…")
         self._show_result_actions()
         self._handle = self.runner.start(
-            work, self._on_done, on_failed=self._on_failed, on_progress=self._on_progress
+            work,
+            self._on_done,
+            on_failed=self._on_failed,
+            on_progress=self._on_progress,
+            doing=f"write {prefix}",
         )
         self._update_buttons()
         return True
@@ -206,15 +212,16 @@ class WritePage(QWizardPage):
     def _on_done(self, result: WriteResult) -> None:
         self.result = result
         self.progress.setValue(1000)
+        # Rich text for the bold line; paths and notes (which may hold names) escaped.
         lines = [
             f"<b>Wrote {plural(result.tensors, 'tensor')} ({format_bytes(result.nbytes)}) to "
-            f"{result.prefix} in {result.seconds:.2f} s; read back and verified.</b>"
+            f"{html.escape(result.prefix)} in {result.seconds:.2f} s; read back and verified.</b>"
         ]
         if result.state_file:
-            lines.append(f"Checkpoint state file: {result.state_file}")
+            lines.append(f"Checkpoint state file: {html.escape(result.state_file)}")
         if result.meta_path:
-            lines.append(f"Graph copied: {result.meta_path}")
-        lines += result.notes
+            lines.append(f"Graph copied: {html.escape(result.meta_path)}")
+        lines += [html.escape(note) for note in result.notes]
         self.result_label.setText("<br>".join(lines))
         self._show_result_actions()
 
@@ -242,13 +249,15 @@ class WritePage(QWizardPage):
     def _on_failed(self, message: str) -> None:
         self.error = message
         self.progress.setValue(0)
-        self.result_label.setText(f"<b style='color:#d63031'>Not written:</b> {message}")
+        escaped = html.escape(message)
+        self.result_label.setText(f"<b style='color:#d63031'>Not written:</b> {escaped}")
 
     def _on_busy_changed(self, busy: bool) -> None:
         if not busy and self.result is None and self.error is None:
             self.progress.setValue(0)
             if not self._existed and os.path.exists(self._prefix + ".index"):
-                self.result_label.setText(f"Cancelled too late: {self._prefix} was written.")
+                written = html.escape(self._prefix)
+                self.result_label.setText(f"Cancelled too late: {written} was written.")
             else:
                 self.result_label.setText("Cancelled: nothing was written.")
         self._update_buttons()

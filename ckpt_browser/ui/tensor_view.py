@@ -219,6 +219,7 @@ class TensorView(QWidget):
         from ckpt_browser.ui.values_view import ValuesView
 
         self.title_label = QLabel()
+        self.title_label.setTextFormat(Qt.TextFormat.PlainText)  # names are text
         title_font = QFont(self.title_label.font())
         title_font.setBold(True)
         title_font.setPointSizeF(title_font.pointSizeF() * 1.15)
@@ -227,6 +228,7 @@ class TensorView(QWidget):
         # Deep TF2 object paths are long: let the title be cut rather than widen the window.
         self.title_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.info_label = QLabel()
+        self.info_label.setTextFormat(Qt.TextFormat.PlainText)
         self.info_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         # Cut at the edge rather than widen the window (a wrapping label would ask for more width).
         self.info_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -238,6 +240,7 @@ class TensorView(QWidget):
         self.cancel_button.clicked.connect(self.cancel)
         self._set_progress_visible(False)
         self.error_label = QLabel()
+        self.error_label.setTextFormat(Qt.TextFormat.PlainText)
         self.error_label.setObjectName("tensor_error")
         self.error_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
         self.error_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
@@ -324,6 +327,7 @@ class TensorView(QWidget):
             on_failed=self._on_analysis_failed,
             on_progress=self._on_progress,
             on_partial=self._on_quick_preview,
+            doing=f"compute the statistics of {info.name!r} in {checkpoint.prefix}",
         )
         self.progress.setValue(0)
         self._set_progress_visible(True)
@@ -358,7 +362,11 @@ class TensorView(QWidget):
             self._on_new_histogram(exact)
 
         self._histogram_task = self.runner.start(
-            work, done, on_failed=self._on_analysis_failed, on_progress=self._on_progress
+            work,
+            done,
+            on_failed=self._on_analysis_failed,
+            on_progress=self._on_progress,
+            doing=f"compute the histogram of {info.name!r} in {checkpoint.prefix}",
         )
         self._set_progress_visible(True)
 

@@ -188,6 +188,7 @@ class ValuesView(QWidget):
         self.tabs.currentChanged.connect(lambda _index: self._refresh_current_tab())
 
         self.message = QLabel()
+        self.message.setTextFormat(Qt.TextFormat.PlainText)  # names are text
         self.message.setAlignment(Qt.AlignmentFlag.AlignCenter)
         self.message.setWordWrap(True)
         self.message.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
@@ -284,7 +285,12 @@ class ValuesView(QWidget):
             context.raise_if_cancelled()
             return prepare_slice(checkpoint, info, spec, part)
 
-        self._pending = self._runner.start(work, self._show, on_failed=self._on_failed)
+        self._pending = self._runner.start(
+            work,
+            self._show,
+            on_failed=self._on_failed,
+            doing=f"read the values of {info.name!r} in {checkpoint.prefix}",
+        )
 
     def shutdown(self) -> None:
         self._cancel()
@@ -321,7 +327,10 @@ class ValuesView(QWidget):
             if self.data is data:
                 self.heatmap.set_detail(block, values)
 
-        self._detail_task = self._runner.start(work, show, on_failed=self._on_failed)
+        name = self._info.name if self._info is not None else ""
+        self._detail_task = self._runner.start(
+            work, show, on_failed=self._on_failed, doing=f"read a block of {name!r}"
+        )
 
     def _show(self, data: SliceData) -> None:
         self.data = data

@@ -5,7 +5,9 @@ event loop keeps painting. A task is a plain function `work(context) -> result`;
 `context.report(fraction)` now and then and `context.raise_if_cancelled()` (or passes
 `context.cancelled` to core functions that poll it). Results, errors and progress come back by
 queued signals and are handed to the callbacks on the GUI thread. A cancelled task's late result is
-dropped, so a callback never sees work the user has already moved away from.
+dropped, so a callback never sees work the user has already moved away from. An error reaches the
+callback as one sentence (`error_sentence`); the traceback of an unexpected one goes to the debug
+log only.
 """
 
 from __future__ import annotations
@@ -14,13 +16,13 @@ import itertools
 import logging
 import threading
 import time
-import traceback
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 
+from ckpt_browser.core.error_text import error_sentence
 from ckpt_browser.core.stats import Cancelled
 from ckpt_browser.format import CheckpointError
 
@@ -93,9 +95,11 @@ class _Task(QRunnable):
         work: Callable[[TaskContext], Any],
         signals: _TaskSignals,
         user_errors: tuple[type[BaseException], ...],
+        doing: str,
     ) -> None:
         super().__init__()
         self.user_errors = user_errors
+        self.doing = doing
         self.setAutoDelete(False)  # the runner keeps a reference until the result has arrived
         self.task_id = task_id
         self.work = work
@@ -110,10 +114,11 @@ class _Task(QRunnable):
         except Cancelled:
             self.signals.cancelled.emit(self.task_id)
         except self.user_errors as error:
-            self.signals.failed.emit(self.task_id, str(error))
+            message = error_sentence(error, self.doing, self.user_errors)
+            self.signals.failed.emit(self.task_id, message)
         except Exception as error:  # a bug or an unexpected state: report it, keep the app alive
-            log.error("background task failed:\n%s", traceback.format_exc())
-            self.signals.failed.emit(self.task_id, f"{type(error).__name__}: {error}")
+            log.debug("could not %s", self.doing, exc_info=True)
+            self.signals.failed.emit(self.task_id, error_sentence(error, self.doing))
         else:
             self.signals.finished.emit(self.task_id, result)
 
@@ -173,13 +178,16 @@ class TaskRunner(QObject):
         on_progress: Callable[[float], None] | None = None,
         on_partial: Callable[[Any], None] | None = None,
         user_errors: tuple[type[BaseException], ...] = USER_ERRORS,
+        doing: str = "finish the work",
     ) -> TaskHandle:
         """Run `work(context)` on the pool; its outcome goes to one of the callbacks.
 
-        `user_errors` are reported by their message alone; anything else also logs a traceback.
+        `user_errors` are reported by their message alone; anything else as "could not `doing`:
+        Type: text", its traceback in the debug log. `doing` says what and where ("read 'w' of
+        /data/model").
         """
         task_id = next(self._ids)
-        task = _Task(task_id, work, self._signals, user_errors)
+        task = _Task(task_id, work, self._signals, user_errors, doing)
         handle = TaskHandle(task_id, task.context, on_done, on_failed, on_progress, on_partial)
         was_busy = self.busy
         self._tasks[task_id] = (task, handle)

@@ -58,11 +58,11 @@ def test_errors_are_reported_by_their_sentence(qtbot):
         raise KeyError("oops")
 
     runner.start(broken, lambda _: None, on_failed=failures.append)
-    runner.start(buggy, lambda _: None, on_failed=failures.append)
+    runner.start(buggy, lambda _: None, on_failed=failures.append, doing="read 'w' of /data/model")
     qtbot.waitUntil(lambda: not runner.busy)
     assert sorted(failures) == [
         "/data/model.index: bad block checksum at offset 12",
-        "KeyError: 'oops'",
+        "could not read 'w' of /data/model: KeyError: 'oops'",
     ]
 
 
