@@ -349,6 +349,8 @@ def cmd_graph(args: argparse.Namespace) -> int:
         print(json_one_item_per_line(graph_record(graph)))
     else:
         _say(graph_summary(GraphModel(graph)))
+    for warning in graph.warnings:
+        _warn("warning", warning)
     return EXIT_OK
 
 

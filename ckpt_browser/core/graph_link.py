@@ -9,7 +9,9 @@ view the way a checkpoint serves its tensors.
 
 from __future__ import annotations
 
+import math
 import os
+from collections import OrderedDict
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 
@@ -19,13 +21,14 @@ from ckpt_browser.core.formatting import plural
 from ckpt_browser.core.graph_kinds import NodeKind
 from ckpt_browser.core.graph_model import GraphModel, ItemKind
 from ckpt_browser.format import TensorInfo, TensorKind
-from ckpt_browser.format.dtypes import from_numpy
 from ckpt_browser.format.graph import GraphFile
 from ckpt_browser.format.meta_graphs import TagSet, format_tags
 
 # Checkpoint entries no graph variable stands for (the object graph is bookkeeping).
 _NOT_VARIABLES = {TensorKind.OBJECT_GRAPH}
-_KEPT_ARRAYS = 4
+# Decoded constants kept for the values view, which reads one slice at a time: bounded by the
+# memory they hold, not by their count (a splat holds one element however large its shape).
+KEPT_BYTES = 512 << 20
 
 
 @dataclass(frozen=True)
@@ -141,24 +144,30 @@ def item_of_key(model: GraphModel, link: VariableLink, key: str | None) -> int |
 
 
 class GraphConstants(Mapping[str, TensorInfo]):
-    """The Const nodes of a graph as a read-only tensor source (`read` like a Checkpoint's)."""
+    """The Const nodes of a graph as a read-only tensor source (`read` like a Checkpoint's).
 
-    def __init__(self, graph: GraphFile) -> None:
+    Listing and describing a constant decode nothing; `read` decodes it and keeps the most
+    recent ones up to KEPT_BYTES of memory (one larger than that is kept alone).
+    """
+
+    def __init__(self, graph: GraphFile, kept_bytes: int = KEPT_BYTES) -> None:
         self.graph = graph
         self.prefix = graph.path
         self._names = [node.name for node in graph.nodes if node.op == "Const"]
         self._infos: dict[str, TensorInfo] = {}
-        self._arrays: dict[str, np.ndarray] = {}  # decoded once: the values view reads slices
+        self._arrays: OrderedDict[str, np.ndarray] = OrderedDict()  # least recently read first
+        self._kept_bytes = kept_bytes
 
     def __getitem__(self, name: str) -> TensorInfo:
         info = self._infos.get(name)
         if info is None:
-            array = self.graph.constant(name)  # raises CheckpointError for a non-Const name
+            # raises CheckpointError for a non-Const name or a constant that cannot be decoded
+            dtype, shape, stored = self.graph.constant_type(name)
             info = TensorInfo(
                 name=name,
-                dtype=from_numpy(array.dtype),
-                shape=tuple(array.shape),
-                nbytes=int(array.nbytes),
+                dtype=dtype,
+                shape=shape,
+                nbytes=math.prod(shape) * dtype.itemsize if dtype.is_fixed_size else stored,
                 shard=None,
                 kind=TensorKind.VARIABLE,
                 readable_name=name,
@@ -181,7 +190,26 @@ class GraphConstants(Mapping[str, TensorInfo]):
         if array is None:
             array = self.graph.constant(name)
             array.flags.writeable = False
-            if len(self._arrays) >= _KEPT_ARRAYS:
-                self._arrays.pop(next(iter(self._arrays)))
-            self._arrays[name] = array
+            self._keep(name, array)
+        else:
+            self._arrays.move_to_end(name)
         return array if index is None else array[index]
+
+    def held_bytes(self) -> int:
+        """Memory held by the decoded constants kept."""
+        return sum(_held_bytes(array) for array in self._arrays.values())
+
+    def _keep(self, name: str, array: np.ndarray) -> None:
+        size = _held_bytes(array)
+        held = self.held_bytes()
+        while self._arrays and held + size > self._kept_bytes:
+            _name, dropped = self._arrays.popitem(last=False)
+            held -= _held_bytes(dropped)
+        self._arrays[name] = array
+
+
+def _held_bytes(array: np.ndarray) -> int:
+    """The memory an array holds: a broadcast view (a splat) holds one element."""
+    if 0 in array.strides and array.size > 1:
+        return array.itemsize
+    return int(array.nbytes)

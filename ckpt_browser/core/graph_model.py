@@ -16,6 +16,7 @@ import fnmatch
 import functools
 import re
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 
@@ -185,7 +186,27 @@ class GraphModel:
         self.nodes.append(node)
 
     def _fill(self, item_id: int, scope: _Scope, prefix: str, nodes, own_op) -> None:
-        """Create the children of group `item_id` from `scope`, depth first."""
+        """Create the items under group `item_id` from `scope`, depth first.
+
+        Scopes nest as deep as a node name has parts (a hostile name has thousands), so the
+        groups still open are kept on a list, not on Python's call stack.
+        """
+        open_groups = [(item_id, self._children(item_id, scope, prefix, nodes, own_op))]
+        while open_groups:
+            group_id, children = open_groups[-1]
+            inner = next(children, None)
+            if inner is None:
+                open_groups.pop()
+                if len(open_groups):  # the caller closes the outermost group itself
+                    self._close(group_id)
+                continue
+            inner_id, inner_scope, inner_prefix, inner_own = inner
+            children = self._children(inner_id, inner_scope, inner_prefix, nodes, inner_own)
+            open_groups.append((inner_id, children))
+
+    def _children(self, item_id: int, scope: _Scope, prefix: str, nodes, own_op) -> Iterator:
+        """Create the children of group `item_id`; yield each child group to be filled (the
+        caller fills and closes it before asking for the next)."""
         if own_op is not None:  # an op named like its scope (`kernel` beside `kernel/read`)
             self._add_op(item_id, own_op[0], own_op[1], nodes)
         entries: list[tuple[str, str, object]] = [
@@ -199,20 +220,21 @@ class GraphModel:
             if kind == "series":
                 series_id = self._new_item(ItemKind.SERIES, prefix + label, label, item_id)
                 for member_kind, name, payload in members:
-                    self._add_entry(series_id, member_kind, name, payload, prefix, nodes, own_ops)
+                    yield from self._add_entry(
+                        series_id, member_kind, name, payload, prefix, nodes, own_ops
+                    )
                 self._close(series_id)
             else:
                 name, payload = members
-                self._add_entry(item_id, kind, name, payload, prefix, nodes, own_ops)
+                yield from self._add_entry(item_id, kind, name, payload, prefix, nodes, own_ops)
 
-    def _add_entry(self, parent, kind, name, payload, prefix, nodes, own_ops) -> None:
+    def _add_entry(self, parent, kind, name, payload, prefix, nodes, own_ops) -> Iterator:
         if kind == "op":
             self._add_op(parent, name, payload, nodes)
             return
         group_id = self._new_item(ItemKind.GROUP, prefix + name, name, parent)
         own = (name, own_ops[name]) if name in own_ops else None
-        self._fill(group_id, payload, prefix + name + "/", nodes, own)
-        self._close(group_id)
+        yield group_id, payload, prefix + name + "/", own
 
     def _build_edges(self) -> None:
         sources, targets, control = [], [], []

@@ -27,7 +27,8 @@ def resolve_graph_path(path: str) -> str:
     path = os.path.abspath(os.fspath(path))
     if os.path.isdir(path) and os.path.isfile(os.path.join(path, SAVED_MODEL_FILE)):
         return os.path.join(path, SAVED_MODEL_FILE)
-    if os.path.isfile(path) and path.endswith(GRAPH_SUFFIXES):
+    # Any file, not only a regular one: loading a FIFO or a device says what is wrong with it.
+    if os.path.exists(path) and not os.path.isdir(path) and path.endswith(GRAPH_SUFFIXES):
         return path
     found = find_graph(path)
     if found is None:

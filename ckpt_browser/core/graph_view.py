@@ -8,13 +8,13 @@ of thousands of nodes costs little, and the boxes already laid out are reused fr
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ckpt_browser.core.graph_layout import LayoutCancelled, layered_layout
-from ckpt_browser.core.graph_model import GraphModel, ItemKind
+from ckpt_browser.core.graph_model import GraphModel, ItemKind, Level
 
 
 @dataclass(frozen=True)
@@ -126,18 +126,39 @@ class SceneBuilder:
     # -- layout -----------------------------------------------------------------------------------
 
     def _box(self, container: int, state: ViewState, cancelled) -> _Box:
-        key = self._key(container, state)
-        cached = self._cache.get(key)
-        if cached is not None:
-            return cached
+        """The box of `container`, the expanded boxes inside it made first.
+
+        Boxes nest as deep as the scopes expanded (a hostile node name is thousands of scopes
+        deep), so the ones to make are found with a list, not by recursion, and made innermost
+        first.
+        """
+        keys = {item: self._key(item, state) for item in (container, *state.expanded)}
+        to_make: list[tuple[int, Level]] = []
+        pending = [container]
+        while pending:
+            item = pending.pop()
+            if keys[item] in self._cache:
+                continue
+            level = self.model.level(item, state.hide_plumbing)
+            to_make.append((item, level))
+            pending.extend(
+                child
+                for child in level.children.tolist()
+                if child in state.expanded and self.model.items[child].is_container
+            )
+        for item, level in reversed(to_make):
+            self._make_box(item, level, state, keys, cancelled)
+        return self._cache[keys[container]]
+
+    def _make_box(self, container: int, level: Level, state: ViewState, keys, cancelled) -> None:
+        """Lay out `container`'s level; the boxes of its expanded children are in the cache."""
         if cancelled is not None and cancelled():
             raise LayoutCancelled()
         metrics = self.metrics
-        level = self.model.level(container, state.hide_plumbing)
         widths, heights, nested = [], [], {}
         for child in level.children.tolist():
             if child in state.expanded and self.model.items[child].is_container:
-                inner = self._box(child, state, cancelled)
+                inner = self._cache[keys[child]]
                 nested[child] = inner
                 widths.append(inner.width)
                 heights.append(inner.height)
@@ -190,8 +211,7 @@ class SceneBuilder:
             edges=edges,
             nested=nested,
         )
-        self._cache[key] = box
-        return box
+        self._cache[keys[container]] = box
 
     def _key(self, container: int, state: ViewState) -> tuple:
         """What the box of `container` depends on: the items expanded inside it."""
@@ -205,6 +225,18 @@ class SceneBuilder:
         return container, state.hide_plumbing, tuple(inside)
 
     def _flatten(self, box: _Box, container, left, top, depth, items, edges) -> None:
+        """Place `box`'s items and edges in the scene: a box before what it holds, the edges of
+        a level after its items. A list of boxes being placed stands in for recursion."""
+        placing = [self._place(box, container, left, top, depth, items, edges)]
+        while placing:
+            inner = next(placing[-1], None)
+            if inner is None:
+                placing.pop()
+            else:
+                placing.append(self._place(*inner, items, edges))
+
+    def _place(self, box: _Box, container, left, top, depth, items, edges) -> Iterator[tuple]:
+        """Place `box`'s children; yield each expanded one, to be placed before the next."""
         for child, x, y, width, height, fed, feeds in box.children:
             inner = box.nested.get(child)
             items.append(
@@ -213,7 +245,7 @@ class SceneBuilder:
                 )
             )
             if inner is not None:
-                self._flatten(inner, child, left + x, top + y, depth + 1, items, edges)
+                yield inner, child, left + x, top + y, depth + 1
         for source, target, count, control, points in box.edges:
             edges.append(
                 PlacedEdge(

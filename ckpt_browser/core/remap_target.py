@@ -45,7 +45,8 @@ class Target:
 def load_target(path: str | os.PathLike[str]) -> Target:
     """A target from a `.meta`/`.pb` graph, a checkpoint (any path form) or a SavedModel."""
     path = os.path.abspath(os.fspath(path))
-    if os.path.isfile(path) and path.endswith(GRAPH_SUFFIXES):
+    # Any file, not only a regular one: loading a FIFO or a device says what is wrong with it.
+    if os.path.exists(path) and not os.path.isdir(path) and path.endswith(GRAPH_SUFFIXES):
         return _graph_target(path)
     return _checkpoint_target(path)
 

@@ -25,6 +25,7 @@ from ckpt_browser.format import Checkpoint, CheckpointError, open_checkpoint
 from ckpt_browser.format.bundle import BundleIndex
 from ckpt_browser.format.crc import mask
 from ckpt_browser.format.dtypes import from_name
+from ckpt_browser.format.files import open_regular
 from ckpt_browser.format.kinds import OBJECT_GRAPH_KEY
 from ckpt_browser.format.paths import resolve_prefix
 from ckpt_browser.format.staged_checkpoint import StagedCheckpoint
@@ -110,7 +111,10 @@ def write_remap(
                 writer.add(OBJECT_GRAPH_KEY, np.array(object_graph.data, dtype=object))
         _read_back(staged.prefix, rows, sent, plan)
         if meta:
-            with open(meta, "rb") as source, staged.new_file(prefix + ".meta") as out:
+            with (
+                open_regular(meta, "graph file") as source,
+                staged.new_file(prefix + ".meta") as out,
+            ):
                 shutil.copyfileobj(source, out)
         state_file = _stage_state(staged, prefix, notes)
         staged.refuse_replacing(_input_files(inputs))  # the state file is known only now

@@ -19,6 +19,7 @@ from google.protobuf.message import DecodeError
 from . import dtypes, protos
 from .crc import crc32c, mask
 from .errors import CheckpointError
+from .files import open_regular
 from .gc_pause import gc_paused
 from .pages import drop_pages
 from .slice_keys import slice_key
@@ -279,11 +280,9 @@ class DataFiles:
             )
         path = self.path(shard_id)
         try:
-            with open(path, "rb") as file:
+            with open_regular(path, "data shard") as file:  # a FIFO would block for ever
                 size = os.fstat(file.fileno()).st_size
                 buf = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-        except FileNotFoundError:
-            raise CheckpointError("data shard is missing", path) from None
         except OSError as exc:
             raise CheckpointError(f"cannot read data shard: {exc.strerror}", path) from None
         self._maps[shard_id] = buf

@@ -26,7 +26,9 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from . import protos
+from .dtypes import DType
 from .errors import CheckpointError
+from .files import read_graph_bytes
 from .graph_variables import (
     VARIABLE_COLLECTIONS,
     GraphVariable,
@@ -36,7 +38,7 @@ from .graph_variables import (
 )
 from .meta_graphs import SAVED_MODEL_FILE, TagSet, list_meta_graphs, select_meta_graph
 from .paths import resolve_prefix
-from .tensor_proto import describe, dtype_name, shape_of, to_numpy
+from .tensor_proto import declared_type, describe, dtype_name, shape_of, to_numpy
 
 __all__ = [
     "GraphFile",
@@ -194,6 +196,9 @@ class GraphFile:
     meta_graph: object = field(repr=False)  # the MetaGraphDef message (a GraphDef is wrapped)
     # The tag set of every MetaGraph in the file, in file order; `tags` is one of them.
     meta_graphs: list[TagSet] = field(default_factory=list)
+    # One sentence for each part of the file that was left out because it makes no sense (found
+    # as it is read: after `variables`, what tracing the restore function met).
+    warnings: list[str] = field(default_factory=list)
 
     @cached_property
     def variables(self) -> list[GraphVariable]:
@@ -225,11 +230,27 @@ class GraphFile:
             }
 
     def constant(self, name: str) -> np.ndarray:
+        """The value of Const node `name`; a splat is a read-only view (see `to_numpy`)."""
+        node = self._const_node(name)
+        with self._errors_name_the_file():
+            return _const_value(node)
+
+    def constant_type(self, name: str) -> tuple[DType, tuple[int, ...], int]:
+        """The dtype, shape and stored size in bytes of Const node `name`, its value not decoded."""
+        node = self._const_node(name)
+        with self._errors_name_the_file():
+            tensor = _const_tensor(node)
+            try:
+                dtype, shape = declared_type(tensor)
+            except CheckpointError as exc:
+                raise CheckpointError(f"Const node {node.name!r}: {exc}") from None
+            return dtype, shape, tensor.ByteSize()
+
+    def _const_node(self, name: str) -> GraphNode:
         node = self.node_by_name.get(name)
         if node is None or node.op != "Const":
             raise CheckpointError(f"no Const node named {name!r} in the graph", self.path)
-        with self._errors_name_the_file():
-            return _const_value(node)
+        return node
 
     @contextmanager
     def _errors_name_the_file(self) -> Iterator[None]:
@@ -281,12 +302,17 @@ def _list_value(items) -> list:
     return []
 
 
-def _const_value(node: GraphNode) -> np.ndarray:
+def _const_tensor(node: GraphNode):
     value = node.attr_proto("value")
     if value is None or value.WhichOneof("value") != "tensor":
         raise CheckpointError(f"Const node {node.name!r} has no tensor value")
+    return value.tensor
+
+
+def _const_value(node: GraphNode) -> np.ndarray:
+    tensor = _const_tensor(node)
     try:
-        return to_numpy(value.tensor)
+        return to_numpy(tensor)
     except CheckpointError as exc:
         raise CheckpointError(f"Const node {node.name!r}: {exc}") from None
 
@@ -309,14 +335,10 @@ def load_graph(path: str, tags: Iterable[str] | None = None) -> GraphFile:
     """
     path = os.path.abspath(os.fspath(path))
     if os.path.isdir(path):
-        if not os.path.isfile(os.path.join(path, SAVED_MODEL_FILE)):
+        if not os.path.exists(os.path.join(path, SAVED_MODEL_FILE)):
             raise CheckpointError(f"directory has no {SAVED_MODEL_FILE}, so no graph", path)
         path = os.path.join(path, SAVED_MODEL_FILE)
-    try:
-        with open(path, "rb") as file:
-            data = file.read()
-    except OSError as exc:
-        raise CheckpointError(f"cannot read graph ({exc.strerror or exc})", path) from None
+    data = read_graph_bytes(path)
     if not data:
         raise CheckpointError("file is empty, not a TensorFlow graph", path)
     if data.endswith(_SSTABLE_MAGIC):

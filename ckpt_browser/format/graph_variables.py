@@ -15,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+import numpy as np
 from google.protobuf.message import DecodeError
 
 from . import protos
@@ -169,24 +170,67 @@ def _restored_nodes(graph: GraphFile) -> dict[str, str]:
         return {}
     body = {node.name: node for node in function.nodes}
     result = {}
+    unreadable: set[str] = set()
     for node in function.nodes:
         if node.op != "AssignVariableOp" or len(node.inputs) < 2:
             continue
         argument = body.get(node.inputs[0])
-        source = node.inputs[1]
-        while (producer := body.get(source.partition(":")[0])) and producer.op == "Identity":
-            source = producer.inputs[0] if producer.inputs else ""
+        source, producer = _through_identities(body, node.inputs[1])
         if argument is None or argument.op != "_Arg" or producer is None:
             continue
         if producer.op != "RestoreV2" or len(producer.inputs) < 2:
             continue
         names = body.get(producer.inputs[1].partition(":")[0])
+        keys = _tensor_names(names)
         index = source.rpartition(":")[2]
         position = argument.proto.attr["index"].i
-        if names is None or names.op != "Const" or not index.isdigit():
+        if keys is None:
+            if names is not None and names.op == "Const":
+                unreadable.add(names.name)
             continue
-        keys = to_numpy(names.proto.attr["value"].tensor).reshape(-1)
+        if not index.isdigit():
+            continue
         if int(index) < keys.size and position < len(call.inputs):
             key = keys[int(index)].decode("utf-8", "replace")
             result[key] = call.inputs[position].partition(":")[0]
+    graph.warnings.extend(
+        f"the restore function's key list {name!r} is not a string tensor, so the variables it "
+        "restores are not linked to their graph nodes"
+        for name in sorted(unreadable)
+    )
     return result
+
+
+def _through_identities(body: dict[str, GraphNode], source: str) -> tuple[str, GraphNode | None]:
+    """The tensor a chain of Identity ops passes on, and the node producing it.
+
+    A chain that runs into itself (an Identity fed by its own output, or a longer loop) has no
+    producer: (source, None).
+    """
+    seen: set[str] = set()
+    while (producer := body.get(source.partition(":")[0])) is not None:
+        if producer.op != "Identity":
+            return source, producer
+        if producer.name in seen or not producer.inputs:
+            return source, None
+        seen.add(producer.name)
+        source = producer.inputs[0]
+    return source, None
+
+
+def _tensor_names(node: GraphNode | None) -> np.ndarray | None:
+    """The checkpoint keys a RestoreV2 reads: its `tensor_names` Const, a 1-D string tensor.
+
+    Anything else (another op, a number tensor, a value that does not decode) leaves the
+    variables it restores unlinked to their nodes, as any restore function we cannot follow.
+    """
+    if node is None or node.op != "Const":
+        return None
+    value = node.attr_proto("value")
+    if value is None or value.WhichOneof("value") != "tensor":
+        return None
+    try:
+        keys = to_numpy(value.tensor).reshape(-1)
+    except CheckpointError:
+        return None
+    return keys if keys.dtype == object else None

@@ -18,6 +18,7 @@ from google.protobuf.message import DecodeError
 
 from . import protos
 from .errors import CheckpointError
+from .files import read_graph_bytes
 
 TagSet = tuple[str, ...]
 
@@ -47,9 +48,8 @@ def list_meta_graphs(path: str) -> list[TagSet]:
         path = os.path.join(path, SAVED_MODEL_FILE)
     if os.path.basename(path) == SAVED_MODEL_FILE:
         try:
-            with open(path, "rb") as file:
-                saved = protos.SavedModelTags.FromString(file.read())
-        except (OSError, DecodeError, ValueError):
+            saved = protos.SavedModelTags.FromString(read_graph_bytes(path))
+        except (DecodeError, ValueError):
             saved = None  # load_graph below says what is wrong with the file
         if saved is not None and saved.meta_graphs:
             return [tuple(meta.meta_info_def.tags) for meta in saved.meta_graphs]

@@ -16,8 +16,13 @@ from google.protobuf import text_format
 
 from . import protos
 from .errors import CheckpointError
+from .files import read_capped
 
 STATE_FILE = "checkpoint"
+# A `checkpoint` state file is short text: ~140 bytes per checkpoint it lists (a path and a
+# timestamp), so 8 MB holds over 50,000 of them, more than any run keeps, and parses in under a
+# second. Anything larger is not one.
+STATE_FILE_MAX_BYTES = 8 << 20
 _DATA_SUFFIX = re.compile(r"\.data-\d{5}-of-\d{5}$")
 _STEP_SUFFIX = re.compile(r"-(\d+)$")
 
@@ -39,12 +44,23 @@ def step_of(prefix: str) -> int | None:
 
 
 def read_state(directory: str) -> protos.CheckpointState | None:
-    """The directory's `checkpoint` file, or None when absent or unparsable (as TensorFlow does)."""
+    """The directory's `checkpoint` file, or None when absent or unparsable (as TensorFlow does).
+
+    One that is not a regular file (a FIFO would block for ever) or is too large to be a state
+    file raises CheckpointError.
+    """
     path = os.path.join(directory, STATE_FILE)
+    if not os.path.exists(path):
+        return None
+    data = read_capped(
+        path,
+        "the 'checkpoint' state file",
+        STATE_FILE_MAX_BYTES,
+        "a state file is short text naming checkpoints",
+    )
     try:
-        with open(path, encoding="utf-8") as file:
-            return text_format.Parse(file.read(), protos.CheckpointState())
-    except (OSError, UnicodeDecodeError, text_format.ParseError):
+        return text_format.Parse(data.decode("utf-8"), protos.CheckpointState())
+    except (UnicodeDecodeError, text_format.ParseError):
         return None
 
 
@@ -104,7 +120,7 @@ def resolve_prefix(path: str) -> str:
     path = os.path.expanduser(os.fspath(path))
     if os.path.isdir(path):
         return _prefix_of_directory(path)
-    if os.path.basename(path) == STATE_FILE and os.path.isfile(path):
+    if os.path.basename(path) == STATE_FILE and os.path.exists(path):
         return _prefix_of_directory(os.path.dirname(path) or ".")
     candidates = [path]
     if path.endswith(".index"):
@@ -120,8 +136,10 @@ def resolve_prefix(path: str) -> str:
                 path,
             )
         candidates = [prefix]
+    # `exists`, not `isfile`: an index that is a FIFO or a device is the user's checkpoint, and
+    # reading it says what is wrong with it rather than "no such file".
     for prefix in candidates:
-        if os.path.isfile(prefix + ".index"):
+        if os.path.exists(prefix + ".index"):
             return os.path.abspath(prefix)
     if os.path.isfile(path):
         raise CheckpointError(
@@ -136,12 +154,12 @@ def resolve_prefix(path: str) -> str:
 
 def _prefix_of_directory(directory: str) -> str:
     saved_model_variables = os.path.join(directory, "variables", "variables")
-    if os.path.isfile(saved_model_variables + ".index"):
+    if os.path.exists(saved_model_variables + ".index"):
         return os.path.abspath(saved_model_variables)
     state = read_state(directory)
     if state is not None and state.model_checkpoint_path:
         prefix = _locate(directory, state.model_checkpoint_path)
-        if os.path.isfile(prefix + ".index"):
+        if os.path.exists(prefix + ".index"):
             return prefix
         raise CheckpointError(
             f"the 'checkpoint' file names {state.model_checkpoint_path!r}, but "

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from .bundle import BundleEntry, BundleIndex, DataFiles
 from .errors import CheckpointError
+from .files import kind_of
 from .slice_keys import slice_key
 
 
@@ -57,13 +58,13 @@ def _stored_entries(index: BundleIndex, entry: BundleEntry) -> Iterable[BundleEn
     return [part for part in slices if part is not None]
 
 
-def _problem(entry: BundleEntry, sizes: list[int | None], files: list[str]) -> str | None:
+def _problem(entry: BundleEntry, sizes: list[int | str], files: list[str]) -> str | None:
     shard = entry.shard_id
     if not 0 <= shard < len(sizes):
         return f"shard {shard} is out of range: the header says {len(sizes)} shard(s)"
     size = sizes[shard]
-    if size is None:
-        return f"its data shard {files[shard]} is missing"
+    if isinstance(size, str):
+        return f"its data shard {files[shard]} {size}"
     try:
         offset, length, _crc = entry._located()  # one decode of the entry's tail, not two
     except CheckpointError as error:
@@ -77,23 +78,25 @@ def _problem(entry: BundleEntry, sizes: list[int | None], files: list[str]) -> s
 
 
 def _shard_sentence(
-    shard: int, count: int, total: int, sizes: list[int | None], data: DataFiles
+    shard: int, count: int, total: int, sizes: list[int | str], data: DataFiles
 ) -> str:
     if not 0 <= shard < len(sizes):
         return f"{count} of {total} tensors point at shard {shard}, which does not exist"
     name = os.path.basename(data.path(shard))
-    if sizes[shard] is None:
-        return f"{count} of {total} tensors cannot be read: shard {shard} ({name}) is missing"
+    if isinstance(sizes[shard], str):
+        return f"{count} of {total} tensors cannot be read: shard {shard} ({name}) {sizes[shard]}"
     return (
         f"{count} of {total} tensors lie past the end of shard {shard} "
         f"({name}, {sizes[shard]:,} bytes): the file is truncated"
     )
 
 
-def _file_size(path: str) -> int | None:
-    """The size of a data shard, or None when there is no readable regular file there."""
+def _file_size(path: str) -> int | str:
+    """The size of a data shard, or why it cannot be read ("is missing")."""
     try:
         status = os.stat(path)
     except OSError:
-        return None
-    return status.st_size if stat.S_ISREG(status.st_mode) else None
+        return "is missing"
+    if not stat.S_ISREG(status.st_mode):
+        return f"is {kind_of(status.st_mode)}, not a regular file"
+    return status.st_size

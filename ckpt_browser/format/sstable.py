@@ -4,12 +4,15 @@ Why by hand: the Python LevelDB bindings open whole databases (a directory with 
 log), not a single table file, and pull in a C++ build; a checkpoint index is one small table with
 a documented layout (format doc, section 2), read here in ~150 lines.
 
-The whole file is read into memory: an index is ~100 bytes a tensor, so even 100,000 tensors make
-~10 MB, and one read is faster than seeking block by block.
+The file is memory-mapped and only the blocks its footer and index block point at are read: a
+file padded with gigabytes of anything costs no memory beyond those blocks, each of which must lie
+inside the file.
 """
 
 from __future__ import annotations
 
+import mmap
+import os
 import struct
 from collections.abc import Iterator
 
@@ -17,6 +20,7 @@ import cramjam
 
 from .crc import crc32c, unmask
 from .errors import CheckpointError
+from .files import open_regular
 
 FOOTER_SIZE = 48
 MAGIC = 0xDB4775248B80FB57
@@ -51,7 +55,7 @@ def _varint(data: bytes, pos: int, limit: int) -> tuple[int, int]:
 class Table:
     """One SSTable held in memory: iterate its (key, value) pairs in key order."""
 
-    def __init__(self, data: bytes, path: str) -> None:
+    def __init__(self, data: bytes | mmap.mmap, path: str) -> None:
         self.path = path
         self._data = data
         if len(data) < FOOTER_SIZE:
@@ -73,11 +77,13 @@ class Table:
 
     @classmethod
     def open(cls, path: str) -> Table:
-        try:
-            with open(path, "rb") as file:
-                data = file.read()
-        except OSError as exc:
-            raise CheckpointError(f"cannot read index file: {exc.strerror}", path) from None
+        with open_regular(path, "index file") as file:
+            size = os.fstat(file.fileno()).st_size
+            try:
+                data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+            except (OSError, ValueError) as exc:
+                raise CheckpointError(f"cannot map the index file ({exc})", path) from None
+        # The map is closed when the table is dropped; blocks are copied out of it.
         return cls(data, path)
 
     def _error(self, message: str) -> CheckpointError:

@@ -17,9 +17,13 @@ import numpy as np
 from . import dtypes
 from .errors import CheckpointError
 
-# A tiny proto can ask for a huge splat (one value, shape [10**12]); refuse past this many bytes
-# instead of trying to allocate it.
+# A tiny proto can ask for a huge splat (one value, shape [10**12]). A splat is decoded as a
+# read-only broadcast view of its one value, which costs no memory whatever its shape; a tensor
+# whose stored values must be expanded into a new array (some values, then the last repeated) is
+# refused past MAX_EXPANDED_BYTES. No tensor may stand for more than MAX_DECODED_BYTES, so that
+# statistics over a splat finish in seconds.
 MAX_DECODED_BYTES = 1 << 31
+MAX_EXPANDED_BYTES = 1 << 28
 
 # dtype name -> the typed field holding its values (complex fields hold (real, imaginary) pairs).
 _VALUE_FIELD = {
@@ -71,20 +75,32 @@ def dtype_name(enum: int) -> str:
     return f"{base.name}_ref" if base is not None else f"DataType({enum})"
 
 
-def to_numpy(proto) -> np.ndarray:
-    """Decode a TensorProto into a new numpy array (strings as an object array of bytes)."""
+def declared_type(proto) -> tuple[dtypes.DType, tuple[int, ...]]:
+    """The dtype and shape of a TensorProto that `to_numpy` can decode, without decoding it."""
     dtype = dtypes.from_enum(proto.dtype)
     if dtype is None or dtype.numpy is None or dtype.name == "variant":
         raise CheckpointError(f"cannot decode a tensor of dtype {dtype_name(proto.dtype)}")
     shape = shape_of(proto.tensor_shape)
     if shape is None or any(size < 0 for size in shape):
         raise CheckpointError(f"tensor has no fully defined shape ({shape})")
-    count = math.prod(shape)
-    if count * (dtype.itemsize or 8) > MAX_DECODED_BYTES:
+    decoded_bytes = math.prod(shape) * (dtype.itemsize or 8)
+    if decoded_bytes > MAX_DECODED_BYTES:
         raise CheckpointError(
-            f"tensor of shape {list(shape)} and dtype {dtype.name} is too large to decode"
+            f"tensor of shape {list(shape)} and dtype {dtype.name} is too large to decode "
+            f"({decoded_bytes:,} bytes; at most {MAX_DECODED_BYTES:,})"
         )
+    return dtype, shape
 
+
+def to_numpy(proto) -> np.ndarray:
+    """Decode a TensorProto into numpy (strings as an object array of bytes).
+
+    A new array, except for a splat (one stored value, or none, for many elements): that is a
+    read-only view of the one value broadcast to the shape, costing no memory.
+    """
+    dtype, shape = declared_type(proto)
+    count = math.prod(shape)
+    element_bytes = dtype.itemsize or 8
     if proto.tensor_content and dtype.is_fixed_size:
         content = proto.tensor_content
         if len(content) != count * dtype.itemsize:
@@ -96,6 +112,16 @@ def to_numpy(proto) -> np.ndarray:
         return np.frombuffer(content, dtype=dtype.numpy).reshape(shape).copy()
 
     values = _typed_values(proto, dtype)
+    if len(values) >= count:
+        return values[:count].copy().reshape(shape)
+    if len(values) <= 1:
+        return _splat(values, count, dtype.numpy).reshape(shape)
+    if count * element_bytes > MAX_EXPANDED_BYTES:
+        raise CheckpointError(
+            f"tensor of shape {list(shape)} and dtype {dtype.name} stores {len(values):,} values "
+            f"to expand to {count * element_bytes:,} bytes, more than the "
+            f"{MAX_EXPANDED_BYTES:,} allowed"
+        )
     return _fill(values, count, dtype.numpy).reshape(shape)
 
 
@@ -123,17 +149,22 @@ def _typed_values(proto, dtype: dtypes.DType) -> np.ndarray:
     return np.array(raw, dtype=dtype.numpy)
 
 
-def _fill(values: np.ndarray, count: int, numpy_dtype: np.dtype) -> np.ndarray:
-    """`count` elements: the values given, then the last one repeated; zeros when there is none."""
-    if len(values) >= count:
-        return values[:count].copy()
-    if numpy_dtype == np.dtype(object):
-        result = np.full(count, b"", dtype=object)
-    else:
-        result = np.zeros(count, dtype=numpy_dtype)
+def _splat(values: np.ndarray, count: int, numpy_dtype: np.dtype) -> np.ndarray:
+    """`count` copies of the one value given (zero, or b"", when there is none), as a read-only
+    1-D view with stride 0: reshaping and slicing it stay views, so nothing is ever expanded."""
+    one = np.empty(1, dtype=numpy_dtype)
     if len(values):
-        result[: len(values)] = values
-        result[len(values) :] = values[-1]
+        one[0] = values[0]
+    else:
+        one[0] = b"" if numpy_dtype == np.dtype(object) else 0
+    return np.broadcast_to(one, (count,))  # read-only, as a view of one element must be
+
+
+def _fill(values: np.ndarray, count: int, numpy_dtype: np.dtype) -> np.ndarray:
+    """`count` elements: the values given (at least two), then the last one repeated."""
+    result = np.empty(count, dtype=numpy_dtype)
+    result[: len(values)] = values
+    result[len(values) :] = values[-1]
     return result
 
 
