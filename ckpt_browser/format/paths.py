@@ -86,10 +86,17 @@ def _prefixes_on_disk(directory: str) -> list[str]:
 
 
 def history(directory: str) -> list[CheckpointRecord]:
-    """Every checkpoint of a directory: those its `checkpoint` file lists, then any others."""
+    """Every checkpoint of a directory: those its `checkpoint` file lists, then any others.
+
+    A `checkpoint` file that cannot be read (a FIFO, an absurd size) lists nothing: the history
+    is what the directory holds, and opening a checkpoint of it by its prefix still works.
+    """
     directory = os.path.abspath(directory)
     records: dict[str, CheckpointRecord] = {}
-    state = read_state(directory)
+    try:
+        state = read_state(directory)
+    except CheckpointError:
+        state = None
     if state is not None:
         timestamps = list(state.all_model_checkpoint_timestamps)
         paths = list(state.all_model_checkpoint_paths) or [state.model_checkpoint_path]

@@ -8,8 +8,6 @@ are TensorFlow's own, with their restore function edited the way a hostile file 
 from __future__ import annotations
 
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -22,8 +20,7 @@ from ckpt_browser.core.graph_summary import graph_record, graph_summary
 from ckpt_browser.core.graph_view import SceneBuilder, ViewState, traced_in_scene
 from ckpt_browser.format import protos
 from ckpt_browser.format.graph import load_graph
-
-CLI_TIMEOUT = 120
+from tests.format.test_special_files import run_cli
 
 
 def _edited_saved_model(source: Path, target: Path, edit) -> Path:
@@ -53,15 +50,6 @@ def _identities_feed_each_other(function) -> None:
     _node(function, "Identity_1").input[0] = "Identity:output:0"
 
 
-def _run_cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "ckpt_browser.cli", *args],
-        capture_output=True,
-        text=True,
-        timeout=CLI_TIMEOUT,
-    )
-
-
 @pytest.mark.parametrize("edit", [_identity_feeds_itself, _identities_feed_each_other])
 def test_restore_function_with_a_cycle_lists_variables_unlinked(savedmodel_dir, tmp_path, edit):
     directory = _edited_saved_model(savedmodel_dir.directory, tmp_path / "model", edit)
@@ -82,10 +70,10 @@ def test_cli_graph_and_remap_target_end_on_a_restore_cycle(savedmodel_dir, tmp_p
     directory = _edited_saved_model(
         savedmodel_dir.directory, tmp_path / "model", _identity_feeds_itself
     )
-    result = _run_cli("graph", str(directory))
+    result = run_cli("graph", str(directory))
     assert result.returncode == 0, result.stderr
     assert "variables: 2" in result.stdout
-    result = _run_cli("graph", "--json", str(directory))
+    result = run_cli("graph", "--json", str(directory))
     assert result.returncode == 0, result.stderr
 
     from ckpt_browser.core.remap_target import load_target
@@ -109,7 +97,7 @@ def test_a_key_list_that_is_not_strings_is_a_warning(savedmodel_dir, tmp_path):
     assert "'__inference" in graph.warnings[0] and "not a string tensor" in graph.warnings[0]
     graph_record(graph)
 
-    result = _run_cli("graph", str(directory))
+    result = run_cli("graph", str(directory))
     assert result.returncode == 0, result.stderr
     assert result.stderr.startswith("warning: the restore function's key list")
     assert "Traceback" not in result.stderr
@@ -196,6 +184,6 @@ def test_a_node_a_thousand_scopes_deep(tmp_path):
 
 def test_cli_graph_of_a_deep_name(tmp_path):
     path = _write(tmp_path, _deep_graph())
-    result = _run_cli("graph", str(path))
+    result = run_cli("graph", str(path))
     assert result.returncode == 0, result.stderr
     assert "scopes: 1,001" in result.stdout

@@ -7,7 +7,6 @@ naming the file. A file larger than its format allows is refused by its size, be
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 import sys
 import threading
@@ -15,6 +14,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from damaged_files import copy_checkpoint
 
 from ckpt_browser.format import CheckpointError, open_checkpoint, resolve_prefix
 from ckpt_browser.format.files import PROTOBUF_MAX_BYTES
@@ -25,14 +25,6 @@ pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on t
 
 DEADLINE = 20.0  # seconds; the calls below take milliseconds when they do not block
 CLI_TIMEOUT = 120
-
-
-def copy_checkpoint(prefix: str, directory: Path) -> str:
-    source_dir, base = os.path.split(prefix)
-    for name in os.listdir(source_dir):
-        if name.startswith(base + "."):
-            shutil.copy(os.path.join(source_dir, name), directory / name)
-    return str(directory / base)
 
 
 def replace_with_fifo(path: str | Path) -> str:
@@ -81,10 +73,11 @@ def test_state_file_fifo(all_dtypes_ckpt, tmp_path):
     fifo = replace_with_fifo(tmp_path / "checkpoint")
     error = error_within_deadline(lambda: open_checkpoint(str(tmp_path)), fifo)
     assert "is a FIFO (named pipe), not a regular file" in str(error)
-    error_within_deadline(lambda: history(str(tmp_path)), fifo)
-    # The prefix itself does not need the state file.
+    # The prefix itself does not need the state file, nor does the list of what is there.
     with open_checkpoint(prefix) as ckpt:
         assert len(ckpt) == len(all_dtypes_ckpt.expected)
+        assert [record.prefix for record in ckpt.history()] == [prefix]
+    assert [record.prefix for record in history(str(tmp_path))] == [prefix]
 
 
 def test_index_fifo(all_dtypes_ckpt, tmp_path):

@@ -10,32 +10,17 @@ import shutil
 import threading
 import time
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
+from damaged_files import copy_checkpoint
 
 from ckpt_browser.format import protos
 from ckpt_browser.ui.graph_panel import GraphPanel
+from tests.format.test_special_files import replace_with_fifo
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")
 
 DEADLINE = 20.0
-
-
-def copy_checkpoint(prefix: str, directory: Path) -> str:
-    source_dir, base = os.path.split(prefix)
-    for name in os.listdir(source_dir):
-        if name.startswith(base + "."):
-            shutil.copy(os.path.join(source_dir, name), directory / name)
-    return str(directory / base)
-
-
-def replace_with_fifo(path: str | Path) -> str:
-    path = str(path)
-    if os.path.lexists(path):
-        os.remove(path)
-    os.mkfifo(path)
-    return path
 
 
 @pytest.fixture
@@ -72,6 +57,9 @@ def test_open_a_directory_whose_state_file_is_a_fifo(
         f"{fifo}: the 'checkpoint' state file is a FIFO (named pipe), not a regular file, "
         "so it is not read"
     )
+    prefix = os.path.join(tmp_path, os.path.basename(all_dtypes_ckpt.prefix))
+    assert window.open_path(prefix)  # by its prefix, the checkpoint opens
+    assert window.tree.select_key("float32")
     window.close()
     assert not window.isVisible()
 
