@@ -143,3 +143,26 @@ def test_a_graph_of_huge_splat_constants_shows_them(qtbot, window, wait_idle, tm
         stats = window.tensor_view.analysis.stats
         assert (stats.count, stats.min, stats.max) == (1 << 26, index + 0.5, index + 0.5)
     assert panel.constants.held_bytes() == 4 * 4
+
+
+def test_graph_panel_reveals_a_node_a_thousand_scopes_deep(qtbot, tmp_path):
+    scopes = "/".join(f"s{i}" for i in range(1000))
+    graph = protos.GraphDef()
+    graph.node.add(name="input", op="Placeholder")
+    graph.node.add(name=f"{scopes}/leaf", op="Identity", input=["input"])
+    path = tmp_path / "deep.pb"
+    path.write_bytes(graph.SerializeToString())
+
+    panel = GraphPanel()
+    qtbot.addWidget(panel)
+    panel.resize(900, 700)
+    panel.show()
+    try:
+        panel.set_graph(str(path))
+        qtbot.waitUntil(lambda: not panel.busy and panel.model is not None, timeout=30_000)
+        assert panel.select_node(f"{scopes}/leaf")
+        leaf = panel.model.representative(panel.model.find(f"{scopes}/leaf"))
+        qtbot.waitUntil(lambda: panel.selected_item() == leaf, timeout=60_000)
+        assert len(panel.state.expanded) == 1000
+    finally:
+        panel.shutdown()
