@@ -8,6 +8,7 @@ again beside the `checkpoint` file, as a user would expect.
 
 from __future__ import annotations
 
+import glob
 import os
 import re
 from dataclasses import dataclass
@@ -182,3 +183,15 @@ def _prefix_of_directory(directory: str) -> str:
         raise CheckpointError("no checkpoint here (no 'checkpoint' file and no *.index)", directory)
     newest = max(on_disk, key=lambda p: (_mtime(p) or 0.0, step_of(p) or 0))
     return os.path.abspath(newest)
+
+
+def existing_data_files(prefix: str) -> list[str]:
+    """The `.data-NNNNN-of-NNNNN` files of `prefix` there are, whatever their shard count."""
+    candidates = glob.glob(glob.escape(prefix) + ".data-*-of-*")
+    return sorted(path for path in candidates if _DATA_SUFFIX.fullmatch(path[len(prefix) :]))
+
+
+def existing_checkpoint_files(prefix: str) -> list[str]:
+    """The files of a checkpoint at `prefix` there are: what writing one there would replace."""
+    index = prefix + ".index"
+    return ([index] if os.path.lexists(index) else []) + existing_data_files(prefix)

@@ -25,7 +25,7 @@ from typing import BinaryIO
 from .atomic import publish_together, sweep_stale_temporaries, temporary_name
 from .bundle import data_file_name
 from .errors import CheckpointError
-from .writer import existing_checkpoint_files, existing_data_files
+from .paths import existing_checkpoint_files, existing_data_files
 
 
 class StagedCheckpoint:

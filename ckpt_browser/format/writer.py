@@ -16,10 +16,8 @@ crash or an exception never leaves a half-written checkpoint behind. The layout 
 from __future__ import annotations
 
 import contextlib
-import glob
 import math
 import os
-import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
@@ -32,6 +30,7 @@ from .atomic import sweep_stale_temporaries, sync_directory, temporary_name
 from .bundle import data_file_name
 from .crc import crc32c, mask
 from .errors import CheckpointError
+from .paths import existing_checkpoint_files, existing_data_files
 from .slice_keys import slice_key
 from .sstable_writer import TableBuilder
 from .tensor_bytes import (
@@ -354,21 +353,6 @@ class CheckpointWriter:
         for path in existing_data_files(self.prefix):
             if path != self._data_path:
                 _remove_quietly(path)
-
-
-def existing_data_files(prefix: str) -> list[str]:
-    """The `.data-NNNNN-of-NNNNN` files of `prefix` there are, whatever their shard count."""
-    found = []
-    for path in glob.glob(glob.escape(prefix) + ".data-*-of-*"):
-        if re.fullmatch(r"\.data-\d{5}-of-\d{5}", path[len(prefix) :]):
-            found.append(path)
-    return sorted(found)
-
-
-def existing_checkpoint_files(prefix: str) -> list[str]:
-    """The files of a checkpoint at `prefix` there are: what writing one there would replace."""
-    index = prefix + ".index"
-    return ([index] if os.path.lexists(index) else []) + existing_data_files(prefix)
 
 
 def write_checkpoint_state(

@@ -5,7 +5,8 @@ The files are the ones `ckpt-browser export` writes: .npy loads with `np.load` w
 (scalars as scalars, strings byte for byte, bfloat16 and float8 bit-exact), .csv has one row per
 row of the tensor. Writing
 runs in a worker thread and goes through a temporary file, so a large export neither freezes the
-window nor leaves half a file behind.
+window nor leaves half a file behind. A tensor whose stored checksum does not match its bytes
+(TensorFlow refuses it) is exported only when the user confirms it in a dialog.
 """
 
 from __future__ import annotations
@@ -15,11 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import numpy as np
 from PySide6.QtCore import QSettings
-from PySide6.QtWidgets import QFileDialog
+from PySide6.QtWidgets import QFileDialog, QMessageBox, QPushButton
 
-from ckpt_browser.core.export import ExportError, export_arrays, suggested_file_name
+from ckpt_browser.core.export import ExportError, ExportResult, export_tensors, suggested_file_name
+from ckpt_browser.core.formatting import plural
+from ckpt_browser.format import ChecksumError
 from ckpt_browser.ui.workers import USER_ERRORS, TaskContext, TaskHandle, TaskRunner
 
 if TYPE_CHECKING:
@@ -29,13 +31,6 @@ NPY_FILTER = "NumPy array (*.npy)"
 NPZ_FILTER = "NumPy archive of several arrays (*.npz)"
 CSV_FILTER = "CSV, 1-D or 2-D (*.csv)"
 _FOLDER_KEY = "export/folder"
-
-
-def export_tensor(array: np.ndarray, path: str, name: str) -> str:
-    """Write `array` to `path` (.npy or .csv by its suffix) and return the path written."""
-    if Path(path).suffix.lower() not in (".npy", ".csv"):
-        raise ExportError(f"cannot export to {path!r}: the name must end in .npy or .csv")
-    return export_arrays({name: array}, path)
 
 
 class ExportController:
@@ -51,6 +46,8 @@ class ExportController:
         self._folder: str | None = None  # without settings (screenshots, tests): this run only
         self.pending: TaskHandle | None = None
         self.last_written: str | None = None
+        self.damaged_box: QMessageBox | None = None  # asks whether to export damaged tensors
+        self.export_anyway: QPushButton | None = None
 
     @property
     def folder(self) -> str | None:
@@ -86,9 +83,15 @@ class ExportController:
             path += ".npz" if len(keys) > 1 else ".csv" if chosen == CSV_FILTER else ".npy"
         self.export(path, keys)
 
-    def export(self, path: str, keys: Sequence[str] | None = None) -> TaskHandle | None:
+    def export(
+        self,
+        path: str,
+        keys: Sequence[str] | None = None,
+        *,
+        allow_bad_checksums: bool = False,
+    ) -> TaskHandle | None:
         """Write `keys` (default: the tensor on view) to `path` in a worker; report the outcome
-        in the window."""
+        in the window. A damaged tensor stops the export and asks whether to export it anyway."""
         checkpoint = self._window.checkpoint
         keys = self._keys(keys)
         if not keys or checkpoint is None:
@@ -96,20 +99,26 @@ class ExportController:
         window = self._window
         self._remember_folder(os.path.dirname(os.path.abspath(path)))
 
-        def work(context: TaskContext) -> str:
-            arrays = {}
-            for done, key in enumerate(keys):
-                context.raise_if_cancelled()
-                context.report(done / len(keys))
-                arrays[key] = checkpoint.read(key)
-            if len(keys) == 1:
-                return export_tensor(arrays[keys[0]], path, keys[0])
-            return export_arrays(arrays, path)
+        def work(context: TaskContext) -> ExportResult | ChecksumError:
+            context.raise_if_cancelled()
+            if len(keys) == 1 and Path(path).suffix.lower() not in (".npy", ".csv"):
+                raise ExportError(f"cannot export to {path!r}: the name must end in .npy or .csv")
+            try:
+                return export_tensors(
+                    checkpoint, keys, path, allow_bad_checksums=allow_bad_checksums
+                )
+            except ChecksumError as exc:
+                return exc  # for the question, in the GUI thread
 
-        def done(written: str) -> None:
-            self.last_written = written
+        def done(outcome: ExportResult | ChecksumError) -> None:
+            if isinstance(outcome, ChecksumError):
+                self._ask_to_export_damaged(path, keys, str(outcome))
+                return
+            self.last_written = outcome.path
             what = keys[0] if len(keys) == 1 else f"{len(keys)} tensors"
-            window.statusBar().showMessage(f"Exported {what} to {written}", 8000)
+            damaged = len(outcome.damaged)
+            note = f", {plural(damaged, 'damaged tensor')} among them" if damaged else ""
+            window.statusBar().showMessage(f"Exported {what} to {outcome.path}{note}", 8000)
 
         def failed(message: str) -> None:
             window.show_error(message)
@@ -122,6 +131,27 @@ class ExportController:
             doing=f"export to {path}",
         )
         return self.pending
+
+    def _ask_to_export_damaged(self, path: str, keys: Sequence[str], problem: str) -> None:
+        box = QMessageBox(
+            QMessageBox.Icon.Warning,
+            "Export Damaged Tensor",
+            f"{problem}. Nothing was exported.",
+            parent=self._window,
+        )
+        box.setInformativeText("Export it anyway, damaged values and all?")
+        self.export_anyway = box.addButton("Export Anyway", QMessageBox.ButtonRole.AcceptRole)
+        box.addButton(QMessageBox.StandardButton.Cancel)
+        box.setDefaultButton(QMessageBox.StandardButton.Cancel)
+        anyway = self.export_anyway
+
+        def chosen(button: object) -> None:
+            if button is anyway:
+                self.export(path, keys, allow_bad_checksums=True)
+
+        box.buttonClicked.connect(chosen)
+        self.damaged_box = box
+        box.open()
 
     def _keys(self, keys: Sequence[str] | None) -> list[str]:
         if keys is not None:

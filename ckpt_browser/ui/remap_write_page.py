@@ -67,6 +67,13 @@ class WritePage(QWizardPage):
         self.overwrite = QCheckBox("Overwrite a checkpoint that exists there")
         self.copy_meta = QCheckBox("Copy the target's .meta graph beside the output")
         self.copy_meta.setChecked(True)
+        self.allow_bad_checksums = QCheckBox(
+            "Copy tensors whose stored checksum does not match (TensorFlow refuses them)"
+        )
+        self.allow_bad_checksums.setToolTip(
+            "Off: a damaged source tensor stops the write. On: it is copied with a fresh, valid "
+            "checksum, and the result lists it."
+        )
         self.write_button = QPushButton("Write Checkpoint")
         self.write_button.clicked.connect(self.start_write)
         self.cancel_button = QPushButton("Cancel Writing")
@@ -99,6 +106,7 @@ class WritePage(QWizardPage):
         layout.addWidget(self.note_label)
         layout.addWidget(self.overwrite)
         layout.addWidget(self.copy_meta)
+        layout.addWidget(self.allow_bad_checksums)
         layout.addWidget(self.summary)
         layout.addLayout(actions)
         layout.addWidget(self.result_label)
@@ -166,6 +174,7 @@ class WritePage(QWizardPage):
         self._existed = os.path.exists(prefix + ".index")
         self._prefix = os.path.abspath(prefix)
         overwrite, copy_meta = self.overwrite.isChecked(), self.copy_meta.isChecked()
+        allow_bad_checksums = self.allow_bad_checksums.isChecked()
 
         def work(context: TaskContext) -> WriteResult:
             try:
@@ -175,6 +184,7 @@ class WritePage(QWizardPage):
                     prefix,
                     overwrite=overwrite,
                     copy_meta=copy_meta,
+                    allow_bad_checksums=allow_bad_checksums,
                     progress=lambda done, total: context.report(done / total if total else 1.0),
                     cancel=context.cancelled,
                 )
@@ -217,6 +227,13 @@ class WritePage(QWizardPage):
             f"<b>Wrote {plural(result.tensors, 'tensor')} ({format_bytes(result.nbytes)}) to "
             f"{html.escape(result.prefix)} in {result.seconds:.2f} s; read back and verified.</b>"
         ]
+        if result.damaged:
+            lines.append(
+                f"<b style='color:#d63031'>{plural(len(result.damaged), 'tensor')} copied from "
+                "damaged source bytes (checksum mismatch); TensorFlow restores them without "
+                "noticing:</b>"
+            )
+            lines += [html.escape(problem) for problem in result.damaged]
         if result.state_file:
             lines.append(f"Checkpoint state file: {html.escape(result.state_file)}")
         if result.meta_path:

@@ -3,7 +3,8 @@
 Statistics and the histogram are exact over the whole tensor and are computed in a worker thread
 with progress and cancel. For a large tensor a quick histogram of a sample is drawn first and
 replaced by the exact one when it is ready, so the user sees the shape of the distribution at
-once and the window never waits on a pass over hundreds of megabytes.
+once and the window never waits on a pass over hundreds of megabytes. A tensor whose stored
+checksum does not match its bytes (TensorFlow refuses it) gets a note under its title.
 """
 
 from __future__ import annotations
@@ -136,6 +137,7 @@ class TensorView(QWidget):
                 self.title_label.clear()
                 self.info_label.clear()
                 self._show_error_line(None)
+                self._show_checksum_note(None)
                 self.stats_panel.offer_exact(False)
                 self.stats_panel.set_stats(None)
                 self.histogram_plot.clear()
@@ -149,6 +151,7 @@ class TensorView(QWidget):
         self.title_label.setToolTip(info.readable_name)
         self.info_label.setText(self._describe(info))
         self.info_label.setToolTip(self._describe(info))
+        self._check_checksum(checkpoint, info)
         self.values.set_tensor(checkpoint, info)
         cached = self.cache.get(self._cache_key())
         if cached is not None:  # seen lately: the same bytes, the same bins
@@ -246,6 +249,11 @@ class TensorView(QWidget):
         self.error_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.error_label.setStyleSheet("color: #d0302f; font-weight: bold;")
         self.error_label.setVisible(False)
+        self.checksum_label = QLabel()
+        self.checksum_label.setObjectName("tensor_checksum")
+        self.checksum_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
+        self.checksum_label.setStyleSheet("color: #d0302f; font-weight: bold;")
+        self.checksum_label.setVisible(False)
 
         self.stats_panel = StatsPanel()
         self.stats_panel.compute_exact_requested.connect(self.compute_exact)
@@ -278,6 +286,7 @@ class TensorView(QWidget):
         titles.addWidget(self.title_label)
         titles.addWidget(self.info_label)
         titles.addWidget(self.error_label)
+        titles.addWidget(self.checksum_label)
         header.addLayout(titles, 1)
         header.addWidget(self.progress)
         header.addWidget(self.cancel_button)
@@ -436,6 +445,24 @@ class TensorView(QWidget):
         self.histogram_plot.clear("could not be read")
         self.values.clear("Could not read the values (see above).")
         self.failed.emit(message)
+
+    def _check_checksum(self, checkpoint: Checkpoint, info: TensorInfo) -> None:
+        """Check the tensor's stored checksum in a worker; a mismatch shows as a note."""
+        self._show_checksum_note(None)
+        key = info.name
+
+        def done(problem: str | None) -> None:
+            if self._checkpoint is checkpoint and self.key == key:
+                self._show_checksum_note(problem)
+
+        self.runner.start(lambda _context: checkpoint.checksum_problem(key), done)
+
+    def _show_checksum_note(self, problem: str | None) -> None:
+        """One line under the tensor's title; the whole sentence in its tooltip."""
+        note = "Damaged: these bytes do not match their stored checksum; TensorFlow refuses them"
+        self.checksum_label.setText(note if problem else "")
+        self.checksum_label.setToolTip(problem or "")
+        self.checksum_label.setVisible(bool(problem))
 
     def _show_error_line(self, message: str | None) -> None:
         """One line under the tensor's title; the whole sentence in its tooltip."""
