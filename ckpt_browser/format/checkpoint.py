@@ -361,7 +361,7 @@ def _as_tuple(index: object) -> tuple:
 def _key(full: BundleEntry, extents: Extents) -> bytes:
     from .slice_keys import slice_key
 
-    return slice_key(full.name, extents)
+    return slice_key(full.key, extents)
 
 
 def _format_extents(extents: Extents) -> str:

@@ -30,6 +30,7 @@ from google.protobuf.message import DecodeError
 
 from . import protos
 from .errors import CheckpointError
+from .names import name_of_key
 
 VARIABLE_VALUE = "VARIABLE_VALUE"
 
@@ -54,7 +55,7 @@ class ObjectAttribute:
 
     name: str
     full_name: str  # the variable's own name when TensorFlow stored one (`dense/kernel`)
-    checkpoint_key: str
+    checkpoint_key: str  # the name of the key (see `names`)
 
 
 @dataclass(frozen=True)
@@ -134,8 +135,11 @@ class ObjectGraph:
                     f"the object graph is inconsistent: object {node_id} refers to an object "
                     f"outside 0..{count - 1}"
                 )
+            # Keys by the names the checkpoint lists them under (the same text for every key
+            # but those with a backslash or a character that does not print).
             attributes = tuple(
-                ObjectAttribute(a.name, a.full_name, a.checkpoint_key) for a in node.attributes
+                ObjectAttribute(a.name, a.full_name, name_of_key(a.checkpoint_key.encode()))
+                for a in node.attributes
             )
             nodes.append(ObjectNode(node_id, children, attributes, slots, path=None))
         return cls(nodes)

@@ -54,7 +54,7 @@ def _stored_entries(index: BundleIndex, entry: BundleEntry) -> Iterable[BundleEn
     (a slice missing from the index is the reader's error to report, not a shard's)."""
     if not entry.slices:
         return (entry,)
-    slices = (index.slice_entries.get(slice_key(entry.name, e)) for e in entry.slices)
+    slices = (index.slice_entries.get(slice_key(entry.key, e)) for e in entry.slices)
     return [part for part in slices if part is not None]
 
 

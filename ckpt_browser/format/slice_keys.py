@@ -37,9 +37,10 @@ def signed_num_increasing(value: int) -> bytes:
     return bytes(body)
 
 
-def slice_key(name: str, extents: Sequence[tuple[int, int]]) -> bytes:
-    """The key of one slice; an extent is (start, length), length -1 meaning the whole dimension."""
-    parts = [_num_increasing(0), _string(name.encode()), _num_increasing(len(extents))]
+def slice_key(key: bytes, extents: Sequence[tuple[int, int]]) -> bytes:
+    """The key of one slice of the tensor under `key`; an extent is (start, length), length -1
+    meaning the whole dimension."""
+    parts = [_num_increasing(0), _string(key), _num_increasing(len(extents))]
     for start, length in extents:
         parts.append(signed_num_increasing(start))
         parts.append(signed_num_increasing(length))

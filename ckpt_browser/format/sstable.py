@@ -21,6 +21,7 @@ import cramjam
 from .crc import crc32c, unmask
 from .errors import CheckpointError
 from .files import open_regular
+from .varint import VarintError, read_varint
 
 FOOTER_SIZE = 48
 MAGIC = 0xDB4775248B80FB57
@@ -31,25 +32,6 @@ COMPRESSION_SNAPPY = 1
 SNAPPY_MAX_EXPANSION = 32
 
 _u32 = struct.Struct("<I")
-
-
-def _varint(data: bytes, pos: int, limit: int) -> tuple[int, int]:
-    """Decode a varint at `pos`; return (value, next position). Raises IndexError on overrun."""
-    byte = data[pos]
-    if byte < 0x80:
-        return byte, pos + 1
-    result = byte & 0x7F
-    shift = 7
-    pos += 1
-    while True:
-        if pos >= limit or shift > 63:
-            raise IndexError("varint runs past its block")
-        byte = data[pos]
-        result |= (byte & 0x7F) << shift
-        pos += 1
-        if byte < 0x80:
-            return result, pos
-        shift += 7
 
 
 class Table:
@@ -67,11 +49,11 @@ class Table:
                 "not an sstable (bad magic number); is this a checkpoint .index file?"
             )
         try:
-            _metaindex_offset, pos = _varint(footer, 0, 40)
-            _metaindex_size, pos = _varint(footer, pos, 40)
-            index_offset, pos = _varint(footer, pos, 40)
-            index_size, pos = _varint(footer, pos, 40)
-        except IndexError:
+            _metaindex_offset, pos = read_varint(footer, 0, 40)
+            _metaindex_size, pos = read_varint(footer, pos, 40)
+            index_offset, pos = read_varint(footer, pos, 40)
+            index_size, pos = read_varint(footer, pos, 40)
+        except VarintError:
             raise self._error("bad block handle in the footer") from None
         self._index_block = self._read_block(index_offset, index_size, "index block")
 
@@ -150,9 +132,9 @@ class Table:
                 if shared | non_shared | value_len < 0x80:
                     pos += 3
                 else:
-                    shared, pos = _varint(block, pos, limit)
-                    non_shared, pos = _varint(block, pos, limit)
-                    value_len, pos = _varint(block, pos, limit)
+                    shared, pos = read_varint(block, pos, limit, 32)
+                    non_shared, pos = read_varint(block, pos, limit, 32)
+                    value_len, pos = read_varint(block, pos, limit, 32)
                 key_end = pos + non_shared
                 value_end = key_end + value_len
                 if shared > len(key) or value_end > limit:
@@ -164,7 +146,7 @@ class Table:
                     previous = key
                 append((key, block[key_end:value_end]))
                 pos = value_end
-        except IndexError:
+        except (IndexError, VarintError):
             raise self._error(f"bad entry in block: the {what} at offset {offset}") from None
         return pairs
 
@@ -177,9 +159,9 @@ class Table:
         previous: bytes | None = None
         for _separator, handle in self._entries(self._index_block, "index block", 0):
             try:
-                block_offset, pos = _varint(handle, 0, len(handle))
-                block_size, _ = _varint(handle, pos, len(handle))
-            except IndexError:
+                block_offset, pos = read_varint(handle, 0, len(handle))
+                block_size, _ = read_varint(handle, pos, len(handle))
+            except VarintError:
                 raise self._error("bad block handle in the index block") from None
             block = self._read_block(block_offset, block_size, "data block")
             block_pairs = self._entries(block, "data block", block_offset, True, previous)

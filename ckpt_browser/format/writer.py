@@ -30,6 +30,7 @@ from .atomic import sweep_stale_temporaries, sync_directory, temporary_name
 from .bundle import data_file_name
 from .crc import crc32c, mask
 from .errors import CheckpointError
+from .names import key_of_name
 from .paths import existing_checkpoint_files, existing_data_files
 from .slice_keys import slice_key
 from .sstable_writer import TableBuilder
@@ -119,10 +120,17 @@ class CheckpointWriter:
         return self._bytes_written
 
     def __contains__(self, name: str) -> bool:
-        return name.encode() in self._entries
+        try:
+            return key_of_name(name) in self._entries
+        except ValueError:  # no key's name, so never added
+            return False
 
     def add(self, name: str, array: Any, dtype: DTypeLike | None = None) -> None:
-        """Append one tensor. `dtype` stores it as another type of the same bytes (e.g. qint8)."""
+        """Append one tensor. `dtype` stores it as another type of the same bytes (e.g. qint8).
+
+        `name` is a name as `open_checkpoint` shows it: escapes such as `\\xff` and `\\\\` in it
+        spell the key's bytes (see `names`), so names read from a checkpoint keep their keys.
+        """
         key = self._new_key(name)
         array = as_array(array)
         self._write_array(key, resolve_dtype(dtype, array.dtype), array)
@@ -177,7 +185,7 @@ class CheckpointWriter:
             self.add(name, checked[0][2], resolved)
             return
         full_key = self._new_key(name)
-        keys = [slice_key(name, extents) for extents, _, _ in checked]
+        keys = [slice_key(full_key, extents) for extents, _, _ in checked]
         if len(set(keys)) != len(keys) or any(key in self._entries for key in keys):
             raise ValueError(f"{name}: a slice of it was already added")
         full_entry = protos.BundleEntryProto(dtype=resolved.enum)
@@ -252,9 +260,9 @@ class CheckpointWriter:
     def _new_key(self, name: str) -> bytes:
         if self._finished or self._aborted:
             raise ValueError("the checkpoint writer is already closed")
-        if not name or name.startswith("\x00"):
+        key = key_of_name(name)  # names as a checkpoint shows them: escapes spell bytes
+        if not key or key.startswith(b"\x00"):
             raise ValueError(f"invalid tensor name {name!r}: empty or starting with a NUL byte")
-        key = name.encode("utf-8")
         if key in self._entries:
             raise ValueError(f"tensor {name!r} was already added")
         return key

@@ -11,6 +11,7 @@ from tf_checkpoints import import_tensorflow
 
 from ckpt_browser.format import CheckpointError, open_checkpoint, sstable
 from ckpt_browser.format.crc import crc32c, mask
+from ckpt_browser.format.varint import read_varint
 
 TF_SERVING = Path(__file__).resolve().parent.parent / "data" / "tf_serving"
 PREFIXES = [
@@ -24,8 +25,8 @@ def first_data_block(index: bytes) -> tuple[int, int]:
     """(size, compression byte) of the block at offset 0, found from the table's index block."""
     table = sstable.Table(index, "index")
     _separator, handle = table._entries(table._index_block, "index block", 0)[0]
-    offset, pos = sstable._varint(handle, 0, len(handle))
-    size, _ = sstable._varint(handle, pos, len(handle))
+    offset, pos = read_varint(handle, 0, len(handle))
+    size, _ = read_varint(handle, pos, len(handle))
     assert offset == 0
     return size, index[size]
 
