@@ -30,6 +30,7 @@ from .core.text_report import (
 from .data_files import resource_path
 from .format import Checkpoint, CheckpointError, ChecksumError, open_checkpoint
 from .format.atomic import atomic_output
+from .format.names import name_of_key
 from .interrupts import EXIT_TERMINATED, Terminated, sigterm_interrupts
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_ERROR = 0, 1, 2
@@ -78,9 +79,17 @@ def _open(path: str) -> Checkpoint:
 
 
 def _find(ckpt: Checkpoint, name: str) -> str:
-    """The key a user means: the key itself or a TF2 readable name; else a helpful error."""
+    """The tensor a user means: its name as listed (see `format.names`), its key's own text (as
+    TensorFlow lists it, or its bytes as a shell passes them) or a TF2 readable name; else a
+    helpful error."""
     if name in ckpt:
         return name
+    try:
+        as_key = name_of_key(name.encode("utf-8", "surrogateescape"))
+    except UnicodeEncodeError:  # a surrogate no bytes decode to
+        as_key = None
+    if as_key in ckpt:
+        return as_key
     by_readable = [key for key, info in ckpt.items() if info.readable_name == name]
     if len(by_readable) == 1:
         return by_readable[0]

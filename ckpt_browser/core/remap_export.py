@@ -15,6 +15,8 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from ckpt_browser.format.names import key_text
+
 from ..data_files import resource_path
 from .formatting import plural
 from .printable import printable
@@ -31,7 +33,12 @@ def tensorflow_script(plan: Plan, source_prefixes: Sequence[str]) -> str:
     not_by_name: list[str] = []
     for row in plan.rows:
         if row.status is Status.OK and row.source is not None:
-            maps[row.source.source][row.source.key] = row.name
+            # The script names keys as TensorFlow does, by their text (see `format.names`).
+            source_key, target_key = key_text(row.source.key), key_text(row.name)
+            if source_key is not None and target_key is not None:
+                maps[row.source.source][source_key] = target_key
+            else:
+                not_by_name.append(f"{row.name}: its key is bytes that are not text")
         elif row.written:
             not_by_name.append(f"{row.name}: {row.status} ({row.detail})")
     sources = "[\n" + "".join(f"    {os.path.abspath(p)!r},\n" for p in source_prefixes) + "]"

@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING
 from ckpt_browser.core.formatting import plural
 from ckpt_browser.format import Checkpoint, CheckpointError, protos
 from ckpt_browser.format.kinds import OBJECT_GRAPH_KEY
-from ckpt_browser.format.names import key_of_name, name_of_key
+from ckpt_browser.format.names import key_text, name_of_key
 
 if TYPE_CHECKING:
     from .remap_plan import Row
@@ -84,15 +84,6 @@ def plan_object_graph(
     return ObjectGraphPlan(new_data, note, source)
 
 
-def _text_key(name: str) -> str | None:
-    """The key a name stands for as text, or None if it is not UTF-8 (a protobuf string field,
-    as the object graph's keys are, cannot hold it)."""
-    try:
-        return key_of_name(name).decode("utf-8")
-    except (UnicodeDecodeError, ValueError):
-        return None
-
-
 def rewrite_object_graph(data: bytes, keys: Mapping[str, str]) -> tuple[bytes, int]:
     """Rename attribute keys by `keys` (old -> new names, see `format.names`); remove attributes
     whose key is not in it or whose new key is not text.
@@ -108,7 +99,7 @@ def rewrite_object_graph(data: bytes, keys: Mapping[str, str]) -> tuple[bytes, i
         kept = []
         for attribute in node.attributes:
             new_name = keys.get(name_of_key(attribute.checkpoint_key.encode()))
-            new_key = None if new_name is None else _text_key(new_name)
+            new_key = None if new_name is None else key_text(new_name)
             if new_key is None:
                 removed += 1
                 continue

@@ -69,6 +69,15 @@ def key_of_name(name: str) -> bytes:
     return key
 
 
+def key_text(name: str) -> str | None:
+    """The key a name stands for as text, as TensorFlow's Python API and protobuf string fields
+    (the TF2 object graph's keys) take it; None if the key is not UTF-8 or `name` is no name."""
+    try:
+        return key_of_name(name).decode("utf-8")
+    except ValueError:  # UnicodeDecodeError is one
+        return None
+
+
 def _escaped(text: str) -> str:
     """The escaped name of a key's text (its undecodable bytes as surrogates 0xDC80..0xDCFF)."""
     out = []

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from .names import key_of_name
+
 # The header bits of SignedNumIncreasing for an encoding of n bytes (1..10), as in ordered_code.cc.
 _SIGNED_HEADERS: dict[int, bytes] = {
     **{n: bytes([(0xFF << (8 - n)) & 0xFF]) for n in range(1, 9)},
@@ -37,9 +39,11 @@ def signed_num_increasing(value: int) -> bytes:
     return bytes(body)
 
 
-def slice_key(key: bytes, extents: Sequence[tuple[int, int]]) -> bytes:
-    """The key of one slice of the tensor under `key`; an extent is (start, length), length -1
-    meaning the whole dimension."""
+def slice_key(key: bytes | str, extents: Sequence[tuple[int, int]]) -> bytes:
+    """The key of one slice of the tensor under `key` (bytes, or its name: see `names`); an
+    extent is (start, length), length -1 meaning the whole dimension."""
+    if isinstance(key, str):
+        key = key_of_name(key)
     parts = [_num_increasing(0), _string(key), _num_increasing(len(extents))]
     for start, length in extents:
         parts.append(signed_num_increasing(start))
