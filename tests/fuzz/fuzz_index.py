@@ -224,8 +224,8 @@ def _add_slices(
             n if n >= 0 else (full[a] if a < len(full) else 3) for a, (_, n) in enumerate(extents)
         ]
         try:
-            slice_name = slice_key(key.decode("utf-8", "surrogateescape"), extents)
-        except (UnicodeEncodeError, OverflowError, KeyError):
+            slice_name = slice_key(key, extents)
+        except (OverflowError, KeyError):
             continue
         pairs.append((slice_name, _entry(slice_dtype, slice_shape, 0, offset, size, crc)))
     return pairs, f"entry {key!r} partitioned: full shape {full[:6]}, slices {slices}"

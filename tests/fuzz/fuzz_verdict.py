@@ -12,6 +12,8 @@ from __future__ import annotations
 
 import os
 
+from ckpt_browser.format.names import name_of_key
+
 OK_CLASSES = (
     "same as TensorFlow",
     "checksum flagged",
@@ -32,6 +34,14 @@ def _base_name(display: str) -> str:
     return display.split(" (slice ")[0]
 
 
+def _by_our_names(tf_tensors: dict | None) -> dict | None:
+    """TensorFlow lists a key by its text; we by its name, escaped where the text does not print
+    or holds a backslash (`ckpt_browser.format.names`)."""
+    if tf_tensors is None:
+        return None
+    return {name_of_key(key.encode("utf-8", "surrogateescape")): t for key, t in tf_tensors.items()}
+
+
 def judge(ours: dict, theirs: dict) -> tuple[str, str, str]:
     """(outcome class, signature, detail). The signature groups failures of one cause."""
     failure = ours.get("failure")
@@ -44,7 +54,7 @@ def judge(ours: dict, theirs: dict) -> tuple[str, str, str]:
     findings: list[tuple[str, str, str]] = []
     api = ours.get("api", {})
     read = theirs.get("read", {})
-    tf_tensors = read.get("tensors")
+    tf_tensors = _by_our_names(read.get("tensors"))
     ours_prefix, tf_prefix = api.get("prefix"), theirs.get("resolved")
     same_file = os.path.realpath(ours_prefix or "") == os.path.realpath(tf_prefix or "")
     if ours_prefix and tf_prefix and os.path.exists(tf_prefix + ".index") and not same_file:
