@@ -176,7 +176,12 @@ class Campaign:
                     number = next(self.numbers, None)
                 if number is None:
                     return
-                self._one(number, folder, workers, log)
+                try:
+                    self._one(number, folder, workers, log)
+                except Exception as exc:  # the harness's own fault: count it, keep going
+                    with self.lock:
+                        self.counts["harness error"] += 1
+                        self.signatures[f"harness error: {type(exc).__name__}: {exc}"] += 1
                 done = sum(self.counts.values())
                 if index == 0 and done % self.options.progress == 0:
                     _progress(self.counts, done, self.options.runs, self.started)
