@@ -53,7 +53,19 @@ KNOWN_OPEN: dict[str, list[tuple[str, str]]] = {
             "slice is hidden; TensorFlow lists it",
         ),
     ],
+    "state": [
+        (
+            r"opens another checkpoint than TensorFlow",
+            "found by fuzzing (issue 11): a state file naming model_checkpoint_path twice is "
+            "ignored (TensorFlow takes the last one)",
+        ),
+    ],
     "index-fields+index-bytes": [
+        (
+            r"verify reports damage TensorFlow does not see: .*(past the end|checksum does not)",
+            "found by fuzzing (issue 11): verify judges a string tensor by its recorded size, "
+            "which TensorFlow's reader ignores",
+        ),
         (
             r"traceback: ValueError at tensor_bytes\.py",
             "found by fuzzing (issue 11): remap of a source tensor of dtype resource ends in a "
