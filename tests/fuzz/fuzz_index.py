@@ -195,6 +195,8 @@ def _add_slices(
     for f in fields:
         if f.number == 2 and f.wire_type == LENGTH:
             for dim in decode_message(f.value) or []:
+                if dim.wire_type != LENGTH:
+                    continue
                 size = [d.value for d in decode_message(dim.value) or [] if d.number == 1]
                 shape.append(size[0] if size else 0)
     if not shape:
