@@ -47,6 +47,9 @@ def step_of(prefix: str) -> int | None:
 def read_state(directory: str) -> protos.CheckpointState | None:
     """The directory's `checkpoint` file, or None when absent or unparsable (as TensorFlow does).
 
+    Read as TensorFlow's `get_checkpoint_state` reads it, with protobuf's `text_format.Merge`:
+    a field given twice is no error, the last `model_checkpoint_path` wins and repeated fields
+    collect every value (`Parse` would refuse the file, and we would open another checkpoint).
     One that is not a regular file (a FIFO would block for ever) or is too large to be a state
     file raises CheckpointError.
     """
@@ -60,7 +63,7 @@ def read_state(directory: str) -> protos.CheckpointState | None:
         "a state file is short text naming checkpoints",
     )
     try:
-        return text_format.Parse(data.decode("utf-8"), protos.CheckpointState())
+        return text_format.Merge(data.decode("utf-8"), protos.CheckpointState())
     except (UnicodeDecodeError, text_format.ParseError):
         return None
 

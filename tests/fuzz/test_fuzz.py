@@ -53,13 +53,6 @@ KNOWN_OPEN: dict[str, list[tuple[str, str]]] = {
             "slice is hidden; TensorFlow lists it",
         ),
     ],
-    "state": [
-        (
-            r"opens another checkpoint than TensorFlow",
-            "found by fuzzing (issue 11): a state file naming model_checkpoint_path twice is "
-            "ignored (TensorFlow takes the last one)",
-        ),
-    ],
     "index-fields+index-bytes": [
         (
             r"verify reports damage TensorFlow does not see: .*(past the end|checksum does not)",
