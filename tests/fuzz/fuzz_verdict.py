@@ -95,7 +95,7 @@ def judge(ours: dict, theirs: dict) -> tuple[str, str, str]:
     else:
         findings += _compare_tensors(api, tf_tensors)
     findings += _compare_cli(ours, tf_tensors or {})
-    findings += _compare_remap(ours, tf_tensors or {}, theirs.get("dst"), read.get("error"))
+    findings += _compare_remap(ours, tf_tensors or {}, theirs.get("dst"))
     findings += _compare_graph(ours.get("graph"), theirs.get("graph"))
     if not findings:
         return "same as TensorFlow", "same", ""
@@ -192,9 +192,7 @@ def _compare_cli(ours: dict, tf_tensors: dict) -> list[tuple[str, str, str]]:
     return findings
 
 
-def _compare_remap(
-    ours: dict, tf_tensors: dict, dst: dict | None, source_error: str | None
-) -> list[tuple[str, str, str]]:
+def _compare_remap(ours: dict, tf_tensors: dict, dst: dict | None) -> list[tuple[str, str, str]]:
     remap = ours.get("remap")
     if not remap or remap.get("code") != 0:
         return []
@@ -219,12 +217,7 @@ def _compare_remap(
                 )
     if dst is not None and tf_tensors:  # a copy of keys TensorFlow cannot list, it cannot list
         broken = {n: t["error"] for n, t in dst.get("tensors", {}).items() if "error" in t}
-        # Remap keeps every key byte for byte; TensorFlow's Python reader cannot list a key that
-        # is not UTF-8, in the output as in the source.
-        not_utf8 = [
-            (e or "").startswith("UnicodeDecodeError") for e in (source_error, dst.get("error"))
-        ]
-        if ("error" in dst or broken) and not all(not_utf8):
+        if "error" in dst or broken:
             findings.append(
                 (
                     SILENTLY_WRONG,
