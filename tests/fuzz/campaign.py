@@ -74,6 +74,7 @@ def run_case(
             "work": work,
             "rng": rng_seed,
             "graph": graph,
+            "original": os.path.join(seed.folder, seed.target),
         },
         options.timeout,
     )

@@ -188,6 +188,10 @@ def run_remap(source: str, out_folder: str, rng: random.Random, target: str | No
     script = None
     if target is not None and rng.random() < 0.5:
         args += ["--target", target, "--keep-template", "--allow-reshape"]
+    if rng.random() < 0.3:
+        args += rng.choice(
+            [["--drop-optimizer"], ["--ema"], ["--rule", "net=model"], ["--regex", "(.*)=p/\\1"]]
+        )
     if rng.random() < 0.5:
         script = os.path.join(out_folder, "restore.py")
         args += ["--export-script", script]
@@ -216,15 +220,21 @@ def run_remap(source: str, out_folder: str, rng: random.Random, target: str | No
     }
 
 
-def exercise(path: str | None, work: str, rng: random.Random, graph: str | None) -> dict:
+def exercise(
+    path: str | None,
+    work: str,
+    rng: random.Random,
+    graph: str | None,
+    original: str | None = None,
+) -> dict:
     """All of the above on the checkpoint `path` (None for a lone graph) and the graph file
-    `graph` that goes with it, if any."""
+    `graph` that goes with it, if any; `diff` compares it with the `original` it was made from."""
     result: dict = {}
     step = "api"
     try:
         result["cli"] = []
         if path is not None:
-            _exercise_checkpoint(path, work, rng, result)
+            _exercise_checkpoint(path, work, rng, result, original)
         if graph is not None:
             step = "graph"
             result["graph"] = _load_graph(graph)
@@ -245,16 +255,20 @@ def exercise(path: str | None, work: str, rng: random.Random, graph: str | None)
     return result
 
 
-def _exercise_checkpoint(path: str, work: str, rng: random.Random, result: dict) -> None:
+def _exercise_checkpoint(
+    path: str, work: str, rng: random.Random, result: dict, original: str | None
+) -> None:
     result["api"] = read_api(path, rng)
     result["step"] = "cli"
     names = sorted(result["api"].get("tensors", {}))
     commands = [["ls", path], ["verify", path]]
     if rng.random() < 0.3:
         commands.append(["ls", path, "--json"])
+    if original is not None and rng.random() < 0.2:
+        commands.append(["diff", original, path, *rng.choice([[], ["--json"], ["--by-key"]])])
     if names:
         for name in rng.sample(names, min(2, len(names))):
-            commands.append(["show", path, name])
+            commands.append(["show", path, name, *rng.choice([[], [], ["--json"]])])
         if rng.random() < 0.3:
             output = os.path.join(work, "export", "out." + rng.choice(["npz", "npy", "csv"]))
             os.makedirs(os.path.dirname(output), exist_ok=True)

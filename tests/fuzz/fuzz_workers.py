@@ -44,7 +44,11 @@ def target_worker(address_space_mb: int, rss_cap_mb: int) -> None:
         _reset_peak_rss()
         before = folder_digest(request["folder"])
         result = exercise(
-            request["path"], request["work"], random.Random(request["rng"]), request.get("graph")
+            request["path"],
+            request["work"],
+            random.Random(request["rng"]),
+            request.get("graph"),
+            request.get("original"),
         )
         after = folder_digest(request["folder"])
         if before != after:
