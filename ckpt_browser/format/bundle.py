@@ -172,17 +172,39 @@ class BundleIndex:
         self._parse_header(items[0][1])
         parse = self._parse_entry
         with gc_paused():
-            # Keys strictly increase (Table checks), so the slice keys, which start with a zero
-            # byte, come right after the header.
+            # Keys strictly increase (Table checks), so the keys that start with a zero byte, as
+            # every slice key does, come right after the header.
             keys = [key for key, _ in items]
             first_name = bisect.bisect_left(keys, b"\x01", 1)
-            self.slice_entries: dict[bytes, BundleEntry] = {
-                key: parse(key, value) for key, value in items[1:first_name]
-            }
+            zero_keyed = {key: parse(key, value) for key, value in items[1:first_name]}
             names = names_of_keys(keys[first_name:])
             self.entries: dict[str, BundleEntry] = {  # by name (see `names`)
                 name: parse(key, value) for name, (key, value) in zip(names, items[first_name:])
             }
+            self.slice_entries: dict[bytes, BundleEntry] = {}
+            if zero_keyed:
+                self._sort_zero_keyed(zero_keyed)
+
+    def _sort_zero_keyed(self, zero_keyed: dict[bytes, BundleEntry]) -> None:
+        """Keys starting with a zero byte: slices of a partitioned tensor, or tensors of their own.
+
+        As TensorFlow's reader lists them: a key is a slice, hidden from the listing, exactly when
+        some entry names it among its slices; any other such key is a tensor, listed under its
+        (escaped) name, however odd its first byte.
+        """
+        slices = {
+            slice_key(entry.key, extents)
+            for entry in (*zero_keyed.values(), *self.entries.values())
+            for extents in entry.slices
+        }
+        listed = {}
+        for key, entry in zero_keyed.items():
+            if key in slices:
+                self.slice_entries[key] = entry
+            else:
+                listed[name_of_key(key)] = entry
+        if listed:  # the zero byte sorts these keys first, as TensorFlow lists them
+            self.entries = {**listed, **self.entries}
 
     def _parse_header(self, value: bytes) -> None:
         try:

@@ -46,13 +46,6 @@ KNOWN_OPEN: dict[str, list[tuple[str, str]]] = {
             "issue 11 items 4 and 7: slices and shapes of partitioned tensors not checked",
         ),
     ],
-    "index-fields+index-names": [
-        (
-            re.escape("listing differs from TensorFlow's: TensorFlow lists ['\\\\x00"),
-            "found by fuzzing (issue 11): a key that starts with a NUL byte but is no tensor's "
-            "slice is hidden; TensorFlow lists it",
-        ),
-    ],
     "index-fields+index-bytes": [
         (
             r"verify reports damage TensorFlow does not see: .*(past the end|checksum does not)",
