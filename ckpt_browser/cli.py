@@ -64,9 +64,9 @@ def _warn(kind: str, message: str) -> None:
     print(f"{kind}: {printable(message)}", file=sys.stderr)
 
 
-def _refused(exc: ChecksumError, verb: str) -> UsageError:
+def _refused(exc: ChecksumError, anyway: str) -> UsageError:
     """A damaged source tensor stopped the command: say so, and how to go on anyway."""
-    return UsageError(f"{exc}; nothing was written (--allow-bad-checksums {verb} it anyway)")
+    return UsageError(f"{exc}; nothing was written (--allow-bad-checksums {anyway})")
 
 
 def _open(path: str) -> Checkpoint:
@@ -185,7 +185,7 @@ def cmd_export(args: argparse.Namespace) -> int:
         except ExportError as exc:
             raise UsageError(str(exc)) from None
         except ChecksumError as exc:
-            raise _refused(exc, "exports") from None
+            raise _refused(exc, "exports it anyway") from None
     for damaged in result.damaged:
         _warn("warning", f"exported although its checksum does not match: {damaged}")
     bad = f", {plural(len(result.damaged), 'damaged tensor')} among them" if result.damaged else ""
@@ -297,7 +297,7 @@ def cmd_remap(args: argparse.Namespace) -> int:
                 allow_bad_checksums=args.allow_bad_checksums,
             )
         except ChecksumError as exc:
-            raise _refused(exc, "copies") from None
+            raise _refused(exc, "writes the output anyway and says so") from None
     finally:
         inputs.close()
     for note in result.notes:

@@ -34,7 +34,8 @@ class ObjectGraphPlan:
 
     data: bytes | None
     message: str  # for the preview; empty when there is nothing to say
-    source: Checkpoint | None = None  # the checkpoint whose stored graph `data` comes from
+    # The checkpoint whose stored graph `data` comes from, or whose graph cannot be read.
+    source: Checkpoint | None = None
 
 
 def plan_object_graph(
@@ -56,7 +57,7 @@ def plan_object_graph(
 
     with_graph = [n for n, s in enumerate(sources) if s.object_graph is not None]
     if not with_graph:
-        return ObjectGraphPlan(None, "")
+        return _unreadable_graph(sources)
     if len(with_graph) > 1:
         return ObjectGraphPlan(
             None,
@@ -82,6 +83,22 @@ def plan_object_graph(
     note = "the output carries the object graph of source "
     note += f"{number + 1}" + (f" ({', '.join(parts)})" if parts else "")
     return ObjectGraphPlan(new_data, note, source)
+
+
+def _unreadable_graph(sources: Sequence[Checkpoint]) -> ObjectGraphPlan:
+    """No source graph to carry: none is TF2, or one is but its graph cannot be read (damaged
+    bytes, a missing shard). The latter is said, and its source kept so that the write checks
+    the graph's checksum: a damaged graph is refused like any damaged tensor."""
+    unreadable = [n for n, s in enumerate(sources) if OBJECT_GRAPH_KEY in s]
+    if len(unreadable) != 1:
+        return ObjectGraphPlan(None, "")
+    number = unreadable[0]
+    return ObjectGraphPlan(
+        None,
+        f"the object graph of source {number + 1} cannot be read, so the output carries none: "
+        "it restores by name (Saver, init_from_checkpoint), not with tf.train.Checkpoint",
+        sources[number],
+    )
 
 
 def rewrite_object_graph(data: bytes, keys: Mapping[str, str]) -> tuple[bytes, int]:

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ckpt_browser.core.formatting import plural
-from ckpt_browser.format import Checkpoint, CheckpointError, open_checkpoint
+from ckpt_browser.format import Checkpoint, CheckpointError, ChecksumError, open_checkpoint
 from ckpt_browser.format.bundle import BundleIndex
 from ckpt_browser.format.crc import mask
 from ckpt_browser.format.dtypes import from_name
@@ -31,6 +31,7 @@ from ckpt_browser.format.paths import resolve_prefix
 from ckpt_browser.format.staged_checkpoint import StagedCheckpoint
 from ckpt_browser.format.writer import CheckpointWriter, WriteCancelled, checkpoint_state_text
 
+from .remap_object_graph import ObjectGraphPlan
 from .remap_plan import Plan, RemapInputs, Row, Status
 from .remap_stream import ChecksumAccumulator, checksum_of, chunks
 from .source_checksums import ChecksumPolicy
@@ -105,9 +106,9 @@ def write_remap(
             for row in rows:
                 sent[row.name] = _write_row(writer, row, inputs, checksums)
             object_graph = plan.object_graph
+            if object_graph.source is not None:
+                _check_object_graph(object_graph, checksums, notes)
             if object_graph.data is not None:
-                if object_graph.source is not None:
-                    checksums.check(object_graph.source, OBJECT_GRAPH_KEY)
                 writer.add(OBJECT_GRAPH_KEY, np.array(object_graph.data, dtype=object))
         _read_back(staged.prefix, rows, sent, plan)
         if meta:
@@ -152,6 +153,28 @@ def _write_row(
     if stored is not None:
         checksums.report(stored.problem(read.value))  # refusing aborts the writer: no output
     return None
+
+
+def _check_object_graph(
+    object_graph: ObjectGraphPlan, checksums: ChecksumPolicy, notes: list[str]
+) -> None:
+    """The source graph is checked like a tensor: one carried into the output (rewritten or
+    not) whose checksum fails is refused or copied and listed. One that cannot be read is left
+    out (the plan says so); if that is because its bytes are damaged, the write is refused as
+    well, or goes on with a note when the user allowed damaged sources."""
+    source = object_graph.source
+    if object_graph.data is not None:
+        checksums.check(source, OBJECT_GRAPH_KEY)
+        return
+    try:
+        problem = source.checksum_problem(OBJECT_GRAPH_KEY)
+    except CheckpointError:
+        return  # its bytes cannot be read at all (a missing shard): nothing to launder
+    if problem is None:
+        return
+    if not checksums.allow_bad_checksums:
+        raise ChecksumError(problem)
+    notes.append(f"the object graph left out is damaged as well: {problem}")
 
 
 def _source_of(row: Row, inputs: RemapInputs) -> tuple[Checkpoint, str]:

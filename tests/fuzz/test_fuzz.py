@@ -28,11 +28,6 @@ from hypothesis import strategies as st
 KNOWN_OPEN: dict[str, list[tuple[str, str]]] = {
     "*": [
         (r"terminal escape", "issue 11 item 3: names printed raw to the terminal"),
-        (
-            re.escape("remap launders a failed checksum: ['_CHECKPOINTABLE_OBJECT_GRAPH']"),
-            "found by fuzzing (issue 11): remap rebuilds a TF2 object graph from source bytes "
-            "whose checksum fails, and says nothing",
-        ),
     ],
     "index-slices": [
         (
