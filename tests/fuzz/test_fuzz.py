@@ -26,9 +26,7 @@ from hypothesis import strategies as st
 
 # family -> [(pattern over "class: signature", the issue item that covers it)]
 KNOWN_OPEN: dict[str, list[tuple[str, str]]] = {
-    "*": [
-        (r"terminal escape", "issue 11 item 3: names printed raw to the terminal"),
-    ],
+    "*": [],
     "index-slices": [
         (
             r"(traceback|memory|silently wrong): .*(checkpoint\.py|in api)",
@@ -147,7 +145,6 @@ def test_no_new_failure_class(fuzz, family, number):
 
 # The known defects that a few runs reliably find (the others are rarer: the campaign finds them).
 SENTINELS = {
-    "terminal escape",
     r"(traceback|memory|silently wrong): .*(checkpoint\.py|in api)",
 }
 KNOWN_CASES = [
