@@ -12,6 +12,7 @@ import math
 import mmap
 import os
 import re
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -205,6 +206,17 @@ class BundleIndex:
                 listed[name_of_key(key)] = entry
         if listed:  # the zero byte sorts these keys first, as TensorFlow lists them
             self.entries = {**listed, **self.entries}
+
+    @cached_property
+    def shards_in_use(self) -> tuple[int, ...]:
+        """The shard numbers the entries point at, sorted: the data files a read may open.
+
+        Per-shard work goes by these, never by the header's shard count, which a damaged header
+        can make 2**31 - 1 (TensorFlow too opens a shard only when it reads from it). A
+        partitioned tensor's own entry points nowhere: its slices' entries do.
+        """
+        full = {entry.shard_id for entry in self.entries.values() if not entry.slices}
+        return tuple(sorted(full.union(e.shard_id for e in self.slice_entries.values())))
 
     def _parse_header(self, value: bytes) -> None:
         try:

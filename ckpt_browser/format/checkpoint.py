@@ -120,7 +120,9 @@ class Checkpoint(Mapping[str, TensorInfo]):
         return self._shard_check
 
     def data_files(self) -> list[str]:
-        return [self._data.path(i) for i in range(self.num_shards)]
+        """The data files the tensors lie in (those the index points at, in the header's range)."""
+        shards = self._index.shards_in_use
+        return [self._data.path(i) for i in shards if 0 <= i < self.num_shards]
 
     def history(self) -> list[paths.CheckpointRecord]:
         """The checkpoints of the same directory, oldest first."""

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from .bundle import BundleEntry, BundleIndex, DataFiles
 from .errors import CheckpointError
 from .files import kind_of
+from .paths import existing_data_files
 from .slice_keys import slice_key
 
 
@@ -30,14 +31,15 @@ class ShardCheck:
 
 
 def check_shards(index: BundleIndex, data: DataFiles) -> ShardCheck:
-    """Compare every tensor's extent with the size of its shard file (a `stat` per shard)."""
-    files = [os.path.basename(data.path(shard)) for shard in range(index.num_shards)]
-    sizes = [_file_size(data.path(shard)) for shard in range(index.num_shards)]
+    """Compare every tensor's extent with the size of its shard file (a `stat` per shard the
+    index points at: never one per shard the header claims, which may be 2**31 - 1)."""
+    shards = [shard for shard in index.shards_in_use if 0 <= shard < index.num_shards]
+    sizes = {shard: _file_size(data.path(shard)) for shard in shards}
     problems: dict[str, str] = {}
     by_shard: dict[int, set[str]] = {}  # unreadable tensor names per shard
     for name, entry in index.entries.items():
         for part in _stored_entries(index, entry):
-            reason = _problem(part, sizes, files)
+            reason = _problem(part, sizes, index.num_shards, data)
             if reason is not None:
                 problems.setdefault(name, reason)
                 by_shard.setdefault(part.shard_id, set()).add(name)
@@ -58,13 +60,15 @@ def _stored_entries(index: BundleIndex, entry: BundleEntry) -> Iterable[BundleEn
     return [part for part in slices if part is not None]
 
 
-def _problem(entry: BundleEntry, sizes: list[int | str], files: list[str]) -> str | None:
+def _problem(
+    entry: BundleEntry, sizes: Mapping[int, int | str], num_shards: int, data: DataFiles
+) -> str | None:
     shard = entry.shard_id
-    if not 0 <= shard < len(sizes):
-        return f"shard {shard} is out of range: the header says {len(sizes)} shard(s)"
+    if shard not in sizes:
+        return f"shard {shard} is out of range: the header says {num_shards} shard(s)"
     size = sizes[shard]
     if isinstance(size, str):
-        return f"its data shard {files[shard]} {size}"
+        return f"its data shard {os.path.basename(data.path(shard))} {size}"
     try:
         offset, length, _crc = entry._located()  # one decode of the entry's tail, not two
     except CheckpointError as error:
@@ -73,21 +77,42 @@ def _problem(entry: BundleEntry, sizes: list[int | str], files: list[str]) -> st
     if length == 0:
         return None  # nothing to read: TensorFlow reads an empty tensor wherever it points
     if offset < 0 or length < 0 or end > size:
-        return f"bytes {offset:,}..{end:,} lie past the end of {files[shard]} ({size:,} bytes)"
+        name = os.path.basename(data.path(shard))
+        return f"bytes {offset:,}..{end:,} lie past the end of {name} ({size:,} bytes)"
     return None
 
 
 def _shard_sentence(
-    shard: int, count: int, total: int, sizes: list[int | str], data: DataFiles
+    shard: int, count: int, total: int, sizes: Mapping[int, int | str], data: DataFiles
 ) -> str:
-    if not 0 <= shard < len(sizes):
+    if shard not in sizes:
         return f"{count} of {total} tensors point at shard {shard}, which does not exist"
     name = os.path.basename(data.path(shard))
     if isinstance(sizes[shard], str):
-        return f"{count} of {total} tensors cannot be read: shard {shard} ({name}) {sizes[shard]}"
+        return (
+            f"{count} of {total} tensors cannot be read: shard {shard} ({name}) {sizes[shard]}"
+            + _other_shard_files(data)
+        )
     return (
         f"{count} of {total} tensors lie past the end of shard {shard} "
         f"({name}, {sizes[shard]:,} bytes): the file is truncated"
+    )
+
+
+def _other_shard_files(data: DataFiles) -> str:
+    """When data files of another shard count lie beside the index, say so: the header's count
+    (which names the files) is then likely what is damaged, not the files."""
+    others = [
+        os.path.basename(path)
+        for path in existing_data_files(data.prefix)
+        if not path.endswith(f"-of-{data.num_shards:05d}")
+    ]
+    if not others:
+        return ""
+    shown = ", ".join(others[:3]) + (", ..." if len(others) > 3 else "")
+    return (
+        f"; the header says {data.num_shards:,} shard(s), but the data files here are named "
+        f"for another count ({shown})"
     )
 
 

@@ -50,11 +50,6 @@ KNOWN_OPEN: dict[str, list[tuple[str, str]]] = {
             "found by fuzzing (issue 11): remap of a source tensor of dtype resource ends in a "
             "ValueError traceback",
         ),
-        (
-            r"^hang: ",
-            "found by fuzzing (issue 11): a header claiming 2**31-1 shards makes every open "
-            "list 2**31 data file names",
-        ),
     ],
 }
 FAMILIES = [
