@@ -19,6 +19,7 @@ import numpy as np
 from google.protobuf.message import DecodeError
 
 from . import dtypes, protos
+from .array_shapes import shape_problem
 from .crc import crc32c, mask
 from .errors import CheckpointError
 from .files import open_regular
@@ -34,9 +35,11 @@ Extents = tuple[tuple[int, int], ...]  # per dimension (start, length); length -
 # `verify` checksums big tensors in pieces of this size, releasing each piece's pages after it.
 _CHECKSUM_CHUNK = 64 << 20
 
-# A string tensor's element count must fit in its bytes; this bounds what a bad index can make us
-# allocate. Variable-size layouts are parsed with this many bytes per length at least.
-_MIN_BYTES_PER_STRING = 1
+# A string or variant tensor's element count must fit in its bytes; this bounds what a bad index
+# can make us allocate. A string takes a length byte at least, after a 4-byte checksum of the
+# lengths; a variant element a length byte and its own 4-byte checksum (format doc, 4.3 and 4.4).
+_MIN_BYTES_PER_STRING, _STRING_OVERHEAD = 1, 4
+_MIN_BYTES_PER_VARIANT = 5
 
 # The bundle format version this reader is (TensorFlow's kTensorBundleVersion).
 _BUNDLE_VERSION = 1
@@ -283,22 +286,11 @@ class BundleIndex:
             raise CheckpointError(f"invalid tensor shape for {name!r}", self.index_path)
         shape = tuple(d.size for d in proto.shape.dim)
         slices = tuple(
-            tuple((e.start, e.length) if e.WhichOneof("has_length") else (0, -1) for e in s.extent)
+            tuple((e.start, e.length if e.WhichOneof("has_length") else -1) for e in s.extent)
             for s in proto.slices
         )
         location = (proto.offset, proto.size, proto.crc32c)
         return BundleEntry(key, dtype, shape, proto.shard_id, slices, location)
-
-    def slice_entry(self, full: BundleEntry, extents: Extents) -> BundleEntry:
-        """The stored entry of one slice of a partitioned tensor."""
-        key = slice_key(full.key, extents)
-        try:
-            return self.slice_entries[key]
-        except KeyError:
-            raise CheckpointError(
-                f"slice {list(extents)} of partitioned tensor {full.name!r} is missing",
-                self.index_path,
-            ) from None
 
 
 class DataFiles:
@@ -332,14 +324,15 @@ class DataFiles:
         self._maps[shard_id] = buf
         return buf
 
-    def raw(self, entry: BundleEntry) -> memoryview:
-        """The stored bytes of an entry, checked to lie inside its shard."""
+    def raw(self, entry: BundleEntry, label: str | None = None) -> memoryview:
+        """The stored bytes of an entry, checked to lie inside its shard (`label` names a slice)."""
         buf = self.buffer(entry.shard_id)
         if entry.size == 0 and entry.offset >= 0:
             return memoryview(b"")  # nothing to read, wherever it points (TensorFlow agrees)
         if entry.offset < 0 or entry.size < 0 or entry.offset + entry.size > len(buf):
+            name = label or f"tensor {entry.name!r}"
             raise CheckpointError(
-                f"tensor {entry.name!r}: bytes {entry.offset}..{entry.offset + entry.size} lie "
+                f"{name}: bytes {entry.offset}..{entry.offset + entry.size} lie "
                 f"past the end of the data file ({len(buf)} bytes); the shard is truncated",
                 self.path(entry.shard_id),
             )
@@ -357,22 +350,11 @@ class DataFiles:
 
     def array(self, entry: BundleEntry) -> np.ndarray:
         """The tensor of a plain (not partitioned) entry; no copy for fixed-size types."""
+        self.check_declared(entry)
         dtype = entry.dtype
         if dtype.is_string or dtype.enum == dtypes.VARIANT:
             return self._strings(entry)
-        if dtype.numpy is None:
-            raise CheckpointError(
-                f"tensor {entry.name!r} has dtype {dtype.name}, which is never stored",
-                self.path(entry.shard_id),
-            )
-        expected = entry.num_elements * dtype.itemsize
-        if entry.size != expected:
-            raise CheckpointError(
-                f"invalid size in bundle entry: key {entry.name!r}; stored size {entry.size}; "
-                f"expected size {expected}",
-                self.prefix + ".index",
-            )
-        if expected == 0:
+        if entry.size == 0:
             return np.zeros(entry.shape, dtype.numpy)
         raw = self.raw(entry)
         if self.big_endian:
@@ -380,17 +362,57 @@ class DataFiles:
             return array.astype(dtype.numpy).reshape(entry.shape)
         return np.frombuffer(raw, dtype.numpy).reshape(entry.shape)
 
+    def check_declared(self, entry: BundleEntry, label: str | None = None) -> None:
+        """Refuse, before anything is allocated, an entry whose array numpy cannot make or whose
+        stored size its dtype and shape contradict. `label` names a slice in messages.
+
+        A numeric tensor's bytes are exactly its elements (TensorFlow checks this too); a string
+        or variant element takes a byte at least, so none has more elements than stored bytes.
+        With the extent checked to lie in its shard (`raw`), reading allocates no more than the
+        shard holds.
+        """
+        name = label or f"tensor {entry.name!r}"
+        dtype = entry.dtype
+        if dtype.numpy is None:
+            message = f"{name} has dtype {dtype.name}, which is never stored"
+            raise CheckpointError(message, self.prefix + ".index")
+        count, size = entry.num_elements, entry.size
+        if dtype.itemsize is not None and size != count * dtype.itemsize:
+            # TensorFlow's words, for a plain entry
+            what = (
+                f"{label}: invalid size"
+                if label
+                else f"invalid size in bundle entry: key {entry.name!r}"
+            )
+            raise CheckpointError(
+                f"{what}; stored size {size}; expected size {count * dtype.itemsize}",
+                self.prefix + ".index",
+            )
+        if dtype.itemsize is None:
+            variant = dtype.enum == dtypes.VARIANT
+            least = (
+                count * _MIN_BYTES_PER_VARIANT
+                if variant
+                else count * _MIN_BYTES_PER_STRING + _STRING_OVERHEAD
+            )
+            if count == 0:
+                least = 0  # TensorFlow reads no string from no bytes too
+            if size < least:
+                kind = "variant elements" if variant else "strings"
+                message = f"{name}: {count} {kind} cannot fit in {size} stored bytes"
+                raise CheckpointError(message, self.prefix + ".index")
+        problem = shape_problem(entry.shape, dtype.numpy.itemsize)
+        if problem is not None:  # > 64 dimensions, or none of size 0 and others huge
+            raise CheckpointError(f"{name} {problem}", self.prefix + ".index")
+
     def _strings(self, entry: BundleEntry) -> np.ndarray:
         """DT_STRING: varint lengths, a masked CRC of them, then the bytes (format doc, 4.3)."""
         count = entry.num_elements
         raw = self.raw(entry)
-        if count * _MIN_BYTES_PER_STRING + 4 > len(raw):
-            raise CheckpointError(
-                f"tensor {entry.name!r}: {count} strings cannot fit in {len(raw)} stored bytes",
-                self.path(entry.shard_id),
-            )
         if entry.dtype.enum == dtypes.VARIANT:
             return self._variants(entry, raw, count)
+        if count == 0 and not raw:
+            return np.empty(entry.shape, dtype=object)
         data = bytes(raw)
         lengths = []
         pos = 0
@@ -430,9 +452,9 @@ class DataFiles:
 
     # -- checksums ------------------------------------------------------------------------------
 
-    def checksum(self, entry: BundleEntry) -> int:
+    def checksum(self, entry: BundleEntry, label: str | None = None) -> int:
         """The masked CRC32C of an entry's stored bytes, computed as TensorFlow does."""
-        raw = self.raw(entry)
+        raw = self.raw(entry, label)
         if entry.dtype.is_string:
             return mask(self._string_crc(entry, raw))
         if entry.dtype.enum == dtypes.VARIANT:

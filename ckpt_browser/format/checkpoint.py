@@ -11,12 +11,14 @@ from typing import NamedTuple
 import numpy as np
 
 from . import kinds, paths
-from .bundle import BundleEntry, BundleIndex, DataFiles, Extents
+from .bundle import BundleEntry, BundleIndex, DataFiles
 from .dtypes import DType
 from .errors import CheckpointError
 from .gc_pause import gc_paused
 from .kinds import TensorKind
+from .partitions import StoredSlice, assemble, check_slices, format_extents
 from .shard_check import ShardCheck, check_shards
+from .slice_keys import slice_key
 from .tensor_checksums import StoredChecksum
 
 Index = tuple  # a tuple of ints and slices, as for numpy basic indexing
@@ -65,6 +67,7 @@ class Checkpoint(Mapping[str, TensorInfo]):
     def __init__(self, prefix: str) -> None:
         self.prefix = prefix
         self._shard_check: ShardCheck | None = None
+        self._checked_slices: dict[str, tuple[StoredSlice, ...]] = {}
         self.warnings: list[str] = []
         with gc_paused():
             self._index = BundleIndex(prefix)
@@ -146,7 +149,8 @@ class Checkpoint(Mapping[str, TensorInfo]):
         self.info(name)
         entry = self._index.entries[name]
         if entry.slices:
-            return self._read_partitioned(entry, index)
+            region = () if index is None else _as_tuple(index)
+            return assemble(self._data, entry, self._slices(entry), region)
         array = self._data.array(entry)
         return array if index is None else array[_as_tuple(index)]
 
@@ -168,8 +172,8 @@ class Checkpoint(Mapping[str, TensorInfo]):
         pieces = [(entry, entry.name)]
         if entry.slices:
             pieces = [
-                (self._index.slice_entry(entry, ex), f"{entry.name} (slice {_format_extents(ex)})")
-                for ex in entry.slices
+                (part.entry, f"{entry.name} (slice {format_extents(part.extents)})")
+                for part in self._slices(entry)
             ]
         for piece, shown in pieces:
             problem = self._stored(piece, shown).problem_masked(self._data.checksum(piece))
@@ -183,16 +187,26 @@ class Checkpoint(Mapping[str, TensorInfo]):
         )
 
     def verify(self, progress: Callable[[int, int], None] | None = None) -> list[ChecksumProblem]:
-        """Check every stored CRC32C; an empty list means the checkpoint is intact."""
+        """Check every stored CRC32C, and every entry's declared size and every partitioned
+        tensor's slices as reading would; an empty list means the checkpoint is intact."""
+        problems: list[ChecksumProblem] = []
+        for full in self._index.entries.values():
+            if full.slices:
+                try:
+                    self._slices(full)
+                except CheckpointError as exc:
+                    problems.append(ChecksumProblem(full.name, str(exc)))
+        slice_names = self._slice_names()
         entries = [e for e in self._index.entries.values() if not e.slices]
         entries += list(self._index.slice_entries.values())
         total = sum(e.size for e in entries)
         done = 0
-        problems: list[ChecksumProblem] = []
         for entry in entries:
-            name = self._display_name(entry)
+            name, label = slice_names.get(entry.key, (entry.name, None))
             try:
-                actual = self._data.checksum(entry)
+                if label is None:  # a slice's was checked with its tensor's, above
+                    self._data.check_declared(entry)
+                actual = self._data.checksum(entry, label)
             except CheckpointError as exc:
                 problems.append(ChecksumProblem(name, str(exc)))
             else:
@@ -212,13 +226,25 @@ class Checkpoint(Mapping[str, TensorInfo]):
 
     # -- internals --------------------------------------------------------------------------------
 
-    def _display_name(self, entry: BundleEntry) -> str:
-        if entry.key in self._index.slice_entries:
-            for full in self._index.entries.values():
-                for extents in full.slices:
-                    if self._index.slice_entries.get(_key(full, extents)) is entry:
-                        return f"{full.name} (slice {_format_extents(extents)})"
-        return entry.name
+    def _slices(self, full: BundleEntry) -> tuple[StoredSlice, ...]:
+        """The slices of a partitioned tensor, checked once (see `partitions`)."""
+        checked = self._checked_slices.get(full.name)
+        if checked is None:
+            checked = self._checked_slices[full.name] = check_slices(self._index, self._data, full)
+        return checked
+
+    def _slice_names(self) -> dict[bytes, tuple[str, str]]:
+        """What `verify` calls each slice entry rather than its binary key: a short name for its
+        list, and a label for messages."""
+        names = {}
+        for full in self._index.entries.values():
+            for extents in full.slices:
+                where = format_extents(extents)
+                names[slice_key(full.key, extents)] = (
+                    f"{full.name} (slice {where})",
+                    f"slice {where} of partitioned tensor {full.name!r}",
+                )
+        return names
 
     def _load_object_graph(self):  # -> ObjectGraph | None
         entry = self._index.entries.get(kinds.OBJECT_GRAPH_KEY)
@@ -256,11 +282,8 @@ class Checkpoint(Mapping[str, TensorInfo]):
                 slot_of = graph.slot_of[name][0]
         elif kind is TensorKind.OPTIMIZER:
             slot_of = kinds.tf1_slot_owner(name, self._index.entries)
-        if entry.slices:
-            stored = [self._index.slice_entry(entry, ex) for ex in entry.slices]
-            nbytes, shard = sum(_stored_bytes(s) for s in stored), None
-        else:
-            nbytes, shard = _stored_bytes(entry), entry.shard_id
+        nbytes = _stored_bytes(self._index, entry)
+        shard = None if entry.slices else entry.shard_id
         return TensorInfo(
             name=name,
             dtype=entry.dtype,
@@ -274,52 +297,6 @@ class Checkpoint(Mapping[str, TensorInfo]):
             full_name=full_name,
             object_path=readable if graph is not None else None,
         )
-
-    def _read_partitioned(self, entry: BundleEntry, index: Index | None) -> np.ndarray:
-        """Assemble the part of a partitioned tensor that `index` selects from its slices."""
-        shape = entry.shape
-        index = _as_tuple(index) if index is not None else ()
-        if len(index) > len(shape):
-            raise IndexError(f"too many indices for a tensor of rank {len(shape)}")
-        coords: list[np.ndarray] = []
-        keep: list[bool] = []
-        for axis, size in enumerate(shape):
-            item = index[axis] if axis < len(index) else slice(None)
-            if isinstance(item, slice):
-                coords.append(np.arange(*item.indices(size)))
-                keep.append(True)
-            else:
-                i = int(item)
-                if not -size <= i < size:
-                    raise IndexError(f"index {i} is out of bounds for axis {axis} of size {size}")
-                coords.append(np.array([i % size]))
-                keep.append(False)
-        numpy_dtype = entry.dtype.numpy
-        out = np.empty([len(c) for c in coords], dtype=numpy_dtype)
-        filled = np.zeros(out.shape, dtype=bool)
-        for extents in entry.slices:
-            out_positions, src_positions = [], []
-            for (start, length), c in zip(extents, coords):
-                stop = np.iinfo(np.int64).max if length < 0 else start + length
-                inside = (c >= start) & (c < stop)
-                out_positions.append(np.nonzero(inside)[0])
-                src_positions.append(c[inside] - start)
-            if any(len(p) == 0 for p in out_positions):
-                continue
-            part = self._data.array(self._index.slice_entry(entry, extents))
-            target = np.ix_(*out_positions)
-            if filled[target].any():
-                raise CheckpointError(
-                    f"partitioned tensor {entry.name!r} has overlapping slices", self.prefix
-                )
-            out[target] = part[np.ix_(*src_positions)]
-            filled[target] = True
-        if not filled.all():
-            raise CheckpointError(
-                f"partitioned tensor {entry.name!r}: its slices do not cover the requested part",
-                self.prefix,
-            )
-        return out.reshape([len(c) for c, k in zip(coords, keep) if k])
 
 
 def _prefer_variable_names(infos: dict[str, TensorInfo]) -> dict[str, TensorInfo]:
@@ -349,28 +326,21 @@ def _prefer_variable_names(infos: dict[str, TensorInfo]) -> dict[str, TensorInfo
     return out
 
 
-def _stored_bytes(entry: BundleEntry) -> int:
-    """Bytes in the data file: for fixed-size dtypes what the shape implies (a stored size that
-    differs is refused when the tensor is read or verified), so listing needs no offsets."""
+def _stored_bytes(index: BundleIndex, entry: BundleEntry) -> int:
+    """Bytes in the data files, known from the index alone: for fixed-size dtypes what the shape
+    implies (a stored size that differs, or slices that do not tile the shape, are refused when
+    the tensor is read or verified), for strings what the entries say (a missing slice adds 0)."""
     itemsize = entry.dtype.itemsize
-    return entry.num_elements * itemsize if itemsize is not None else entry.size
+    if itemsize is not None:
+        return entry.num_elements * itemsize
+    if not entry.slices:
+        return entry.size
+    parts = (index.slice_entries.get(slice_key(entry.key, e)) for e in entry.slices)
+    return sum(part.size for part in parts if part is not None)
 
 
 def _as_tuple(index: object) -> tuple:
     return index if isinstance(index, tuple) else (index,)
-
-
-def _key(full: BundleEntry, extents: Extents) -> bytes:
-    from .slice_keys import slice_key
-
-    return slice_key(full.key, extents)
-
-
-def _format_extents(extents: Extents) -> str:
-    parts = []
-    for start, length in extents:
-        parts.append(":" if length < 0 else f"{start}:{start + length}")
-    return "[" + ", ".join(parts) + "]"
 
 
 def open_checkpoint(path: str | os.PathLike) -> Checkpoint:

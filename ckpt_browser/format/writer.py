@@ -31,6 +31,7 @@ from .bundle import data_file_name
 from .crc import crc32c, mask
 from .errors import CheckpointError
 from .names import key_of_name
+from .partitions import overlapping_pair, volume
 from .paths import existing_checkpoint_files, existing_data_files
 from .slice_keys import slice_key
 from .sstable_writer import TableBuilder
@@ -488,11 +489,10 @@ def _check_tiling(
     """The slices must not overlap and must cover the whole tensor."""
     if not boxes:
         raise ValueError(f"{name}: a partitioned tensor needs at least one slice")
-    for i, a in enumerate(boxes):
-        for b in boxes[:i]:
-            if all(max(a0, b0) < min(a1, b1) for (a0, a1), (b0, b1) in zip(a, b)):
-                raise ValueError(f"{name}: slices {a} and {b} overlap")
-    covered = sum(math.prod(stop - start for start, stop in box) for box in boxes)
+    pair = overlapping_pair([tuple(box) for box in boxes])
+    if pair is not None:
+        raise ValueError(f"{name}: slices {boxes[pair[0]]} and {boxes[pair[1]]} overlap")
+    covered = sum(volume(tuple(box)) for box in boxes)
     if covered != math.prod(full_shape):
         raise ValueError(f"{name}: the slices do not cover the whole shape {full_shape}")
 
