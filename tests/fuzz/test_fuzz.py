@@ -27,18 +27,6 @@ from hypothesis import strategies as st
 # family -> [(pattern over "class: signature", the issue item that covers it)]
 KNOWN_OPEN: dict[str, list[tuple[str, str]]] = {
     "*": [],
-    "index-slices": [
-        (
-            r"(traceback|memory|silently wrong): .*(checkpoint\.py|in api)",
-            "issue 11 items 4 and 7: slices and shapes of partitioned tensors not checked",
-        ),
-    ],
-    "index-fields": [
-        (
-            r"(traceback|memory): \w+ at checkpoint\.py|silently wrong: silently wrong in api",
-            "issue 11 items 4 and 7: slices and shapes of partitioned tensors not checked",
-        ),
-    ],
     "index-fields+index-bytes+index-names": [
         (
             r"verify reports damage TensorFlow does not see: .*(past the end|checksum does not)",
@@ -144,9 +132,7 @@ def test_no_new_failure_class(fuzz, family, number):
 
 
 # The known defects that a few runs reliably find (the others are rarer: the campaign finds them).
-SENTINELS = {
-    r"(traceback|memory|silently wrong): .*(checkpoint\.py|in api)",
-}
+SENTINELS: set[str] = set()
 KNOWN_CASES = [
     pytest.param(family, pattern, marks=pytest.mark.xfail(reason=item, strict=False))
     for family, rules in KNOWN_OPEN.items()
