@@ -21,25 +21,25 @@ from google.protobuf.message import DecodeError
 from . import dtypes, protos
 from .array_shapes import shape_problem
 from .crc import crc32c, mask
-from .errors import CheckpointError
+from .errors import CheckpointError, ChecksumError
 from .files import open_regular
 from .gc_pause import gc_paused
 from .names import name_of_key, names_of_keys
 from .pages import drop_pages
 from .slice_keys import slice_key
 from .sstable import Table
-from .varint import VarintError, read_varint
+from .string_tensors import (
+    LayoutChecksumError,
+    LayoutError,
+    string_layout,
+    strings_array,
+    variant_layout,
+)
 
 Extents = tuple[tuple[int, int], ...]  # per dimension (start, length); length -1 = whole dimension
 
 # `verify` checksums big tensors in pieces of this size, releasing each piece's pages after it.
 _CHECKSUM_CHUNK = 64 << 20
-
-# A string or variant tensor's element count must fit in its bytes; this bounds what a bad index
-# can make us allocate. A string takes a length byte at least, after a 4-byte checksum of the
-# lengths; a variant element a length byte and its own 4-byte checksum (format doc, 4.3 and 4.4).
-_MIN_BYTES_PER_STRING, _STRING_OVERHEAD = 1, 4
-_MIN_BYTES_PER_VARIANT = 5
 
 # The bundle format version this reader is (TensorFlow's kTensorBundleVersion).
 _BUNDLE_VERSION = 1
@@ -366,10 +366,11 @@ class DataFiles:
         """Refuse, before anything is allocated, an entry whose array numpy cannot make or whose
         stored size its dtype and shape contradict. `label` names a slice in messages.
 
-        A numeric tensor's bytes are exactly its elements (TensorFlow checks this too); a string
-        or variant element takes a byte at least, so none has more elements than stored bytes.
-        With the extent checked to lie in its shard (`raw`), reading allocates no more than the
-        shard holds.
+        A numeric tensor's bytes are exactly its elements (TensorFlow checks this too); with the
+        extent checked to lie in its shard (`raw`), reading allocates no more than the shard
+        holds. Strings and variants are bounded by their layout as they are read instead
+        (`string_tensors`: no more elements than bytes from their offset to the shard's end),
+        since TensorFlow reads them by their lengths, not by their recorded size.
         """
         name = label or f"tensor {entry.name!r}"
         dtype = entry.dtype
@@ -388,77 +389,46 @@ class DataFiles:
                 f"{what}; stored size {size}; expected size {count * dtype.itemsize}",
                 self.prefix + ".index",
             )
-        if dtype.itemsize is None:
-            variant = dtype.enum == dtypes.VARIANT
-            least = (
-                count * _MIN_BYTES_PER_VARIANT
-                if variant
-                else count * _MIN_BYTES_PER_STRING + _STRING_OVERHEAD
-            )
-            if count == 0:
-                least = 0  # TensorFlow reads no string from no bytes too
-            if size < least:
-                kind = "variant elements" if variant else "strings"
-                message = f"{name}: {count} {kind} cannot fit in {size} stored bytes"
-                raise CheckpointError(message, self.prefix + ".index")
         problem = shape_problem(entry.shape, dtype.numpy.itemsize)
         if problem is not None:  # > 64 dimensions, or none of size 0 and others huge
             raise CheckpointError(f"{name} {problem}", self.prefix + ".index")
 
     def _strings(self, entry: BundleEntry) -> np.ndarray:
-        """DT_STRING: varint lengths, a masked CRC of them, then the bytes (format doc, 4.3)."""
-        count = entry.num_elements
-        raw = self.raw(entry)
+        """DT_STRING and DT_VARIANT (each element the bytes of a VariantTensorDataProto), read
+        as TensorFlow reads them (see `string_tensors`); stored checksums are `verify`'s."""
         if entry.dtype.enum == dtypes.VARIANT:
-            return self._variants(entry, raw, count)
-        if count == 0 and not raw:
-            return np.empty(entry.shape, dtype=object)
-        data = bytes(raw)
-        lengths = []
-        pos = 0
-        try:
-            for _ in range(count):
-                length, pos = read_varint(data, pos, len(data))
-                lengths.append(length)
-        except VarintError as exc:
-            raise self._damaged(entry, f"the length of string {len(lengths)} {exc}") from None
-        pos += 4  # the masked CRC32C of the lengths
-        if pos + sum(lengths) != len(data):
-            raise self._damaged(entry, "string lengths do not add up to the stored size")
-        out = np.empty(count, dtype=object)
-        for i, length in enumerate(lengths):
-            out[i] = data[pos : pos + length]
-            pos += length
-        return out.reshape(entry.shape)
+            elements = self._layout(variant_layout, entry).elements
+            out = np.empty(len(elements), dtype=object)
+            out[:] = elements
+            return out.reshape(entry.shape)
+        return strings_array(self._layout(string_layout, entry), entry.shape)
 
-    def _variants(self, entry: BundleEntry, raw: memoryview, count: int) -> np.ndarray:
-        """DT_VARIANT: each element is a serialized VariantTensorDataProto, kept as bytes."""
-        data = bytes(raw)
-        out = np.empty(count, dtype=object)
-        pos = i = 0
+    def _layout(self, find, entry: BundleEntry, label: str | None = None):
+        """The StringLayout or VariantLayout `find` makes of an entry's bytes in its shard."""
+        buf = self.buffer(entry.shard_id) if entry.size else b""
         try:
-            for i in range(count):
-                length, pos = read_varint(data, pos, len(data))
-                if pos + length + 4 > len(data):
-                    raise self._damaged(entry, "variant elements run past the stored bytes")
-                out[i] = data[pos : pos + length]
-                pos += length + 4
-        except VarintError as exc:
-            raise self._damaged(entry, f"the length of variant element {i} {exc}") from None
-        return out.reshape(entry.shape)
+            return find(buf, entry.offset, entry.size, entry.num_elements)
+        except LayoutError as exc:
+            raise self._damaged(entry, str(exc), label) from None
 
-    def _damaged(self, entry: BundleEntry, what: str) -> CheckpointError:
-        return CheckpointError(f"tensor {entry.name!r}: {what}", self.path(entry.shard_id))
+    def _damaged(self, entry: BundleEntry, what: str, label: str | None = None) -> CheckpointError:
+        name = label or f"tensor {entry.name!r}"
+        return CheckpointError(f"{name}: {what}", self.path(entry.shard_id))
 
     # -- checksums ------------------------------------------------------------------------------
 
     def checksum(self, entry: BundleEntry, label: str | None = None) -> int:
-        """The masked CRC32C of an entry's stored bytes, computed as TensorFlow does."""
+        """The masked CRC32C of an entry's stored bytes, computed as TensorFlow does; raises
+        ChecksumError when a checksum inside a string or variant layout fails."""
+        if entry.dtype.is_string or entry.dtype.enum == dtypes.VARIANT:
+            find = string_layout if entry.dtype.is_string else variant_layout
+            layout = self._layout(find, entry, label)
+            try:
+                return mask(layout.crc())
+            except LayoutChecksumError as exc:
+                name = label or f"tensor {entry.name!r}"
+                raise ChecksumError(f"{name}: {exc}", self.path(entry.shard_id)) from None
         raw = self.raw(entry, label)
-        if entry.dtype.is_string:
-            return mask(self._string_crc(entry, raw))
-        if entry.dtype.enum == dtypes.VARIANT:
-            return mask(self._variant_crc(entry, raw))
         crc = 0
         for start in range(0, len(raw), _CHECKSUM_CHUNK):
             crc = crc32c(raw[start : start + _CHECKSUM_CHUNK], crc)
@@ -470,31 +440,3 @@ class DataFiles:
         buf = self._maps.get(shard_id)
         if isinstance(buf, mmap.mmap):
             drop_pages(buf, offset, length)
-
-    def _string_crc(self, entry: BundleEntry, raw: memoryview) -> int:
-        # The entry CRC covers each length as a 4-byte (or 8-byte when large) little-endian integer,
-        # then the 4 stored checksum bytes, then the string bytes; not the varints themselves.
-        data = bytes(raw)
-        pos = i = crc = 0
-        try:
-            for i in range(entry.num_elements):  # noqa: B007 (the error below names element i)
-                length, pos = read_varint(data, pos, len(data))
-                crc = crc32c(length.to_bytes(4 if length <= 0xFFFFFFFF else 8, "little"), crc)
-        except VarintError as exc:
-            raise self._damaged(entry, f"the length of string {i} {exc}") from None
-        return crc32c(data[pos:], crc)
-
-    def _variant_crc(self, entry: BundleEntry, raw: memoryview) -> int:
-        data = bytes(raw)
-        pos = i = crc = 0
-        try:
-            for i in range(entry.num_elements):  # noqa: B007 (the error below names element i)
-                length, pos = read_varint(data, pos, len(data))
-                crc = crc32c(length.to_bytes(8, "little"), crc)
-                crc = crc32c(data[pos : pos + length], crc)
-                pos += length
-                crc = crc32c(data[pos : pos + 4], crc)
-                pos += 4
-        except VarintError as exc:
-            raise self._damaged(entry, f"the length of variant element {i} {exc}") from None
-        return crc

@@ -13,7 +13,7 @@ import numpy as np
 from . import kinds, paths
 from .bundle import BundleEntry, BundleIndex, DataFiles
 from .dtypes import DType
-from .errors import CheckpointError
+from .errors import CheckpointError, ChecksumError
 from .gc_pause import gc_paused
 from .kinds import TensorKind
 from .partitions import StoredSlice, assemble, check_slices, format_extents
@@ -176,7 +176,11 @@ class Checkpoint(Mapping[str, TensorInfo]):
                 for part in self._slices(entry)
             ]
         for piece, shown in pieces:
-            problem = self._stored(piece, shown).problem_masked(self._data.checksum(piece))
+            try:
+                computed = self._data.checksum(piece)
+            except ChecksumError as exc:  # a checksum inside a string or variant layout
+                return str(exc)
+            problem = self._stored(piece, shown).problem_masked(computed)
             if problem is not None:
                 return problem
         return None

@@ -17,6 +17,7 @@ from .errors import CheckpointError
 from .files import kind_of
 from .paths import existing_data_files
 from .slice_keys import slice_key
+from .string_tensors import refused_extent
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,13 @@ def _problem(
     end = offset + length
     if length == 0:
         return None  # nothing to read: TensorFlow reads an empty tensor wherever it points
-    if offset < 0 or length < 0 or end > size:
+    if entry.dtype.itemsize is None:
+        # Strings and variants extend as far as their lengths say, which only reading tells;
+        # TensorFlow refuses one by its recorded size only in the cases `refused_extent` names.
+        past_the_end = refused_extent(offset, length, size)
+    else:
+        past_the_end = offset < 0 or length < 0 or end > size
+    if past_the_end:
         name = os.path.basename(data.path(shard))
         return f"bytes {offset:,}..{end:,} lie past the end of {name} ({size:,} bytes)"
     return None

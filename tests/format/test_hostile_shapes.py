@@ -332,7 +332,7 @@ SHAPE_CASES = {  # case: (edit, tensor, what the error says)
     "huge strings": (
         _declare([HUGE], size=HUGE + 4, dtype=7),
         "w",
-        "tensor 'w': bytes 208..1099511627988 lie past the end",
+        "tensor 'w': 1099511627776 strings cannot fit in the 24 bytes from its offset",
     ),
     "huge partitioned": (
         _huge_partitioned,

@@ -101,7 +101,9 @@ def test_verify_of_a_string_length_of_2_to_70_is_one_sentence(capsys, tmp_path):
     assert "damaged: s: " in out and "checksum does not match" in out
     with (
         open_checkpoint(prefix) as ckpt,
-        pytest.raises(CheckpointError, match="tensor 's': string lengths do not add up"),
+        pytest.raises(
+            CheckpointError, match="tensor 's': its string lengths' checksum does not match"
+        ),
     ):
         ckpt.read("s")
 

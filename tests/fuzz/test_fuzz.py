@@ -29,11 +29,6 @@ KNOWN_OPEN: dict[str, list[tuple[str, str]]] = {
     "*": [],
     "index-fields+index-bytes+index-names": [
         (
-            r"verify reports damage TensorFlow does not see: .*(past the end|checksum does not)",
-            "found by fuzzing (issue 11): verify judges a string tensor by its recorded size, "
-            "which TensorFlow's reader ignores",
-        ),
-        (
             r"(?s)traceback: ValueError at writer\.py.*starting with a NUL byte",
             "found by fuzzing (issue 11): remap of a key that starts with a NUL byte (now listed "
             "as TensorFlow lists it) ends in a ValueError traceback from the writer",
