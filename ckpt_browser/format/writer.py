@@ -262,8 +262,11 @@ class CheckpointWriter:
         if self._finished or self._aborted:
             raise ValueError("the checkpoint writer is already closed")
         key = key_of_name(name)  # names as a checkpoint shows them: escapes spell bytes
-        if not key or key.startswith(b"\x00"):
-            raise ValueError(f"invalid tensor name {name!r}: empty or starting with a NUL byte")
+        if not key:  # the header's key
+            raise ValueError(f"invalid tensor name {name!r}: it is empty")
+        # A key may start with a zero byte, as slice keys do: TensorFlow writes and lists one as a
+        # tensor unless an entry names it as its slice, and the check above refuses a clash with
+        # a slice of this checkpoint (`add_partitioned` checks the other order).
         if key in self._entries:
             raise ValueError(f"tensor {name!r} was already added")
         return key

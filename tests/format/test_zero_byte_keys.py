@@ -84,3 +84,13 @@ def test_ls_shows_the_stray_key_escaped(capsys, zero_byte_keys):
     out = capsys.readouterr().out
     assert "\\x00stray" in out and "\x00" not in out
     assert "4 tensors" in out
+
+
+def test_remap_copies_the_stray_keys_as_tensorflow_reads_them(capsys, tmp_path, zero_byte_keys):
+    output = str(tmp_path / "out" / "model")
+    assert main(["remap", zero_byte_keys, output]) == 0, capsys.readouterr().err
+    tf = import_tensorflow()
+    assert tensorflow_listing(output) == tensorflow_listing(zero_byte_keys)
+    source, copy = tf.train.load_checkpoint(zero_byte_keys), tf.train.load_checkpoint(output)
+    for key in ("part", "w", STRAY.decode(), STRAY_LIKE_PART.decode()):
+        np.testing.assert_array_equal(copy.get_tensor(key), source.get_tensor(key))

@@ -29,11 +29,6 @@ KNOWN_OPEN: dict[str, list[tuple[str, str]]] = {
     "*": [],
     "index-fields+index-bytes+index-names": [
         (
-            r"(?s)traceback: ValueError at writer\.py.*starting with a NUL byte",
-            "found by fuzzing (issue 11): remap of a key that starts with a NUL byte (now listed "
-            "as TensorFlow lists it) ends in a ValueError traceback from the writer",
-        ),
-        (
             r"traceback: ValueError at tensor_bytes\.py",
             "found by fuzzing (issue 11): remap of a source tensor of dtype resource ends in a "
             "ValueError traceback",
