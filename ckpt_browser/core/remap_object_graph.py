@@ -14,7 +14,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import bisect
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -73,7 +74,7 @@ def plan_object_graph(
     }
     source = sources[number]
     data = bytes(source.read(OBJECT_GRAPH_KEY).item())
-    new_data, removed = rewrite_object_graph(data, renames)
+    new_data, removed = rewrite_object_graph(data, renames, source)
     changed = sum(old != new for old, new in renames.items())
     parts = []
     if changed:
@@ -101,9 +102,12 @@ def _unreadable_graph(sources: Sequence[Checkpoint]) -> ObjectGraphPlan:
     )
 
 
-def rewrite_object_graph(data: bytes, keys: Mapping[str, str]) -> tuple[bytes, int]:
-    """Rename attribute keys by `keys` (old -> new names, see `format.names`); remove attributes
-    whose key is not in it or whose new key is not text.
+def rewrite_object_graph(
+    data: bytes, keys: Mapping[str, str], source_names: Collection[str] = ()
+) -> tuple[bytes, int]:
+    """Rename attribute keys by `keys` (old -> new names of the written tensors, see
+    `format.names`); remove attributes whose tensors are not all written or whose new key is not
+    text. `source_names` are all the source's tensors (see `_renamed_attribute`).
 
     Returns the serialized graph and how many attributes were removed.
     """
@@ -111,11 +115,16 @@ def rewrite_object_graph(data: bytes, keys: Mapping[str, str]) -> tuple[bytes, i
         graph = protos.TrackableObjectGraph.FromString(data)
     except Exception as exc:  # protobuf raises DecodeError or others on bad bytes
         raise CheckpointError(f"the object graph does not parse ({exc})") from None
+    sorted_names: list[str] = []  # sorted when first needed: most attributes name one tensor
     removed = 0
     for node in graph.nodes:
         kept = []
         for attribute in node.attributes:
-            new_name = keys.get(name_of_key(attribute.checkpoint_key.encode()))
+            old_name = name_of_key(attribute.checkpoint_key.encode())
+            new_name = keys.get(old_name)
+            if new_name is None:
+                sorted_names = sorted_names or sorted(source_names)
+                new_name = _renamed_prefix(old_name, keys, sorted_names)
             new_key = None if new_name is None else key_text(new_name)
             if new_key is None:
                 removed += 1
@@ -129,3 +138,29 @@ def rewrite_object_graph(data: bytes, keys: Mapping[str, str]) -> tuple[bytes, i
             del node.attributes[:]
             node.attributes.extend(copies)
     return graph.SerializeToString(), removed
+
+
+def _renamed_prefix(old: str, keys: Mapping[str, str], sorted_names: list[str]) -> str | None:
+    """The new key of an attribute that names no written tensor, or None if the output cannot
+    restore it.
+
+    An attribute's key is its tensor's key, or, for an object saved as several tensors, the
+    prefix of theirs: a tf.data iterator saves `<key>_STATE`, a lookup table `<key>-keys` and
+    `<key>-values`, and TensorFlow finds them by adding the suffix. Such a key is renamed when
+    every source tensor under it is written, each under one new prefix with its own suffix.
+    """
+    start = bisect.bisect_left(sorted_names, old)
+    if start < len(sorted_names) and sorted_names[start] == old:
+        return None  # the tensor itself was dropped
+    parts = []
+    for name in sorted_names[start:]:
+        if not name.startswith(old):
+            break
+        parts.append(name)
+    prefixes = set()
+    for name in parts:
+        suffix, new = name[len(old) :], keys.get(name)
+        if new is None or not new.endswith(suffix):
+            return None  # dropped, or renamed so that no one key finds it
+        prefixes.add(new[: len(new) - len(suffix)])
+    return prefixes.pop() if len(prefixes) == 1 else None

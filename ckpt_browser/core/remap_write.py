@@ -143,7 +143,7 @@ def _write_row(
     if stored is None:  # strings, partitioned tensors, big-endian files: checked before copying
         checksums.check(source, key)
     dtype = from_name(row.dtype)
-    if dtype.is_string:
+    if not dtype.is_fixed_size:  # strings, and variants (each element the bytes TF stores)
         strings = array.reshape(row.shape)
         writer.add(row.name, strings, dtype)
         return strings

@@ -2,7 +2,8 @@
 
 Everything here yields the bytes a piece at a time, so that a writer can stream a tensor of any
 size with a few MB of memory: fixed-size types as their little-endian row-major bytes, DT_STRING
-in TensorFlow's layout of lengths, length checksum and string bytes.
+in TensorFlow's layout of lengths, length checksum and string bytes, DT_VARIANT element by element
+with a checksum after each.
 """
 
 from __future__ import annotations
@@ -52,12 +53,14 @@ def resolve_dtype(requested: DTypeLike | None, array_dtype: np.dtype | None) -> 
         resolved = dtypes.from_name(requested)
     else:
         resolved = resolve_dtype(None, np.dtype(requested))
-    if resolved.enum in (dtypes.VARIANT, dtypes.RESOURCE):
-        raise ValueError(f"{resolved.name} tensors cannot be written")
+    if resolved.enum == dtypes.RESOURCE:
+        raise ValueError("resource tensors cannot be written: TensorFlow never stores one")
     if native is not None:
+        if resolved.enum == dtypes.VARIANT and native.kind != "O":
+            raise ValueError(f"cannot store a {native} array as variants (bytes are needed)")
         if resolved.is_string and native.kind not in "OSUT":
             raise ValueError(f"cannot store a {native} array as strings")
-        if not resolved.is_string and native != resolved.numpy:
+        if resolved.is_fixed_size and native != resolved.numpy:
             raise ValueError(f"cannot store a {native} array as {resolved.name}")
     return resolved
 
@@ -137,6 +140,25 @@ def string_pieces(array: np.ndarray) -> Iterator[tuple[bytes, int]]:
         data = b"".join(_encoded(flat[start : start + STRING_CHUNK_ELEMENTS]))
         crc = crc32c(data, crc)
         yield data, crc
+
+
+def variant_pieces(array: np.ndarray) -> Iterator[tuple[bytes, int]]:
+    """DT_VARIANT (format doc 4.4), as TensorFlow's SaveV2 writes it: per element its varint
+    length, its bytes (a serialized VariantTensorDataProto, as the reader returns it) and the
+    masked CRC of everything so far, each length counted in the CRC as a little-endian uint64.
+
+    Yields (piece, CRC so far), a chunk of elements at a time; the last CRC is the entry's.
+    """
+    flat = array.flat
+    crc = 0
+    for start in range(0, array.size, STRING_CHUNK_ELEMENTS):
+        parts = []
+        for element in _encoded(flat[start : start + STRING_CHUNK_ELEMENTS]):
+            crc = crc32c(element, crc32c(len(element).to_bytes(8, "little"), crc))
+            checksum = mask(crc).to_bytes(4, "little")
+            crc = crc32c(checksum, crc)
+            parts += [encode_varint(len(element)), element, checksum]
+        yield b"".join(parts), crc
 
 
 def _crc_of_lengths(lengths: list[int], crc: int) -> int:

@@ -42,6 +42,7 @@ from .tensor_bytes import (
     raw_pieces,
     resolve_dtype,
     string_pieces,
+    variant_pieces,
 )
 
 # The data file is pushed to disk in the background each time this much more has been written.
@@ -153,7 +154,7 @@ class CheckpointWriter:
         resolved = resolve_dtype(dtype, None)
         shape = _checked_shape(shape)
         count = math.prod(shape)
-        if resolved.is_string:
+        if not resolved.is_fixed_size:  # strings and variants
             elements = [e for chunk in chunks for e in np.asarray(chunk, dtype=object).reshape(-1)]
             if len(elements) != count:
                 raise ValueError(f"{name}: {len(elements)} strings given for shape {shape}")
@@ -274,6 +275,8 @@ class CheckpointWriter:
     def _write_array(self, key: bytes, dtype: dtypes.DType, array: np.ndarray) -> None:
         if dtype.is_string:
             self._write_entry(key, dtype, array.shape, string_pieces(array), checksummed=True)
+        elif dtype.enum == dtypes.VARIANT:
+            self._write_entry(key, dtype, array.shape, variant_pieces(array), checksummed=True)
         else:
             self._write_entry(key, dtype, array.shape, c_order_pieces(array))
 

@@ -370,7 +370,7 @@ def test_mistakes_found_before_writing_keep_the_writer_usable(tmp_path: Path, tf
         with pytest.raises(ValueError, match="cannot store"):
             writer.add("b", np.ones(3), "int32")
         with pytest.raises(ValueError, match="cannot be written"):
-            writer.add_stream("c", "variant", (1,), [])
+            writer.add_stream("c", "resource", (1,), [])
         pv = np.zeros((4, 2))
         bad_tilings = {
             "overlap": [([(0, 3), (0, 2)], pv[:3]), ([(2, 2), (0, 2)], pv[2:])],

@@ -27,13 +27,6 @@ from hypothesis import strategies as st
 # family -> [(pattern over "class: signature", the issue item that covers it)]
 KNOWN_OPEN: dict[str, list[tuple[str, str]]] = {
     "*": [],
-    "index-fields+index-bytes+index-names": [
-        (
-            r"traceback: ValueError at tensor_bytes\.py",
-            "found by fuzzing (issue 11): remap of a source tensor of dtype resource ends in a "
-            "ValueError traceback",
-        ),
-    ],
 }
 FAMILIES = [
     "index-bytes",
