@@ -27,6 +27,7 @@ import sys
 import tempfile
 import threading
 import time
+import traceback
 from collections import Counter
 from pathlib import Path
 
@@ -180,9 +181,12 @@ class Campaign:
                 try:
                     self._one(number, folder, workers, log)
                 except Exception as exc:  # the harness's own fault: count it, keep going
+                    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
                     with self.lock:
                         self.counts["harness error"] += 1
                         self.signatures[f"harness error: {type(exc).__name__}: {exc}"] += 1
+                        log.write(json.dumps({"run": number, "harness error": text}) + "\n")
+                        log.flush()
                 done = sum(self.counts.values())
                 if index == 0 and done % self.options.progress == 0:
                     _progress(self.counts, done, self.options.runs, self.started)

@@ -97,6 +97,8 @@ def mutate_index(data: bytes, rng: random.Random, family: str | None = None) -> 
         pairs = table_items(data)
     except Exception:  # an earlier mutation of this case broke it: bytes are all that is left
         return mutate_bytes(data, rng)
+    if not pairs:  # an earlier mutation left an empty table
+        return mutate_bytes(data, rng)
     if family is None:
         family = rng.choices(list(INDEX_OPERATORS), [3, 9, 2, 1])[0]
     op = rng.choice(INDEX_OPERATORS[family])
