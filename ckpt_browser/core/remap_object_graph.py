@@ -44,7 +44,7 @@ def plan_object_graph(
 ) -> ObjectGraphPlan:
     if target is not None:
         if target.object_graph is None:
-            tf2_sources = sum(s.object_graph is not None for s in sources)
+            tf2_sources = sum(OBJECT_GRAPH_KEY in s for s in sources)  # readable graph or not
             note = (
                 "the sources' object graphs are not carried: the target restores by name"
                 if tf2_sources

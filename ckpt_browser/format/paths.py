@@ -142,7 +142,7 @@ def resolve_prefix(path: str) -> str:
         prefix = path[: -len(".meta")]
         if not os.path.exists(prefix + ".index"):
             raise CheckpointError(
-                f"this is a graph (.meta); its checkpoint {os.path.basename(prefix)}.index "
+                f"this is a graph (.meta); its checkpoint {os.path.basename(prefix) + '.index'!r} "
                 "is not beside it",
                 path,
             )
@@ -174,7 +174,7 @@ def _prefix_of_directory(directory: str) -> str:
             return prefix
         raise CheckpointError(
             f"the 'checkpoint' file names {state.model_checkpoint_path!r}, but "
-            f"{os.path.basename(prefix)}.index does not exist",
+            f"{os.path.basename(prefix) + '.index'!r} does not exist",
             os.path.join(directory, STATE_FILE),
         )
     on_disk = _prefixes_on_disk(directory)

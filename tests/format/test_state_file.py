@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 from tf_checkpoints import import_tensorflow, write_with_tf
 
-from ckpt_browser.format import open_checkpoint, resolve_prefix
+from ckpt_browser.format import CheckpointError, open_checkpoint, resolve_prefix
 from ckpt_browser.format.paths import history, read_state
 
 
@@ -76,3 +76,13 @@ def test_state_file_reads_as_tensorflow_reads_it(three_checkpoints, text):
     # The history marks what the state file lists, as TensorFlow's list.
     listed = [record.prefix for record in history(directory) if record.listed]
     assert sorted(listed) == sorted(theirs.all_model_checkpoint_paths or [latest])
+
+
+def test_a_state_file_naming_a_missing_checkpoint_with_a_line_break_is_one_line(tmp_path):
+    """The name comes from the file: it is quoted, escapes and all, never printed raw."""
+    (tmp_path / "checkpoint").write_text('model_checkpoint_path: "line\\nbreak"\n')
+    assert import_tensorflow().train.latest_checkpoint(str(tmp_path)) is None
+    with pytest.raises(CheckpointError) as error:
+        resolve_prefix(str(tmp_path))
+    assert "\n" not in str(error.value)
+    assert "names 'line\\nbreak', but 'line\\nbreak.index' does not exist" in str(error.value)
