@@ -18,20 +18,20 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .core.formatting import plural
-from .core.printable import printable, printable_lines
-from .core.scope_tree import parameters_of
-from .core.text_report import (
+from ckpt_browser.core.formatting import plural
+from ckpt_browser.core.printable import printable, printable_lines
+from ckpt_browser.core.scope_tree import parameters_of
+from ckpt_browser.core.text_report import (
     describe_tensor,
     json_default,
     json_one_item_per_line,
     variable_record,
 )
-from .data_files import resource_path
-from .format import Checkpoint, CheckpointError, ChecksumError, open_checkpoint
-from .format.atomic import atomic_output
-from .format.names import name_of_key
-from .interrupts import EXIT_TERMINATED, Terminated, sigterm_interrupts
+from ckpt_browser.data_files import resource_path
+from ckpt_browser.format import Checkpoint, CheckpointError, ChecksumError, open_checkpoint
+from ckpt_browser.format.atomic import atomic_output
+from ckpt_browser.format.names import name_of_key
+from ckpt_browser.interrupts import EXIT_TERMINATED, Terminated, sigterm_interrupts
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_ERROR = 0, 1, 2
 
@@ -103,7 +103,7 @@ def _find(ckpt: Checkpoint, name: str) -> str:
 def cmd_ls(args: argparse.Namespace) -> int:
     import re
 
-    from .core.formatting import format_bytes, format_shape
+    from ckpt_browser.core.formatting import format_bytes, format_shape
 
     with _open(args.path) as ckpt:
         names = list(ckpt)
@@ -137,7 +137,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from .core.stats import compute_stats
+    from ckpt_browser.core.stats import compute_stats
 
     with _open(args.path) as ckpt:
         name = _find(ckpt, args.name)
@@ -166,7 +166,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from .core.export import ExportError, check_destination, export_tensors
+    from ckpt_browser.core.export import ExportError, check_destination, export_tensors
 
     try:
         check_destination(args.output, len(args.names))
@@ -194,7 +194,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
-    from .core.formatting import format_bytes
+    from ckpt_browser.core.formatting import format_bytes
 
     with _open(args.path) as ckpt:
         problems = ckpt.verify()
@@ -209,9 +209,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from .core.compare import CompareOptions, compare_checkpoints
-    from .core.compare_report import format_json, format_table
-    from .core.name_alignment import Alignment, PrefixRule
+    from ckpt_browser.core.compare import CompareOptions, compare_checkpoints
+    from ckpt_browser.core.compare_report import format_json, format_table
+    from ckpt_browser.core.name_alignment import Alignment, PrefixRule
 
     try:
         alignment = Alignment(
@@ -245,13 +245,13 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 def cmd_remap(args: argparse.Namespace) -> int:
     """Plan (and unless --dry-run, write) a checkpoint with names mapped onto a target's."""
-    from .core.formatting import format_bytes
-    from .core.remap_export import tensorflow_script
-    from .core.remap_plan import RemapInputs, build_plan
-    from .core.remap_report import plan_lines, problem_lines
-    from .core.remap_spec import RemapSpec, load_spec, save_spec
-    from .core.remap_suggest import suggest
-    from .core.remap_write import write_remap
+    from ckpt_browser.core.formatting import format_bytes
+    from ckpt_browser.core.remap_export import tensorflow_script
+    from ckpt_browser.core.remap_plan import RemapInputs, build_plan
+    from ckpt_browser.core.remap_report import plan_lines, problem_lines
+    from ckpt_browser.core.remap_spec import RemapSpec, load_spec, save_spec
+    from ckpt_browser.core.remap_suggest import suggest
+    from ckpt_browser.core.remap_write import write_remap
 
     if len(args.paths) < 2:
         raise UsageError("remap needs one or more sources and a destination: SRC [SRC2 ...] DST")
@@ -321,7 +321,7 @@ class _AppendRule(argparse.Action):
     """Collect --rule, --regex, --drop, --keep, --ema, --drop-optimizer in command-line order."""
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
-        from .core import remap_rules
+        from ckpt_browser.core import remap_rules
 
         makers = {
             "--rule": remap_rules.parse_rename,
@@ -340,10 +340,10 @@ class _AppendRule(argparse.Action):
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from .core.graph_model import GraphModel
-    from .core.graph_summary import graph_record, graph_summary, resolve_graph_path
-    from .format.graph import load_graph
-    from .format.meta_graphs import format_tags, parse_tags
+    from ckpt_browser.core.graph_model import GraphModel
+    from ckpt_browser.core.graph_summary import graph_record, graph_summary, resolve_graph_path
+    from ckpt_browser.format.graph import load_graph
+    from ckpt_browser.format.meta_graphs import format_tags, parse_tags
 
     tags = parse_tags(args.tag) if args.tag is not None else None
     graph = load_graph(resolve_graph_path(args.path), tags=tags)
@@ -560,7 +560,7 @@ def _run_gui(argv: Sequence[str]) -> int:
     if len(paths) > 2:
         raise UsageError("give one checkpoint to open, or two to compare")
     size = _parse_size(args.size)
-    from .ui.app import run_gui
+    from ckpt_browser.ui.app import run_gui
 
     return run_gui(
         paths,

@@ -8,9 +8,8 @@ never as a traceback, which goes to the debug log only.
 
 from __future__ import annotations
 
+from ckpt_browser.core.printable import printable
 from ckpt_browser.format import CheckpointError
-
-from .printable import printable
 
 # An exception's text can hold a whole tensor name or a repr of megabytes of data.
 FIRST_LINE_LIMIT = 300

@@ -27,14 +27,14 @@ from typing import IO
 
 import numpy as np
 
-from ..format import Checkpoint
-from ..format.atomic import atomic_output
-from ..format.crc import array_bytes
-from ..format.tensor_checksums import StoredChecksum
-from .csv_export import write_csv
-from .export_strings import exported_strings, strings_for_export
-from .remap_stream import ChecksumAccumulator, chunks
-from .source_checksums import ChecksumPolicy
+from ckpt_browser.core.csv_export import write_csv
+from ckpt_browser.core.export_strings import exported_strings, strings_for_export
+from ckpt_browser.core.remap_stream import ChecksumAccumulator, chunks
+from ckpt_browser.core.source_checksums import ChecksumPolicy
+from ckpt_browser.format import Checkpoint
+from ckpt_browser.format.atomic import atomic_output
+from ckpt_browser.format.crc import array_bytes
+from ckpt_browser.format.tensor_checksums import StoredChecksum
 
 __all__ = [
     "ExportError",

@@ -12,8 +12,8 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from .formatting import plural
-from .remap_spec import RemapSpec
+from ckpt_browser.core.formatting import plural
+from ckpt_browser.core.remap_spec import RemapSpec
 
 # Drafts kept at most; the oldest goes first (each is a few KB of JSON in the settings file).
 DRAFT_LIMIT = 20

@@ -15,12 +15,11 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
+from ckpt_browser.core.formatting import plural
+from ckpt_browser.core.printable import printable
+from ckpt_browser.core.remap_plan import Plan, Status
+from ckpt_browser.data_files import resource_path
 from ckpt_browser.format.names import key_text
-
-from ..data_files import resource_path
-from .formatting import plural
-from .printable import printable
-from .remap_plan import Plan, Status
 
 # The generated module, with {what}, {sources} and {maps} to fill in (literal braces doubled).
 # A resource of its own: it is TensorFlow code for the user's script, never run by this package.

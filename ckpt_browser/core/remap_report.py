@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from .formatting import format_shape
-from .printable import printable
-from .remap_plan import Plan, RemapInputs, Row
-from .remap_suggest import Suggestion
+from ckpt_browser.core.formatting import format_shape
+from ckpt_browser.core.printable import printable
+from ckpt_browser.core.remap_plan import Plan, RemapInputs, Row
+from ckpt_browser.core.remap_suggest import Suggestion
 
 # How many names of one problem are listed before "... and N more".
 NAMES_SHOWN = 10

@@ -12,10 +12,9 @@ import os
 from dataclasses import dataclass, field
 
 from ckpt_browser.core.formatting import plural
+from ckpt_browser.core.remap_rules import Rule
 from ckpt_browser.format import CheckpointError
 from ckpt_browser.format.dtypes import BY_NAME
-
-from .remap_rules import Rule
 
 FORMAT_VERSION = 1
 CAST_TO_TARGET = "target"

@@ -15,9 +15,8 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from ckpt_browser.core.remap_plan import Plan, RemapInputs, SourceRef, Status
 from ckpt_browser.format.kinds import strip_attribute
-
-from .remap_plan import Plan, RemapInputs, SourceRef, Status
 
 # A shape bucket bigger than this is not searched for similar names (it would take seconds on
 # tens of thousands of same-shaped biases, and a name that similar would share a tail anyway).

@@ -21,6 +21,10 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ckpt_browser.core.formatting import plural
+from ckpt_browser.core.remap_object_graph import ObjectGraphPlan
+from ckpt_browser.core.remap_plan import Plan, RemapInputs, Row, Status
+from ckpt_browser.core.remap_stream import ChecksumAccumulator, checksum_of, chunks
+from ckpt_browser.core.source_checksums import ChecksumPolicy
 from ckpt_browser.format import Checkpoint, CheckpointError, ChecksumError, open_checkpoint
 from ckpt_browser.format.bundle import BundleIndex
 from ckpt_browser.format.crc import mask
@@ -30,11 +34,6 @@ from ckpt_browser.format.kinds import OBJECT_GRAPH_KEY
 from ckpt_browser.format.paths import resolve_prefix
 from ckpt_browser.format.staged_checkpoint import StagedCheckpoint
 from ckpt_browser.format.writer import CheckpointWriter, WriteCancelled, checkpoint_state_text
-
-from .remap_object_graph import ObjectGraphPlan
-from .remap_plan import Plan, RemapInputs, Row, Status
-from .remap_stream import ChecksumAccumulator, checksum_of, chunks
-from .source_checksums import ChecksumPolicy
 
 __all__ = ["WriteCancelled", "WriteResult", "output_bytes", "write_remap"]
 

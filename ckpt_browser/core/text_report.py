@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from .formatting import format_bytes, format_number, format_shape, plural
-from .printable import printable
+from ckpt_browser.core.formatting import format_bytes, format_number, format_shape, plural
+from ckpt_browser.core.printable import printable
 
 if TYPE_CHECKING:  # the statistics module loads thread pools: `ls` has no need of it
-    from ..format import TensorInfo
-    from .stats import TensorStats
+    from ckpt_browser.core.stats import TensorStats
+    from ckpt_browser.format import TensorInfo
 
 
 def describe_tensor(info: TensorInfo, stats: TensorStats) -> str:

@@ -18,17 +18,17 @@ from typing import NamedTuple
 import numpy as np
 from google.protobuf.message import DecodeError
 
-from . import dtypes, protos
-from .array_shapes import shape_problem
-from .crc import crc32c, mask
-from .errors import CheckpointError, ChecksumError
-from .files import open_regular
-from .gc_pause import gc_paused
-from .names import name_of_key, names_of_keys
-from .pages import drop_pages
-from .slice_keys import slice_key
-from .sstable import Table
-from .string_tensors import (
+from ckpt_browser.format import dtypes, protos
+from ckpt_browser.format.array_shapes import shape_problem
+from ckpt_browser.format.crc import crc32c, mask
+from ckpt_browser.format.errors import CheckpointError, ChecksumError
+from ckpt_browser.format.files import open_regular
+from ckpt_browser.format.gc_pause import gc_paused
+from ckpt_browser.format.names import name_of_key, names_of_keys
+from ckpt_browser.format.pages import drop_pages
+from ckpt_browser.format.slice_keys import slice_key
+from ckpt_browser.format.sstable import Table
+from ckpt_browser.format.string_tensors import (
     LayoutChecksumError,
     LayoutError,
     string_layout,

@@ -10,16 +10,16 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import kinds, paths
-from .bundle import BundleEntry, BundleIndex, DataFiles
-from .dtypes import DType
-from .errors import CheckpointError, ChecksumError
-from .gc_pause import gc_paused
-from .kinds import TensorKind
-from .partitions import StoredSlice, assemble, check_slices, format_extents
-from .shard_check import ShardCheck, check_shards
-from .slice_keys import slice_key
-from .tensor_checksums import StoredChecksum
+from ckpt_browser.format import kinds, paths
+from ckpt_browser.format.bundle import BundleEntry, BundleIndex, DataFiles
+from ckpt_browser.format.dtypes import DType
+from ckpt_browser.format.errors import CheckpointError, ChecksumError
+from ckpt_browser.format.gc_pause import gc_paused
+from ckpt_browser.format.kinds import TensorKind
+from ckpt_browser.format.partitions import StoredSlice, assemble, check_slices, format_extents
+from ckpt_browser.format.shard_check import ShardCheck, check_shards
+from ckpt_browser.format.slice_keys import slice_key
+from ckpt_browser.format.tensor_checksums import StoredChecksum
 
 Index = tuple  # a tuple of ints and slices, as for numpy basic indexing
 
@@ -254,7 +254,7 @@ class Checkpoint(Mapping[str, TensorInfo]):
         entry = self._index.entries.get(kinds.OBJECT_GRAPH_KEY)
         if entry is None or not entry.dtype.is_string or entry.shape != ():
             return None
-        from .object_graph import ObjectGraph
+        from ckpt_browser.format.object_graph import ObjectGraph
 
         # The index lists every name on its own: a missing or damaged object graph costs the
         # readable names, not the listing (TensorFlow's list_variables works on such a prefix).

@@ -15,7 +15,7 @@ import os
 import stat
 from typing import BinaryIO
 
-from .errors import CheckpointError
+from ckpt_browser.format.errors import CheckpointError
 
 # Protobuf refuses to parse a message of 2 GiB or more, so a larger graph cannot be one.
 PROTOBUF_MAX_BYTES = (1 << 31) - 1

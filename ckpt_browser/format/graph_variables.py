@@ -18,13 +18,13 @@ from typing import TYPE_CHECKING
 import numpy as np
 from google.protobuf.message import DecodeError
 
-from . import protos
-from .errors import CheckpointError
-from .object_graph import saved_variable_keys
-from .tensor_proto import dtype_name, shape_of, to_numpy
+from ckpt_browser.format import protos
+from ckpt_browser.format.errors import CheckpointError
+from ckpt_browser.format.object_graph import saved_variable_keys
+from ckpt_browser.format.tensor_proto import dtype_name, shape_of, to_numpy
 
 if TYPE_CHECKING:
-    from .graph import GraphFile, GraphNode
+    from ckpt_browser.format.graph import GraphFile, GraphNode
 
 VARIABLE_OPS = {"VariableV2", "Variable", "VarHandleOp"}
 

@@ -16,9 +16,9 @@ from collections.abc import Iterable, Sequence
 
 from google.protobuf.message import DecodeError
 
-from . import protos
-from .errors import CheckpointError
-from .files import read_graph_bytes
+from ckpt_browser.format import protos
+from ckpt_browser.format.errors import CheckpointError
+from ckpt_browser.format.files import read_graph_bytes
 
 TagSet = tuple[str, ...]
 
@@ -53,7 +53,9 @@ def list_meta_graphs(path: str) -> list[TagSet]:
             saved = None  # load_graph below says what is wrong with the file
         if saved is not None and saved.meta_graphs:
             return [tuple(meta.meta_info_def.tags) for meta in saved.meta_graphs]
-    from .graph import load_graph  # a .meta or GraphDef: recognising it means parsing it
+    from ckpt_browser.format.graph import (
+        load_graph,  # a .meta or GraphDef: recognising it means parsing it
+    )
 
     return load_graph(path).meta_graphs
 

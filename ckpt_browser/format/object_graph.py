@@ -28,9 +28,9 @@ from dataclasses import dataclass
 
 from google.protobuf.message import DecodeError
 
-from . import protos
-from .errors import CheckpointError
-from .names import name_of_key
+from ckpt_browser.format import protos
+from ckpt_browser.format.errors import CheckpointError
+from ckpt_browser.format.names import name_of_key
 
 VARIABLE_VALUE = "VARIABLE_VALUE"
 

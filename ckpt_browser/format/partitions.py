@@ -20,10 +20,10 @@ from typing import NamedTuple, NoReturn
 
 import numpy as np
 
-from .array_shapes import shape_problem
-from .bundle import BundleEntry, BundleIndex, DataFiles, Extents
-from .errors import CheckpointError
-from .slice_keys import slice_key
+from ckpt_browser.format.array_shapes import shape_problem
+from ckpt_browser.format.bundle import BundleEntry, BundleIndex, DataFiles, Extents
+from ckpt_browser.format.errors import CheckpointError
+from ckpt_browser.format.slice_keys import slice_key
 
 Bounds = tuple[tuple[int, int], ...]  # per dimension [start, stop)
 

@@ -15,9 +15,9 @@ from dataclasses import dataclass
 
 from google.protobuf import text_format
 
-from . import protos
-from .errors import CheckpointError
-from .files import read_capped
+from ckpt_browser.format import protos
+from ckpt_browser.format.errors import CheckpointError
+from ckpt_browser.format.files import read_capped
 
 STATE_FILE = "checkpoint"
 # A `checkpoint` state file is short text: ~140 bytes per checkpoint it lists (a path and a

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from .names import key_of_name
+from ckpt_browser.format.names import key_of_name
 
 # The header bits of SignedNumIncreasing for an encoding of n bytes (1..10), as in ordered_code.cc.
 _SIGNED_HEADERS: dict[int, bytes] = {

@@ -18,10 +18,10 @@ from collections.abc import Iterator
 
 import cramjam
 
-from .crc import crc32c, unmask
-from .errors import CheckpointError
-from .files import open_regular
-from .varint import VarintError, read_varint
+from ckpt_browser.format.crc import crc32c, unmask
+from ckpt_browser.format.errors import CheckpointError
+from ckpt_browser.format.files import open_regular
+from ckpt_browser.format.varint import VarintError, read_varint
 
 FOOTER_SIZE = 48
 MAGIC = 0xDB4775248B80FB57

@@ -15,8 +15,8 @@ from __future__ import annotations
 import struct
 from typing import BinaryIO
 
-from .crc import crc32c, mask
-from .sstable import COMPRESSION_NONE, FOOTER_SIZE, MAGIC
+from ckpt_browser.format.crc import crc32c, mask
+from ckpt_browser.format.sstable import COMPRESSION_NONE, FOOTER_SIZE, MAGIC
 
 BLOCK_SIZE = 262144
 DATA_RESTART_INTERVAL = 16

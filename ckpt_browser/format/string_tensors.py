@@ -21,8 +21,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .crc import crc32c, unmask
-from .varint import VarintError, read_varint
+from ckpt_browser.format.crc import crc32c, unmask
+from ckpt_browser.format.varint import VarintError, read_varint
 
 # TensorFlow's read buffer for data files (kBufferSize): a recorded size up to this is prefetched.
 TF_READ_BUFFER = 1 << 20

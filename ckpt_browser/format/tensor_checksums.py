@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from .crc import mask
-from .errors import ChecksumError
+from ckpt_browser.format.crc import mask
+from ckpt_browser.format.errors import ChecksumError
 
 
 class StoredChecksum(NamedTuple):

@@ -14,8 +14,8 @@ import math
 
 import numpy as np
 
-from . import dtypes
-from .errors import CheckpointError
+from ckpt_browser.format import dtypes
+from ckpt_browser.format.errors import CheckpointError
 
 # A tiny proto can ask for a huge splat (one value, shape [10**12]). A splat is decoded as a
 # read-only broadcast view of its one value, which costs no memory whatever its shape; a tensor
