@@ -342,8 +342,8 @@ class _AppendRule(argparse.Action):
 def cmd_graph(args: argparse.Namespace) -> int:
     from ckpt_browser.core.graph_model import GraphModel
     from ckpt_browser.core.graph_summary import graph_record, graph_summary, resolve_graph_path
-    from ckpt_browser.format.graph import load_graph
-    from ckpt_browser.format.meta_graphs import format_tags, parse_tags
+    from ckpt_browser.format.graph.meta_graphs import format_tags, parse_tags
+    from ckpt_browser.format.graph.reader import load_graph
 
     tags = parse_tags(args.tag) if args.tag is not None else None
     graph = load_graph(resolve_graph_path(args.path), tags=tags)

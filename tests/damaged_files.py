@@ -12,7 +12,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ckpt_browser.format.bundle import BundleIndex
+from ckpt_browser.format.v2.bundle import BundleIndex
 
 
 def flip_stored_byte(prefix: str, key: str | bytes, at: int = 0) -> int:

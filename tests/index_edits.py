@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from ckpt_browser.format import protos
-from ckpt_browser.format.sstable import Table
-from ckpt_browser.format.sstable_writer import TableBuilder
+from ckpt_browser.format.sstable.reader import Table
+from ckpt_browser.format.sstable.writer import TableBuilder
 
 Items = dict[bytes, bytes]
 

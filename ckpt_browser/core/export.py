@@ -34,7 +34,7 @@ from ckpt_browser.core.source_checksums import ChecksumPolicy
 from ckpt_browser.format import Checkpoint
 from ckpt_browser.format.atomic import atomic_output
 from ckpt_browser.format.crc import array_bytes
-from ckpt_browser.format.tensor_checksums import StoredChecksum
+from ckpt_browser.format.v2.tensor_checksums import StoredChecksum
 
 __all__ = [
     "ExportError",

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from enum import Enum
 
-from ckpt_browser.format.graph import GraphFile, GraphNode
+from ckpt_browser.format.graph.reader import GraphFile, GraphNode
 
 VARIABLE_OPS = frozenset(
     {"VariableV2", "Variable", "VarHandleOp", "AutoReloadVariable", "_VarHandlesOp"}

@@ -21,8 +21,8 @@ from ckpt_browser.core.formatting import plural
 from ckpt_browser.core.graph_kinds import NodeKind
 from ckpt_browser.core.graph_model import GraphModel, ItemKind
 from ckpt_browser.format import TensorInfo, TensorKind
-from ckpt_browser.format.graph import GraphFile
-from ckpt_browser.format.meta_graphs import TagSet, format_tags
+from ckpt_browser.format.graph.meta_graphs import TagSet, format_tags
+from ckpt_browser.format.graph.reader import GraphFile
 
 # Checkpoint entries no graph variable stands for (the object graph is bookkeeping).
 _NOT_VARIABLES = {TensorKind.OBJECT_GRAPH}

@@ -25,7 +25,7 @@ import numpy as np
 from ckpt_browser.core.graph_kinds import NodeKind, classify
 from ckpt_browser.core.graph_layout import concatenated_ranges
 from ckpt_browser.format.gc_pause import gc_paused
-from ckpt_browser.format.graph import GraphFile, GraphNode
+from ckpt_browser.format.graph.reader import GraphFile, GraphNode
 
 SERIES_MIN = 5  # at least this many numbered siblings fold into a series
 LIBRARY_NAME = "[functions]"  # brackets cannot occur in a TensorFlow node name

@@ -14,8 +14,8 @@ from ckpt_browser.core.formatting import format_shape, plural
 from ckpt_browser.core.graph_model import GraphModel, ItemKind
 from ckpt_browser.core.printable import printable
 from ckpt_browser.format import CheckpointError
-from ckpt_browser.format.graph import SAVED_MODEL_FILE, GraphFile, GraphNode, find_graph
-from ckpt_browser.format.meta_graphs import format_tags
+from ckpt_browser.format.graph.meta_graphs import format_tags
+from ckpt_browser.format.graph.reader import SAVED_MODEL_FILE, GraphFile, GraphNode, find_graph
 
 GRAPH_SUFFIXES = (".meta", ".pb", ".graphdef")
 TOP_OPS = 15

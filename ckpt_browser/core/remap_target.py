@@ -54,7 +54,7 @@ def load_target(path: str | os.PathLike[str]) -> Target:
 def _graph_target(path: str) -> Target:
     # Imported here: the graph parser is needed only for a graph target, and the command line
     # starts faster without it.
-    from ckpt_browser.format.graph import load_graph
+    from ckpt_browser.format.graph.reader import load_graph
 
     graph = load_graph(path)
     tensors: dict[str, TargetTensor] = {}

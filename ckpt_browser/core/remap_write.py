@@ -26,14 +26,14 @@ from ckpt_browser.core.remap_plan import Plan, RemapInputs, Row, Status
 from ckpt_browser.core.remap_stream import ChecksumAccumulator, checksum_of, chunks
 from ckpt_browser.core.source_checksums import ChecksumPolicy
 from ckpt_browser.format import Checkpoint, CheckpointError, ChecksumError, open_checkpoint
-from ckpt_browser.format.bundle import BundleIndex
 from ckpt_browser.format.crc import mask
 from ckpt_browser.format.dtypes import from_name
 from ckpt_browser.format.files import open_regular
 from ckpt_browser.format.kinds import OBJECT_GRAPH_KEY
 from ckpt_browser.format.paths import resolve_prefix
-from ckpt_browser.format.staged_checkpoint import StagedCheckpoint
-from ckpt_browser.format.writer import CheckpointWriter, WriteCancelled, checkpoint_state_text
+from ckpt_browser.format.v2.bundle import BundleIndex
+from ckpt_browser.format.v2.staged_checkpoint import StagedCheckpoint
+from ckpt_browser.format.v2.writer import CheckpointWriter, WriteCancelled, checkpoint_state_text
 
 __all__ = ["WriteCancelled", "WriteResult", "output_bytes", "write_remap"]
 

@@ -16,7 +16,7 @@ from ckpt_browser.format.dtypes import DType
 from ckpt_browser.format.errors import CheckpointError, ChecksumError
 from ckpt_browser.format.kinds import TensorKind
 from ckpt_browser.format.paths import CheckpointRecord, history, resolve_prefix
-from ckpt_browser.format.shard_check import ShardCheck
+from ckpt_browser.format.v2.shard_check import ShardCheck
 
 __all__ = [
     "Checkpoint",
@@ -40,7 +40,7 @@ __all__ = [
 def __getattr__(name: str) -> object:
     # The writer (threads, text_format) loads on first use: listing a checkpoint never needs it.
     if name in ("CheckpointWriter", "WriteCancelled", "write_checkpoint_state"):
-        from ckpt_browser.format import writer
+        from ckpt_browser.format.v2 import writer
 
         return getattr(writer, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

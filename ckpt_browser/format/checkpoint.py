@@ -11,15 +11,15 @@ from typing import NamedTuple
 import numpy as np
 
 from ckpt_browser.format import kinds, paths
-from ckpt_browser.format.bundle import BundleEntry, BundleIndex, DataFiles
 from ckpt_browser.format.dtypes import DType
 from ckpt_browser.format.errors import CheckpointError, ChecksumError
 from ckpt_browser.format.gc_pause import gc_paused
 from ckpt_browser.format.kinds import TensorKind
-from ckpt_browser.format.partitions import StoredSlice, assemble, check_slices, format_extents
-from ckpt_browser.format.shard_check import ShardCheck, check_shards
-from ckpt_browser.format.slice_keys import slice_key
-from ckpt_browser.format.tensor_checksums import StoredChecksum
+from ckpt_browser.format.v2.bundle import BundleEntry, BundleIndex, DataFiles
+from ckpt_browser.format.v2.partitions import StoredSlice, assemble, check_slices, format_extents
+from ckpt_browser.format.v2.shard_check import ShardCheck, check_shards
+from ckpt_browser.format.v2.slice_keys import slice_key
+from ckpt_browser.format.v2.tensor_checksums import StoredChecksum
 
 Index = tuple  # a tuple of ints and slices, as for numpy basic indexing
 

@@ -42,8 +42,8 @@ from ckpt_browser.core.graph_model import GraphModel
 from ckpt_browser.core.graph_view import Scene, SceneBuilder, ViewState, traced_in_scene
 from ckpt_browser.format import TensorInfo
 from ckpt_browser.format.gc_pause import gc_paused
-from ckpt_browser.format.graph import load_graph
-from ckpt_browser.format.meta_graphs import format_tags
+from ckpt_browser.format.graph.meta_graphs import format_tags
+from ckpt_browser.format.graph.reader import load_graph
 from ckpt_browser.ui.graph_canvas import GraphCanvas
 from ckpt_browser.ui.graph_details import PropertiesView, VariablesView
 from ckpt_browser.ui.graph_search import GraphSearch

@@ -10,8 +10,8 @@ from __future__ import annotations
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QWidget
 
-from ckpt_browser.format.graph import GraphFile
-from ckpt_browser.format.meta_graphs import TagSet, format_tags
+from ckpt_browser.format.graph.meta_graphs import TagSet, format_tags
+from ckpt_browser.format.graph.reader import GraphFile
 
 TIP = "The SavedModel's MetaGraphs, one per tag set: each is a graph of its own"
 

@@ -144,7 +144,7 @@ def bench_startup(paths: dict[str, str]) -> list[Row]:
 
 def bench_index(paths: dict[str, str]) -> list[Row]:
     from ckpt_browser.format import open_checkpoint
-    from ckpt_browser.format.bundle import BundleIndex
+    from ckpt_browser.format.v2.bundle import BundleIndex
 
     seconds = median_time(lambda: BundleIndex(paths["many"]), repeat=7)
     opening = median_time(lambda: open_checkpoint(paths["many"]), repeat=5)
@@ -477,7 +477,7 @@ def bench_graph(paths: dict[str, str]) -> list[Row]:
     from ckpt_browser.core.graph_model import GraphModel
     from ckpt_browser.core.graph_view import SceneBuilder, ViewState
     from ckpt_browser.format.gc_pause import gc_paused
-    from ckpt_browser.format.graph import load_graph
+    from ckpt_browser.format.graph.reader import load_graph
 
     path = _big_graph(paths["big"])
 

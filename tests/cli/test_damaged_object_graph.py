@@ -16,7 +16,7 @@ from tf_checkpoints import import_tensorflow
 
 from ckpt_browser.cli import main
 from ckpt_browser.format import open_checkpoint
-from ckpt_browser.format.bundle import BundleIndex
+from ckpt_browser.format.v2.bundle import BundleIndex
 from ckpt_browser.format.varint import read_varint
 
 GRAPH = "_CHECKPOINTABLE_OBJECT_GRAPH"

@@ -17,8 +17,8 @@ from damaged_files import copy_checkpoint, flip_stored_byte, folder_digest, left
 from tf_checkpoints import import_tensorflow, write_with_tf
 
 from ckpt_browser.cli import main
-from ckpt_browser.format.bundle import BundleIndex
-from ckpt_browser.format.slice_keys import slice_key
+from ckpt_browser.format.v2.bundle import BundleIndex
+from ckpt_browser.format.v2.slice_keys import slice_key
 
 KERNEL = np.arange(12, dtype=np.float32).reshape(3, 4)
 VALUES = {

@@ -20,7 +20,7 @@ from tf_checkpoints import import_tensorflow, write_with_tf
 from ckpt_browser.cli import main
 from ckpt_browser.format import open_checkpoint, resolve_prefix
 from ckpt_browser.format.names import name_of_key
-from ckpt_browser.format.writer import write_checkpoint_state
+from ckpt_browser.format.v2.writer import write_checkpoint_state
 
 
 def hostile_names(mark: Path) -> list[str]:

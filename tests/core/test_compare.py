@@ -362,7 +362,7 @@ def test_release_pages_gives_back_resident_memory(tmp_path: Path):
     status = Path("/proc/self/status")
     if not status.exists() or not pages.CAN_RELEASE:
         pytest.skip("needs Linux /proc and madvise")
-    from ckpt_browser.format.writer import CheckpointWriter
+    from ckpt_browser.format.v2.writer import CheckpointWriter
 
     prefix = str(tmp_path / "big")
     with CheckpointWriter(prefix) as writer:
@@ -470,7 +470,7 @@ def test_many_small_tensors_give_their_pages_back(tmp_path: Path, monkeypatch):
     status = Path("/proc/self/status")
     if not status.exists() or not pages.CAN_RELEASE:
         pytest.skip("needs Linux /proc and madvise")
-    from ckpt_browser.format.writer import CheckpointWriter
+    from ckpt_browser.format.v2.writer import CheckpointWriter
 
     prefix = str(tmp_path / "small")
     with CheckpointWriter(prefix) as writer:

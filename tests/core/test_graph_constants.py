@@ -16,8 +16,8 @@ import pytest
 from ckpt_browser.core.graph_link import GraphConstants
 from ckpt_browser.core.tensor_analysis import analyse_tensor
 from ckpt_browser.format import CheckpointError, protos
-from ckpt_browser.format.graph import load_graph
-from ckpt_browser.format.tensor_proto import MAX_DECODED_BYTES, MAX_EXPANDED_BYTES
+from ckpt_browser.format.graph.reader import load_graph
+from ckpt_browser.format.graph.tensor_proto import MAX_DECODED_BYTES, MAX_EXPANDED_BYTES
 
 FLOAT32, INT32, STRING = 1, 3, 7
 
@@ -140,7 +140,7 @@ def test_a_splat_decodes_as_tensorflow_does():
     tf = pytest.importorskip("tensorflow")
     proto = tf.make_tensor_proto(np.float32(0.25), shape=[3000, 4000])
     assert len(proto.float_val) == 1
-    from ckpt_browser.format.tensor_proto import to_numpy
+    from ckpt_browser.format.graph.tensor_proto import to_numpy
 
     ours = to_numpy(protos.TensorProto.FromString(proto.SerializeToString()))
     theirs = tf.make_ndarray(proto)

@@ -17,7 +17,7 @@ from ckpt_browser.core.graph_link import (
 )
 from ckpt_browser.core.graph_model import GraphModel, ItemKind
 from ckpt_browser.format import open_checkpoint, protos
-from ckpt_browser.format.graph import load_graph
+from ckpt_browser.format.graph.reader import load_graph
 
 
 def their_graph_def(path: Path):

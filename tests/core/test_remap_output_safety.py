@@ -29,7 +29,8 @@ from ckpt_browser.cli import main
 from ckpt_browser.core.remap_plan import RemapInputs, build_plan
 from ckpt_browser.core.remap_spec import RemapSpec
 from ckpt_browser.core.remap_write import write_remap
-from ckpt_browser.format import CheckpointError, staged_checkpoint
+from ckpt_browser.format import CheckpointError
+from ckpt_browser.format.v2 import staged_checkpoint
 
 VALUES = {"v1": np.arange(6, dtype=np.float32), "v2": np.ones((2, 2), np.float32)}
 DATA = ".data-00000-of-00001"
@@ -244,7 +245,7 @@ def test_a_successful_overwrite_leaves_only_the_new_checkpoint(tmp_path, source)
 _SLOW_CLI = textwrap.dedent(
     """
     import sys, time
-    from ckpt_browser.format import writer
+    from ckpt_browser.format.v2 import writer
     from ckpt_browser.core import export
 
     def slowly(write):

@@ -18,7 +18,7 @@ from ckpt_browser.core.remap_rules import Rule, RuleKind
 from ckpt_browser.core.remap_spec import Override, RemapSpec, load_spec, save_spec
 from ckpt_browser.core.remap_suggest import suggest
 from ckpt_browser.format import CheckpointError
-from ckpt_browser.format.writer import CheckpointWriter
+from ckpt_browser.format.v2.writer import CheckpointWriter
 
 
 def write(prefix, tensors: dict[str, np.ndarray]) -> str:
@@ -207,7 +207,7 @@ def test_a_rule_on_twenty_thousand_names_plans_quickly(tmp_path):
 
 def test_a_directory_that_names_another_checkpoint_keeps_its_state_file(tmp_path):
     from ckpt_browser.core.remap_write import write_remap
-    from ckpt_browser.format.writer import write_checkpoint_state
+    from ckpt_browser.format.v2.writer import write_checkpoint_state
 
     source = write(tmp_path / "run" / "model.ckpt-100", {"w": np.ones(3, np.float32)})
     state = write_checkpoint_state(tmp_path / "run", source)

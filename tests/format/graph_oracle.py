@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from tf_checkpoints import import_tensorflow
 
-from ckpt_browser.format.graph import GraphFile
+from ckpt_browser.format.graph.reader import GraphFile
 
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 

@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from ckpt_browser.format import CheckpointError, open_checkpoint, protos, resolve_prefix
-from ckpt_browser.format.sstable_writer import TableBuilder
+from ckpt_browser.format.sstable.writer import TableBuilder
 
 
 def copy_checkpoint(prefix: str, directory: Path) -> str:
@@ -237,7 +237,7 @@ def test_table_builder_round_trip_in_memory():
     for i in range(1000):
         table.add(f"k{i:05d}".encode(), b"v" * (i % 7))
     table.finish()
-    from ckpt_browser.format.sstable import Table
+    from ckpt_browser.format.sstable.reader import Table
 
     items = Table(buffer.getvalue(), "memory").items()
     assert [k for k, _ in items] == [f"k{i:05d}".encode() for i in range(1000)]

@@ -22,9 +22,9 @@ from tf_checkpoints import import_tensorflow, write_with_tf
 
 from ckpt_browser.cli import main
 from ckpt_browser.format import CheckpointError, open_checkpoint, protos
-from ckpt_browser.format.bundle import BundleIndex
-from ckpt_browser.format.sstable import Table
-from ckpt_browser.format.sstable_writer import TableBuilder, encode_varint
+from ckpt_browser.format.sstable.reader import Table
+from ckpt_browser.format.sstable.writer import TableBuilder, encode_varint
+from ckpt_browser.format.v2.bundle import BundleIndex
 from ckpt_browser.format.varint import read_varint
 
 # --- protobuf on the wire ------------------------------------------------------------------------

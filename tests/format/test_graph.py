@@ -18,7 +18,7 @@ from graph_oracle import (
 from tf_checkpoints import import_tensorflow
 
 from ckpt_browser.format import CheckpointError
-from ckpt_browser.format.graph import find_graph, load_graph
+from ckpt_browser.format.graph.reader import find_graph, load_graph
 
 # --- a TF1 graph with every kind of variable ---------------------------------------------------
 

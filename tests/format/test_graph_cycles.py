@@ -19,7 +19,7 @@ from ckpt_browser.core.graph_model import GraphModel, ItemKind
 from ckpt_browser.core.graph_summary import graph_record, graph_summary
 from ckpt_browser.core.graph_view import SceneBuilder, ViewState, traced_in_scene
 from ckpt_browser.format import protos
-from ckpt_browser.format.graph import load_graph
+from ckpt_browser.format.graph.reader import load_graph
 from tests.format.test_special_files import run_cli
 
 

@@ -14,7 +14,7 @@ from graph_oracle import (
 )
 from tf_checkpoints import import_tensorflow
 
-from ckpt_browser.format.graph import load_graph
+from ckpt_browser.format.graph.reader import load_graph
 
 
 @pytest.fixture(scope="module")

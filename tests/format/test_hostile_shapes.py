@@ -23,11 +23,11 @@ from hypothesis import strategies as st
 from ckpt_browser.cli import main
 from ckpt_browser.format import CheckpointError, open_checkpoint, protos
 from ckpt_browser.format.crc import mask
-from ckpt_browser.format.partitions import overlapping_pair
-from ckpt_browser.format.slice_keys import slice_key
-from ckpt_browser.format.sstable import Table
-from ckpt_browser.format.sstable_writer import TableBuilder
-from ckpt_browser.format.writer import CheckpointWriter
+from ckpt_browser.format.sstable.reader import Table
+from ckpt_browser.format.sstable.writer import TableBuilder
+from ckpt_browser.format.v2.partitions import overlapping_pair
+from ckpt_browser.format.v2.slice_keys import slice_key
+from ckpt_browser.format.v2.writer import CheckpointWriter
 from tests.format.test_bad_input import copy_checkpoint
 
 Entries = dict[bytes, protos.BundleEntryProto]

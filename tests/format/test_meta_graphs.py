@@ -7,8 +7,8 @@ from graph_oracle import assert_nodes_match, their_saved_model
 from tf_checkpoints import import_tensorflow
 
 from ckpt_browser.format import CheckpointError
-from ckpt_browser.format.graph import list_meta_graphs, load_graph
-from ckpt_browser.format.meta_graphs import parse_tags
+from ckpt_browser.format.graph.meta_graphs import parse_tags
+from ckpt_browser.format.graph.reader import list_meta_graphs, load_graph
 
 
 def their_loaded_meta_graph(directory, tags):

@@ -20,8 +20,8 @@ from ckpt_browser.cli import main
 from ckpt_browser.core.scope_tree import build_tree
 from ckpt_browser.format import CheckpointWriter, open_checkpoint
 from ckpt_browser.format.names import key_of_name, name_of_key, names_of_keys
-from ckpt_browser.format.sstable import Table
-from ckpt_browser.format.sstable_writer import TableBuilder
+from ckpt_browser.format.sstable.reader import Table
+from ckpt_browser.format.sstable.writer import TableBuilder
 
 # key -> the name it shows as, and its value
 KEYS = {

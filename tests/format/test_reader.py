@@ -11,8 +11,8 @@ import pytest
 from tf_checkpoints import import_tensorflow
 
 from ckpt_browser.format import CheckpointError, TensorKind, open_checkpoint, resolve_prefix
-from ckpt_browser.format.bundle import BundleIndex
-from ckpt_browser.format.sstable import Table
+from ckpt_browser.format.sstable.reader import Table
+from ckpt_browser.format.v2.bundle import BundleIndex
 
 
 def tf_listing(prefix: str) -> dict[str, tuple[str, tuple[int, ...]]]:

@@ -9,8 +9,9 @@ import numpy as np
 import pytest
 from tf_checkpoints import import_tensorflow
 
-from ckpt_browser.format import CheckpointError, open_checkpoint, sstable
+from ckpt_browser.format import CheckpointError, open_checkpoint
 from ckpt_browser.format.crc import crc32c, mask
+from ckpt_browser.format.sstable import reader as sstable
 from ckpt_browser.format.varint import read_varint
 
 TF_SERVING = Path(__file__).resolve().parent.parent / "data" / "tf_serving"

@@ -18,7 +18,7 @@ from damaged_files import copy_checkpoint
 
 from ckpt_browser.format import CheckpointError, open_checkpoint, resolve_prefix
 from ckpt_browser.format.files import PROTOBUF_MAX_BYTES
-from ckpt_browser.format.graph import list_meta_graphs, load_graph
+from ckpt_browser.format.graph.reader import list_meta_graphs, load_graph
 from ckpt_browser.format.paths import STATE_FILE_MAX_BYTES, history
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")

@@ -14,8 +14,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from ckpt_browser.format import protos
-from ckpt_browser.format.sstable import Table
-from ckpt_browser.format.sstable_writer import (
+from ckpt_browser.format.sstable.reader import Table
+from ckpt_browser.format.sstable.writer import (
     BLOCK_SIZE,
     TableBuilder,
     encode_varint,

@@ -19,10 +19,10 @@ from index_edits import edit_entry, entry
 from tf_checkpoints import import_tensorflow, write_with_tf
 
 from ckpt_browser.format import CheckpointError, open_checkpoint
-from ckpt_browser.format.bundle import BundleIndex
 from ckpt_browser.format.crc import crc32c, mask
-from ckpt_browser.format.sstable import Table
-from ckpt_browser.format.string_tensors import string_layout
+from ckpt_browser.format.sstable.reader import Table
+from ckpt_browser.format.v2.bundle import BundleIndex
+from ckpt_browser.format.v2.string_tensors import string_layout
 
 VOCAB = np.array([b"alpha", b"", b"gamma" * 40], dtype=object)
 ITERATOR = "it/.ATTRIBUTES/ITERATOR_STATE"

@@ -8,7 +8,7 @@ import pytest
 from tf_checkpoints import import_tensorflow
 
 from ckpt_browser.format import CheckpointError, protos
-from ckpt_browser.format.tensor_proto import describe, dtype_name, shape_of, to_numpy
+from ckpt_browser.format.graph.tensor_proto import describe, dtype_name, shape_of, to_numpy
 
 
 def tf_proto(dtype: int, shape: list[int], **fields):

@@ -17,8 +17,8 @@ from tf_checkpoints import import_tensorflow, write_with_tf
 from ckpt_browser.cli import main
 from ckpt_browser.format import CheckpointError, open_checkpoint, protos
 from ckpt_browser.format.crc import crc32c, mask
-from ckpt_browser.format.sstable import Table
-from ckpt_browser.format.sstable_writer import TableBuilder, encode_varint
+from ckpt_browser.format.sstable.reader import Table
+from ckpt_browser.format.sstable.writer import TableBuilder, encode_varint
 from ckpt_browser.format.varint import VarintError, read_varint
 
 # 3 + 2**64 in 10 bytes: TensorFlow keeps the low 64 bits, 3.

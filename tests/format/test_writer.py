@@ -20,10 +20,11 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from test_sstable_writer import WORKED_EXAMPLE
 
-from ckpt_browser.format import CheckpointError, tensor_bytes
-from ckpt_browser.format import writer as writer_module
+from ckpt_browser.format import CheckpointError
 from ckpt_browser.format.names import name_of_key
-from ckpt_browser.format.writer import CheckpointWriter, WriteCancelled, write_checkpoint_state
+from ckpt_browser.format.v2 import tensor_bytes
+from ckpt_browser.format.v2 import writer as writer_module
+from ckpt_browser.format.v2.writer import CheckpointWriter, WriteCancelled, write_checkpoint_state
 
 DATA = ".data-00000-of-00001"
 

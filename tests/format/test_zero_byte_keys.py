@@ -15,7 +15,7 @@ from tf_checkpoints import import_tensorflow
 from ckpt_browser.cli import main
 from ckpt_browser.format import open_checkpoint
 from ckpt_browser.format.names import name_of_key
-from ckpt_browser.format.slice_keys import slice_key
+from ckpt_browser.format.v2.slice_keys import slice_key
 
 PART = np.arange(8, dtype=np.float32).reshape(4, 2)
 W = np.array([10, 20, 30], dtype=np.int32)

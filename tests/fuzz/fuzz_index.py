@@ -22,7 +22,7 @@ from fuzz_wire import (
     table_items,
 )
 
-from ckpt_browser.format.slice_keys import slice_key
+from ckpt_browser.format.v2.slice_keys import slice_key
 
 
 def _entry(

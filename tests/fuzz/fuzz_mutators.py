@@ -10,7 +10,7 @@ import random
 
 from fuzz_wire import FIXED32, FIXED64, LENGTH, VARINT, Field, decode_message, encode_message
 
-from ckpt_browser.format.sstable_writer import encode_varint
+from ckpt_browser.format.sstable.writer import encode_varint
 
 # fmt: off
 INTERESTING_INTS = [

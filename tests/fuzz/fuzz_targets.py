@@ -280,7 +280,7 @@ def _exercise_checkpoint(
 
 def _load_graph(path: str) -> dict:
     from ckpt_browser.core.graph_model import GraphModel
-    from ckpt_browser.format.graph import load_graph
+    from ckpt_browser.format.graph.reader import load_graph
 
     try:
         graph = load_graph(path)

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import cramjam
 
 from ckpt_browser.format.crc import crc32c, mask
-from ckpt_browser.format.sstable import FOOTER_SIZE, MAGIC, Table
-from ckpt_browser.format.sstable_writer import BlockBuilder, encode_varint
+from ckpt_browser.format.sstable.reader import FOOTER_SIZE, MAGIC, Table
+from ckpt_browser.format.sstable.writer import BlockBuilder, encode_varint
 
 VARINT, FIXED64, LENGTH, FIXED32 = 0, 1, 2, 5
 

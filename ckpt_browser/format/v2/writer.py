@@ -27,15 +27,15 @@ from google.protobuf import text_format
 
 from ckpt_browser.format import dtypes, protos
 from ckpt_browser.format.atomic import sweep_stale_temporaries, sync_directory, temporary_name
-from ckpt_browser.format.bundle import data_file_name
 from ckpt_browser.format.crc import crc32c, mask
 from ckpt_browser.format.errors import CheckpointError
 from ckpt_browser.format.names import key_of_name
-from ckpt_browser.format.partitions import overlapping_pair, volume
 from ckpt_browser.format.paths import existing_checkpoint_files, existing_data_files
-from ckpt_browser.format.slice_keys import slice_key
-from ckpt_browser.format.sstable_writer import TableBuilder
-from ckpt_browser.format.tensor_bytes import (
+from ckpt_browser.format.sstable.writer import TableBuilder
+from ckpt_browser.format.v2.bundle import data_file_name
+from ckpt_browser.format.v2.partitions import overlapping_pair, volume
+from ckpt_browser.format.v2.slice_keys import slice_key
+from ckpt_browser.format.v2.tensor_bytes import (
     DTypeLike,
     as_array,
     c_order_pieces,

@@ -16,7 +16,7 @@ import struct
 from typing import BinaryIO
 
 from ckpt_browser.format.crc import crc32c, mask
-from ckpt_browser.format.sstable import COMPRESSION_NONE, FOOTER_SIZE, MAGIC
+from ckpt_browser.format.sstable.reader import COMPRESSION_NONE, FOOTER_SIZE, MAGIC
 
 BLOCK_SIZE = 262144
 DATA_RESTART_INTERVAL = 16

@@ -23,9 +23,9 @@ from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
 from ckpt_browser.format.atomic import publish_together, sweep_stale_temporaries, temporary_name
-from ckpt_browser.format.bundle import data_file_name
 from ckpt_browser.format.errors import CheckpointError
 from ckpt_browser.format.paths import existing_checkpoint_files, existing_data_files
+from ckpt_browser.format.v2.bundle import data_file_name
 
 
 class StagedCheckpoint:

@@ -6,7 +6,7 @@ so does `select_meta_graph`. Without a request the serving graph is shown, as Te
 would load it.
 
     list_meta_graphs("model/")                  # [("serve",), ("train",), ("eval",)]
-    load_graph("model/", tags=("train",))       # that MetaGraph (format/graph.py)
+    load_graph("model/", tags=("train",))       # that MetaGraph (format/graph/reader.py)
 """
 
 from __future__ import annotations
@@ -53,7 +53,7 @@ def list_meta_graphs(path: str) -> list[TagSet]:
             saved = None  # load_graph below says what is wrong with the file
         if saved is not None and saved.meta_graphs:
             return [tuple(meta.meta_info_def.tags) for meta in saved.meta_graphs]
-    from ckpt_browser.format.graph import (
+    from ckpt_browser.format.graph.reader import (
         load_graph,  # a .meta or GraphDef: recognising it means parsing it
     )
 

@@ -26,9 +26,9 @@ from ckpt_browser.format.files import open_regular
 from ckpt_browser.format.gc_pause import gc_paused
 from ckpt_browser.format.names import name_of_key, names_of_keys
 from ckpt_browser.format.pages import drop_pages
-from ckpt_browser.format.slice_keys import slice_key
-from ckpt_browser.format.sstable import Table
-from ckpt_browser.format.string_tensors import (
+from ckpt_browser.format.sstable.reader import Table
+from ckpt_browser.format.v2.slice_keys import slice_key
+from ckpt_browser.format.v2.string_tensors import (
     LayoutChecksumError,
     LayoutError,
     string_layout,

@@ -29,21 +29,27 @@ from ckpt_browser.format import protos
 from ckpt_browser.format.dtypes import DType
 from ckpt_browser.format.errors import CheckpointError
 from ckpt_browser.format.files import read_graph_bytes
-from ckpt_browser.format.graph_variables import (
+from ckpt_browser.format.graph.meta_graphs import (
+    SAVED_MODEL_FILE,
+    TagSet,
+    list_meta_graphs,
+    select_meta_graph,
+)
+from ckpt_browser.format.graph.tensor_proto import (
+    declared_type,
+    describe,
+    dtype_name,
+    shape_of,
+    to_numpy,
+)
+from ckpt_browser.format.graph.variables import (
     VARIABLE_COLLECTIONS,
     GraphVariable,
     Partition,
     graph_variables,
     variable_def,
 )
-from ckpt_browser.format.meta_graphs import (
-    SAVED_MODEL_FILE,
-    TagSet,
-    list_meta_graphs,
-    select_meta_graph,
-)
 from ckpt_browser.format.paths import resolve_prefix
-from ckpt_browser.format.tensor_proto import declared_type, describe, dtype_name, shape_of, to_numpy
 
 __all__ = [
     "GraphFile",

@@ -12,12 +12,12 @@ import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
-from ckpt_browser.format.bundle import BundleEntry, BundleIndex, DataFiles
 from ckpt_browser.format.errors import CheckpointError
 from ckpt_browser.format.files import kind_of
 from ckpt_browser.format.paths import existing_data_files
-from ckpt_browser.format.slice_keys import slice_key
-from ckpt_browser.format.string_tensors import refused_extent
+from ckpt_browser.format.v2.bundle import BundleEntry, BundleIndex, DataFiles
+from ckpt_browser.format.v2.slice_keys import slice_key
+from ckpt_browser.format.v2.string_tensors import refused_extent
 
 
 @dataclass(frozen=True)

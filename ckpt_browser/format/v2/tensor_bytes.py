@@ -16,7 +16,7 @@ import numpy as np
 
 from ckpt_browser.format import dtypes
 from ckpt_browser.format.crc import crc32c, mask
-from ckpt_browser.format.sstable_writer import encode_varint
+from ckpt_browser.format.sstable.writer import encode_varint
 
 # Bytes in one piece: large enough to write at disk speed, small enough that copying a
 # non-contiguous array piece by piece costs little memory.

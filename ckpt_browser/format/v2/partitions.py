@@ -21,9 +21,9 @@ from typing import NamedTuple, NoReturn
 import numpy as np
 
 from ckpt_browser.format.array_shapes import shape_problem
-from ckpt_browser.format.bundle import BundleEntry, BundleIndex, DataFiles, Extents
 from ckpt_browser.format.errors import CheckpointError
-from ckpt_browser.format.slice_keys import slice_key
+from ckpt_browser.format.v2.bundle import BundleEntry, BundleIndex, DataFiles, Extents
+from ckpt_browser.format.v2.slice_keys import slice_key
 
 Bounds = tuple[tuple[int, int], ...]  # per dimension [start, stop)
 

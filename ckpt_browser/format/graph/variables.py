@@ -20,11 +20,11 @@ from google.protobuf.message import DecodeError
 
 from ckpt_browser.format import protos
 from ckpt_browser.format.errors import CheckpointError
+from ckpt_browser.format.graph.tensor_proto import dtype_name, shape_of, to_numpy
 from ckpt_browser.format.object_graph import saved_variable_keys
-from ckpt_browser.format.tensor_proto import dtype_name, shape_of, to_numpy
 
 if TYPE_CHECKING:
-    from ckpt_browser.format.graph import GraphFile, GraphNode
+    from ckpt_browser.format.graph.reader import GraphFile, GraphNode
 
 VARIABLE_OPS = {"VariableV2", "Variable", "VarHandleOp"}
 
