@@ -137,7 +137,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from ckpt_browser.core.stats import compute_stats
+    from ckpt_browser.core.tensor.stats import compute_stats
 
     with _open(args.path) as ckpt:
         name = _find(ckpt, args.name)
@@ -166,7 +166,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from ckpt_browser.core.export import ExportError, check_destination, export_tensors
+    from ckpt_browser.core.tensor.export import ExportError, check_destination, export_tensors
 
     try:
         check_destination(args.output, len(args.names))
@@ -209,9 +209,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
 
 
 def cmd_diff(args: argparse.Namespace) -> int:
-    from ckpt_browser.core.compare import CompareOptions, compare_checkpoints
-    from ckpt_browser.core.compare_report import format_json, format_table
-    from ckpt_browser.core.name_alignment import Alignment, PrefixRule
+    from ckpt_browser.core.compare.alignment import Alignment, PrefixRule
+    from ckpt_browser.core.compare.checkpoints import CompareOptions, compare_checkpoints
+    from ckpt_browser.core.compare.report import format_json, format_table
 
     try:
         alignment = Alignment(
@@ -246,12 +246,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def cmd_remap(args: argparse.Namespace) -> int:
     """Plan (and unless --dry-run, write) a checkpoint with names mapped onto a target's."""
     from ckpt_browser.core.formatting import format_bytes
-    from ckpt_browser.core.remap_export import tensorflow_script
-    from ckpt_browser.core.remap_plan import RemapInputs, build_plan
-    from ckpt_browser.core.remap_report import plan_lines, problem_lines
-    from ckpt_browser.core.remap_spec import RemapSpec, load_spec, save_spec
-    from ckpt_browser.core.remap_suggest import suggest
-    from ckpt_browser.core.remap_write import write_remap
+    from ckpt_browser.core.remap.export import tensorflow_script
+    from ckpt_browser.core.remap.plan import RemapInputs, build_plan
+    from ckpt_browser.core.remap.report import plan_lines, problem_lines
+    from ckpt_browser.core.remap.spec import RemapSpec, load_spec, save_spec
+    from ckpt_browser.core.remap.suggest import suggest
+    from ckpt_browser.core.remap.write import write_remap
 
     if len(args.paths) < 2:
         raise UsageError("remap needs one or more sources and a destination: SRC [SRC2 ...] DST")
@@ -321,7 +321,7 @@ class _AppendRule(argparse.Action):
     """Collect --rule, --regex, --drop, --keep, --ema, --drop-optimizer in command-line order."""
 
     def __call__(self, parser, namespace, values, option_string=None) -> None:
-        from ckpt_browser.core import remap_rules
+        from ckpt_browser.core.remap import rules as remap_rules
 
         makers = {
             "--rule": remap_rules.parse_rename,
@@ -340,8 +340,8 @@ class _AppendRule(argparse.Action):
 
 
 def cmd_graph(args: argparse.Namespace) -> int:
-    from ckpt_browser.core.graph_model import GraphModel
-    from ckpt_browser.core.graph_summary import graph_record, graph_summary, resolve_graph_path
+    from ckpt_browser.core.graph.model import GraphModel
+    from ckpt_browser.core.graph.summary import graph_record, graph_summary, resolve_graph_path
     from ckpt_browser.format.graph.meta_graphs import format_tags, parse_tags
     from ckpt_browser.format.graph.reader import load_graph
 

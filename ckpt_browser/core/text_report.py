@@ -11,7 +11,7 @@ from ckpt_browser.core.formatting import format_bytes, format_number, format_sha
 from ckpt_browser.core.printable import printable
 
 if TYPE_CHECKING:  # the statistics module loads thread pools: `ls` has no need of it
-    from ckpt_browser.core.stats import TensorStats
+    from ckpt_browser.core.tensor.stats import TensorStats
     from ckpt_browser.format import TensorInfo
 
 

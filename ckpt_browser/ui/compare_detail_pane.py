@@ -15,8 +15,8 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtGui import QColor, QFont
 from PySide6.QtWidgets import QGridLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
-from ckpt_browser.core.compare import TensorComparison
-from ckpt_browser.core.compare_detail import (
+from ckpt_browser.core.compare.checkpoints import TensorComparison
+from ckpt_browser.core.compare.detail import (
     HistogramPair,
     SliceTriple,
     difference_histogram,
@@ -24,9 +24,9 @@ from ckpt_browser.core.compare_detail import (
     is_numeric,
     read_slices,
 )
-from ckpt_browser.core.compare_report import describe_difference, format_distance
+from ckpt_browser.core.compare.report import describe_difference, format_distance
 from ckpt_browser.core.formatting import format_count, format_shape, plural
-from ckpt_browser.core.stats import Histogram
+from ckpt_browser.core.tensor.stats import Histogram
 from ckpt_browser.format import Checkpoint, TensorInfo
 from ckpt_browser.ui import theme
 from ckpt_browser.ui.compare_lines import B_COLOR, DIFFERENCE_NOTE, legend_html

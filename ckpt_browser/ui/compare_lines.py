@@ -15,7 +15,7 @@ from PySide6.QtCore import QEvent
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
-from ckpt_browser.core.compare_detail import SliceTriple
+from ckpt_browser.core.compare.detail import SliceTriple
 from ckpt_browser.ui import theme
 from ckpt_browser.ui.heatmap import IndexAxis
 

@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ckpt_browser.core.compare_detail import SliceTriple
-from ckpt_browser.core.slicing import symmetric_levels
+from ckpt_browser.core.compare.detail import SliceTriple
+from ckpt_browser.core.tensor.slicing import symmetric_levels
 from ckpt_browser.ui.compare_lines import DIFFERENCE_NOTE, CompareLines
 from ckpt_browser.ui.heatmap import DIVERGING_MAP, SEQUENTIAL_MAP, Heatmap, choose_levels
 from ckpt_browser.ui.slicer import Slicer

@@ -18,8 +18,8 @@ from PySide6.QtCore import (
 )
 from PySide6.QtGui import QBrush, QColor, QGuiApplication, QPalette
 
-from ckpt_browser.core.compare import Status, TensorComparison
-from ckpt_browser.core.compare_report import describe_difference, format_distance
+from ckpt_browser.core.compare.checkpoints import Status, TensorComparison
+from ckpt_browser.core.compare.report import describe_difference, format_distance
 from ckpt_browser.core.formatting import format_shape, plural
 
 AnyIndex = QModelIndex | QPersistentModelIndex

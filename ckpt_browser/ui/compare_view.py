@@ -27,17 +27,17 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ckpt_browser.core.compare import (
+from ckpt_browser.core.compare.alignment import Alignment, PrefixRule
+from ckpt_browser.core.compare.checkpoints import (
     CompareOptions,
     Comparison,
     Status,
     TensorComparison,
     iter_compare,
 )
-from ckpt_browser.core.compare_report import format_summary
+from ckpt_browser.core.compare.pair_names import pair_names
+from ckpt_browser.core.compare.report import format_summary
 from ckpt_browser.core.formatting import plural
-from ckpt_browser.core.name_alignment import Alignment, PrefixRule
-from ckpt_browser.core.pair_names import pair_names
 from ckpt_browser.format import Checkpoint
 from ckpt_browser.ui.compare_detail_pane import CompareDetailPane
 from ckpt_browser.ui.compare_table import (

@@ -15,7 +15,7 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBox, QWidget
 
-from ckpt_browser.core.compare_report import comparison_record
+from ckpt_browser.core.compare.report import comparison_record
 from ckpt_browser.core.error_text import error_sentence
 from ckpt_browser.format import open_checkpoint
 from ckpt_browser.ui.compare_view import CompareView

@@ -19,8 +19,13 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QFileDialog, QMessageBox, QPushButton
 
-from ckpt_browser.core.export import ExportError, ExportResult, export_tensors, suggested_file_name
 from ckpt_browser.core.formatting import plural
+from ckpt_browser.core.tensor.export import (
+    ExportError,
+    ExportResult,
+    export_tensors,
+    suggested_file_name,
+)
 from ckpt_browser.format import ChecksumError
 from ckpt_browser.ui.workers import USER_ERRORS, TaskContext, TaskHandle, TaskRunner
 

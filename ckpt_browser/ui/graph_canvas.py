@@ -35,9 +35,9 @@ from PySide6.QtWidgets import (
 )
 
 from ckpt_browser.core.formatting import plural
-from ckpt_browser.core.graph_kinds import NodeKind
-from ckpt_browser.core.graph_model import GraphModel, ItemKind
-from ckpt_browser.core.graph_view import Metrics, PlacedEdge, PlacedItem, Scene
+from ckpt_browser.core.graph.kinds import NodeKind
+from ckpt_browser.core.graph.model import GraphModel, ItemKind
+from ckpt_browser.core.graph.view import Metrics, PlacedEdge, PlacedItem, Scene
 
 ZOOM_STEP = 1.25
 MIN_SCALE, MAX_SCALE = 0.01, 8.0

@@ -15,8 +15,8 @@ from PySide6.QtGui import QBrush, QColor
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTreeWidget, QTreeWidgetItem, QWidget
 
 from ckpt_browser.core.formatting import format_shape, plural
-from ckpt_browser.core.graph_link import VariableLink
-from ckpt_browser.core.graph_model import GraphModel, ItemKind
+from ckpt_browser.core.graph.link import VariableLink
+from ckpt_browser.core.graph.model import GraphModel, ItemKind
 from ckpt_browser.format import TensorInfo
 
 NAME_ROLE = Qt.ItemDataRole.UserRole + 1  # a node name or checkpoint key to go to

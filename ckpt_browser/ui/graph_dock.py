@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 from PySide6.QtCore import Qt, QTimer
 from PySide6.QtWidgets import QDockWidget
 
-from ckpt_browser.core.graph_link import item_of_key
+from ckpt_browser.core.graph.link import item_of_key
 from ckpt_browser.format import CheckpointError
 from ckpt_browser.format.graph.reader import find_graph
 from ckpt_browser.ui.graph_panel import GraphPanel

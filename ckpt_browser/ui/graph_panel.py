@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ckpt_browser.core.graph_kinds import NodeKind
-from ckpt_browser.core.graph_link import (
+from ckpt_browser.core.graph.kinds import NodeKind
+from ckpt_browser.core.graph.link import (
     GraphConstants,
     VariableLink,
     choice_of,
@@ -38,8 +38,8 @@ from ckpt_browser.core.graph_link import (
     link_variables,
     op_of_item,
 )
-from ckpt_browser.core.graph_model import GraphModel
-from ckpt_browser.core.graph_view import Scene, SceneBuilder, ViewState, traced_in_scene
+from ckpt_browser.core.graph.model import GraphModel
+from ckpt_browser.core.graph.view import Scene, SceneBuilder, ViewState, traced_in_scene
 from ckpt_browser.format import TensorInfo
 from ckpt_browser.format.gc_pause import gc_paused
 from ckpt_browser.format.graph.meta_graphs import format_tags

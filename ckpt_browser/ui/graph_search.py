@@ -10,7 +10,7 @@ from __future__ import annotations
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import QLineEdit, QListWidget, QListWidgetItem
 
-from ckpt_browser.core.graph_model import GraphModel
+from ckpt_browser.core.graph.model import GraphModel
 
 SEARCH_LIMIT = 500
 NAME_ROLE = Qt.ItemDataRole.UserRole + 1

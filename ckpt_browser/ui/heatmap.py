@@ -18,14 +18,14 @@ from PySide6.QtCore import QEvent, QObject, QPointF, QRectF, QTimer, Signal
 from PySide6.QtWidgets import QLabel, QSizePolicy, QVBoxLayout, QWidget
 
 from ckpt_browser.core.formatting import format_number, shortest_text
-from ckpt_browser.core.heatmap_grid import (
+from ckpt_browser.core.tensor.heatmap_grid import (
     Block,
     ElementIndex,
     HeatmapGrid,
     format_rows_columns,
     hover_text,
 )
-from ckpt_browser.core.slicing import symmetric_levels
+from ckpt_browser.core.tensor.slicing import symmetric_levels
 from ckpt_browser.ui import theme
 
 DIVERGING_MAP = "CET-D1A"  # blue - white - red, perceptually uniform

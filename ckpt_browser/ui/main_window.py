@@ -27,9 +27,9 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from ckpt_browser.core.compare.pair_names import checkpoint_name
 from ckpt_browser.core.error_text import error_sentence
 from ckpt_browser.core.formatting import format_bytes, format_count, plural
-from ckpt_browser.core.pair_names import checkpoint_name
 from ckpt_browser.core.scope_tree import ScopeNode, Totals
 from ckpt_browser.format import Checkpoint, CheckpointError, open_checkpoint
 from ckpt_browser.ui.about_dialog import AboutDialog, application_icon

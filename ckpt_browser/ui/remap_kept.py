@@ -11,7 +11,7 @@ from enum import Enum
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QMessageBox, QWidget
 
-from ckpt_browser.core.remap_drafts import Draft, DraftStore
+from ckpt_browser.core.remap.drafts import Draft, DraftStore
 
 SETTINGS_KEY = "remap/kept"
 _THIS_RUN = DraftStore()

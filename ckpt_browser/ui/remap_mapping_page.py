@@ -21,9 +21,9 @@ from PySide6.QtWidgets import (
 )
 
 from ckpt_browser.core.formatting import plural
-from ckpt_browser.core.remap_plan import Plan
-from ckpt_browser.core.remap_spec import CAST_TO_TARGET
-from ckpt_browser.core.remap_suggest import Suggestion
+from ckpt_browser.core.remap.plan import Plan
+from ckpt_browser.core.remap.spec import CAST_TO_TARGET
+from ckpt_browser.core.remap.suggest import Suggestion
 from ckpt_browser.ui.remap_problem_bar import ProblemBar
 from ckpt_browser.ui.remap_session import RemapSession
 from ckpt_browser.ui.remap_source_picker import SourcePicker

@@ -7,7 +7,7 @@ import html
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
-from ckpt_browser.core.remap_plan import Plan
+from ckpt_browser.core.remap.plan import Plan
 from ckpt_browser.ui.remap_session import RemapSession
 
 

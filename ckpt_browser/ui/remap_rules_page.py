@@ -18,7 +18,7 @@ from PySide6.QtWidgets import (
 )
 
 from ckpt_browser.core.formatting import plural
-from ckpt_browser.core.remap_rules import (
+from ckpt_browser.core.remap.rules import (
     KIND_LABELS,
     NEEDS_PATTERN,
     NEEDS_REPLACEMENT,

@@ -14,12 +14,12 @@ from collections.abc import Sequence
 from PySide6.QtCore import QObject, Signal
 
 from ckpt_browser.core.error_text import error_sentence
-from ckpt_browser.core.remap_export import tensorflow_script
-from ckpt_browser.core.remap_plan import Plan, RemapInputs, build_plan
-from ckpt_browser.core.remap_rules import Rule
-from ckpt_browser.core.remap_spec import Override, RemapSpec, load_spec, save_spec
-from ckpt_browser.core.remap_suggest import Suggestion, suggest
-from ckpt_browser.core.remap_target import Target, load_target
+from ckpt_browser.core.remap.export import tensorflow_script
+from ckpt_browser.core.remap.plan import Plan, RemapInputs, build_plan
+from ckpt_browser.core.remap.rules import Rule
+from ckpt_browser.core.remap.spec import Override, RemapSpec, load_spec, save_spec
+from ckpt_browser.core.remap.suggest import Suggestion, suggest
+from ckpt_browser.core.remap.target import Target, load_target
 from ckpt_browser.format import Checkpoint, CheckpointError, open_checkpoint
 from ckpt_browser.format.atomic import atomic_output
 

@@ -20,9 +20,9 @@ from PySide6.QtWidgets import (
 )
 
 from ckpt_browser.core.formatting import format_shape
-from ckpt_browser.core.remap_plan import RemapInputs, SourceRef
-from ckpt_browser.core.remap_spec import Override
-from ckpt_browser.core.remap_suggest import Suggestion
+from ckpt_browser.core.remap.plan import RemapInputs, SourceRef
+from ckpt_browser.core.remap.spec import Override
+from ckpt_browser.core.remap.suggest import Suggestion
 
 _REF_ROLE = Qt.ItemDataRole.UserRole + 1
 

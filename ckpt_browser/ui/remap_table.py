@@ -11,7 +11,7 @@ from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelInd
 from PySide6.QtGui import QColor
 
 from ckpt_browser.core.formatting import format_shape
-from ckpt_browser.core.remap_plan import WRITTEN_STATUSES, Plan, Row, Status
+from ckpt_browser.core.remap.plan import WRITTEN_STATUSES, Plan, Row, Status
 
 COLUMNS = (
     "Target name",

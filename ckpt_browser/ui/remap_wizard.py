@@ -20,8 +20,8 @@ from PySide6.QtCore import QEvent, QObject, QSettings, Qt
 from PySide6.QtWidgets import QAbstractButton, QDialog, QFileDialog, QMessageBox, QWidget, QWizard
 
 from ckpt_browser.core.error_text import error_sentence
-from ckpt_browser.core.remap_drafts import Draft, draft_key
-from ckpt_browser.core.remap_spec import RemapSpec
+from ckpt_browser.core.remap.drafts import Draft, draft_key
+from ckpt_browser.core.remap.spec import RemapSpec
 from ckpt_browser.format import CheckpointError
 from ckpt_browser.ui.remap_input_pages import SourcesPage, TargetPage
 from ckpt_browser.ui.remap_kept import CloseChoice, KeptRemaps, ask_to_keep

@@ -20,7 +20,7 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-from ckpt_browser.core.slicing import SliceSpec
+from ckpt_browser.core.tensor.slicing import SliceSpec
 
 
 class _AxisPosition:

@@ -10,7 +10,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QFormLayout, QLabel, QPushButton, QWidget
 
 from ckpt_browser.core.formatting import format_count, format_number
-from ckpt_browser.core.stats import TensorStats
+from ckpt_browser.core.tensor.stats import TensorStats
 
 DASH = "—"
 

@@ -27,14 +27,14 @@ from PySide6.QtWidgets import (
 )
 
 from ckpt_browser.core.formatting import format_bytes, format_shape, plural
-from ckpt_browser.core.stats import Histogram, TensorStats
-from ckpt_browser.core.tensor_analysis import (
+from ckpt_browser.core.tensor.analysis import (
     Analysis,
     AnalysisCache,
     QuickPreview,
     analyse_tensor,
     rebin,
 )
+from ckpt_browser.core.tensor.stats import Histogram, TensorStats
 from ckpt_browser.format import Checkpoint, TensorInfo
 from ckpt_browser.ui.progress_bar import ProgressBar
 from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner

@@ -28,8 +28,8 @@ from PySide6.QtWidgets import (
 )
 
 from ckpt_browser.core.formatting import format_shape, shortest_text
-from ckpt_browser.core.heatmap_grid import Block
-from ckpt_browser.core.slicing import (
+from ckpt_browser.core.tensor.heatmap_grid import Block
+from ckpt_browser.core.tensor.slicing import (
     SliceSpec,
     display_array,
     downsample_for_heatmap,
@@ -37,7 +37,7 @@ from ckpt_browser.core.slicing import (
     index_tuple,
     phase_array,
 )
-from ckpt_browser.core.string_display import describe_bytes, is_text, object_graph_text
+from ckpt_browser.core.tensor.string_display import describe_bytes, is_text, object_graph_text
 from ckpt_browser.format import Checkpoint, TensorInfo, TensorKind
 from ckpt_browser.ui import theme
 from ckpt_browser.ui.heatmap import Heatmap, choose_levels

@@ -23,7 +23,7 @@ from typing import Any
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 
 from ckpt_browser.core.error_text import error_sentence
-from ckpt_browser.core.stats import Cancelled
+from ckpt_browser.core.tensor.stats import Cancelled
 from ckpt_browser.format import CheckpointError
 
 log = logging.getLogger(__name__)

@@ -29,7 +29,7 @@ def program_screenshot(name: str, *args: str) -> None:
 
 
 def wizard_screenshot() -> None:
-    from ckpt_browser.core.remap_rules import Rule, RuleKind
+    from ckpt_browser.core.remap.rules import Rule, RuleKind
     from ckpt_browser.ui.app import make_application
     from ckpt_browser.ui.remap_wizard import RemapWizard
 

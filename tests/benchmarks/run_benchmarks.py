@@ -276,7 +276,7 @@ with tf.Graph().as_default(), v1.Session() as session:
 _WIZARD_CODE = """
 import os, statistics, time
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-from ckpt_browser.core.remap_rules import Rule
+from ckpt_browser.core.remap.rules import Rule
 from ckpt_browser.ui.app import make_application
 from ckpt_browser.ui.remap_wizard import RemapWizard
 app = make_application()
@@ -385,7 +385,7 @@ def bench_diff(paths: dict[str, str]) -> list[Row]:
     seconds = statistics.median(s for s, _ in runs)
     peak = max(p for _, p in runs)
     _, small_peak = run_measured(_DIFF_CODE.format(a=inputs["small_a"], b=inputs["small_b"]))
-    _, imports_peak = run_measured("import ckpt_browser.cli, ckpt_browser.core.compare")
+    _, imports_peak = run_measured("import ckpt_browser.cli, ckpt_browser.core.compare.checkpoints")
     theirs = _numpy_diff_with_tf_reader(paths["big"], inputs["b"])
     bounded = peak - small_peak < 16
     return [
@@ -473,9 +473,9 @@ def _longest_stall(panel, app, steps) -> float:
 
 def bench_graph(paths: dict[str, str]) -> list[Row]:
     os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
-    from ckpt_browser.core.graph_layout import layered_layout
-    from ckpt_browser.core.graph_model import GraphModel
-    from ckpt_browser.core.graph_view import SceneBuilder, ViewState
+    from ckpt_browser.core.graph.layout import layered_layout
+    from ckpt_browser.core.graph.model import GraphModel
+    from ckpt_browser.core.graph.view import SceneBuilder, ViewState
     from ckpt_browser.format.gc_pause import gc_paused
     from ckpt_browser.format.graph.reader import load_graph
 

@@ -62,7 +62,7 @@ def _median(values: list[float]) -> float:
 def bench_window(paths: dict[str, str]) -> list[Row]:
     import numpy as np
 
-    from ckpt_browser.core.stats import analyze, compute_quantiles, compute_stats, histogram
+    from ckpt_browser.core.tensor.stats import analyze, compute_quantiles, compute_stats, histogram
     from ckpt_browser.format import open_checkpoint
 
     array = open_checkpoint(paths["big"]).read("embedding")

@@ -9,7 +9,7 @@ import pytest
 from tf_checkpoints import import_tensorflow
 
 from ckpt_browser.cli import main
-from ckpt_browser.core.export import exported_strings
+from ckpt_browser.core.tensor.export import exported_strings
 
 
 def _tf_value(prefix: str, name: str):

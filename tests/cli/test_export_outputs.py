@@ -12,7 +12,7 @@ from damaged_files import leftovers
 from tf_checkpoints import write_with_tf
 
 from ckpt_browser.cli import main
-from ckpt_browser.core import export
+from ckpt_browser.core.tensor import export
 
 LONG = "scope/" + "x" * 70_000  # a zip member name holds at most 65,535 bytes
 

@@ -11,14 +11,14 @@ import numpy as np
 import pytest
 import tf_checkpoints as tfc
 
-from ckpt_browser.core import tensor_chunks
-from ckpt_browser.core.compare import (
+from ckpt_browser.core.compare.checkpoints import (
     Cancelled,
     CompareOptions,
     Status,
     compare_checkpoints,
     iter_compare,
 )
+from ckpt_browser.core.tensor import chunks as tensor_chunks
 from ckpt_browser.format import open_checkpoint, pages
 
 BIG = 3_000_000  # float32 elements: 12 MB, more than one chunk, so chunks run on the pool
@@ -390,7 +390,7 @@ def test_release_pages_gives_back_resident_memory(tmp_path: Path):
 
 
 def test_difference_histogram_equals_numpy(pair, result, monkeypatch):
-    from ckpt_browser.core import compare_detail
+    from ckpt_browser.core.compare import detail as compare_detail
 
     monkeypatch.setattr(tensor_chunks, "CHUNK_BYTES", 1 << 20)  # 12 chunks, on the pool
     monkeypatch.setattr(compare_detail, "HISTOGRAM_BLOCK", 1000)
@@ -419,7 +419,7 @@ def test_difference_histogram_equals_numpy(pair, result, monkeypatch):
 
 
 def test_histogram_pair_shares_bins_and_previews_large_tensors(pair, monkeypatch):
-    from ckpt_browser.core import compare_detail
+    from ckpt_browser.core.compare import detail as compare_detail
 
     monkeypatch.setattr(compare_detail, "PREVIEW_THRESHOLD", 1000)
     previews = []
@@ -441,8 +441,8 @@ def test_histogram_pair_shares_bins_and_previews_large_tensors(pair, monkeypatch
 
 
 def test_read_slices_same_slice_of_both_and_their_difference(pair, monkeypatch):
-    from ckpt_browser.core import compare_detail
-    from ckpt_browser.core.slicing import SliceSpec
+    from ckpt_browser.core.compare import detail as compare_detail
+    from ckpt_browser.core.tensor.slicing import SliceSpec
 
     x, y = tf_read(pair[0], "changed/weights"), tf_read(pair[1], "changed/weights")
     with open_checkpoint(pair[0]) as a, open_checkpoint(pair[1]) as b:

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import tf_checkpoints as tfc
 
-from ckpt_browser.core import compare_detail
+from ckpt_browser.core.compare import detail as compare_detail
 from ckpt_browser.format import open_checkpoint
 
 

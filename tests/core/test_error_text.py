@@ -7,7 +7,7 @@ import errno
 import pytest
 
 from ckpt_browser.core.error_text import FIRST_LINE_LIMIT, error_sentence
-from ckpt_browser.core.export import ExportError
+from ckpt_browser.core.tensor.export import ExportError
 from ckpt_browser.format import CheckpointError
 
 

@@ -7,7 +7,7 @@ import zipfile
 import numpy as np
 import pytest
 
-from ckpt_browser.core.export import ExportError, export_arrays, suggested_file_name
+from ckpt_browser.core.tensor.export import ExportError, export_arrays, suggested_file_name
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from ckpt_browser.core.export import exportable_array, exported_strings
+from ckpt_browser.core.tensor.export import exportable_array, exported_strings
 
 
 def _through_npy(array: np.ndarray) -> np.ndarray:

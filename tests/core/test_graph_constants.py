@@ -13,8 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ckpt_browser.core.graph_link import GraphConstants
-from ckpt_browser.core.tensor_analysis import analyse_tensor
+from ckpt_browser.core.graph.link import GraphConstants
+from ckpt_browser.core.tensor.analysis import analyse_tensor
 from ckpt_browser.format import CheckpointError, protos
 from ckpt_browser.format.graph.reader import load_graph
 from ckpt_browser.format.graph.tensor_proto import MAX_DECODED_BYTES, MAX_EXPANDED_BYTES

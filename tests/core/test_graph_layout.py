@@ -7,9 +7,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ckpt_browser.core.graph_layout import LayoutCancelled, layered_layout
-from ckpt_browser.core.graph_model import GraphModel
-from ckpt_browser.core.graph_view import SceneBuilder, ViewState
+from ckpt_browser.core.graph.layout import LayoutCancelled, layered_layout
+from ckpt_browser.core.graph.model import GraphModel
+from ckpt_browser.core.graph.view import SceneBuilder, ViewState
 from ckpt_browser.format.graph.reader import load_graph
 
 GAP = 16.0

@@ -8,14 +8,14 @@ import numpy as np
 import pytest
 from tf_checkpoints import import_tensorflow
 
-from ckpt_browser.core.graph_kinds import NodeKind
-from ckpt_browser.core.graph_link import (
+from ckpt_browser.core.graph.kinds import NodeKind
+from ckpt_browser.core.graph.link import (
     GraphConstants,
     choice_of,
     item_of_key,
     link_variables,
 )
-from ckpt_browser.core.graph_model import GraphModel, ItemKind
+from ckpt_browser.core.graph.model import GraphModel, ItemKind
 from ckpt_browser.format import open_checkpoint, protos
 from ckpt_browser.format.graph.reader import load_graph
 

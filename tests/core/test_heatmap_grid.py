@@ -6,8 +6,8 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ckpt_browser.core.heatmap_grid import Block, HeatmapGrid, hover_text
-from ckpt_browser.core.slicing import SliceSpec, downsample_for_heatmap, element_index
+from ckpt_browser.core.tensor.heatmap_grid import Block, HeatmapGrid, hover_text
+from ckpt_browser.core.tensor.slicing import SliceSpec, downsample_for_heatmap, element_index
 
 shapes = st.tuples(st.integers(1, 60), st.integers(1, 60))
 limits = st.tuples(st.integers(1, 25), st.integers(1, 25))

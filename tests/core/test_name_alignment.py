@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import tf_checkpoints as tfc
 
-from ckpt_browser.core.compare import CompareOptions, Status, compare_checkpoints
-from ckpt_browser.core.name_alignment import Alignment, PrefixRule, align
+from ckpt_browser.core.compare.alignment import Alignment, PrefixRule, align
+from ckpt_browser.core.compare.checkpoints import CompareOptions, Status, compare_checkpoints
 from ckpt_browser.format import open_checkpoint
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from ckpt_browser.core.pair_names import checkpoint_name, pair_names
+from ckpt_browser.core.compare.pair_names import checkpoint_name, pair_names
 
 
 @pytest.mark.parametrize(

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import os
 
-from ckpt_browser.core.remap_drafts import DRAFT_LIMIT, Draft, DraftStore, draft_key
-from ckpt_browser.core.remap_rules import Rule, RuleKind
-from ckpt_browser.core.remap_spec import Override, RemapSpec
+from ckpt_browser.core.remap.drafts import DRAFT_LIMIT, Draft, DraftStore, draft_key
+from ckpt_browser.core.remap.rules import Rule, RuleKind
+from ckpt_browser.core.remap.spec import Override, RemapSpec
 
 
 def _draft() -> Draft:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from ckpt_browser.core.remap_output import default_output
+from ckpt_browser.core.remap.output import default_output
 
 
 def test_default_output_is_a_new_sibling_of_the_source_folder(tmp_path) -> None:

@@ -26,9 +26,9 @@ from damaged_files import folder_digest, leftovers
 from tf_checkpoints import import_tensorflow, write_with_tf
 
 from ckpt_browser.cli import main
-from ckpt_browser.core.remap_plan import RemapInputs, build_plan
-from ckpt_browser.core.remap_spec import RemapSpec
-from ckpt_browser.core.remap_write import write_remap
+from ckpt_browser.core.remap.plan import RemapInputs, build_plan
+from ckpt_browser.core.remap.spec import RemapSpec
+from ckpt_browser.core.remap.write import write_remap
 from ckpt_browser.format import CheckpointError
 from ckpt_browser.format.v2 import staged_checkpoint
 
@@ -246,7 +246,7 @@ _SLOW_CLI = textwrap.dedent(
     """
     import sys, time
     from ckpt_browser.format.v2 import writer
-    from ckpt_browser.core import export
+    from ckpt_browser.core.tensor import export
 
     def slowly(write):
         def wrapped(*args):

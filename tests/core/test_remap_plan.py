@@ -13,10 +13,10 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from ckpt_browser.core.remap_plan import ProblemKind, RemapInputs, SourceRef, Status, build_plan
-from ckpt_browser.core.remap_rules import Rule, RuleKind
-from ckpt_browser.core.remap_spec import Override, RemapSpec, load_spec, save_spec
-from ckpt_browser.core.remap_suggest import suggest
+from ckpt_browser.core.remap.plan import ProblemKind, RemapInputs, SourceRef, Status, build_plan
+from ckpt_browser.core.remap.rules import Rule, RuleKind
+from ckpt_browser.core.remap.spec import Override, RemapSpec, load_spec, save_spec
+from ckpt_browser.core.remap.suggest import suggest
 from ckpt_browser.format import CheckpointError
 from ckpt_browser.format.v2.writer import CheckpointWriter
 
@@ -206,7 +206,7 @@ def test_a_rule_on_twenty_thousand_names_plans_quickly(tmp_path):
 
 
 def test_a_directory_that_names_another_checkpoint_keeps_its_state_file(tmp_path):
-    from ckpt_browser.core.remap_write import write_remap
+    from ckpt_browser.core.remap.write import write_remap
     from ckpt_browser.format.v2.writer import write_checkpoint_state
 
     source = write(tmp_path / "run" / "model.ckpt-100", {"w": np.ones(3, np.float32)})
@@ -229,7 +229,7 @@ def test_a_directory_that_names_another_checkpoint_keeps_its_state_file(tmp_path
 
 
 def test_read_back_catches_bytes_that_differ_from_their_checksum(tmp_path):
-    from ckpt_browser.core import remap_write
+    from ckpt_browser.core.remap import write as remap_write
 
     source = write(tmp_path / "src" / "ckpt", {"w": np.arange(1000, dtype=np.float32)})
     spec = RemapSpec(sources=[source])

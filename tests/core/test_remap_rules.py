@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from ckpt_browser.core.remap_rules import (
+from ckpt_browser.core.remap.rules import (
     Rule,
     RuleKind,
     SourceTensor,

@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 from tf_checkpoints import import_tensorflow, write_with_tf
 
-from ckpt_browser.core.remap_export import tensorflow_script
-from ckpt_browser.core.remap_plan import ProblemKind, RemapInputs, build_plan
-from ckpt_browser.core.remap_rules import Rule, RuleKind
-from ckpt_browser.core.remap_spec import RemapSpec
-from ckpt_browser.core.remap_write import WriteCancelled, write_remap
+from ckpt_browser.core.remap.export import tensorflow_script
+from ckpt_browser.core.remap.plan import ProblemKind, RemapInputs, build_plan
+from ckpt_browser.core.remap.rules import Rule, RuleKind
+from ckpt_browser.core.remap.spec import RemapSpec
+from ckpt_browser.core.remap.write import WriteCancelled, write_remap
 from ckpt_browser.format import CheckpointError, open_checkpoint
 
 

@@ -8,7 +8,7 @@ import ml_dtypes
 import numpy as np
 import pytest
 
-from ckpt_browser.core.slicing import (
+from ckpt_browser.core.tensor.slicing import (
     ELLIPSIS,
     SliceSpec,
     display_array,

@@ -11,8 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
-from ckpt_browser.core import chunked, fine_histogram, quantiles, stats
-from ckpt_browser.core.stats import (
+from ckpt_browser.core.tensor import chunked, fine_histogram, quantiles, stats
+from ckpt_browser.core.tensor.stats import (
     QUANTILE_PERCENTS,
     Cancelled,
     analyze,

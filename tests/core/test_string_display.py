@@ -7,7 +7,7 @@ import re
 import pytest
 import tf_checkpoints as tfc
 
-from ckpt_browser.core.string_display import (
+from ckpt_browser.core.tensor.string_display import (
     describe_bytes,
     hex_cell,
     hex_dump,

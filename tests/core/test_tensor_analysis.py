@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from ckpt_browser.core.stats import analyze
-from ckpt_browser.core.tensor_analysis import (
+from ckpt_browser.core.tensor.analysis import (
     Analysis,
     AnalysisCache,
     analyse_tensor,
     quick_preview,
     source_identity,
 )
+from ckpt_browser.core.tensor.stats import analyze
 
 
 def test_the_cache_keeps_the_recent_results_within_its_bounds() -> None:

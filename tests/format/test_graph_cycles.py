@@ -13,11 +13,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ckpt_browser.core.graph_layout import layered_layout
-from ckpt_browser.core.graph_link import link_variables
-from ckpt_browser.core.graph_model import GraphModel, ItemKind
-from ckpt_browser.core.graph_summary import graph_record, graph_summary
-from ckpt_browser.core.graph_view import SceneBuilder, ViewState, traced_in_scene
+from ckpt_browser.core.graph.layout import layered_layout
+from ckpt_browser.core.graph.link import link_variables
+from ckpt_browser.core.graph.model import GraphModel, ItemKind
+from ckpt_browser.core.graph.summary import graph_record, graph_summary
+from ckpt_browser.core.graph.view import SceneBuilder, ViewState, traced_in_scene
 from ckpt_browser.format import protos
 from ckpt_browser.format.graph.reader import load_graph
 from tests.format.test_special_files import run_cli
@@ -76,7 +76,7 @@ def test_cli_graph_and_remap_target_end_on_a_restore_cycle(savedmodel_dir, tmp_p
     result = run_cli("graph", "--json", str(directory))
     assert result.returncode == 0, result.stderr
 
-    from ckpt_browser.core.remap_target import load_target
+    from ckpt_browser.core.remap.target import load_target
 
     target = load_target(directory / "saved_model.pb")
     assert set(target.tensors) == set(savedmodel_dir.expected)

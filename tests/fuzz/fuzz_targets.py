@@ -279,7 +279,7 @@ def _exercise_checkpoint(
 
 
 def _load_graph(path: str) -> dict:
-    from ckpt_browser.core.graph_model import GraphModel
+    from ckpt_browser.core.graph.model import GraphModel
     from ckpt_browser.format.graph.reader import load_graph
 
     try:

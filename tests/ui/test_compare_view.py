@@ -19,7 +19,7 @@ import tf_checkpoints as tfc
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage
 
-from ckpt_browser.core.compare_report import comparison_record
+from ckpt_browser.core.compare.report import comparison_record
 from ckpt_browser.ui.compare_table import COLUMN_KEYS, STATUS_ROLE
 from ckpt_browser.ui.compare_window import CompareWindow
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import tf_checkpoints as tfc
 
-from ckpt_browser.core.export import exported_strings
+from ckpt_browser.core.tensor.export import exported_strings
 
 
 def _tf_value(prefix: str, name: str) -> np.ndarray:

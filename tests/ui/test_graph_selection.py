@@ -7,7 +7,7 @@ import os
 import pytest
 from PySide6.QtCore import Qt
 
-from ckpt_browser.core.graph_link import choice_of
+from ckpt_browser.core.graph.link import choice_of
 from ckpt_browser.format import TensorKind
 from ckpt_browser.ui.main_window import MainWindow
 

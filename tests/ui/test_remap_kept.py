@@ -10,8 +10,8 @@ import pytest
 from PySide6.QtCore import QSettings, Qt
 from tf_checkpoints import write_with_tf
 
-from ckpt_browser.core.remap_rules import Rule, RuleKind
-from ckpt_browser.core.remap_spec import Override
+from ckpt_browser.core.remap.rules import Rule, RuleKind
+from ckpt_browser.core.remap.spec import Override
 from ckpt_browser.ui.remap_kept import CloseChoice, button_for
 from ckpt_browser.ui.remap_wizard import RemapWizard
 

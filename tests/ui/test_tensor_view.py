@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 from PySide6.QtCore import Qt
 
-import ckpt_browser.core.tensor_analysis as analysis_module
+import ckpt_browser.core.tensor.analysis as analysis_module
 from ckpt_browser.core.formatting import format_count, format_number
-from ckpt_browser.core.stats import Cancelled
+from ckpt_browser.core.tensor.stats import Cancelled
 
 
 def _finite(values: np.ndarray) -> np.ndarray:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from ckpt_browser.core.stats import Cancelled
+from ckpt_browser.core.tensor.stats import Cancelled
 from ckpt_browser.format import CheckpointError
 from ckpt_browser.ui.workers import TaskRunner
 

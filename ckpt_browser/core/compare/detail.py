@@ -16,17 +16,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ckpt_browser.core.chunked import Cancel, Progress, scaled
-from ckpt_browser.core.distances import COMPLEX, STRING, comparison_category
-from ckpt_browser.core.slicing import (
+from ckpt_browser.core.compare.distances import COMPLEX, STRING, comparison_category
+from ckpt_browser.core.tensor.chunked import Cancel, Progress, scaled
+from ckpt_browser.core.tensor.chunks import ChunkedTensor, map_pair_chunks, worker_pool
+from ckpt_browser.core.tensor.slicing import (
     SliceSpec,
     display_array,
     downsample_for_heatmap,
     index_tuple,
     slice_shape,
 )
-from ckpt_browser.core.stats import Histogram, compute_stats, histogram, quick_histogram
-from ckpt_browser.core.tensor_chunks import ChunkedTensor, map_pair_chunks, worker_pool
+from ckpt_browser.core.tensor.stats import Histogram, compute_stats, histogram, quick_histogram
 from ckpt_browser.format import Checkpoint, TensorInfo
 from ckpt_browser.format.pages import release_pages
 

@@ -1,7 +1,7 @@
 """Compare two checkpoints: every name gets a status and, where the values can be compared, the
 distances between them.
 
-    from ckpt_browser.core.compare import CompareOptions, compare_checkpoints
+    from ckpt_browser.core.compare.checkpoints import CompareOptions, compare_checkpoints
     result = compare_checkpoints(ckpt_a, ckpt_b, CompareOptions(atol=1e-6))
     for item in result.most_changed_first():
         print(item.name, item.status, item.distances)
@@ -30,17 +30,17 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from enum import Enum
 
-from ckpt_browser.core import tensor_chunks
-from ckpt_browser.core.chunked import WORKERS, Cancel, Cancelled, Progress
-from ckpt_browser.core.distances import (
+from ckpt_browser.core.compare.alignment import AlignedPair, Alignment, align
+from ckpt_browser.core.compare.distances import (
     Distances,
     PartialDistances,
     comparison_category,
     finish,
     kernel_for,
 )
-from ckpt_browser.core.name_alignment import AlignedPair, Alignment, align
-from ckpt_browser.core.tensor_chunks import ChunkedTensor, PageReleaser, map_pair_chunks
+from ckpt_browser.core.tensor import chunks as tensor_chunks
+from ckpt_browser.core.tensor.chunked import WORKERS, Cancel, Cancelled, Progress
+from ckpt_browser.core.tensor.chunks import ChunkedTensor, PageReleaser, map_pair_chunks
 from ckpt_browser.format import Checkpoint, ChecksumError, TensorInfo
 from ckpt_browser.format.crc import PartialChecksum
 

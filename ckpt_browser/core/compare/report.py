@@ -15,7 +15,7 @@ from __future__ import annotations
 import json
 import math
 
-from ckpt_browser.core.compare import Comparison, Status, TensorComparison
+from ckpt_browser.core.compare.checkpoints import Comparison, Status, TensorComparison
 from ckpt_browser.core.formatting import format_shape
 from ckpt_browser.core.printable import printable
 

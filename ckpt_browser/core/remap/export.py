@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 from ckpt_browser.core.formatting import plural
 from ckpt_browser.core.printable import printable
-from ckpt_browser.core.remap_plan import Plan, Status
+from ckpt_browser.core.remap.plan import Plan, Status
 from ckpt_browser.data_files import resource_path
 from ckpt_browser.format.names import key_text
 

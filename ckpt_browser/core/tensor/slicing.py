@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ckpt_browser.core.formatting import plural
-from ckpt_browser.core.heatmap_grid import heatmap_steps
-from ckpt_browser.core.string_display import hex_cell, is_text
+from ckpt_browser.core.tensor.heatmap_grid import heatmap_steps
+from ckpt_browser.core.tensor.string_display import hex_cell, is_text
 
 DEFAULT_MAX_CHARS = 200
 ELLIPSIS = "…"

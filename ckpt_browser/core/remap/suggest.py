@@ -15,7 +15,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from ckpt_browser.core.remap_plan import Plan, RemapInputs, SourceRef, Status
+from ckpt_browser.core.remap.plan import Plan, RemapInputs, SourceRef, Status
 from ckpt_browser.format.kinds import strip_attribute
 
 # A shape bucket bigger than this is not searched for similar names (it would take seconds on

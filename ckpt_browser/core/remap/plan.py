@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ckpt_browser.core.formatting import plural
-from ckpt_browser.core.remap_inputs import RemapInputs, SourceRef
-from ckpt_browser.core.remap_object_graph import ObjectGraphPlan, plan_object_graph
-from ckpt_browser.core.remap_rules import RuleEffect, apply_rules
-from ckpt_browser.core.remap_spec import CAST_TO_TARGET, RemapSpec
-from ckpt_browser.core.remap_target import TargetTensor
+from ckpt_browser.core.remap.inputs import RemapInputs, SourceRef
+from ckpt_browser.core.remap.object_graph import ObjectGraphPlan, plan_object_graph
+from ckpt_browser.core.remap.rules import RuleEffect, apply_rules
+from ckpt_browser.core.remap.spec import CAST_TO_TARGET, RemapSpec
+from ckpt_browser.core.remap.target import TargetTensor
 from ckpt_browser.format.gc_pause import gc_paused
 
 # RemapInputs and SourceRef live in remap_inputs; they are part of this module's interface too.

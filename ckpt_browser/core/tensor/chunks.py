@@ -24,7 +24,7 @@ from typing import TypeVar
 
 import numpy as np
 
-from ckpt_browser.core.chunked import WORKERS, run_in_order
+from ckpt_browser.core.tensor.chunked import WORKERS, run_in_order
 from ckpt_browser.format import Checkpoint, TensorInfo
 from ckpt_browser.format.pages import drop_pages, mapping_of, release_pages
 

@@ -22,8 +22,8 @@ from enum import Enum
 
 import numpy as np
 
-from ckpt_browser.core.graph_kinds import NodeKind, classify
-from ckpt_browser.core.graph_layout import concatenated_ranges
+from ckpt_browser.core.graph.kinds import NodeKind, classify
+from ckpt_browser.core.graph.layout import concatenated_ranges
 from ckpt_browser.format.gc_pause import gc_paused
 from ckpt_browser.format.graph.reader import GraphFile, GraphNode
 

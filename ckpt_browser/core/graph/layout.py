@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ckpt_browser.core.chunked import Cancelled
+from ckpt_browser.core.tensor.chunked import Cancelled
 
 # Below this many layers an edge gets a bend point per layer it crosses; a graph whose long
 # edges would need more dummy points than MAX_DUMMIES in all draws its longest edges straight.

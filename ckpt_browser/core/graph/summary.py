@@ -11,7 +11,7 @@ import os
 from collections import Counter
 
 from ckpt_browser.core.formatting import format_shape, plural
-from ckpt_browser.core.graph_model import GraphModel, ItemKind
+from ckpt_browser.core.graph.model import GraphModel, ItemKind
 from ckpt_browser.core.printable import printable
 from ckpt_browser.format import CheckpointError
 from ckpt_browser.format.graph.meta_graphs import format_tags

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from ckpt_browser.core.formatting import plural
-from ckpt_browser.core.remap_spec import RemapSpec
+from ckpt_browser.core.remap.spec import RemapSpec
 
 # Drafts kept at most; the oldest goes first (each is a few KB of JSON in the settings file).
 DRAFT_LIMIT = 20

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ckpt_browser.core.graph_layout import LayoutCancelled, layered_layout
-from ckpt_browser.core.graph_model import GraphModel, ItemKind, Level
+from ckpt_browser.core.graph.layout import LayoutCancelled, layered_layout
+from ckpt_browser.core.graph.model import GraphModel, ItemKind, Level
 
 
 @dataclass(frozen=True)

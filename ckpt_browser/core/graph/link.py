@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ckpt_browser.core.formatting import plural
-from ckpt_browser.core.graph_kinds import NodeKind
-from ckpt_browser.core.graph_model import GraphModel, ItemKind
+from ckpt_browser.core.graph.kinds import NodeKind
+from ckpt_browser.core.graph.model import GraphModel, ItemKind
 from ckpt_browser.format import TensorInfo, TensorKind
 from ckpt_browser.format.graph.meta_graphs import TagSet, format_tags
 from ckpt_browser.format.graph.reader import GraphFile

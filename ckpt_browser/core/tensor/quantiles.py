@@ -22,8 +22,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ckpt_browser.core import chunked
-from ckpt_browser.core.chunked import Cancel, Measured, Progress
+from ckpt_browser.core.tensor import chunked
+from ckpt_browser.core.tensor.chunked import Cancel, Measured, Progress
 
 QUANTILE_PERCENTS = (1, 25, 50, 75, 99)
 # Up to this many values np.quantile on a copy: its partition holds the GIL throughout (~20 ms

@@ -22,8 +22,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ckpt_browser.core import chunked
-from ckpt_browser.core.chunked import Cancel, Measured, Progress
+from ckpt_browser.core.tensor import chunked
+from ckpt_browser.core.tensor.chunked import Cancel, Measured, Progress
 
 # 16 K bins: their int64 counts (128 KB) stay in the L2 cache beside a 64 K-value block, and a
 # bin of a 67M-element normal tensor holds ~20 K values at most, cheap to collect and partition.

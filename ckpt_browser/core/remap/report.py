@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from ckpt_browser.core.formatting import format_shape
 from ckpt_browser.core.printable import printable
-from ckpt_browser.core.remap_plan import Plan, RemapInputs, Row
-from ckpt_browser.core.remap_suggest import Suggestion
+from ckpt_browser.core.remap.plan import Plan, RemapInputs, Row
+from ckpt_browser.core.remap.suggest import Suggestion
 
 # How many names of one problem are listed before "... and N more".
 NAMES_SHOWN = 10

@@ -16,9 +16,9 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from ckpt_browser.core import chunked
-from ckpt_browser.core.chunked import Cancel, Progress
-from ckpt_browser.core.stats import Histogram, TensorStats, analyze, histogram
+from ckpt_browser.core.tensor import chunked
+from ckpt_browser.core.tensor.chunked import Cancel, Progress
+from ckpt_browser.core.tensor.stats import Histogram, TensorStats, analyze, histogram
 
 # Above this many elements an estimate from a sample is shown while the exact results are computed.
 QUICK_PREVIEW_THRESHOLD = 2_000_000

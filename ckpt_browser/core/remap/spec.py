@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass, field
 
 from ckpt_browser.core.formatting import plural
-from ckpt_browser.core.remap_rules import Rule
+from ckpt_browser.core.remap.rules import Rule
 from ckpt_browser.format import CheckpointError
 from ckpt_browser.format.dtypes import BY_NAME
 

@@ -25,8 +25,8 @@ from ckpt_browser.format.kinds import OBJECT_GRAPH_KEY
 from ckpt_browser.format.names import key_text, name_of_key
 
 if TYPE_CHECKING:
-    from ckpt_browser.core.remap_plan import Row
-    from ckpt_browser.core.remap_target import Target
+    from ckpt_browser.core.remap.plan import Row
+    from ckpt_browser.core.remap.target import Target
 
 
 @dataclass(frozen=True)

@@ -8,13 +8,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, NamedTuple
 
-from ckpt_browser.core.remap_rules import SourceTensor
-from ckpt_browser.core.remap_target import Target, load_target
+from ckpt_browser.core.remap.rules import SourceTensor
+from ckpt_browser.core.remap.target import Target, load_target
 from ckpt_browser.format import Checkpoint, CheckpointError, TensorInfo, open_checkpoint
 from ckpt_browser.format.kinds import OBJECT_GRAPH_KEY
 
 if TYPE_CHECKING:
-    from ckpt_browser.core.remap_spec import RemapSpec
+    from ckpt_browser.core.remap.spec import RemapSpec
 
 
 class SourceRef(NamedTuple):

@@ -20,10 +20,10 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
-from ckpt_browser.core import chunked
-from ckpt_browser.core.chunked import Cancel, Cancelled, Measured, Progress
-from ckpt_browser.core.fine_histogram import FineHistogram, Thresholds
-from ckpt_browser.core.quantiles import (
+from ckpt_browser.core.tensor import chunked
+from ckpt_browser.core.tensor.chunked import Cancel, Cancelled, Measured, Progress
+from ckpt_browser.core.tensor.fine_histogram import FineHistogram, Thresholds
+from ckpt_browser.core.tensor.quantiles import (
     QUANTILE_PERCENTS,
     direct_quantiles,
     fractions_of,
