@@ -30,10 +30,11 @@ from PySide6.QtWidgets import QApplication
 
 from ckpt_browser.core.error_text import error_sentence
 from ckpt_browser.core.printable import printable
-from ckpt_browser.ui import about_dialog, theme
+from ckpt_browser.ui import about_dialog
+from ckpt_browser.ui.browse.main_window import MainWindow
 from ckpt_browser.ui.display_check import display_problem
 from ckpt_browser.ui.gui_gc import collect_garbage_in_gui_thread
-from ckpt_browser.ui.main_window import MainWindow
+from ckpt_browser.ui.widgets import theme
 
 ORGANIZATION = "ckpt-browser"
 APPLICATION = "ckpt-browser"
@@ -169,7 +170,7 @@ def _run_compare(
     size: tuple[int, int] | None,
 ) -> int:
     """Two checkpoints: the compare window (A is the first path) instead of the main window."""
-    from ckpt_browser.ui.compare_window import CompareWindow
+    from ckpt_browser.ui.compare.window import CompareWindow
 
     if len(paths) != 2:
         print("error: give two checkpoints to compare", file=sys.stderr)

@@ -31,7 +31,7 @@ def program_screenshot(name: str, *args: str) -> None:
 def wizard_screenshot() -> None:
     from ckpt_browser.core.remap.rules import Rule, RuleKind
     from ckpt_browser.ui.app import make_application
-    from ckpt_browser.ui.remap_wizard import RemapWizard
+    from ckpt_browser.ui.remap.wizard import RemapWizard
 
     app = make_application()
     wizard = RemapWizard(sources=[str(DEMO)])

@@ -278,7 +278,7 @@ import os, statistics, time
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from ckpt_browser.core.remap.rules import Rule
 from ckpt_browser.ui.app import make_application
-from ckpt_browser.ui.remap_wizard import RemapWizard
+from ckpt_browser.ui.remap.wizard import RemapWizard
 app = make_application()
 wizard = RemapWizard([{source!r}])
 wizard.show()
@@ -503,7 +503,7 @@ def bench_graph(paths: dict[str, str]) -> list[Row]:
     level = median_time(lambda: layered_layout(*sizes, edges), repeat=3)
 
     from ckpt_browser.ui.app import make_application
-    from ckpt_browser.ui.graph_panel import GraphPanel
+    from ckpt_browser.ui.graph.panel import GraphPanel
 
     app = make_application()
     panel = GraphPanel()

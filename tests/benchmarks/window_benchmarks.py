@@ -24,7 +24,7 @@ _GAP_SCRIPT = """
 import sys, time
 from PySide6.QtCore import QTimer
 from ckpt_browser.ui.app import make_application
-from ckpt_browser.ui.main_window import MainWindow
+from ckpt_browser.ui.browse.main_window import MainWindow
 app = make_application()
 window = MainWindow(None)
 window.resize(1400, 900)

@@ -16,7 +16,7 @@ os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 from PySide6.QtCore import QSettings
 
 from ckpt_browser.ui.app import make_application
-from ckpt_browser.ui.main_window import MainWindow
+from ckpt_browser.ui.browse.main_window import MainWindow
 
 
 @dataclass(frozen=True)

@@ -72,7 +72,7 @@ def test_interactive_run_prepares_the_pane_and_returns_when_closed():
     from PySide6.QtWidgets import QApplication
 
     from ckpt_browser.ui.app import run_gui
-    from ckpt_browser.ui.main_window import MainWindow
+    from ckpt_browser.ui.browse.main_window import MainWindow
 
     seen: dict[str, object] = {"polls": 0}
     poll = QTimer()

@@ -16,9 +16,9 @@ import tf_checkpoints as tfc
 from PySide6.QtCore import QPoint, QRectF, QSettings, Qt
 from PySide6.QtWidgets import QApplication
 
-from ckpt_browser.ui.compare_slices import MIN_HEATMAP_WIDTH
-from ckpt_browser.ui.compare_table import COLUMN_KEYS
-from ckpt_browser.ui.compare_window import CompareWindow
+from ckpt_browser.ui.compare.slices import MIN_HEATMAP_WIDTH
+from ckpt_browser.ui.compare.table import COLUMN_KEYS
+from ckpt_browser.ui.compare.window import CompareWindow
 
 LONG_NAME = "bert/encoder/layer_11/attention/self/query/some_long_scope_name/kernel_variable_ema"
 

@@ -20,8 +20,8 @@ from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QImage
 
 from ckpt_browser.core.compare.report import comparison_record
-from ckpt_browser.ui.compare_table import COLUMN_KEYS, STATUS_ROLE
-from ckpt_browser.ui.compare_window import CompareWindow
+from ckpt_browser.ui.compare.table import COLUMN_KEYS, STATUS_ROLE
+from ckpt_browser.ui.compare.window import CompareWindow
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "resources" / "demo"
 

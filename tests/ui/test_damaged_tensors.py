@@ -10,7 +10,7 @@ from damaged_files import flip_stored_byte, folder_digest
 from PySide6.QtCore import Qt
 from tf_checkpoints import write_with_tf
 
-from ckpt_browser.ui.remap_wizard import RemapWizard
+from ckpt_browser.ui.remap.wizard import RemapWizard
 
 VALUES = {"dense/kernel": np.arange(12, dtype=np.float32).reshape(3, 4), "step": np.array(3)}
 

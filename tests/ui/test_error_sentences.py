@@ -19,7 +19,7 @@ from PySide6.QtCore import Qt
 from ckpt_browser.format import Checkpoint, CheckpointError, protos
 from ckpt_browser.format.sstable.writer import TableBuilder
 from ckpt_browser.format.v2.writer import CheckpointWriter
-from ckpt_browser.ui import main_window
+from ckpt_browser.ui.browse import main_window
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "resources" / "demo"
 

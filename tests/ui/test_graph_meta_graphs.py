@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ckpt_browser.ui.graph_panel import GraphPanel
+from ckpt_browser.ui.graph.panel import GraphPanel
 
 
 def wait_loaded(qtbot, panel: GraphPanel) -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from PySide6.QtGui import QImage
 
-from ckpt_browser.ui.graph_panel import GraphPanel
+from ckpt_browser.ui.graph.panel import GraphPanel
 
 DEMO_META = Path(__file__).resolve().parents[2] / "resources" / "demo" / "model.ckpt-300.meta"
 

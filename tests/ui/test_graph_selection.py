@@ -9,7 +9,7 @@ from PySide6.QtCore import Qt
 
 from ckpt_browser.core.graph.link import choice_of
 from ckpt_browser.format import TensorKind
-from ckpt_browser.ui.main_window import MainWindow
+from ckpt_browser.ui.browse.main_window import MainWindow
 
 FIRST, OTHER = "net/layer_1/kernel", "net/layer_2/bias"
 
@@ -189,7 +189,7 @@ def slow_graph_loads(monkeypatch):
     """Graph files load only when the test opens the gate: the in-between state stays on show."""
     import threading
 
-    from ckpt_browser.ui import graph_panel
+    from ckpt_browser.ui.graph import panel as graph_panel
 
     gate = threading.Event()
     gate.set()

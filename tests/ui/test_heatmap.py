@@ -15,7 +15,7 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent, QWheelEvent
 from PySide6.QtWidgets import QApplication
 
-from ckpt_browser.ui.values_view import BLOCK_MEAN_MAX_CELLS
+from ckpt_browser.ui.browse.values_view import BLOCK_MEAN_MAX_CELLS
 
 ELEMENT = re.compile(r"element \[(\d+), (\d+)\]: ([\d.]+)")
 BLOCK = re.compile(r"rows (\d+)–(\d+), columns (\d+)–(\d+)")

@@ -9,7 +9,7 @@ import pytest
 import tf_checkpoints as tfc
 from PySide6.QtGui import QImage, QPainter
 
-from ckpt_browser.ui.histogram_plot import HistogramPlot, count_label, count_labels
+from ckpt_browser.ui.widgets.histogram_plot import HistogramPlot, count_label, count_labels
 
 
 def test_count_labels_are_short_and_exact_enough() -> None:

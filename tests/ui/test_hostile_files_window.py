@@ -15,7 +15,7 @@ import pytest
 from damaged_files import copy_checkpoint
 
 from ckpt_browser.format import protos
-from ckpt_browser.ui.graph_panel import GraphPanel
+from ckpt_browser.ui.graph.panel import GraphPanel
 from tests.format.test_special_files import replace_with_fifo
 
 pytestmark = pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this system")

@@ -17,8 +17,8 @@ from PySide6.QtWidgets import QApplication, QMessageBox
 
 from ckpt_browser.core.formatting import format_bytes, format_count
 from ckpt_browser.format import CheckpointError, open_checkpoint
-from ckpt_browser.ui.main_window import MainWindow
-from ckpt_browser.ui.tree_model import Column
+from ckpt_browser.ui.browse.main_window import MainWindow
+from ckpt_browser.ui.browse.tree_model import Column
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "resources" / "demo"
 
@@ -283,7 +283,7 @@ def test_damaged_tensors_show_their_error_in_the_pane_while_arrow_keys_browse_on
 def test_truncated_shard_is_reported_once_at_open_without_a_dialog(
     window, qtbot, sharded_ckpt, tmp_path
 ):
-    from ckpt_browser.ui.tree_model import UNREADABLE_COLOR
+    from ckpt_browser.ui.browse.tree_model import UNREADABLE_COLOR
     from tests.format.test_bad_input import copy_checkpoint
 
     prefix = copy_checkpoint(sharded_ckpt.prefix, tmp_path)

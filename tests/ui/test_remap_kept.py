@@ -12,8 +12,8 @@ from tf_checkpoints import write_with_tf
 
 from ckpt_browser.core.remap.rules import Rule, RuleKind
 from ckpt_browser.core.remap.spec import Override
-from ckpt_browser.ui.remap_kept import CloseChoice, button_for
-from ckpt_browser.ui.remap_wizard import RemapWizard
+from ckpt_browser.ui.remap.kept import CloseChoice, button_for
+from ckpt_browser.ui.remap.wizard import RemapWizard
 
 
 @pytest.fixture

@@ -11,7 +11,7 @@ from PySide6.QtWidgets import QStyleOptionViewItem
 from tf_checkpoints import write_with_tf
 
 from ckpt_browser.core.remap.rules import Rule, RuleKind
-from ckpt_browser.ui.remap_wizard import RemapWizard
+from ckpt_browser.ui.remap.wizard import RemapWizard
 
 LONG = "bert/encoder/layer_11/attention/self/query_projection_with_a_long_name/kernel"
 

@@ -13,7 +13,7 @@ from tf_checkpoints import import_tensorflow, write_with_tf
 
 from ckpt_browser.core.remap.plan import Status
 from ckpt_browser.core.remap.rules import Rule, RuleKind
-from ckpt_browser.ui.remap_wizard import RemapWizard
+from ckpt_browser.ui.remap.wizard import RemapWizard
 
 V = {"v1": np.array([1.0, 2.0], np.float32), "v2": np.array([[3.0]], np.float32)}
 

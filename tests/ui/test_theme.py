@@ -6,8 +6,8 @@ from PySide6.QtCore import Qt
 from PySide6.QtGui import QPalette
 from PySide6.QtWidgets import QApplication
 
-from ckpt_browser.ui import theme
-from ckpt_browser.ui.histogram_plot import HistogramPlot
+from ckpt_browser.ui.widgets import theme
+from ckpt_browser.ui.widgets.histogram_plot import HistogramPlot
 
 
 def _background(plot: HistogramPlot):

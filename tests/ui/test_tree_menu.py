@@ -12,7 +12,7 @@ import tf_checkpoints as tfc
 from PySide6.QtCore import QSettings
 from PySide6.QtWidgets import QFileDialog
 
-from ckpt_browser.ui.main_window import MainWindow
+from ckpt_browser.ui.browse.main_window import MainWindow
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "resources" / "demo"
 

@@ -9,7 +9,7 @@ from PySide6.QtCore import QItemSelection, QItemSelectionModel
 from PySide6.QtGui import QGuiApplication
 
 from ckpt_browser.core.formatting import format_number, shortest_text
-from ckpt_browser.ui.values_view import LINE_MAX_POINTS
+from ckpt_browser.ui.browse.values_view import LINE_MAX_POINTS
 
 
 def _values_of(window, wait_idle, name: str):

@@ -12,8 +12,8 @@ from PySide6.QtGui import QGuiApplication
 
 from ckpt_browser.core.formatting import format_count
 from ckpt_browser.format import TensorKind
-from ckpt_browser.ui.tree_model import KEY_ROLE, Column
-from ckpt_browser.ui.variable_tree import VariableTree
+from ckpt_browser.ui.browse.tree_model import KEY_ROLE, Column
+from ckpt_browser.ui.browse.variable_tree import VariableTree
 
 
 def shown_keys(tree: VariableTree, parent: QModelIndex | None = None) -> set[str]:

@@ -9,8 +9,8 @@ import pytest
 from PySide6.QtCore import QPoint, QRect, QSettings, QSize, Qt
 from PySide6.QtWidgets import QApplication
 
-from ckpt_browser.ui import window_geometry as geometry
-from ckpt_browser.ui.main_window import MainWindow
+from ckpt_browser.ui.browse.main_window import MainWindow
+from ckpt_browser.ui.widgets import window_geometry as geometry
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "resources" / "demo"
 

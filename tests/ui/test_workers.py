@@ -6,7 +6,7 @@ import threading
 
 from ckpt_browser.core.tensor.stats import Cancelled
 from ckpt_browser.format import CheckpointError
-from ckpt_browser.ui.workers import TaskRunner
+from ckpt_browser.ui.widgets.workers import TaskRunner
 
 
 def test_result_progress_and_partial_arrive_on_the_gui_thread(qtbot):

@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 from ckpt_browser.core.formatting import plural
 from ckpt_browser.core.scope_tree import FILTER_MODES, ScopeNode, build_tree, filter_tree
 from ckpt_browser.format import TensorInfo, TensorKind
-from ckpt_browser.ui.tree_model import KEY_ROLE, Column, VariableTreeModel
+from ckpt_browser.ui.browse.tree_model import KEY_ROLE, Column, VariableTreeModel
 
 # The kinds a user can hide, with the label of their toggle. Plain variables are always shown.
 KIND_TOGGLES = (

@@ -33,15 +33,15 @@ from ckpt_browser.core.formatting import format_bytes, format_count, plural
 from ckpt_browser.core.scope_tree import ScopeNode, Totals
 from ckpt_browser.format import Checkpoint, CheckpointError, open_checkpoint
 from ckpt_browser.ui.about_dialog import AboutDialog, application_icon
-from ckpt_browser.ui.compare_launcher import CompareLauncher
-from ckpt_browser.ui.export_dialog import ExportController
-from ckpt_browser.ui.graph_dock import GraphDock
-from ckpt_browser.ui.history_switcher import HistorySwitcher
-from ckpt_browser.ui.notice_bar import NoticeBar
-from ckpt_browser.ui.recent_files import RecentFiles
-from ckpt_browser.ui.tensor_view import TENSOR_SPLITTERS, TensorView
-from ckpt_browser.ui.variable_tree import KIND_TOGGLES, VariableTree
-from ckpt_browser.ui.window_geometry import PaneSizer, place_on_screen
+from ckpt_browser.ui.browse.compare_launcher import CompareLauncher
+from ckpt_browser.ui.browse.export_dialog import ExportController
+from ckpt_browser.ui.browse.graph_dock import GraphDock
+from ckpt_browser.ui.browse.history_switcher import HistorySwitcher
+from ckpt_browser.ui.browse.notice_bar import NoticeBar
+from ckpt_browser.ui.browse.recent_files import RecentFiles
+from ckpt_browser.ui.browse.tensor_view import TENSOR_SPLITTERS, TensorView
+from ckpt_browser.ui.browse.variable_tree import KIND_TOGGLES, VariableTree
+from ckpt_browser.ui.widgets.window_geometry import PaneSizer, place_on_screen
 
 APP_TITLE = "ckpt-browser"
 OPEN_FILE_FILTER = "Checkpoint files (*.index *.meta *.data-* checkpoint *.pb);;All files (*)"
@@ -280,7 +280,7 @@ class MainWindow(QMainWindow):
 
     def open_remap_wizard(self) -> QWidget:
         """Tools > Remap Wizard: map names onto a target; the open checkpoint is the source."""
-        from ckpt_browser.ui.remap_wizard import RemapWizard
+        from ckpt_browser.ui.remap.wizard import RemapWizard
 
         sources = [self._checkpoint.prefix] if self._checkpoint is not None else []
         wizard = RemapWizard(sources, parent=self, settings=self._settings)

@@ -15,11 +15,11 @@ from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QToolButton
 
 from ckpt_browser.format import Checkpoint, CheckpointError
-from ckpt_browser.ui.history_switcher import describe_record
+from ckpt_browser.ui.browse.history_switcher import describe_record
 
 if TYPE_CHECKING:
-    from ckpt_browser.ui.compare_window import CompareWindow
-    from ckpt_browser.ui.main_window import MainWindow
+    from ckpt_browser.ui.browse.main_window import MainWindow
+    from ckpt_browser.ui.compare.window import CompareWindow
 
 OPEN_FILE_FILTER = "Checkpoint files (*.index *.meta *.data-* checkpoint *.pb);;All files (*)"
 
@@ -61,7 +61,7 @@ class CompareLauncher(QObject):
     ) -> CompareWindow | None:
         """Open a compare window of A = `path_a` and B = `path_b`, on variable `select`."""
         # Imported here: the compare window pulls in pyqtgraph, which a tree-only start avoids.
-        from ckpt_browser.ui.compare_window import open_compare_window
+        from ckpt_browser.ui.compare.window import open_compare_window
 
         self.last_window = open_compare_window(
             self._window, path_a, path_b, self._settings, select=select

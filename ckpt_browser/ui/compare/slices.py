@@ -30,9 +30,9 @@ from PySide6.QtWidgets import (
 
 from ckpt_browser.core.compare.detail import SliceTriple
 from ckpt_browser.core.tensor.slicing import symmetric_levels
-from ckpt_browser.ui.compare_lines import DIFFERENCE_NOTE, CompareLines
-from ckpt_browser.ui.heatmap import DIVERGING_MAP, SEQUENTIAL_MAP, Heatmap, choose_levels
-from ckpt_browser.ui.slicer import Slicer
+from ckpt_browser.ui.compare.lines import DIFFERENCE_NOTE, CompareLines
+from ckpt_browser.ui.widgets.heatmap import DIVERGING_MAP, SEQUENTIAL_MAP, Heatmap, choose_levels
+from ckpt_browser.ui.widgets.slicer import Slicer
 
 # Left axis, image and colour bar with its labels take about 100 px; below this the image is a
 # sliver. Three fit side by side in the pane of a 1500 px window.

@@ -12,7 +12,7 @@ from PySide6.QtCore import QEvent, Qt
 from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QFrame, QHBoxLayout, QLabel, QStyle, QToolButton, QWidget
 
-from ckpt_browser.ui import theme
+from ckpt_browser.ui.widgets import theme
 
 
 class NoticeBar(QFrame):

@@ -39,14 +39,14 @@ from ckpt_browser.core.compare.pair_names import pair_names
 from ckpt_browser.core.compare.report import format_summary
 from ckpt_browser.core.formatting import plural
 from ckpt_browser.format import Checkpoint
-from ckpt_browser.ui.compare_detail_pane import CompareDetailPane
-from ckpt_browser.ui.compare_table import (
+from ckpt_browser.ui.compare.detail_pane import CompareDetailPane
+from ckpt_browser.ui.compare.table import (
     STATUS_LABELS,
     CompareFilterProxy,
     CompareTableModel,
 )
-from ckpt_browser.ui.compare_table_view import CompareTableView
-from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner
+from ckpt_browser.ui.compare.table_view import CompareTableView
+from ckpt_browser.ui.widgets.workers import TaskContext, TaskHandle, TaskRunner
 
 PUBLISH_INTERVAL_S = 0.25  # results go to the table in batches at most this often
 # (label, statuses shown) for the status filter

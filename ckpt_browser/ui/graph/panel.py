@@ -44,12 +44,12 @@ from ckpt_browser.format import TensorInfo
 from ckpt_browser.format.gc_pause import gc_paused
 from ckpt_browser.format.graph.meta_graphs import format_tags
 from ckpt_browser.format.graph.reader import load_graph
-from ckpt_browser.ui.graph_canvas import GraphCanvas
-from ckpt_browser.ui.graph_details import PropertiesView, VariablesView
-from ckpt_browser.ui.graph_search import GraphSearch
-from ckpt_browser.ui.graph_tags import MetaGraphChooser
-from ckpt_browser.ui.graph_toolbar import GraphToolbar
-from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner
+from ckpt_browser.ui.graph.canvas import GraphCanvas
+from ckpt_browser.ui.graph.details import PropertiesView, VariablesView
+from ckpt_browser.ui.graph.search import GraphSearch
+from ckpt_browser.ui.graph.tags import MetaGraphChooser
+from ckpt_browser.ui.graph.toolbar import GraphToolbar
+from ckpt_browser.ui.widgets.workers import TaskContext, TaskHandle, TaskRunner
 
 
 @dataclass(frozen=True)

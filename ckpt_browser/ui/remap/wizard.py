@@ -23,12 +23,12 @@ from ckpt_browser.core.error_text import error_sentence
 from ckpt_browser.core.remap.drafts import Draft, draft_key
 from ckpt_browser.core.remap.spec import RemapSpec
 from ckpt_browser.format import CheckpointError
-from ckpt_browser.ui.remap_input_pages import SourcesPage, TargetPage
-from ckpt_browser.ui.remap_kept import CloseChoice, KeptRemaps, ask_to_keep
-from ckpt_browser.ui.remap_mapping_page import MappingPage
-from ckpt_browser.ui.remap_rules_page import RulesPage
-from ckpt_browser.ui.remap_session import RemapSession
-from ckpt_browser.ui.remap_write_page import WritePage
+from ckpt_browser.ui.remap.input_pages import SourcesPage, TargetPage
+from ckpt_browser.ui.remap.kept import CloseChoice, KeptRemaps, ask_to_keep
+from ckpt_browser.ui.remap.mapping_page import MappingPage
+from ckpt_browser.ui.remap.rules_page import RulesPage
+from ckpt_browser.ui.remap.session import RemapSession
+from ckpt_browser.ui.remap.write_page import WritePage
 
 MAPPING_FILTER = "Remap mappings (*.json);;All files (*)"
 SAVE_BUTTON = QWizard.WizardButton.CustomButton1

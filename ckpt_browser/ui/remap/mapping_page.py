@@ -24,10 +24,10 @@ from ckpt_browser.core.formatting import plural
 from ckpt_browser.core.remap.plan import Plan
 from ckpt_browser.core.remap.spec import CAST_TO_TARGET
 from ckpt_browser.core.remap.suggest import Suggestion
-from ckpt_browser.ui.remap_problem_bar import ProblemBar
-from ckpt_browser.ui.remap_session import RemapSession
-from ckpt_browser.ui.remap_source_picker import SourcePicker
-from ckpt_browser.ui.remap_table import STATUS_FILTERS, MappingTableModel
+from ckpt_browser.ui.remap.problem_bar import ProblemBar
+from ckpt_browser.ui.remap.session import RemapSession
+from ckpt_browser.ui.remap.source_picker import SourcePicker
+from ckpt_browser.ui.remap.table import STATUS_FILTERS, MappingTableModel
 
 CAST_CHOICES = (
     ("Refuse dtype mismatches", None),

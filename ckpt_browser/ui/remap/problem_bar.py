@@ -8,7 +8,7 @@ from PySide6.QtCore import Qt
 from PySide6.QtWidgets import QLabel
 
 from ckpt_browser.core.remap.plan import Plan
-from ckpt_browser.ui.remap_session import RemapSession
+from ckpt_browser.ui.remap.session import RemapSession
 
 
 class ProblemBar(QLabel):

@@ -16,8 +16,8 @@ from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QLabel, QVBoxLayout, QWidget
 
 from ckpt_browser.core.compare.detail import SliceTriple
-from ckpt_browser.ui import theme
-from ckpt_browser.ui.heatmap import IndexAxis
+from ckpt_browser.ui.widgets import theme
+from ckpt_browser.ui.widgets.heatmap import IndexAxis
 
 B_COLOR = QColor(230, 120, 20)  # B drawn in orange over A in the palette's accent colour
 DIFFERENCE_NOTE = "A − B"

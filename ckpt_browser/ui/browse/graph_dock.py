@@ -19,10 +19,10 @@ from PySide6.QtWidgets import QDockWidget
 from ckpt_browser.core.graph.link import item_of_key
 from ckpt_browser.format import CheckpointError
 from ckpt_browser.format.graph.reader import find_graph
-from ckpt_browser.ui.graph_panel import GraphPanel
+from ckpt_browser.ui.graph.panel import GraphPanel
 
 if TYPE_CHECKING:
-    from ckpt_browser.ui.main_window import MainWindow
+    from ckpt_browser.ui.browse.main_window import MainWindow
 
 # A window narrower than this (room for the tree, the tensor view and the graph side by side)
 # keeps the graph under View > Graph (Ctrl+G) rather than squeezing the other two.

@@ -26,7 +26,7 @@ from PySide6.QtWidgets import (
 )
 
 from ckpt_browser.core.formatting import format_count, plural
-from ckpt_browser.ui import theme
+from ckpt_browser.ui.widgets import theme
 
 DEFAULT_BINS = 100
 MEASURE_LABELS = {"value": "value", "magnitude": "magnitude |z|", "length": "length in bytes"}

@@ -28,11 +28,11 @@ from ckpt_browser.core.compare.report import describe_difference, format_distanc
 from ckpt_browser.core.formatting import format_count, format_shape, plural
 from ckpt_browser.core.tensor.stats import Histogram
 from ckpt_browser.format import Checkpoint, TensorInfo
-from ckpt_browser.ui import theme
-from ckpt_browser.ui.compare_lines import B_COLOR, DIFFERENCE_NOTE, legend_html
-from ckpt_browser.ui.compare_slices import CompareSlices
-from ckpt_browser.ui.histogram_plot import _LOG_EMPTY_LEVEL, HistogramPlot
-from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner
+from ckpt_browser.ui.compare.lines import B_COLOR, DIFFERENCE_NOTE, legend_html
+from ckpt_browser.ui.compare.slices import CompareSlices
+from ckpt_browser.ui.widgets import theme
+from ckpt_browser.ui.widgets.histogram_plot import _LOG_EMPTY_LEVEL, HistogramPlot
+from ckpt_browser.ui.widgets.workers import TaskContext, TaskHandle, TaskRunner
 
 
 class OverlaidHistogram(HistogramPlot):

@@ -36,13 +36,13 @@ from ckpt_browser.core.tensor.analysis import (
 )
 from ckpt_browser.core.tensor.stats import Histogram, TensorStats
 from ckpt_browser.format import Checkpoint, TensorInfo
-from ckpt_browser.ui.progress_bar import ProgressBar
-from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner
+from ckpt_browser.ui.widgets.progress_bar import ProgressBar
+from ckpt_browser.ui.widgets.workers import TaskContext, TaskHandle, TaskRunner
 
 if TYPE_CHECKING:
-    from ckpt_browser.ui.histogram_plot import HistogramPlot
-    from ckpt_browser.ui.stats_panel import StatsPanel
-    from ckpt_browser.ui.values_view import ValuesView
+    from ckpt_browser.ui.browse.stats_panel import StatsPanel
+    from ckpt_browser.ui.browse.values_view import ValuesView
+    from ckpt_browser.ui.widgets.histogram_plot import HistogramPlot
 
 TENSOR_SPLITTERS = ("tensor", "stats_histogram")  # names of the pane's splitters in settings
 
@@ -217,9 +217,9 @@ class TensorView(QWidget):
         """
         if self._built:
             return
-        from ckpt_browser.ui.histogram_plot import HistogramPlot
-        from ckpt_browser.ui.stats_panel import StatsPanel
-        from ckpt_browser.ui.values_view import ValuesView
+        from ckpt_browser.ui.browse.stats_panel import StatsPanel
+        from ckpt_browser.ui.browse.values_view import ValuesView
+        from ckpt_browser.ui.widgets.histogram_plot import HistogramPlot
 
         self.title_label = QLabel()
         self.title_label.setTextFormat(Qt.TextFormat.PlainText)  # names are text

@@ -25,8 +25,8 @@ from ckpt_browser.core.remap.rules import (
     Rule,
     RuleKind,
 )
-from ckpt_browser.ui.remap_problem_bar import ProblemBar
-from ckpt_browser.ui.remap_session import RemapSession
+from ckpt_browser.ui.remap.problem_bar import ProblemBar
+from ckpt_browser.ui.remap.session import RemapSession
 
 # Lines of a rule's preview shown at most (a rule may touch tens of thousands of names).
 PREVIEW_LINES = 500

@@ -26,7 +26,7 @@ from ckpt_browser.core.tensor.heatmap_grid import (
     hover_text,
 )
 from ckpt_browser.core.tensor.slicing import symmetric_levels
-from ckpt_browser.ui import theme
+from ckpt_browser.ui.widgets import theme
 
 DIVERGING_MAP = "CET-D1A"  # blue - white - red, perceptually uniform
 SEQUENTIAL_MAP = "viridis"

@@ -12,7 +12,7 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QItemSelectionModel, QModelIndex, QObject, Qt
 from PySide6.QtWidgets import QAbstractItemView, QHeaderView, QTableView, QWidget
 
-from ckpt_browser.ui.compare_table import COLUMN_KEYS
+from ckpt_browser.ui.compare.table import COLUMN_KEYS
 
 FIT_ROWS = 200  # column widths fit the contents of this many rows (all of 20,000 take seconds)
 NAME_MIN_WIDTH = 160

@@ -39,11 +39,11 @@ from ckpt_browser.core.tensor.slicing import (
 )
 from ckpt_browser.core.tensor.string_display import describe_bytes, is_text, object_graph_text
 from ckpt_browser.format import Checkpoint, TensorInfo, TensorKind
-from ckpt_browser.ui import theme
-from ckpt_browser.ui.heatmap import Heatmap, choose_levels
-from ckpt_browser.ui.slicer import Slicer
-from ckpt_browser.ui.value_table import NOTATIONS, ValueTableModel, ValueTableView
-from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner
+from ckpt_browser.ui.browse.value_table import NOTATIONS, ValueTableModel, ValueTableView
+from ckpt_browser.ui.widgets import theme
+from ckpt_browser.ui.widgets.heatmap import Heatmap, choose_levels
+from ckpt_browser.ui.widgets.slicer import Slicer
+from ckpt_browser.ui.widgets.workers import TaskContext, TaskHandle, TaskRunner
 
 HEATMAP_MAX_PIXELS = (1000, 1000)
 LINE_MAX_POINTS = 100_000

@@ -27,10 +27,10 @@ from ckpt_browser.core.tensor.export import (
     suggested_file_name,
 )
 from ckpt_browser.format import ChecksumError
-from ckpt_browser.ui.workers import USER_ERRORS, TaskContext, TaskHandle, TaskRunner
+from ckpt_browser.ui.widgets.workers import USER_ERRORS, TaskContext, TaskHandle, TaskRunner
 
 if TYPE_CHECKING:
-    from ckpt_browser.ui.main_window import MainWindow
+    from ckpt_browser.ui.browse.main_window import MainWindow
 
 NPY_FILTER = "NumPy array (*.npy)"
 NPZ_FILTER = "NumPy archive of several arrays (*.npz)"

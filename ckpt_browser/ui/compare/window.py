@@ -18,8 +18,8 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBo
 from ckpt_browser.core.compare.report import comparison_record
 from ckpt_browser.core.error_text import error_sentence
 from ckpt_browser.format import open_checkpoint
-from ckpt_browser.ui.compare_view import CompareView
-from ckpt_browser.ui.window_geometry import place_on_screen
+from ckpt_browser.ui.compare.view import CompareView
+from ckpt_browser.ui.widgets.window_geometry import place_on_screen
 
 APP_TITLE = "ckpt-browser"
 DEFAULT_SIZE = (1500, 950)

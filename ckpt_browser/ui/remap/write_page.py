@@ -28,9 +28,9 @@ from ckpt_browser.core.formatting import format_bytes, plural
 from ckpt_browser.core.remap.output import default_output
 from ckpt_browser.core.remap.write import WriteCancelled, WriteResult, output_bytes, write_remap
 from ckpt_browser.core.tensor.stats import Cancelled
-from ckpt_browser.ui.remap_problem_bar import ProblemBar
-from ckpt_browser.ui.remap_session import RemapSession
-from ckpt_browser.ui.workers import TaskContext, TaskHandle, TaskRunner
+from ckpt_browser.ui.remap.problem_bar import ProblemBar
+from ckpt_browser.ui.remap.session import RemapSession
+from ckpt_browser.ui.widgets.workers import TaskContext, TaskHandle, TaskRunner
 
 
 class WritePage(QWizardPage):

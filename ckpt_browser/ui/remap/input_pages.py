@@ -20,8 +20,8 @@ from PySide6.QtWidgets import (
 
 from ckpt_browser.core.error_text import error_sentence
 from ckpt_browser.core.formatting import format_bytes, plural
-from ckpt_browser.ui.remap_problem_bar import ProblemBar
-from ckpt_browser.ui.remap_session import RemapSession
+from ckpt_browser.ui.remap.problem_bar import ProblemBar
+from ckpt_browser.ui.remap.session import RemapSession
 
 CHECKPOINT_FILTER = "Checkpoint files (*.index *.meta *.data-* checkpoint);;All files (*)"
 TARGET_FILTER = "Graphs and checkpoints (*.meta *.pb *.index checkpoint);;All files (*)"

@@ -1,0 +1,4 @@
+"""The graph panel and dock: drawing, search, properties, MetaGraph choice.
+
+Imports core and ui.widgets; no other ui feature.
+"""
