@@ -23,7 +23,7 @@ from ckpt_browser.core.compare.report import comparison_record
 from ckpt_browser.ui.compare.table import COLUMN_KEYS, STATUS_ROLE
 from ckpt_browser.ui.compare.window import CompareWindow
 
-DEMO_DIR = Path(__file__).resolve().parents[2] / "resources" / "demo"
+DEMO_DIR = Path(__file__).resolve().parents[3] / "resources" / "demo"
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ from PySide6.QtWidgets import QFileDialog
 
 from ckpt_browser.ui.browse.main_window import MainWindow
 
-DEMO_DIR = Path(__file__).resolve().parents[2] / "resources" / "demo"
+DEMO_DIR = Path(__file__).resolve().parents[3] / "resources" / "demo"
 
 
 def _menu_actions(window, path: str) -> dict[str, object]:

@@ -10,7 +10,7 @@ from PySide6.QtGui import QImage
 
 from ckpt_browser.ui.graph.panel import GraphPanel
 
-DEMO_META = Path(__file__).resolve().parents[2] / "resources" / "demo" / "model.ckpt-300.meta"
+DEMO_META = Path(__file__).resolve().parents[3] / "resources" / "demo" / "model.ckpt-300.meta"
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from ckpt_browser.format import CheckpointError, open_checkpoint
 from ckpt_browser.ui.browse.main_window import MainWindow
 from ckpt_browser.ui.browse.tree_model import Column
 
-DEMO_DIR = Path(__file__).resolve().parents[2] / "resources" / "demo"
+DEMO_DIR = Path(__file__).resolve().parents[3] / "resources" / "demo"
 
 
 def _tf_variables(prefix: str) -> dict[str, tuple[int, ...]]:

@@ -12,7 +12,7 @@ from PySide6.QtWidgets import QApplication
 from ckpt_browser.ui.browse.main_window import MainWindow
 from ckpt_browser.ui.widgets import window_geometry as geometry
 
-DEMO_DIR = Path(__file__).resolve().parents[2] / "resources" / "demo"
+DEMO_DIR = Path(__file__).resolve().parents[3] / "resources" / "demo"
 
 
 @pytest.mark.parametrize(

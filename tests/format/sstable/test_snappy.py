@@ -14,7 +14,7 @@ from ckpt_browser.format.crc import crc32c, mask
 from ckpt_browser.format.sstable import reader as sstable
 from ckpt_browser.format.varint import read_varint
 
-TF_SERVING = Path(__file__).resolve().parent.parent / "data" / "tf_serving"
+TF_SERVING = Path(__file__).resolve().parents[2] / "data" / "tf_serving"
 PREFIXES = [
     TF_SERVING / model / "00000123" / "variables" / "variables"
     for model in ("saved_model_half_plus_two_cpu", "saved_model_half_plus_two_tf2_cpu")
