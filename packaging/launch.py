@@ -1,7 +1,7 @@
 """Entry point of the standalone application: the same `main` as the `ckpt-browser` command.
 
-PyInstaller needs a script to start from; `ckpt_browser/cli.py` cannot be that script itself
-because it imports its siblings relatively, which a top-level script cannot do.
+PyInstaller needs a script to start from; the package `ckpt_browser.cli` cannot be that script
+itself: run as a top-level script, a module of a package cannot import its package.
 """
 
 from __future__ import annotations

@@ -1,0 +1,50 @@
+"""`ckpt-browser diff`: two checkpoints, name by name, with distances."""
+
+from __future__ import annotations
+
+import argparse
+
+from ckpt_browser.cli.output import (
+    EXIT_DIFFERENT,
+    EXIT_OK,
+    UsageError,
+    open_with_warnings,
+    say,
+    warn,
+)
+from ckpt_browser.format import ChecksumError
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from ckpt_browser.core.compare.alignment import Alignment, PrefixRule
+    from ckpt_browser.core.compare.checkpoints import CompareOptions, compare_checkpoints
+    from ckpt_browser.core.compare.report import format_json, format_table
+
+    try:
+        alignment = Alignment(
+            prefix_a=PrefixRule.from_options(args.strip_prefix_a, args.replace_prefix_a),
+            prefix_b=PrefixRule.from_options(args.strip_prefix_b, args.replace_prefix_b),
+            readable_names=not args.by_key,
+            params_only=args.params_only,
+        )
+        options = CompareOptions(
+            rtol=args.rtol,
+            atol=args.atol,
+            alignment=alignment,
+            allow_bad_checksums=args.allow_bad_checksums,
+        )
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
+    with open_with_warnings(args.a) as a, open_with_warnings(args.b) as b:
+        try:
+            comparison = compare_checkpoints(a, b, options)
+        except ChecksumError as exc:
+            raise UsageError(f"{exc} (--allow-bad-checksums compares it anyway)") from None
+    for item in comparison.tensors:
+        for damaged in item.damaged:
+            warn("warning", f"compared although its checksum does not match: {damaged}")
+    if args.json:
+        print(format_json(comparison))
+    else:
+        say(format_table(comparison))
+    return EXIT_OK if comparison.identical else EXIT_DIFFERENT

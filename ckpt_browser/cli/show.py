@@ -1,0 +1,51 @@
+"""`ckpt-browser show`: one tensor's statistics and values."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+import numpy as np
+
+from ckpt_browser.cli.output import (
+    EXIT_OK,
+    find_tensor,
+    open_with_warnings,
+    say,
+    warn,
+)
+from ckpt_browser.core.text_report import (
+    describe_tensor,
+    json_default,
+    variable_record,
+)
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    from ckpt_browser.core.tensor.stats import compute_stats
+
+    with open_with_warnings(args.path) as ckpt:
+        name = find_tensor(ckpt, args.name)
+        info = ckpt[name]
+        array = ckpt.read(name)
+        damaged = ckpt.checksum_problem(name)
+        if damaged is not None:
+            warn("warning", f"these values are damaged: {damaged}")
+        stats = compute_stats(array)
+        record = {
+            **variable_record(info),
+            "readable_name": info.readable_name,
+            "kind": info.kind.value,
+            "shard": info.shard,
+            "partitioned": info.partitioned,
+            "slot_of": info.slot_of,
+            "stats": dataclasses.asdict(stats),
+        }
+        if args.json:
+            print(json.dumps(record, indent=1, default=json_default))
+            return EXIT_OK
+        say(describe_tensor(info, stats))
+        with np.printoptions(threshold=100, edgeitems=3, linewidth=100, precision=6):
+            say(str(array))
+    return EXIT_OK

@@ -1,0 +1,29 @@
+"""`ckpt-browser verify`: every checksum, and what the data files cannot hold."""
+
+from __future__ import annotations
+
+import argparse
+
+from ckpt_browser.cli.output import (
+    EXIT_DIFFERENT,
+    EXIT_OK,
+    open_with_warnings,
+    say,
+)
+from ckpt_browser.core.formatting import plural
+from ckpt_browser.core.printable import printable
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    from ckpt_browser.core.formatting import format_bytes
+
+    with open_with_warnings(args.path) as ckpt:
+        problems = ckpt.verify()
+        total = sum(info.nbytes for info in ckpt.values())
+        for problem in problems:
+            say(f"damaged: {printable(problem.name)}: {printable(problem.message)}")
+        if problems:
+            say(f"{len(problems)} of {plural(len(ckpt), 'tensor')} damaged in {ckpt.prefix}")
+            return EXIT_DIFFERENT
+        say(f"ok: {plural(len(ckpt), 'tensor')}, {format_bytes(total)} verified in {ckpt.prefix}")
+    return EXIT_OK
