@@ -23,8 +23,8 @@ import numpy as np
 from ckpt_browser.core.formatting import plural
 from ckpt_browser.core.remap.object_graph import ObjectGraphPlan
 from ckpt_browser.core.remap.plan import Plan, RemapInputs, Row, Status
-from ckpt_browser.core.remap.stream import ChecksumAccumulator, checksum_of, chunks
 from ckpt_browser.core.tensor.source_checksums import ChecksumPolicy
+from ckpt_browser.core.tensor.stream import ChecksumAccumulator, checksum_of, chunks
 from ckpt_browser.format import Checkpoint, CheckpointError, ChecksumError, open_checkpoint
 from ckpt_browser.format.crc import mask
 from ckpt_browser.format.dtypes import from_name

@@ -27,10 +27,10 @@ from typing import IO
 
 import numpy as np
 
-from ckpt_browser.core.remap.stream import ChecksumAccumulator, chunks
 from ckpt_browser.core.tensor.csv_export import write_csv
 from ckpt_browser.core.tensor.export_strings import exported_strings, strings_for_export
 from ckpt_browser.core.tensor.source_checksums import ChecksumPolicy
+from ckpt_browser.core.tensor.stream import ChecksumAccumulator, chunks
 from ckpt_browser.format import Checkpoint
 from ckpt_browser.format.atomic import atomic_output
 from ckpt_browser.format.crc import array_bytes
