@@ -12,7 +12,7 @@ import os
 import numpy as np
 import pytest
 from damaged_files import folder_digest
-from tf_checkpoints import import_tensorflow
+from tf_checkpoints import import_tensorflow, write_with_tf
 
 from ckpt_browser.cli import main
 from ckpt_browser.format import open_checkpoint
@@ -101,3 +101,21 @@ def test_with_the_flag_a_parsable_damaged_graph_is_rewritten_and_listed(capsys, 
     assert "1 tensor came from damaged source bytes" in stdout
     with open_checkpoint(out) as written:
         assert GRAPH in written and written.object_graph is not None
+
+
+def test_a_damaged_graph_left_behind_for_a_name_based_target_is_said(capsys, tmp_path):
+    """A name-based target never carries the sources' graphs: a damaged one is not copied, so it
+    stops nothing, but the plan says the source is damaged."""
+    prefix = tf2_checkpoint(tmp_path / "src")
+    damage_graph(prefix, "unparsable")
+    tf = import_tensorflow()
+    reader = tf.train.load_checkpoint(prefix)
+    names = [name for name, _ in tf.train.list_variables(prefix) if name != GRAPH]
+    template = write_with_tf(
+        tmp_path / "template" / "model", {name: reader.get_tensor(name) for name in names}
+    )
+    out = str(tmp_path / "out" / "model")
+    code, stdout, err = run(capsys, "remap", prefix, out, "--target", template)
+    assert code == 0, err
+    assert "object graph of source 1 is damaged (its checksum does not match)" in stdout
+    assert {name for name, _ in tf.train.list_variables(out)} == set(names)

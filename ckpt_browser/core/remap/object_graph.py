@@ -50,7 +50,7 @@ def plan_object_graph(
                 if tf2_sources
                 else ""
             )
-            return ObjectGraphPlan(None, note)
+            return ObjectGraphPlan(None, note + _damaged_graphs(sources))
         # Every target name is written (or the plan blocks), so the graph's keys all resolve.
         return ObjectGraphPlan(
             target.object_graph, "the output carries the template's object graph", target.template
@@ -84,6 +84,24 @@ def plan_object_graph(
     note = "the output carries the object graph of source "
     note += f"{number + 1}" + (f" ({', '.join(parts)})" if parts else "")
     return ObjectGraphPlan(new_data, note, source)
+
+
+def _damaged_graphs(sources: Sequence[Checkpoint]) -> str:
+    """A graph left behind is not copied, so its damage stops nothing; but a graph that cannot be
+    read because its checksum fails is said (the source is damaged, whatever the output)."""
+    damaged = []
+    for number, source in enumerate(sources):
+        if OBJECT_GRAPH_KEY in source and source.object_graph is None:
+            try:
+                problem = source.checksum_problem(OBJECT_GRAPH_KEY)
+            except CheckpointError:
+                problem = None  # not even readable: the warning at open said why
+            if problem is not None:
+                damaged.append(str(number + 1))
+    if not damaged:
+        return ""
+    which = ("source " if len(damaged) == 1 else "sources ") + ", ".join(damaged)
+    return f"; the object graph of {which} is damaged (its checksum does not match)"
 
 
 def _unreadable_graph(sources: Sequence[Checkpoint]) -> ObjectGraphPlan:
