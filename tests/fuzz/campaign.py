@@ -135,6 +135,7 @@ class Campaign:
         self.lock = threading.Lock()
         self.numbers = iter(range(options.start, options.start + options.runs))
         self.started = time.monotonic()
+        self.next_progress = options.progress
 
     def run(self) -> int:
         options = self.options
@@ -187,8 +188,12 @@ class Campaign:
                         self.signatures[f"harness error: {type(exc).__name__}: {exc}"] += 1
                         log.write(json.dumps({"run": number, "harness error": text}) + "\n")
                         log.flush()
-                done = sum(self.counts.values())
-                if index == 0 and done % self.options.progress == 0:
+                with self.lock:
+                    done = sum(self.counts.values())
+                    report = done >= self.next_progress
+                    if report:
+                        self.next_progress += self.options.progress
+                if report:
                     _progress(self.counts, done, self.options.runs, self.started)
         finally:
             for worker in workers:
