@@ -22,6 +22,7 @@ import json
 import os
 import random
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -325,6 +326,9 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if options.replay:
         return replay(options.replay, options)
+    # Started in the background, a shell ignores SIGINT for us; SIGTERM too ends with the report.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, signal.default_int_handler)
     return Campaign(options).run()
 
 
