@@ -215,15 +215,15 @@ def _add_slices(
             length = rng.choice([-1, size, size - start, 1, 0, interesting_int(rng)])
             extents.append((start, length))
         slices.append(extents)
-    dtype = next((f.value for f in fields if f.number == 1), 1)
+    dtype = next((f.value for f in fields if f.number == 1 and _is_int(f)), 1)
     pairs[i] = (key, _entry(dtype, full, 0, 0, 0, 0, slices))
     for extents in slices:
         slice_dtype = rng.choice([dtype, dtype, 3, 1, 9])
         target = rng.choice(pairs)[1]
         target_fields = decode_message(target) or []
-        offset = next((f.value for f in target_fields if f.number == 4), 0)
-        size = next((f.value for f in target_fields if f.number == 5), 0)
-        crc = next((f.value for f in target_fields if f.number == 6), 0)
+        offset = next((f.value for f in target_fields if f.number == 4 and _is_int(f)), 0)
+        size = next((f.value for f in target_fields if f.number == 5 and _is_int(f)), 0)
+        crc = next((f.value for f in target_fields if f.number == 6 and _is_int(f)), 0)
         slice_shape = [
             n if n >= 0 else (full[a] if a < len(full) else 3) for a, (_, n) in enumerate(extents)
         ]
@@ -233,3 +233,7 @@ def _add_slices(
             continue
         pairs.append((slice_name, _entry(slice_dtype, slice_shape, 0, offset, size, crc)))
     return pairs, f"entry {key!r} partitioned: full shape {full[:6]}, slices {slices}"
+
+
+def _is_int(field: Field) -> bool:
+    return isinstance(field.value, int)
