@@ -14,6 +14,7 @@ from PySide6.QtCore import Qt, Signal
 from PySide6.QtWidgets import QComboBox, QHBoxLayout, QLabel, QSizePolicy, QWidget
 
 from ckpt_browser.format import CheckpointRecord
+from ckpt_browser.ui.widgets.plain_text import plain_tooltip
 
 
 def describe_record(record: CheckpointRecord) -> str:
@@ -57,7 +58,8 @@ class HistorySwitcher(QWidget):
         current_index = -1
         for index, record in enumerate(records):
             self._combo.addItem(describe_record(record), record.prefix)
-            self._combo.setItemData(index, record.prefix, Qt.ItemDataRole.ToolTipRole)
+            tip = plain_tooltip(record.prefix)
+            self._combo.setItemData(index, tip, Qt.ItemDataRole.ToolTipRole)
             if os.path.abspath(record.prefix) == os.path.abspath(current_prefix):
                 current_index = index
         if current_index < 0 and records:

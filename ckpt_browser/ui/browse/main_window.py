@@ -41,6 +41,7 @@ from ckpt_browser.ui.browse.notice_bar import NoticeBar
 from ckpt_browser.ui.browse.recent_files import RecentFiles
 from ckpt_browser.ui.browse.tensor_view import TENSOR_SPLITTERS, TensorView
 from ckpt_browser.ui.browse.variable_tree import KIND_TOGGLES, VariableTree
+from ckpt_browser.ui.widgets.plain_text import plain_tooltip
 from ckpt_browser.ui.widgets.window_geometry import PaneSizer, place_on_screen
 
 APP_TITLE = "ckpt-browser"
@@ -319,7 +320,7 @@ class MainWindow(QMainWindow):
             return
         totals = Totals.of(checkpoint.values())
         self.prefix_label.setText(checkpoint.prefix)
-        self.prefix_label.setToolTip(checkpoint.prefix)
+        self.prefix_label.setToolTip(plain_tooltip(checkpoint.prefix))
         self.variables_label.setText(plural(totals.variables, "variable"))
         self.parameters_label.setText(plural(totals.parameters, "parameter"))
         strings = f"; string tensors hold {format_count(totals.strings)} more"

@@ -36,6 +36,7 @@ from ckpt_browser.core.tensor.analysis import (
 )
 from ckpt_browser.core.tensor.stats import Histogram, TensorStats
 from ckpt_browser.format import Checkpoint, TensorInfo
+from ckpt_browser.ui.widgets.plain_text import plain_tooltip
 from ckpt_browser.ui.widgets.progress_bar import ProgressBar
 from ckpt_browser.ui.widgets.workers import TaskContext, TaskHandle, TaskRunner
 
@@ -148,9 +149,9 @@ class TensorView(QWidget):
         self.pages.setCurrentIndex(1)
         self._show_error_line(None)
         self.title_label.setText(info.readable_name)
-        self.title_label.setToolTip(info.readable_name)
+        self.title_label.setToolTip(plain_tooltip(info.readable_name))
         self.info_label.setText(self._describe(info))
-        self.info_label.setToolTip(self._describe(info))
+        self.info_label.setToolTip(plain_tooltip(self._describe(info)))
         self._check_checksum(checkpoint, info)
         self.values.set_tensor(checkpoint, info)
         cached = self.cache.get(self._cache_key())
@@ -461,13 +462,13 @@ class TensorView(QWidget):
         """One line under the tensor's title; the whole sentence in its tooltip."""
         note = "Damaged: these bytes do not match their stored checksum; TensorFlow refuses them"
         self.checksum_label.setText(note if problem else "")
-        self.checksum_label.setToolTip(problem or "")
+        self.checksum_label.setToolTip(plain_tooltip(problem or ""))
         self.checksum_label.setVisible(bool(problem))
 
     def _show_error_line(self, message: str | None) -> None:
         """One line under the tensor's title; the whole sentence in its tooltip."""
         self.error_label.setText(f"Cannot read this tensor: {message}" if message else "")
-        self.error_label.setToolTip(message or "")
+        self.error_label.setToolTip(plain_tooltip(message or ""))
         self.error_label.setVisible(bool(message))
 
     def _on_progress(self, fraction: float) -> None:

@@ -22,6 +22,7 @@ from PySide6.QtWidgets import QApplication, QStyle
 from ckpt_browser.core.formatting import format_bytes, format_count, format_shape, plural
 from ckpt_browser.core.scope_tree import ScopeNode, natural_key, parameters_of
 from ckpt_browser.format import TensorKind
+from ckpt_browser.ui.widgets.plain_text import plain_tooltip
 
 AnyIndex = QModelIndex | QPersistentModelIndex
 
@@ -215,7 +216,9 @@ class VariableTreeModel(QAbstractItemModel):
             tooltip = self._tooltip(node)
             if below:
                 tooltip = f"{plural(below, 'tensor')} below cannot be read\n{tooltip}"
-            return f"Cannot be read: {unreadable}\n{tooltip}" if unreadable else tooltip
+            if unreadable:
+                tooltip = f"Cannot be read: {unreadable}\n{tooltip}"
+            return plain_tooltip(tooltip)
         if role == Qt.ItemDataRole.TextAlignmentRole and column in _RIGHT_ALIGNED:
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         if role == Qt.ItemDataRole.DecorationRole and column == Column.NAME:

@@ -14,6 +14,7 @@ from PySide6.QtGui import QGuiApplication, QKeySequence
 from PySide6.QtWidgets import QAbstractItemView, QMenu, QMessageBox, QTableView, QWidget
 
 from ckpt_browser.core.formatting import NOTATIONS, format_number, shortest_text
+from ckpt_browser.ui.widgets.plain_text import plain_tooltip
 
 MAX_COPY_CELLS = 1_000_000  # beyond this the clipboard text runs into hundreds of megabytes
 # Cells measured to size the columns of a new tensor, spread over the whole slice: formatting
@@ -113,7 +114,7 @@ class ValueTableModel(QAbstractTableModel):
         if role == Qt.ItemDataRole.DisplayRole:
             return self.text(index.row(), index.column())
         if role == Qt.ItemDataRole.ToolTipRole:
-            return self.exact_text(index.row(), index.column())
+            return plain_tooltip(self.exact_text(index.row(), index.column()))
         if role == Qt.ItemDataRole.TextAlignmentRole and self._values.dtype.kind not in "OUS":
             return int(Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignVCenter)
         return None

@@ -38,6 +38,7 @@ from ckpt_browser.core.formatting import plural
 from ckpt_browser.core.graph.kinds import NodeKind
 from ckpt_browser.core.graph.model import GraphModel, ItemKind
 from ckpt_browser.core.graph.view import Metrics, PlacedEdge, PlacedItem, Scene
+from ckpt_browser.ui.widgets.plain_text import plain_tooltip
 
 ZOOM_STEP = 1.25
 MIN_SCALE, MAX_SCALE = 0.01, 8.0
@@ -93,7 +94,7 @@ class NodeItem(QGraphicsItem):
         self.setPos(placed.x, placed.y)
         self.setFlag(QGraphicsItem.GraphicsItemFlag.ItemIsSelectable, True)
         self.setZValue(placed.depth * 2 if placed.expanded else 1000 + placed.depth)
-        self.setToolTip(canvas.tooltip(placed.item))
+        self.setToolTip(plain_tooltip(canvas.tooltip(placed.item)))
         self.setCursor(Qt.CursorShape.PointingHandCursor)
         self.dimmed = False
 

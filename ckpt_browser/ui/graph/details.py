@@ -18,6 +18,7 @@ from ckpt_browser.core.formatting import format_shape, plural
 from ckpt_browser.core.graph.link import VariableLink
 from ckpt_browser.core.graph.model import GraphModel, ItemKind
 from ckpt_browser.format import TensorInfo
+from ckpt_browser.ui.widgets.plain_text import plain_tooltip
 
 NAME_ROLE = Qt.ItemDataRole.UserRole + 1  # a node name or checkpoint key to go to
 MISSING_COLOUR = QColor("#d3302f")
@@ -65,7 +66,7 @@ class PropertiesView(QTreeWidget):
 
     def _row(self, key: str, value: object = "", parent=None, go_to: str | None = None):
         row = QTreeWidgetItem([key, str(value)])
-        row.setToolTip(1, str(value))
+        row.setToolTip(1, plain_tooltip(str(value)))
         if go_to is not None:
             row.setData(0, NAME_ROLE, go_to)
             row.setToolTip(0, "double-click to select this node")
