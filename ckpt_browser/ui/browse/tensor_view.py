@@ -13,7 +13,6 @@ import dataclasses
 from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QByteArray, Qt, Signal
-from PySide6.QtGui import QFont
 from PySide6.QtWidgets import (
     QHBoxLayout,
     QLabel,
@@ -36,7 +35,7 @@ from ckpt_browser.core.tensor.analysis import (
 )
 from ckpt_browser.core.tensor.stats import Histogram, TensorStats
 from ckpt_browser.format import Checkpoint, TensorInfo
-from ckpt_browser.ui.widgets.plain_text import plain_tooltip
+from ckpt_browser.ui.widgets.plain_text import name_title_label, plain_tooltip
 from ckpt_browser.ui.widgets.progress_bar import ProgressBar
 from ckpt_browser.ui.widgets.workers import TaskContext, TaskHandle, TaskRunner
 
@@ -222,13 +221,7 @@ class TensorView(QWidget):
         from ckpt_browser.ui.browse.values_view import ValuesView
         from ckpt_browser.ui.widgets.histogram_plot import HistogramPlot
 
-        self.title_label = QLabel()
-        self.title_label.setTextFormat(Qt.TextFormat.PlainText)  # names are text
-        title_font = QFont(self.title_label.font())
-        title_font.setBold(True)
-        title_font.setPointSizeF(title_font.pointSizeF() * 1.15)
-        self.title_label.setFont(title_font)
-        self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.title_label = name_title_label()
         # Deep TF2 object paths are long: let the title be cut rather than widen the window.
         self.title_label.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.info_label = QLabel()

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pyqtgraph as pg
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QColor, QFont
+from PySide6.QtGui import QColor
 from PySide6.QtWidgets import QGridLayout, QLabel, QSplitter, QVBoxLayout, QWidget
 
 from ckpt_browser.core.compare.checkpoints import TensorComparison
@@ -32,6 +32,7 @@ from ckpt_browser.ui.compare.lines import B_COLOR, DIFFERENCE_NOTE, legend_html
 from ckpt_browser.ui.compare.slices import CompareSlices
 from ckpt_browser.ui.widgets import theme
 from ckpt_browser.ui.widgets.histogram_plot import _LOG_EMPTY_LEVEL, HistogramPlot
+from ckpt_browser.ui.widgets.plain_text import name_title_label
 from ckpt_browser.ui.widgets.workers import TaskContext, TaskHandle, TaskRunner
 
 
@@ -114,13 +115,7 @@ class CompareDetailPane(QWidget):
         self._histogram_task: TaskHandle | None = None
         self._slice_task: TaskHandle | None = None
 
-        self.title_label = QLabel()
-        self.title_label.setTextFormat(Qt.TextFormat.PlainText)  # names are text
-        font = QFont(self.title_label.font())
-        font.setBold(True)
-        font.setPointSizeF(font.pointSizeF() * 1.15)
-        self.title_label.setFont(font)
-        self.title_label.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
+        self.title_label = name_title_label()
         self.side_labels = {side: QLabel() for side in ("A", "B")}
         sides = QGridLayout()
         sides.setContentsMargins(0, 0, 0, 0)
