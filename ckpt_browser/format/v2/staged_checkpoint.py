@@ -51,6 +51,7 @@ class StagedCheckpoint:
                 "a file of the output already exists; choose another prefix or allow overwriting",
                 replaced[0],
             )
+        self._created_folders = _missing_folders(directory)  # removed again if nothing is published
         try:
             os.makedirs(directory, exist_ok=True)
         except OSError as exc:
@@ -124,6 +125,7 @@ class StagedCheckpoint:
             raise CheckpointError(f"cannot publish the output: {exc.strerror}", where) from exc
         self._extras.clear()
         self._last.clear()
+        self._created_folders = []  # they hold the output now
 
     def discard(self) -> None:
         """Remove whatever is still staged (nothing after `publish`)."""
@@ -138,6 +140,10 @@ class StagedCheckpoint:
                 os.remove(path)
         self._extras.clear()
         self._last.clear()
+        for folder in self._created_folders:  # deepest first; one that holds anything stays
+            with contextlib.suppress(OSError):
+                os.rmdir(folder)
+        self._created_folders = []
 
     def _stale_shards(self) -> list[str]:
         data = data_file_name(self.final_prefix, 0, 1)
@@ -150,3 +156,15 @@ def _identity(path: str, *, follow: bool) -> tuple[int, int] | None:
     except (OSError, ValueError):
         return None
     return stat.st_dev, stat.st_ino
+
+
+def _missing_folders(directory: str) -> list[str]:
+    """The folders `os.makedirs(directory)` would create, deepest first."""
+    missing = []
+    while directory and not os.path.lexists(directory):
+        missing.append(directory)
+        parent = os.path.dirname(directory)
+        if parent == directory:
+            break
+        directory = parent
+    return missing
