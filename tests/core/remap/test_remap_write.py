@@ -9,7 +9,6 @@ source is untouched, casts and reshapes, and an interrupted write leaves nothing
 from __future__ import annotations
 
 import hashlib
-import os
 import shutil
 from pathlib import Path
 
