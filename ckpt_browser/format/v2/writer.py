@@ -32,8 +32,8 @@ from ckpt_browser.format.errors import CheckpointError
 from ckpt_browser.format.names import key_of_name
 from ckpt_browser.format.paths import existing_checkpoint_files, existing_data_files
 from ckpt_browser.format.sstable.writer import TableBuilder
+from ckpt_browser.format.tiling import overlapping_pair, volume
 from ckpt_browser.format.v2.bundle import data_file_name
-from ckpt_browser.format.v2.partitions import overlapping_pair, volume
 from ckpt_browser.format.v2.slice_keys import slice_key
 from ckpt_browser.format.v2.tensor_bytes import (
     DTypeLike,

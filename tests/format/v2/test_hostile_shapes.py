@@ -25,7 +25,7 @@ from ckpt_browser.format import CheckpointError, open_checkpoint, protos
 from ckpt_browser.format.crc import mask
 from ckpt_browser.format.sstable.reader import Table
 from ckpt_browser.format.sstable.writer import TableBuilder
-from ckpt_browser.format.v2.partitions import overlapping_pair
+from ckpt_browser.format.tiling import overlapping_pair
 from ckpt_browser.format.v2.slice_keys import slice_key
 from ckpt_browser.format.v2.writer import CheckpointWriter
 from tests.format.test_bad_input import copy_checkpoint
@@ -157,7 +157,7 @@ PARTITION_CASES = {  # case: (edit, what the error says)
         _too_few_extents,
         f"slice [0:4] {PV} has 1 dimension(s) where the tensor has 2",
     ),
-    "zero length": (_zero_length, "the slices of partitioned tensor 'pv' cover 24 of its 40"),
+    "zero length": (_zero_length, "partitioned tensor 'pv' has slices that cover 24 of its 40"),
     "start without length": (
         _start_without_length,
         f"slice [0:4, 2:(length -1)] {PV} has start 2 and length -1 in dimension 1; neither",
@@ -174,8 +174,11 @@ PARTITION_CASES = {  # case: (edit, what the error says)
         _slice_size,
         f"slice [4:7, 0:4] {PV}: invalid size; stored size 44; expected size 48",
     ),
-    "overlap": (_overlap, f"slices [0:4, 0:4] and [3:7, 0:4] {PV} overlap"),
-    "hole": (_hole, "the slices of partitioned tensor 'pv' cover 28 of its 40 elements"),
+    "overlap": (
+        _overlap,
+        "partitioned tensor 'pv' has slices [0:4, 0:4] and [3:7, 0:4] that overlap",
+    ),
+    "hole": (_hole, "partitioned tensor 'pv' has slices that cover 28 of its 40 elements"),
     "missing slice": (_missing_slice, f"slice [7:10, 0:4] {PV} is missing from the index"),
     "slice past the shard": (
         _slice_past_the_shard,
@@ -342,7 +345,7 @@ SHAPE_CASES = {  # case: (edit, tensor, what the error says)
     "huge partitioned, a hole": (
         _huge_with_a_hole,
         "emb/cols",
-        "the slices of partitioned tensor 'emb/cols' cover 12 of its 6,597,069,766,656 elements",
+        "partitioned tensor 'emb/cols' has slices that cover 12 of its 6,597,069,766,656 elements",
     ),
 }
 
