@@ -2,7 +2,8 @@
 
 Each fixture makes its checkpoint once per test run, on first use, in a temporary directory;
 the makers and the dataclasses they return live in `tests/tf_checkpoints.py` (bundles written
-directly with SaveV2) and `tests/tf_training_checkpoints.py` (Saver, Checkpoint, SavedModel, .pb).
+directly with SaveV2), `tests/tf_training_checkpoints.py` (Saver, Checkpoint, SavedModel, .pb)
+and `tests/tf_v1_checkpoints.py` (legacy V1 files from a V1 Saver and SaveSlices).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import shutil
 import pytest
 import tf_checkpoints as tfc
 import tf_training_checkpoints as tft
+import tf_v1_checkpoints as tfv1
 
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
@@ -77,6 +79,26 @@ def scalars_and_strings_ckpt(tmp_path_factory: pytest.TempPathFactory) -> tft.Sc
 @pytest.fixture(scope="session")
 def tf2_sharded_prefix(tmp_path_factory: pytest.TempPathFactory) -> str:
     return tft.make_tf2_sharded_ckpt(tmp_path_factory.mktemp("tf2_sharded"))
+
+
+@pytest.fixture(scope="session")
+def v1_ckpt(tmp_path_factory: pytest.TempPathFactory) -> tfv1.V1Ckpt:
+    return tfv1.make_v1_ckpt(tmp_path_factory.mktemp("v1_unsharded"))
+
+
+@pytest.fixture(scope="session")
+def v1_sharded_ckpt(tmp_path_factory: pytest.TempPathFactory) -> tfv1.ShardedV1Ckpt:
+    return tfv1.make_v1_sharded_ckpt(tmp_path_factory.mktemp("v1_sharded"))
+
+
+@pytest.fixture(scope="session")
+def v1_slices_ckpt(tmp_path_factory: pytest.TempPathFactory) -> tfv1.SlicesV1Ckpt:
+    return tfv1.make_v1_slices_ckpt(tmp_path_factory.mktemp("v1_slices"))
+
+
+@pytest.fixture(scope="session")
+def v1_mixed_dir(tmp_path_factory: pytest.TempPathFactory) -> tfv1.MixedHistoryDir:
+    return tfv1.make_v1_mixed_dir(tmp_path_factory.mktemp("v1_mixed"))
 
 
 @pytest.fixture
