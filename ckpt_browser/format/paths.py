@@ -1,9 +1,14 @@
 """From whatever path a user gives to a checkpoint prefix, and the history of a directory.
 
 Users pass a training directory, a prefix (`model.ckpt-5000`), one of its files (`.index`,
-`.data-00000-of-00001`, `.meta`), or a SavedModel directory. TF1's Saver writes absolute paths into
-the `checkpoint` file, which break when a directory is copied elsewhere; such a path is looked up
-again beside the `checkpoint` file, as a user would expect.
+`.data-00000-of-00001`, `.meta`), or a SavedModel directory. Legacy V1 checkpoints are files
+without a suffix (`model.ckpt-7`) or sharded sets (`model.ckpt-3-00000-of-00002`), which
+TensorFlow names by a glob (`model.ckpt-3-?????-of-00002`); as in TensorFlow, an `.index` beside
+a prefix means V2, and otherwise the prefix is a V1 file or glob.
+
+TF1's Saver writes absolute paths into the `checkpoint` file, which break when a directory is
+copied elsewhere; such a path is looked up again beside the `checkpoint` file, as a user would
+expect.
 """
 
 from __future__ import annotations
@@ -26,6 +31,13 @@ STATE_FILE = "checkpoint"
 STATE_FILE_MAX_BYTES = 8 << 20
 _DATA_SUFFIX = re.compile(r"\.data-\d{5}-of-\d{5}$")
 _STEP_SUFFIX = re.compile(r"-(\d+)$")
+_V1_SHARD_SUFFIX = re.compile(r"-\d{5}-of-(\d{5})$")
+_V1_GLOB_SUFFIX = re.compile(r"-\?{5}-of-\d{5}$")
+# Files beside checkpoints that are never V1 checkpoint files, whatever their last bytes.
+_NOT_V1 = re.compile(
+    r"(\.index|\.meta|\.pb|\.pbtxt|\.json|\.txt|\.data-\d{5}-of-\d{5})$|\.tempstate"
+)
+_TABLE_MAGIC = bytes.fromhex("57fb808b247547db")
 
 
 @dataclass(frozen=True)
@@ -39,8 +51,9 @@ class CheckpointRecord:
 
 
 def step_of(prefix: str) -> int | None:
-    """The global step a prefix is numbered with (`model.ckpt-5000` -> 5000), if any."""
-    match = _STEP_SUFFIX.search(os.path.basename(prefix))
+    """The global step a prefix is numbered with (`model.ckpt-5000` -> 5000, and the V1 glob
+    `model.ckpt-3-?????-of-00002` -> 3), if any."""
+    match = _STEP_SUFFIX.search(_V1_GLOB_SUFFIX.sub("", os.path.basename(prefix)))
     return int(match.group(1)) if match else None
 
 
@@ -68,6 +81,66 @@ def read_state(directory: str) -> protos.CheckpointState | None:
         return None
 
 
+def is_v2_prefix(prefix: str) -> bool:
+    """TensorFlow's rule: a prefix with an `.index` beside it is V2 (even if a V1 file of the
+    same name exists), any other is a V1 file or glob."""
+    return os.path.exists(prefix + ".index")
+
+
+def v1_files(prefix: str) -> list[str]:
+    """The files a V1 prefix means: itself, or what it matches as a glob, sorted."""
+    if glob.has_magic(prefix):
+        return sorted(path for path in glob.glob(prefix) if os.path.isfile(path))
+    return [prefix] if os.path.exists(prefix) else []
+
+
+def looks_like_v1_file(path: str) -> bool:
+    """A regular file that ends like a LevelDB table and is not a V2 index: a V1 checkpoint."""
+    if _NOT_V1.search(os.path.basename(path)) or not os.path.isfile(path):
+        return False
+    try:
+        with open(path, "rb") as file:
+            if file.seek(0, os.SEEK_END) < 48:
+                return False
+            file.seek(-8, os.SEEK_END)
+            return file.read(8) == _TABLE_MAGIC
+    except OSError:
+        return False
+
+
+def v1_prefix_of_file(path: str) -> str:
+    """The V1 prefix a checkpoint file belongs to: the glob of its set for a shard file."""
+    match = _V1_SHARD_SUFFIX.search(path)
+    if match is None:
+        return path
+    return glob.escape(path[: match.start()]) + f"-?????-of-{match.group(1)}"
+
+
+def glob_like_v1_set(prefix: str) -> bool:
+    """Whether a V1 prefix is the glob of a sharded set (`...-?????-of-00002`)."""
+    return bool(_V1_GLOB_SUFFIX.search(prefix))
+
+
+def _v1_prefix(path: str) -> str | None:
+    """The V1 checkpoint a path means, if it means one: a V1 file, a glob matching V1 files, or
+    the un-suffixed prefix of a sharded set (`model.ckpt-3` for `model.ckpt-3-0000N-of-0000M`)."""
+    if os.path.isfile(path):
+        return v1_prefix_of_file(path) if looks_like_v1_file(path) else None
+    if glob.has_magic(path):
+        matches = v1_files(path)
+        return path if matches and all(map(looks_like_v1_file, matches)) else None
+    shards = [
+        name
+        for name in glob.glob(glob.escape(path) + "-?????-of-?????")
+        if _V1_SHARD_SUFFIX.search(name) and looks_like_v1_file(name)
+    ]
+    return v1_prefix_of_file(sorted(shards)[0]) if shards else None
+
+
+def _exists(prefix: str) -> bool:
+    return is_v2_prefix(prefix) or bool(v1_files(prefix))
+
+
 def _locate(directory: str, recorded: str) -> str:
     """A prefix named in a `checkpoint` file, preferring the file beside it.
 
@@ -75,18 +148,26 @@ def _locate(directory: str, recorded: str) -> str:
     directory was copied from; the copy's own file of the same name is what the user means.
     """
     beside = os.path.join(directory, os.path.basename(recorded))
-    if os.path.isabs(recorded) and os.path.exists(beside + ".index"):
+    if os.path.isabs(recorded) and _exists(beside):
         return os.path.abspath(beside)
     path = recorded if os.path.isabs(recorded) else os.path.join(directory, recorded)
     return os.path.abspath(path)
 
 
 def _prefixes_on_disk(directory: str) -> list[str]:
+    """Every checkpoint prefix in a directory: one per `.index`, per V1 file and per V1 set."""
     try:
         names = os.listdir(directory)
     except OSError:
         return []
-    return [os.path.join(directory, n[: -len(".index")]) for n in names if n.endswith(".index")]
+    prefixes = {os.path.join(directory, n[: -len(".index")]) for n in names if n.endswith(".index")}
+    for name in names:
+        path = os.path.join(directory, name)
+        if not name.endswith(".index") and looks_like_v1_file(path):
+            prefix = v1_prefix_of_file(path)
+            if not is_v2_prefix(prefix):
+                prefixes.add(prefix)
+    return sorted(prefixes)
 
 
 def history(directory: str) -> list[CheckpointRecord]:
@@ -106,7 +187,7 @@ def history(directory: str) -> list[CheckpointRecord]:
         paths = list(state.all_model_checkpoint_paths) or [state.model_checkpoint_path]
         for i, recorded in enumerate(p for p in paths if p):
             prefix = _locate(directory, recorded)
-            if os.path.exists(prefix + ".index"):
+            if _exists(prefix):
                 stamp = timestamps[i] if i < len(timestamps) else _mtime(prefix)
                 records[prefix] = CheckpointRecord(prefix, step_of(prefix), stamp, True)
     for prefix in map(os.path.abspath, _prefixes_on_disk(directory)):
@@ -120,8 +201,9 @@ def history(directory: str) -> list[CheckpointRecord]:
 
 
 def _mtime(prefix: str) -> float | None:
+    files = [prefix + ".index"] if is_v2_prefix(prefix) else v1_files(prefix)
     try:
-        return os.path.getmtime(prefix + ".index")
+        return max(os.path.getmtime(path) for path in files) if files else None
     except OSError:
         return None
 
@@ -140,6 +222,9 @@ def resolve_prefix(path: str) -> str:
         candidates = [_DATA_SUFFIX.sub("", path)]
     elif path.endswith(".meta"):
         prefix = path[: -len(".meta")]
+        v1 = None if is_v2_prefix(prefix) else _v1_prefix(prefix)
+        if v1 is not None:
+            return os.path.abspath(v1)
         if not os.path.exists(prefix + ".index"):
             raise CheckpointError(
                 f"this is a graph (.meta); its checkpoint {os.path.basename(prefix) + '.index'!r} "
@@ -152,10 +237,13 @@ def resolve_prefix(path: str) -> str:
     for prefix in candidates:
         if os.path.exists(prefix + ".index"):
             return os.path.abspath(prefix)
+    v1 = _v1_prefix(path)
+    if v1 is not None:
+        return os.path.abspath(v1)
     if os.path.isfile(path):
         raise CheckpointError(
-            "not a checkpoint (expected a checkpoint directory, a prefix, or its .index, "
-            ".data-* or .meta file)",
+            "not a checkpoint (expected a checkpoint directory, a prefix, its .index, .data-* "
+            "or .meta file, or a V1 checkpoint file)",
             path,
         )
     if path.endswith(".index") or _DATA_SUFFIX.search(path):
@@ -170,11 +258,12 @@ def _prefix_of_directory(directory: str) -> str:
     state = read_state(directory)
     if state is not None and state.model_checkpoint_path:
         prefix = _locate(directory, state.model_checkpoint_path)
-        if os.path.exists(prefix + ".index"):
+        if _exists(prefix):
             return prefix
         raise CheckpointError(
             f"the 'checkpoint' file names {state.model_checkpoint_path!r}, but "
-            f"{os.path.basename(prefix) + '.index'!r} does not exist",
+            f"{os.path.basename(prefix) + '.index'!r} does not exist (nor a V1 checkpoint file "
+            "of that name)",
             os.path.join(directory, STATE_FILE),
         )
     on_disk = _prefixes_on_disk(directory)

@@ -59,6 +59,19 @@ _SCHEMA: dict[str, list[tuple[str, int, str, str]]] = {
         ("crc32c", 6, "fixed32", ""),
         ("slices", 7, "TensorSliceProto", "repeated"),
     ],
+    # saved_tensor_slice.proto (V1 checkpoints): the metadata entry. A name is declared as bytes
+    # so that a name that is not UTF-8 (TensorFlow writes them) is read, not refused.
+    "SavedTensorSlices": [("meta", 1, "SavedTensorSliceMeta", "")],
+    "SavedTensorSliceMeta": [
+        ("tensor", 1, "SavedSliceMeta", "repeated"),
+        ("versions", 2, "VersionDef", ""),
+    ],
+    "SavedSliceMeta": [
+        ("name", 1, "bytes", ""),
+        ("shape", 2, "TensorShapeProto", ""),
+        ("type", 3, "int32", ""),
+        ("slice", 4, "TensorSliceProto", "repeated"),
+    ],
     # checkpoint_state.proto (a text-format file named `checkpoint`)
     "CheckpointState": [
         ("model_checkpoint_path", 1, "string", ""),
@@ -314,6 +327,7 @@ VersionDef = _CLASSES["VersionDef"]
 BundleHeaderProto = _CLASSES["BundleHeaderProto"]
 BundleEntryProto = _CLASSES["BundleEntryProto"]
 CheckpointState = _CLASSES["CheckpointState"]
+SavedTensorSlices = _CLASSES["SavedTensorSlices"]
 TrackableObjectGraph = _CLASSES["TrackableObjectGraph"]
 TensorProto = _CLASSES["TensorProto"]
 AttrValue = _CLASSES["AttrValue"]

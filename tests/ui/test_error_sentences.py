@@ -16,8 +16,9 @@ from pathlib import Path
 import numpy as np
 from PySide6.QtCore import Qt
 
-from ckpt_browser.format import Checkpoint, CheckpointError, protos
+from ckpt_browser.format import CheckpointError, protos
 from ckpt_browser.format.sstable.writer import TableBuilder
+from ckpt_browser.format.v2.checkpoint import BundleCheckpoint
 from ckpt_browser.format.v2.writer import CheckpointWriter
 from ckpt_browser.ui.browse import main_window
 
@@ -53,7 +54,7 @@ def test_an_unforeseen_error_reading_a_tensor_names_it_in_the_pane(
     def hostile(self, name, index=None):
         raise ValueError("operands could not be broadcast together\nshapes (3,4) (5,)")
 
-    monkeypatch.setattr(Checkpoint, "read", hostile)
+    monkeypatch.setattr(BundleCheckpoint, "read", hostile)
     assert window.open_path(prefix)
     window.tree.view.expandAll()
     assert window.select("dense/kernel")
@@ -107,10 +108,10 @@ def test_screenshot_of_an_unforeseen_error_prints_one_line_and_a_traceback_only_
     driver = (
         "import sys\n"
         "from ckpt_browser.cli import main\n"
-        "from ckpt_browser.format import Checkpoint\n"
+        "from ckpt_browser.format.v2.checkpoint import BundleCheckpoint\n"
         "def hostile(self, name, index=None):\n"
         "    raise RuntimeError('unforeseen\\nsecond line')\n"
-        "Checkpoint.read = hostile\n"
+        "BundleCheckpoint.read = hostile\n"
         "sys.exit(main(sys.argv[1:]))\n"
     )
     arguments = ("-c", driver, str(DEMO_DIR), "--select", "conv2/kernel", "--screenshot", str(out))

@@ -78,7 +78,7 @@ class Table:
                 f"truncated block read: {what} at offset {offset} (size {size}) ends past the "
                 f"table's data ({len(self._data)} bytes in the file)"
             )
-        block = self._data[offset : offset + size]
+        block = self._slice(offset, offset + size)
         compression = self._data[offset + size]
         (stored,) = _u32.unpack_from(self._data, offset + size + 1)
         actual = crc32c(self._data[offset + size : offset + size + 1], crc32c(block))
@@ -89,6 +89,10 @@ class Table:
         if compression != COMPRESSION_NONE:
             raise self._error(f"bad block type {compression} in the {what} at offset {offset}")
         return block
+
+    def _slice(self, start: int, stop: int) -> bytes | memoryview:
+        """Bytes of the file (a copy: an index's blocks are small and outlive the map)."""
+        return self._data[start:stop]
 
     def _snappy(self, block: bytes, offset: int) -> bytes:
         try:

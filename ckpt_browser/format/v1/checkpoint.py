@@ -1,0 +1,369 @@
+"""Legacy V1 checkpoints as a `Checkpoint`: the same Mapping and reads as V2.
+
+A V1 checkpoint is one table file or a sharded set of them (format doc V1, section 1). Each file
+starts with a metadata entry listing, per tensor, its dtype, shape and the slices this file holds;
+each slice's values are a data entry under a key made of the name and the slice. Opening reads
+only the metadata entries; a read looks up the entries of the slices it touches and decodes them
+(`values`), checking each block's CRC the first time it is read.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+import threading
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import NamedTuple
+
+import numpy as np
+from google.protobuf.message import DecodeError
+
+from ckpt_browser.format import dtypes, paths, protos
+from ckpt_browser.format.array_shapes import shape_problem
+from ckpt_browser.format.checkpoint import (
+    Checkpoint,
+    ChecksumProblem,
+    Index,
+    TensorInfo,
+    as_index,
+    tf1_info,
+)
+from ckpt_browser.format.errors import CheckpointError
+from ckpt_browser.format.gc_pause import gc_paused
+from ckpt_browser.format.names import name_of_key
+from ckpt_browser.format.tiling import (
+    Bounds,
+    Extents,
+    SlicePart,
+    assemble,
+    bounds_problem,
+    format_extents,
+    tiling_problem,
+)
+from ckpt_browser.format.v1 import values
+from ckpt_browser.format.v1.ordered_code import slice_key
+from ckpt_browser.format.v1.table_file import TableFile
+from ckpt_browser.format.v2.shard_check import ShardCheck
+
+READER_VERSION = 1  # TensorFlow's TF_CHECKPOINT_VERSION
+# Decoded slices kept for the next read (varint and string slices: fixed-width ones are views of
+# the file and cost nothing to decode again). A window reading a tensor row block by row block
+# then decodes each slice once.
+DECODED_CACHE_BYTES = 256 << 20
+_SHARD_COUNT = re.compile(r"-of-(\d{5})$")
+
+
+class StoredPart(NamedTuple):
+    """One slice of a tensor as its metadata lists it, and the file that holds it."""
+
+    extents: Extents
+    file: int  # index into the checkpoint's files
+
+
+class TensorMeta(NamedTuple):
+    key: bytes
+    dtype: dtypes.DType
+    shape: tuple[int, ...]
+    parts: tuple[StoredPart, ...]
+    file: str  # the file whose metadata first listed it (where messages point)
+
+
+class CheckedPart(NamedTuple):
+    part: StoredPart
+    bounds: Bounds
+    label: str
+
+
+class SliceCheckpoint(Checkpoint):
+    """An open V1 checkpoint (a file, or the files a glob matches)."""
+
+    format_name = "V1"
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__(prefix)
+        paths_ = paths.v1_files(prefix)
+        if not paths_:
+            raise CheckpointError("no V1 checkpoint file matches this name", prefix)
+        self._files = [TableFile.open(path) for path in paths_]
+        self._tensors: dict[str, TensorMeta] = {}
+        self._checked: dict[str, tuple[CheckedPart, ...]] = {}
+        self._decoded: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
+        self._decoded_bytes = 0
+        self._lock = threading.Lock()
+        self._shard_check: ShardCheck | None = None
+        with gc_paused():
+            for number, table in enumerate(self._files):
+                self._merge(number, table)
+            self._infos = {name: self._info(name, meta) for name, meta in self._tensors.items()}
+
+    # -- opening ----------------------------------------------------------------------------------
+
+    def _merge(self, number: int, table: TableFile) -> None:
+        """Add the tensors one file's metadata lists, as TensorFlow merges the files of a set."""
+        first = table.first_entry()
+        if first is None or first[0] != b"":
+            raise CheckpointError(
+                "no metadata entry at the start of the file (is this a V1 checkpoint?)", table.path
+            )
+        try:
+            saved = protos.SavedTensorSlices.FromString(bytes(first[1]))
+        except DecodeError:
+            raise CheckpointError(
+                "the metadata entry is not a valid SavedTensorSlices message", table.path
+            ) from None
+        meta = saved.meta
+        _check_versions(meta.versions, table.path)
+        for tensor in meta.tensor:
+            name = name_of_key(tensor.name)
+            dtype = dtypes.from_enum(tensor.type)
+            where = f"tensor {name!r}"
+            if dtype is None or values.value_field(dtype) is None:
+                what = f"unknown dtype {tensor.type}" if dtype is None else f"dtype {dtype.name}"
+                raise CheckpointError(f"{where} has {what}, which V1 cannot hold", table.path)
+            if tensor.shape.unknown_rank or any(d.size < 0 for d in tensor.shape.dim):
+                raise CheckpointError(f"{where} has an unknown or negative shape", table.path)
+            shape = tuple(d.size for d in tensor.shape.dim)
+            parts = tuple(
+                StoredPart(
+                    tuple(
+                        (e.start, e.length if e.WhichOneof("has_length") else -1)
+                        for e in piece.extent
+                    ),
+                    number,
+                )
+                for piece in tensor.slice
+            )
+            known = self._tensors.get(name)
+            if known is None:
+                self._tensors[name] = TensorMeta(tensor.name, dtype, shape, parts, table.path)
+            elif (known.dtype, known.shape) != (dtype, shape):
+                raise CheckpointError(
+                    f"{where} is {dtype.name} {list(shape)} here and {known.dtype.name} "
+                    f"{list(known.shape)} in {os.path.basename(known.file)}",
+                    table.path,
+                )
+            else:
+                self._tensors[name] = known._replace(parts=known.parts + parts)
+
+    def _info(self, name: str, meta: TensorMeta) -> TensorInfo:
+        itemsize = meta.dtype.itemsize
+        count = math.prod(meta.shape)
+        nbytes = count * itemsize if itemsize is not None else self._stored_string_bytes(name)
+        files = {part.file for part in meta.parts}
+        return tf1_info(
+            name,
+            self._tensors,
+            dtype=meta.dtype,
+            shape=meta.shape,
+            nbytes=nbytes,
+            shard=files.pop() if len(files) == 1 and len(meta.parts) == 1 else None,
+            partitioned=len(meta.parts) > 1,
+        )
+
+    def _stored_string_bytes(self, name: str) -> int:
+        """What a string tensor's entries hold (its element bytes and their framing)."""
+        total = 0
+        meta = self._tensors[name]
+        for part in meta.parts:
+            try:
+                entry = self._files[part.file].get(slice_key(meta.key, part.extents))
+            except CheckpointError:
+                entry = None
+            total += 0 if entry is None else len(entry)
+        return total
+
+    # -- facts ------------------------------------------------------------------------------------
+
+    @property
+    def num_shards(self) -> int:
+        return len(self._files)
+
+    def files(self) -> list[str]:
+        return [table.path for table in self._files]
+
+    def data_files(self) -> list[str]:
+        return self.files()
+
+    def close(self) -> None:
+        with self._lock:
+            self._decoded.clear()
+            self._decoded_bytes = 0
+        for table in self._files:
+            table.release()
+
+    def check_shards(self) -> ShardCheck:
+        """The files of a sharded set that are missing, and the tensors that lose slices with
+        them (a tensor held wholly in a missing file is not listed at all: say so)."""
+        if self._shard_check is None:
+            self._shard_check = self._missing_shards()
+        return self._shard_check
+
+    def _missing_shards(self) -> ShardCheck:
+        match = _SHARD_COUNT.search(self.prefix)
+        if match is None or not paths.glob_like_v1_set(self.prefix):
+            return ShardCheck()
+        expected = int(match.group(1))
+        base = self.prefix[: -len("-?????-of-00000")]
+        missing = [
+            i for i in range(expected) if not os.path.exists(f"{base}-{i:05d}-of-{expected:05d}")
+        ]
+        if not missing:
+            return ShardCheck()
+        problems = {}
+        for name in self._tensors:
+            try:
+                self._parts(name)
+            except CheckpointError as exc:
+                problems[name] = exc.message
+        names = ", ".join(f"{os.path.basename(base)}-{i:05d}-of-{expected:05d}" for i in missing)
+        message = (
+            f"{len(missing)} of {expected} files of this V1 checkpoint are missing ({names}): "
+            "the tensors they hold are not listed"
+        )
+        return ShardCheck(problems, (message,))
+
+    # -- reading ----------------------------------------------------------------------------------
+
+    def read(self, name: str, index: Index | None = None) -> np.ndarray:
+        """Float, double and complex tensors stored in one slice come back as read-only views of
+        the file's memory map; others are decoded into new arrays."""
+        meta = self._meta(name)
+        checked = self._parts(name)
+        if len(checked) == 1 and checked[0].bounds == tuple((0, d) for d in meta.shape):
+            whole = self._values(name, 0).reshape(meta.shape)
+            return whole if index is None else whole[as_index(index)]
+        parts = [
+            SlicePart(
+                piece.bounds,
+                lambda i=i: self._values(name, i),
+                lambda i=i: self._values(name, i),
+            )
+            for i, piece in enumerate(checked)
+        ]
+        region = () if index is None else as_index(index)
+        return assemble(meta.shape, meta.dtype.numpy, parts, region)
+
+    def checksum_problem(self, name: str) -> str | None:
+        """V1 stores no checksum per tensor: each block of the file has a CRC, so this reads the
+        blocks holding the tensor (checking their CRCs) and decodes its values."""
+        self._meta(name)
+        try:
+            for i in range(len(self._parts(name))):
+                self._values(name, i, keep=False)
+        except CheckpointError as exc:
+            return exc.message
+        return None
+
+    def verify(self, progress: Callable[[int, int], None] | None = None) -> list[ChecksumProblem]:
+        """Decode every tensor (checking the CRC of each block it lies in) and check the CRC of
+        every other block of every file."""
+        problems: list[ChecksumProblem] = []
+        total = sum(info.nbytes for info in self._infos.values())
+        done = 0
+        for name, info in self._infos.items():
+            problem = self.checksum_problem(name)
+            if problem is not None:
+                problems.append(ChecksumProblem(name, problem))
+            done += info.nbytes
+            if progress is not None:
+                progress(done, total)
+        for table in self._files:
+            for handle in table.block_handles:
+                try:
+                    table.block(handle)
+                except CheckpointError as exc:
+                    if not any(exc.message in p.message for p in problems):
+                        problems.append(ChecksumProblem(os.path.basename(table.path), str(exc)))
+        return problems
+
+    # -- internals --------------------------------------------------------------------------------
+
+    def _meta(self, name: str) -> TensorMeta:
+        self.info(name)
+        return self._tensors[name]
+
+    def _parts(self, name: str) -> tuple[CheckedPart, ...]:
+        """The slices of a tensor, checked once as TensorFlow checks them when it registers and
+        restores them: inside the shape, no overlap, every element covered."""
+        checked = self._checked.get(name)
+        if checked is not None:
+            return checked
+        meta = self._tensors[name]
+        where = f"tensor {name!r}"
+        problem = shape_problem(meta.shape, meta.dtype.itemsize or 8)
+        if problem is not None:
+            raise CheckpointError(f"{where} {problem}", meta.file)
+        if not meta.parts:
+            raise CheckpointError(f"{where} has no slice in the metadata", meta.file)
+        checked_parts = []
+        for part in meta.parts:
+            label = self._label(name, meta, part)
+            bounds, problem = bounds_problem(part.extents, meta.shape)
+            if problem is not None:
+                raise CheckpointError(f"{label} {problem}", self._files[part.file].path)
+            checked_parts.append(CheckedPart(part, bounds, label))
+        boxes = [piece.bounds for piece in checked_parts]
+        extents = [piece.part.extents for piece in checked_parts]
+        problem = tiling_problem(boxes, extents, math.prod(meta.shape))
+        if problem is not None:
+            raise CheckpointError(f"{where} {problem}", meta.file)
+        checked = self._checked[name] = tuple(checked_parts)
+        return checked
+
+    @staticmethod
+    def _label(name: str, meta: TensorMeta, part: StoredPart) -> str:
+        if len(meta.parts) == 1 and all(e == (0, -1) for e in part.extents):
+            return f"tensor {name!r}"
+        return f"slice {format_extents(part.extents)} of tensor {name!r}"
+
+    def _values(self, name: str, number: int, keep: bool = True) -> np.ndarray:
+        """The values of one checked slice, flat, from the decoded cache or the file."""
+        with self._lock:
+            cached = self._decoded.get((name, number))
+            if cached is not None:
+                self._decoded.move_to_end((name, number))
+                return cached
+        meta = self._tensors[name]
+        piece = self._parts(name)[number]
+        table = self._files[piece.part.file]
+        count = math.prod(stop - start for start, stop in piece.bounds)
+        try:
+            entry = table.get(slice_key(meta.key, piece.part.extents))
+        except CheckpointError as exc:
+            raise CheckpointError(f"{piece.label}: {exc.message}", table.path) from None
+        if entry is None:
+            raise CheckpointError(f"{piece.label} has no data entry in this file", table.path)
+        try:
+            decoded = values.decode_entry(entry, meta.dtype, count)
+        except values.DecodeError as exc:
+            raise CheckpointError(f"{piece.label}: its data entry {exc}", table.path) from None
+        if keep and decoded.flags.owndata:
+            self._keep(name, number, decoded)
+        return decoded
+
+    def _keep(self, name: str, number: int, decoded: np.ndarray) -> None:
+        size = decoded.nbytes if decoded.dtype != object else 64 * decoded.size
+        if size > DECODED_CACHE_BYTES // 2:
+            return
+        with self._lock:
+            self._decoded[(name, number)] = decoded
+            self._decoded_bytes += size
+            while self._decoded_bytes > DECODED_CACHE_BYTES:
+                _, old = self._decoded.popitem(last=False)
+                self._decoded_bytes -= old.nbytes if old.dtype != object else 64 * old.size
+
+
+def _check_versions(versions: protos.VersionDef, path: str) -> None:
+    """TensorFlow's version check of a V1 file (format doc V1, section 10)."""
+    if versions.min_consumer > READER_VERSION:
+        raise CheckpointError(
+            f"the file needs a reader of checkpoint version {versions.min_consumer} or later; "
+            f"TensorFlow's V1 format is version {READER_VERSION}",
+            path,
+        )
+    if READER_VERSION in versions.bad_consumers:
+        raise CheckpointError(
+            f"the file disallows readers of checkpoint version {READER_VERSION}", path
+        )

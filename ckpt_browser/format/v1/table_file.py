@@ -1,0 +1,94 @@
+"""One V1 checkpoint file: a LevelDB table read block by block, looked up by key.
+
+The `.index` reader (`sstable.reader.Table`) reads a whole table at once; a V1 file holds the
+tensors themselves, hundreds of megabytes, so here the index block is read at open and each data
+block only when a key in it is wanted. Blocks are views of a memory map, and each block's CRC is
+checked the first time it is read (as TensorFlow checks it, per block read).
+"""
+
+from __future__ import annotations
+
+import bisect
+import mmap
+import os
+
+from ckpt_browser.format.errors import CheckpointError
+from ckpt_browser.format.files import open_regular
+from ckpt_browser.format.sstable.reader import Table
+from ckpt_browser.format.varint import VarintError, read_varint
+
+BlockHandle = tuple[int, int]  # offset, size (without the 5-byte trailer)
+
+
+class TableFile(Table):
+    """A V1 checkpoint file: its blocks, the first entry, and lookups by key."""
+
+    def __init__(self, data: bytes | mmap.mmap, path: str) -> None:
+        self._view = memoryview(data)
+        super().__init__(data, path)
+        self._separators: list[bytes] = []
+        self._handles: list[BlockHandle] = []
+        for separator, handle in self._entries(self._index_block, "index block", 0):
+            try:
+                offset, pos = read_varint(handle, 0, len(handle))
+                size, _ = read_varint(handle, pos, len(handle))
+            except VarintError:
+                raise self._error("bad block handle in the index block") from None
+            self._separators.append(bytes(separator))
+            self._handles.append((offset, size))
+        self._checked: dict[BlockHandle, memoryview] = {}  # blocks whose CRC matched
+
+    @classmethod
+    def open(cls, path: str) -> TableFile:
+        with open_regular(path, "checkpoint file") as file:
+            size = os.fstat(file.fileno()).st_size
+            try:
+                data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+            except (OSError, ValueError) as exc:
+                raise CheckpointError(f"cannot map the checkpoint file ({exc})", path) from None
+        return cls(data, path)
+
+    @property
+    def size(self) -> int:
+        return len(self._view)
+
+    @property
+    def block_handles(self) -> list[BlockHandle]:
+        return list(self._handles)
+
+    def _slice(self, start: int, stop: int) -> memoryview:
+        return self._view[start:stop]
+
+    def block(self, handle: BlockHandle) -> memoryview:
+        """A data block's contents, its CRC checked once per open file."""
+        block = self._checked.get(handle)
+        if block is None:
+            block = self._read_block(*handle, "data block")
+            self._checked[handle] = block
+        return block
+
+    def block_entries(self, handle: BlockHandle) -> list[tuple[bytes, memoryview]]:
+        return self._entries(self.block(handle), "data block", handle[0], ordered=True)
+
+    def first_entry(self) -> tuple[bytes, memoryview] | None:
+        """The first (key, value) of the table: in a V1 file, the metadata entry."""
+        for handle in self._handles:
+            entries = self.block_entries(handle)
+            if entries:
+                return entries[0]
+        return None
+
+    def get(self, key: bytes) -> memoryview | None:
+        """The value stored under `key`, or None. The index block's separators say which block
+        may hold it: the first whose separator is at or above the key."""
+        i = bisect.bisect_left(self._separators, key)
+        if i == len(self._handles):
+            return None
+        for stored, value in self.block_entries(self._handles[i]):
+            if stored == key:
+                return value
+        return None
+
+    def release(self) -> None:
+        """Forget the checked blocks (their views keep the map alive while in use)."""
+        self._checked.clear()
