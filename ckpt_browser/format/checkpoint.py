@@ -159,8 +159,10 @@ def tf1_info(name: str, names: Mapping[str, object], **facts: object) -> TensorI
     """The TensorInfo of a key of a checkpoint without an object graph: its kind and, for an
     optimizer slot, its variable, from the naming conventions of TF1 (see `kinds`)."""
     kind = kinds.classify(name)
-    slot_of = kinds.tf1_slot_owner(name, names) if kind is TensorKind.OPTIMIZER else None
-    readable = kinds.strip_attribute(name)
+    slot_of = None
+    if kind is TensorKind.OPTIMIZER:
+        slot_of = kinds.tf1_slot_owner(name, names)
+    readable = name if kinds.ATTRIBUTES_MARKER not in name else kinds.strip_attribute(name)
     return TensorInfo(name=name, kind=kind, readable_name=readable, slot_of=slot_of, **facts)
 
 

@@ -59,13 +59,9 @@ _SCHEMA: dict[str, list[tuple[str, int, str, str]]] = {
         ("crc32c", 6, "fixed32", ""),
         ("slices", 7, "TensorSliceProto", "repeated"),
     ],
-    # saved_tensor_slice.proto (V1 checkpoints): the metadata entry. A name is declared as bytes
+    # saved_tensor_slice.proto (V1 checkpoints): one tensor of the metadata entry (the messages
+    # around it are walked by hand, see v1/metadata.py). A name is declared as bytes
     # so that a name that is not UTF-8 (TensorFlow writes them) is read, not refused.
-    "SavedTensorSlices": [("meta", 1, "SavedTensorSliceMeta", "")],
-    "SavedTensorSliceMeta": [
-        ("tensor", 1, "SavedSliceMeta", "repeated"),
-        ("versions", 2, "VersionDef", ""),
-    ],
     "SavedSliceMeta": [
         ("name", 1, "bytes", ""),
         ("shape", 2, "TensorShapeProto", ""),
@@ -327,7 +323,7 @@ VersionDef = _CLASSES["VersionDef"]
 BundleHeaderProto = _CLASSES["BundleHeaderProto"]
 BundleEntryProto = _CLASSES["BundleEntryProto"]
 CheckpointState = _CLASSES["CheckpointState"]
-SavedTensorSlices = _CLASSES["SavedTensorSlices"]
+SavedSliceMeta = _CLASSES["SavedSliceMeta"]
 TrackableObjectGraph = _CLASSES["TrackableObjectGraph"]
 TensorProto = _CLASSES["TensorProto"]
 AttrValue = _CLASSES["AttrValue"]

@@ -18,9 +18,8 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
-from google.protobuf.message import DecodeError
 
-from ckpt_browser.format import dtypes, paths, protos
+from ckpt_browser.format import dtypes, paths
 from ckpt_browser.format.array_shapes import shape_problem
 from ckpt_browser.format.checkpoint import (
     Checkpoint,
@@ -43,11 +42,12 @@ from ckpt_browser.format.tiling import (
     tiling_problem,
 )
 from ckpt_browser.format.v1 import values
+from ckpt_browser.format.v1.metadata import TensorDescription, read_metadata
 from ckpt_browser.format.v1.ordered_code import slice_key
 from ckpt_browser.format.v1.table_file import TableFile
+from ckpt_browser.format.v1.wire import DecodeError
 from ckpt_browser.format.v2.shard_check import ShardCheck
 
-READER_VERSION = 1  # TensorFlow's TF_CHECKPOINT_VERSION
 # Decoded slices kept for the next read (varint and string slices: fixed-width ones are views of
 # the file and cost nothing to decode again). A window reading a tensor row block by row block
 # then decodes each slice once.
@@ -108,58 +108,61 @@ class SliceCheckpoint(Checkpoint):
                 "no metadata entry at the start of the file (is this a V1 checkpoint?)", table.path
             )
         try:
-            saved = protos.SavedTensorSlices.FromString(bytes(first[1]))
-        except DecodeError:
-            raise CheckpointError(
-                "the metadata entry is not a valid SavedTensorSlices message", table.path
-            ) from None
-        meta = saved.meta
-        _check_versions(meta.versions, table.path)
-        for tensor in meta.tensor:
-            name = name_of_key(tensor.name)
-            dtype = dtypes.from_enum(tensor.type)
-            where = f"tensor {name!r}"
-            if dtype is None or values.value_field(dtype) is None:
-                what = f"unknown dtype {tensor.type}" if dtype is None else f"dtype {dtype.name}"
-                raise CheckpointError(f"{where} has {what}, which V1 cannot hold", table.path)
-            if tensor.shape.unknown_rank or any(d.size < 0 for d in tensor.shape.dim):
-                raise CheckpointError(f"{where} has an unknown or negative shape", table.path)
-            shape = tuple(d.size for d in tensor.shape.dim)
-            parts = tuple(
-                StoredPart(
-                    tuple(
-                        (e.start, e.length if e.WhichOneof("has_length") else -1)
-                        for e in piece.extent
-                    ),
-                    number,
-                )
-                for piece in tensor.slice
-            )
-            known = self._tensors.get(name)
+            described = read_metadata(first[1])
+        except DecodeError as exc:
+            raise CheckpointError(f"the metadata entry {exc}", table.path) from None
+        tensors = self._tensors
+        checked: dict[int, tuple[dtypes.DType, tuple[StoredPart, ...]]] = {}  # by description
+        for key, description in described:
+            name = name_of_key(key)
+            known_description = checked.get(id(description))
+            if known_description is None:
+                dtype = self._checked_dtype(name, description, table.path)
+                parts = tuple(StoredPart(extents, number) for extents in description.slices)
+                known_description = checked[id(description)] = (dtype, parts)
+            dtype, parts = known_description
+            shape = description.shape
+            known = tensors.get(name)
             if known is None:
-                self._tensors[name] = TensorMeta(tensor.name, dtype, shape, parts, table.path)
+                tensors[name] = TensorMeta(key, dtype, shape, parts, table.path)
             elif (known.dtype, known.shape) != (dtype, shape):
                 raise CheckpointError(
-                    f"{where} is {dtype.name} {list(shape)} here and {known.dtype.name} "
-                    f"{list(known.shape)} in {os.path.basename(known.file)}",
+                    f"tensor {name!r} is {dtype.name} {list(shape)} here and "
+                    f"{known.dtype.name} {list(known.shape)} in {os.path.basename(known.file)}",
                     table.path,
                 )
             else:
-                self._tensors[name] = known._replace(parts=known.parts + parts)
+                tensors[name] = known._replace(parts=known.parts + parts)
+
+    @staticmethod
+    def _checked_dtype(name: str, description: TensorDescription, path: str) -> dtypes.DType:
+        dtype = dtypes.from_enum(description.dtype_enum)
+        if dtype is None or values.value_field(dtype) is None:
+            what = f"dtype {dtype.name}" if dtype else f"unknown dtype {description.dtype_enum}"
+            raise CheckpointError(f"tensor {name!r} has {what}, which V1 cannot hold", path)
+        if description.shape is None:
+            raise CheckpointError(
+                f"tensor {name!r} has an unknown rank or a negative dimension", path
+            )
+        return dtype
 
     def _info(self, name: str, meta: TensorMeta) -> TensorInfo:
         itemsize = meta.dtype.itemsize
-        count = math.prod(meta.shape)
-        nbytes = count * itemsize if itemsize is not None else self._stored_string_bytes(name)
-        files = {part.file for part in meta.parts}
+        nbytes = (
+            math.prod(meta.shape) * itemsize
+            if itemsize is not None
+            else self._stored_string_bytes(name)
+        )
+        parts = meta.parts
+        single = len(parts) == 1
         return tf1_info(
             name,
             self._tensors,
             dtype=meta.dtype,
             shape=meta.shape,
             nbytes=nbytes,
-            shard=files.pop() if len(files) == 1 and len(meta.parts) == 1 else None,
-            partitioned=len(meta.parts) > 1,
+            shard=parts[0].file if single else None,
+            partitioned=not single,
         )
 
     def _stored_string_bytes(self, name: str) -> int:
@@ -337,7 +340,7 @@ class SliceCheckpoint(Checkpoint):
             raise CheckpointError(f"{piece.label} has no data entry in this file", table.path)
         try:
             decoded = values.decode_entry(entry, meta.dtype, count)
-        except values.DecodeError as exc:
+        except DecodeError as exc:
             raise CheckpointError(f"{piece.label}: its data entry {exc}", table.path) from None
         if keep and decoded.flags.owndata:
             self._keep(name, number, decoded)
@@ -353,17 +356,3 @@ class SliceCheckpoint(Checkpoint):
             while self._decoded_bytes > DECODED_CACHE_BYTES:
                 _, old = self._decoded.popitem(last=False)
                 self._decoded_bytes -= old.nbytes if old.dtype != object else 64 * old.size
-
-
-def _check_versions(versions: protos.VersionDef, path: str) -> None:
-    """TensorFlow's version check of a V1 file (format doc V1, section 10)."""
-    if versions.min_consumer > READER_VERSION:
-        raise CheckpointError(
-            f"the file needs a reader of checkpoint version {versions.min_consumer} or later; "
-            f"TensorFlow's V1 format is version {READER_VERSION}",
-            path,
-        )
-    if READER_VERSION in versions.bad_consumers:
-        raise CheckpointError(
-            f"the file disallows readers of checkpoint version {READER_VERSION}", path
-        )

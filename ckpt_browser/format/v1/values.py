@@ -14,9 +14,17 @@ from __future__ import annotations
 import numpy as np
 
 from ckpt_browser.format.dtypes import DType
-from ckpt_browser.format.varint import VarintError, read_varint
+from ckpt_browser.format.v1.wire import (
+    FIXED32,
+    FIXED64,
+    LENGTH_DELIMITED,
+    VARINT,
+    DecodeError,
+    fields_of,
+    walk,
+)
+from ckpt_browser.format.varint import read_varint
 
-VARINT, FIXED64, LENGTH_DELIMITED, FIXED32 = 0, 1, 2, 5
 _SAVED_SLICE = 2  # SavedTensorSlices.data
 _SLICE_DATA = 3  # SavedSlice.data (a TensorProto)
 
@@ -42,10 +50,6 @@ _STRING_FIELD = 8
 _VARINT_BLOCK = 1 << 22  # varints decoded per numpy pass: bounds the temporary arrays
 
 
-class DecodeError(ValueError):
-    """The entry is not what its metadata says; str() is the end of a sentence about it."""
-
-
 def value_field(dtype: DType) -> int | None:
     """The TensorProto field a V1 entry of this dtype stores its values in; None if none can."""
     if dtype.enum in _FIXED:
@@ -63,8 +67,8 @@ def decode_entry(entry: memoryview, dtype: DType, count: int) -> np.ndarray:
         raise DecodeError(f"has dtype {dtype.name}, which V1 checkpoints cannot hold")
     tensor = [
         part
-        for saved in _fields(entry, _SAVED_SLICE, "the entry")
-        for part in _fields(saved, _SLICE_DATA, "its SavedSlice")
+        for saved in fields_of(entry, _SAVED_SLICE, "the entry")
+        for part in fields_of(saved, _SLICE_DATA, "its SavedSlice")
     ]
     if not tensor:
         raise DecodeError("has no values (no data in its SavedSlice)")
@@ -73,44 +77,6 @@ def decode_entry(entry: memoryview, dtype: DType, count: int) -> np.ndarray:
     if dtype.enum in _FIXED:
         return _fixed(tensor, number, np.dtype(_FIXED[dtype.enum][1]), count)
     return _varints(tensor, number, dtype, count)
-
-
-def _fields(message: memoryview, number: int, what: str) -> list[memoryview]:
-    """The payloads of length-delimited field `number` of a message (a message field given
-    twice merges, which for what is read here is the concatenation of its payloads)."""
-    return [
-        payload
-        for field, wire, payload in _walk(message, what)
-        if field == number and wire == LENGTH_DELIMITED
-    ]
-
-
-def _walk(message: memoryview, what: str):
-    """(field number, wire type, payload) of each field; a varint's payload is its bytes."""
-    pos, end = 0, len(message)
-    try:
-        while pos < end:
-            tag, pos = read_varint(message, pos, end)
-            field, wire = tag >> 3, tag & 7
-            start = pos
-            if wire == VARINT:
-                _, pos = read_varint(message, pos, end)
-            elif wire == FIXED64:
-                pos += 8
-            elif wire == FIXED32:
-                pos += 4
-            elif wire == LENGTH_DELIMITED:
-                length, start = read_varint(message, pos, end)
-                pos = start + length
-            else:
-                raise DecodeError(
-                    f"holds a field of wire type {wire} in {what}, which no TensorFlow message uses"
-                )
-            if pos > end or field == 0:
-                raise DecodeError(f"is not a valid protobuf message ({what} is cut short)")
-            yield field, wire, message[start:pos]
-    except VarintError as exc:
-        raise DecodeError(f"is not a valid protobuf message (a varint in {what} {exc})") from None
 
 
 def _count_problem(found: int, count: int) -> DecodeError:
@@ -123,7 +89,7 @@ def _fixed(tensor: list[memoryview], number: int, dtype: np.dtype, count: int) -
     element_wire = FIXED32 if dtype.itemsize // (2 if dtype.kind == "c" else 1) == 4 else FIXED64
     runs: list[memoryview] = []
     for message in tensor:
-        for field, wire, payload in _walk(message, "its TensorProto"):
+        for field, wire, payload in walk(message, "its TensorProto"):
             if field != number:
                 continue
             if wire not in (LENGTH_DELIMITED, element_wire):
@@ -145,7 +111,7 @@ def _strings(tensor: list[memoryview], count: int) -> np.ndarray:
     elements = [
         bytes(payload)
         for message in tensor
-        for field, wire, payload in _walk(message, "its TensorProto")
+        for field, wire, payload in walk(message, "its TensorProto")
         if field == _STRING_FIELD
     ]
     if len(elements) != count:
@@ -160,7 +126,7 @@ def _varints(tensor: list[memoryview], number: int, dtype: DType, count: int) ->
     one. Then converted as TensorFlow converts them (format doc, section 5)."""
     runs: list[np.ndarray] = []
     for message in tensor:
-        for field, wire, payload in _walk(message, "its TensorProto"):
+        for field, wire, payload in walk(message, "its TensorProto"):
             if field != number:
                 continue
             if wire == LENGTH_DELIMITED:
