@@ -26,4 +26,9 @@ def cmd_verify(args: argparse.Namespace) -> int:
             say(f"{len(problems)} of {plural(len(ckpt), 'tensor')} damaged in {ckpt.prefix}")
             return EXIT_DIFFERENT
         say(f"ok: {plural(len(ckpt), 'tensor')}, {format_bytes(total)} verified in {ckpt.prefix}")
+        if ckpt.format_name == "V1":
+            say(
+                "V1 checkpoint: every block's CRC checked and every tensor decoded "
+                "(V1 stores no checksum per tensor)"
+            )
     return EXIT_OK

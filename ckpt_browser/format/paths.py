@@ -37,6 +37,7 @@ _V1_GLOB_SUFFIX = re.compile(r"-\?{5}-of-\d{5}$")
 _NOT_V1 = re.compile(
     r"(\.index|\.meta|\.pb|\.pbtxt|\.json|\.txt|\.data-\d{5}-of-\d{5})$|\.tempstate"
 )
+_GLOB_ESCAPE = re.compile(r"\[([*?[])\]")  # what glob.escape wrote
 _TABLE_MAGIC = bytes.fromhex("57fb808b247547db")
 
 
@@ -135,6 +136,14 @@ def _v1_prefix(path: str) -> str | None:
         if _V1_SHARD_SUFFIX.search(name) and looks_like_v1_file(name)
     ]
     return v1_prefix_of_file(sorted(shards)[0]) if shards else None
+
+
+def meta_file_of(prefix: str) -> str:
+    """The `.meta` graph a Saver writes beside a checkpoint: `<prefix>.meta`, and for a sharded
+    V1 set the prefix it was saved under (`model.ckpt-3.meta` for `model.ckpt-3-?????-of-00002`)."""
+    if glob_like_v1_set(prefix):
+        prefix = _GLOB_ESCAPE.sub(r"\1", _V1_GLOB_SUFFIX.sub("", prefix))
+    return prefix + ".meta"
 
 
 def _exists(prefix: str) -> bool:

@@ -192,8 +192,7 @@ def _input_files(inputs: RemapInputs) -> Iterator[str]:
             checkpoints.append(target.template)
         yield from (path for path in (target.path, target.meta_path) if path)
     for checkpoint in checkpoints:
-        yield checkpoint.prefix + ".index"
-        yield from checkpoint.data_files()
+        yield from checkpoint.files()
 
 
 def _same_file(a: str, b: str) -> bool:

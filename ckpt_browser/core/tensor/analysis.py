@@ -109,11 +109,11 @@ def source_identity(source: object) -> tuple | None:
     """What identifies the bytes of a checkpoint: its files with their sizes and modification
     times. None for sources without files (e.g. a graph's constants): those are not cached."""
     prefix = getattr(source, "prefix", None)
-    data_files = getattr(source, "data_files", None)
-    if not isinstance(prefix, str) or not callable(data_files):
+    source_files = getattr(source, "files", None)
+    if not isinstance(prefix, str) or not callable(source_files):
         return None
     files = []
-    for path in [prefix + ".index", *data_files()]:
+    for path in source_files():
         try:
             status = os.stat(path)
         except OSError:

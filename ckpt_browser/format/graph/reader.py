@@ -49,7 +49,7 @@ from ckpt_browser.format.graph.variables import (
     graph_variables,
     variable_def,
 )
-from ckpt_browser.format.paths import resolve_prefix
+from ckpt_browser.format.paths import meta_file_of, resolve_prefix
 
 __all__ = [
     "GraphFile",
@@ -353,7 +353,10 @@ def load_graph(path: str, tags: Iterable[str] | None = None) -> GraphFile:
     if not data:
         raise CheckpointError("file is empty, not a TensorFlow graph", path)
     if data.endswith(_SSTABLE_MAGIC):
-        raise CheckpointError("this is a checkpoint index (SSTable), not a TensorFlow graph", path)
+        raise CheckpointError(
+            "this is a checkpoint file (an .index or a V1 checkpoint), not a TensorFlow graph",
+            path,
+        )
 
     # Bytes of one kind can parse as another without error, so try the kind the name suggests
     # first and accept a parse only if it yields a plausible graph.
@@ -396,8 +399,9 @@ def find_graph(path: str) -> str | None:
     if os.path.isfile(os.path.join(path, SAVED_MODEL_FILE)):
         return os.path.join(path, SAVED_MODEL_FILE)
     prefix = resolve_prefix(path)
-    if os.path.isfile(prefix + ".meta"):
-        return prefix + ".meta"
+    meta = meta_file_of(prefix)
+    if os.path.isfile(meta):
+        return meta
     variables_dir = os.path.dirname(prefix)
     if os.path.basename(prefix) == "variables" and os.path.basename(variables_dir) == "variables":
         saved_model = os.path.join(os.path.dirname(variables_dir), SAVED_MODEL_FILE)

@@ -335,7 +335,8 @@ class SliceCheckpoint(Checkpoint):
         try:
             entry = table.get(slice_key(meta.key, piece.part.extents))
         except CheckpointError as exc:
-            raise CheckpointError(f"{piece.label}: {exc.message}", table.path) from None
+            where = os.path.basename(table.path)
+            raise CheckpointError(f"{piece.label}: {exc.message} of {where}", table.path) from None
         if entry is None:
             raise CheckpointError(f"{piece.label} has no data entry in this file", table.path)
         try:
