@@ -50,6 +50,11 @@ class CheckpointRecord:
     timestamp: float | None  # Unix seconds, from the `checkpoint` file or else the file time
     listed: bool  # named in the directory's `checkpoint` file
 
+    @property
+    def legacy(self) -> bool:
+        """A V1 checkpoint (a file or sharded set with no `.index`)."""
+        return not is_v2_prefix(self.prefix)
+
 
 def step_of(prefix: str) -> int | None:
     """The global step a prefix is numbered with (`model.ckpt-5000` -> 5000, and the V1 glob

@@ -24,6 +24,8 @@ def describe_record(record: CheckpointRecord) -> str:
         parts.append(f"step {record.step}")
     if record.timestamp is not None:
         parts.append(datetime.fromtimestamp(record.timestamp).strftime("%Y-%m-%d %H:%M:%S"))
+    if record.legacy:
+        parts.append("V1")
     return "  ·  ".join(parts)
 
 

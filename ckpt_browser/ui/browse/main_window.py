@@ -319,8 +319,10 @@ class MainWindow(QMainWindow):
                 label.clear()
             return
         totals = Totals.of(checkpoint.values())
-        self.prefix_label.setText(checkpoint.prefix)
-        self.prefix_label.setToolTip(plain_tooltip(checkpoint.prefix))
+        legacy = checkpoint.format_name == "V1"
+        self.prefix_label.setText(checkpoint.prefix + ("  (V1 checkpoint)" if legacy else ""))
+        about = "\nlegacy V1 format: values are decoded, block CRCs checked" if legacy else ""
+        self.prefix_label.setToolTip(plain_tooltip(checkpoint.prefix + about))
         self.variables_label.setText(plural(totals.variables, "variable"))
         self.parameters_label.setText(plural(totals.parameters, "parameter"))
         strings = f"; string tensors hold {format_count(totals.strings)} more"
