@@ -286,7 +286,10 @@ def _prefix_of_directory(directory: str) -> str:
             raise CheckpointError(
                 "SavedModel without variables (variables/variables.index)", directory
             )
-        raise CheckpointError("no checkpoint here (no 'checkpoint' file and no *.index)", directory)
+        raise CheckpointError(
+            "no checkpoint here (no 'checkpoint' file, no *.index and no V1 checkpoint file)",
+            directory,
+        )
     newest = max(on_disk, key=lambda p: (_mtime(p) or 0.0, step_of(p) or 0))
     return os.path.abspath(newest)
 

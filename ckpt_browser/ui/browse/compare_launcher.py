@@ -16,12 +16,11 @@ from PySide6.QtWidgets import QFileDialog, QMenu, QToolButton
 
 from ckpt_browser.format import Checkpoint, CheckpointError
 from ckpt_browser.ui.browse.history_switcher import describe_record
+from ckpt_browser.ui.widgets.file_filters import CHECKPOINT_OR_GRAPH_FILTER
 
 if TYPE_CHECKING:
     from ckpt_browser.ui.browse.main_window import MainWindow
     from ckpt_browser.ui.compare.window import CompareWindow
-
-OPEN_FILE_FILTER = "Checkpoint files (*.index *.meta *.data-* checkpoint *.pb);;All files (*)"
 
 
 class CompareLauncher(QObject):
@@ -51,7 +50,7 @@ class CompareLauncher(QObject):
         if current is None:
             return
         path, _ = QFileDialog.getOpenFileName(
-            self._window, "Compare with", current.directory, OPEN_FILE_FILTER
+            self._window, "Compare with", current.directory, CHECKPOINT_OR_GRAPH_FILTER
         )
         if path:
             self.compare(current.prefix, path, select=select)

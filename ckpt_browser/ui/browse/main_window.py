@@ -41,11 +41,11 @@ from ckpt_browser.ui.browse.notice_bar import NoticeBar
 from ckpt_browser.ui.browse.recent_files import RecentFiles
 from ckpt_browser.ui.browse.tensor_view import TENSOR_SPLITTERS, TensorView
 from ckpt_browser.ui.browse.variable_tree import KIND_TOGGLES, VariableTree
+from ckpt_browser.ui.widgets.file_filters import CHECKPOINT_OR_GRAPH_FILTER
 from ckpt_browser.ui.widgets.plain_text import plain_tooltip
 from ckpt_browser.ui.widgets.window_geometry import PaneSizer, place_on_screen
 
 APP_TITLE = "ckpt-browser"
-OPEN_FILE_FILTER = "Checkpoint files (*.index *.meta *.data-* checkpoint *.pb);;All files (*)"
 
 log = logging.getLogger(__name__)
 
@@ -362,7 +362,7 @@ class MainWindow(QMainWindow):
 
     def _ask_open_file(self) -> None:
         path, _ = QFileDialog.getOpenFileName(
-            self, "Open checkpoint", self._start_directory(), OPEN_FILE_FILTER
+            self, "Open checkpoint", self._start_directory(), CHECKPOINT_OR_GRAPH_FILTER
         )
         if path:
             self.open_path(path)

@@ -22,9 +22,7 @@ from ckpt_browser.core.error_text import error_sentence
 from ckpt_browser.core.formatting import format_bytes, plural
 from ckpt_browser.ui.remap.problem_bar import ProblemBar
 from ckpt_browser.ui.remap.session import RemapSession
-
-CHECKPOINT_FILTER = "Checkpoint files (*.index *.meta *.data-* checkpoint);;All files (*)"
-TARGET_FILTER = "Graphs and checkpoints (*.meta *.pb *.index checkpoint);;All files (*)"
+from ckpt_browser.ui.widgets.file_filters import CHECKPOINT_FILTER, TARGET_FILTER
 
 
 class EnterUsesThePath(QObject):
@@ -59,7 +57,7 @@ class SourcesPage(QWizardPage):
             "run... Rules can address one source or all."
         )
         self.path_edit = QLineEdit()
-        self.path_edit.setPlaceholderText("checkpoint directory, prefix, .index or .meta")
+        self.path_edit.setPlaceholderText("checkpoint directory, prefix, .index, .meta or V1 file")
         self.path_edit.returnPressed.connect(self._add_typed)
         self._enter = EnterUsesThePath(self)
         self.path_edit.installEventFilter(self._enter)
@@ -126,6 +124,8 @@ class SourcesPage(QWizardPage):
         for number, checkpoint in enumerate(self.session.sources, start=1):
             total = sum(info.nbytes for info in checkpoint.values())
             style = "TF2" if checkpoint.object_graph is not None else "TF1"
+            if checkpoint.format_name == "V1":
+                style += ", legacy V1 format"
             self.list.addItem(
                 f"{number}. {checkpoint.prefix}  —  {plural(len(checkpoint), 'tensor')}, "
                 f"{format_bytes(total)}, {style}"

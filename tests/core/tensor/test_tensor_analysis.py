@@ -65,8 +65,8 @@ class _Source:
         self.prefix = prefix
         self._data = data or []
 
-    def data_files(self) -> list[str]:
-        return list(self._data)
+    def files(self) -> list[str]:
+        return [self.prefix + ".index", *self._data]
 
 
 def test_the_preview_measures_what_the_exact_results_measure() -> None:

@@ -329,7 +329,7 @@ def test_bad_input_is_one_line_checkpoint_error(tmp_path, tf1_graph, case):
     assert "\n" not in message
     assert os.path.basename(path) in message
     if case == "index":
-        assert "checkpoint index" in message
+        assert "checkpoint file (an .index" in message
     if case in ("truncated_half", "truncated_last_byte", "random", "text", "data"):
         assert "not a TensorFlow graph" in message
 
