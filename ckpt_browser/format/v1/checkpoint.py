@@ -93,6 +93,7 @@ class SliceCheckpoint(Checkpoint):
         self._decoded_bytes = 0
         self._lock = threading.Lock()
         self._shard_check: ShardCheck | None = None
+        self._closed = False
         with gc_paused():
             for number, table in enumerate(self._files):
                 self._merge(number, table)
@@ -190,11 +191,12 @@ class SliceCheckpoint(Checkpoint):
         return self.files()
 
     def close(self) -> None:
+        self._closed = True
         with self._lock:
             self._decoded.clear()
             self._decoded_bytes = 0
         for table in self._files:
-            table.release()
+            table.close()
 
     def check_shards(self) -> ShardCheck:
         """The files of a sharded set that are missing, and the tensors that lose slices with
@@ -328,6 +330,8 @@ class SliceCheckpoint(Checkpoint):
             if cached is not None:
                 self._decoded.move_to_end((name, number))
                 return cached
+        if self._closed:
+            raise CheckpointError("the checkpoint was closed", self.prefix)
         meta = self._tensors[name]
         piece = self._parts(name)[number]
         table = self._files[piece.part.file]

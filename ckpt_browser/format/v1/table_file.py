@@ -9,6 +9,7 @@ checked the first time it is read (as TensorFlow checks it, per block read).
 from __future__ import annotations
 
 import bisect
+import contextlib
 import mmap
 import os
 
@@ -89,6 +90,11 @@ class TableFile(Table):
                 return value
         return None
 
-    def release(self) -> None:
-        """Forget the checked blocks (their views keep the map alive while in use)."""
+    def close(self) -> None:
+        """Forget the checked blocks and close the map, unless arrays still view it (then it
+        closes when the last of them goes)."""
         self._checked.clear()
+        with contextlib.suppress(BufferError):
+            self._view.release()
+            if isinstance(self._data, mmap.mmap):
+                self._data.close()
