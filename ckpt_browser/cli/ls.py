@@ -34,7 +34,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
             names = [n for n in names if pattern.search(n)]
         if args.json:
             variables = [variable_record(ckpt[n]) for n in names]
-            print(json_one_item_per_line({"prefix": ckpt.prefix, "variables": variables}))
+            print(
+                json_one_item_per_line(
+                    {"prefix": ckpt.prefix, "format": ckpt.format_name, "variables": variables}
+                )
+            )
             return EXIT_OK
         shown = [printable(n) for n in names]
         width = max((len(n) for n in shown), default=4)
