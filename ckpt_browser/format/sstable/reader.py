@@ -37,6 +37,8 @@ _u32 = struct.Struct("<I")
 class Table:
     """One SSTable held in memory: iterate its (key, value) pairs in key order."""
 
+    FILE_KIND = "index file"  # what messages call the file
+
     def __init__(self, data: bytes | mmap.mmap, path: str) -> None:
         self.path = path
         self._data = data
@@ -59,12 +61,12 @@ class Table:
 
     @classmethod
     def open(cls, path: str) -> Table:
-        with open_regular(path, "index file") as file:
+        with open_regular(path, cls.FILE_KIND) as file:
             size = os.fstat(file.fileno()).st_size
             try:
                 data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
             except (OSError, ValueError) as exc:
-                raise CheckpointError(f"cannot map the index file ({exc})", path) from None
+                raise CheckpointError(f"cannot map the {cls.FILE_KIND} ({exc})", path) from None
         # The map is closed when the table is dropped; blocks are copied out of it.
         return cls(data, path)
 
@@ -154,6 +156,15 @@ class Table:
             raise self._error(f"bad entry in block: the {what} at offset {offset}") from None
         return pairs
 
+    def _handle(self, value: bytes | memoryview) -> tuple[int, int]:
+        """The (offset, size) a block handle in the index block holds."""
+        try:
+            offset, pos = read_varint(value, 0, len(value))
+            size, _ = read_varint(value, pos, len(value))
+        except VarintError:
+            raise self._error("bad block handle in the index block") from None
+        return offset, size
+
     def __iter__(self) -> Iterator[tuple[bytes, bytes]]:
         return iter(self.items())
 
@@ -162,11 +173,7 @@ class Table:
         pairs: list[tuple[bytes, bytes]] = []
         previous: bytes | None = None
         for _separator, handle in self._entries(self._index_block, "index block", 0):
-            try:
-                block_offset, pos = read_varint(handle, 0, len(handle))
-                block_size, _ = read_varint(handle, pos, len(handle))
-            except VarintError:
-                raise self._error("bad block handle in the index block") from None
+            block_offset, block_size = self._handle(handle)
             block = self._read_block(block_offset, block_size, "data block")
             block_pairs = self._entries(block, "data block", block_offset, True, previous)
             if block_pairs:

@@ -83,10 +83,10 @@ class SliceCheckpoint(Checkpoint):
 
     def __init__(self, prefix: str) -> None:
         super().__init__(prefix)
-        paths_ = paths.v1_files(prefix)
-        if not paths_:
+        files = paths.v1_files(prefix)
+        if not files:
             raise CheckpointError("no V1 checkpoint file matches this name", prefix)
-        self._files = [TableFile.open(path) for path in paths_]
+        self._files = [TableFile.open(path) for path in files]
         self._tensors: dict[str, TensorMeta] = {}
         self._checked: dict[str, tuple[CheckedPart, ...]] = {}
         self._decoded: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()

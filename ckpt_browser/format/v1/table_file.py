@@ -11,12 +11,8 @@ from __future__ import annotations
 import bisect
 import contextlib
 import mmap
-import os
 
-from ckpt_browser.format.errors import CheckpointError
-from ckpt_browser.format.files import open_regular
 from ckpt_browser.format.sstable.reader import Table
-from ckpt_browser.format.varint import VarintError, read_varint
 
 BlockHandle = tuple[int, int]  # offset, size (without the 5-byte trailer)
 
@@ -24,30 +20,17 @@ BlockHandle = tuple[int, int]  # offset, size (without the 5-byte trailer)
 class TableFile(Table):
     """A V1 checkpoint file: its blocks, the first entry, and lookups by key."""
 
+    FILE_KIND = "checkpoint file"
+
     def __init__(self, data: bytes | mmap.mmap, path: str) -> None:
         self._view = memoryview(data)
         super().__init__(data, path)
         self._separators: list[bytes] = []
         self._handles: list[BlockHandle] = []
         for separator, handle in self._entries(self._index_block, "index block", 0):
-            try:
-                offset, pos = read_varint(handle, 0, len(handle))
-                size, _ = read_varint(handle, pos, len(handle))
-            except VarintError:
-                raise self._error("bad block handle in the index block") from None
             self._separators.append(bytes(separator))
-            self._handles.append((offset, size))
+            self._handles.append(self._handle(handle))
         self._checked: dict[BlockHandle, memoryview] = {}  # blocks whose CRC matched
-
-    @classmethod
-    def open(cls, path: str) -> TableFile:
-        with open_regular(path, "checkpoint file") as file:
-            size = os.fstat(file.fileno()).st_size
-            try:
-                data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-            except (OSError, ValueError) as exc:
-                raise CheckpointError(f"cannot map the checkpoint file ({exc})", path) from None
-        return cls(data, path)
 
     @property
     def size(self) -> int:
