@@ -47,7 +47,7 @@ _VARINT_FIELDS = {
 }
 _INT_VAL = 7
 _STRING_FIELD = 8
-_VARINT_BLOCK = 1 << 22  # varints decoded per numpy pass: bounds the temporary arrays
+_VARINT_PIECE = 1 << 18  # bytes of varints decoded per numpy pass
 
 
 def value_field(dtype: DType) -> int | None:
@@ -122,23 +122,35 @@ def _strings(tensor: list[memoryview], count: int) -> np.ndarray:
 
 
 def _varints(tensor: list[memoryview], number: int, dtype: DType, count: int) -> np.ndarray:
-    """Packed varints are decoded by numpy; unpacked ones (never written by TensorFlow) one by
-    one. Then converted as TensorFlow converts them (format doc, section 5)."""
-    runs: list[np.ndarray] = []
+    """Packed varints are decoded by numpy straight into the output array; unpacked ones (never
+    written by TensorFlow) one by one. Each is converted as TensorFlow converts it (format doc,
+    section 5)."""
+    out = np.empty(count, dtype.numpy)
+    filled = 0
     for message in tensor:
         for field, wire, payload in walk(message, "its TensorProto"):
             if field != number:
                 continue
             if wire == LENGTH_DELIMITED:
-                runs.append(decode_varints(np.frombuffer(payload, np.uint8)))
+                data = np.frombuffer(payload, np.uint8)
+                for raw in decoded_varint_runs(data):
+                    filled = _put(out, filled, _converted(raw, dtype), count)
             elif wire == VARINT:
-                runs.append(np.array([read_varint(payload, 0, len(payload))[0]], np.uint64))
+                raw = np.array([read_varint(payload, 0, len(payload))[0]], np.uint64)
+                filled = _put(out, filled, _converted(raw, dtype), count)
             else:
                 raise DecodeError(f"stores its {dtype.name} values with wire type {wire}")
-    raw = runs[0] if len(runs) == 1 else np.concatenate(runs) if runs else np.empty(0, np.uint64)
-    if len(raw) != count:
-        raise _count_problem(len(raw), count)
-    return _converted(raw, dtype)
+    if filled != count:
+        raise _count_problem(filled, count)
+    return out
+
+
+def _put(out: np.ndarray, filled: int, values: np.ndarray, count: int) -> int:
+    end = filled + len(values)
+    if end > count:
+        raise DecodeError(f"holds more values than the {count:,} its slice holds")
+    out[filled:end] = values
+    return end
 
 
 def _converted(raw: np.ndarray, dtype: DType) -> np.ndarray:
@@ -151,37 +163,46 @@ def _converted(raw: np.ndarray, dtype: DType) -> np.ndarray:
     return raw.astype(np.uint32) if dtype.enum == 22 else raw.view(dtype.numpy)
 
 
-def decode_varints(data: np.ndarray) -> np.ndarray:
-    """The unsigned 64-bit values of a run of varints, as uint64 (bits past 64 dropped, as
-    TensorFlow's parser drops them).
+def decoded_varint_runs(data: np.ndarray):  # -> Iterator[np.ndarray]
+    """The unsigned 64-bit values of a run of varints, as uint64 arrays, one per piece of about
+    `_VARINT_PIECE` bytes (bits past 64 dropped, as TensorFlow's parser drops them).
 
     Vectorised: each varint ends at a byte below 0x80; the first byte of every varint is taken
     at once, then the second byte of those that have one, and so on (one pass for a bool or a
-    small int, three for a float16's bits). Done in blocks, so temporaries stay bounded.
+    small int, three for a float16's bits). Pieces keep the temporaries small enough to stay in
+    the cache, which more than doubles the speed on a 100 MB field.
     """
-    if not len(data):
-        return np.empty(0, np.uint64)
-    if data[-1] >= 0x80:
+    if len(data) and data[-1] >= 0x80:
         raise DecodeError("ends inside a varint")
-    if data.max() < 0x80:  # every value fits in one byte: bools, small ints
-        return data.astype(np.uint64)
-    ends = np.flatnonzero(data < 0x80)
-    out = np.empty(len(ends), np.uint64)
-    for first in range(0, len(ends), _VARINT_BLOCK):
-        block_ends = ends[first : first + _VARINT_BLOCK]
-        starts = np.empty_like(block_ends)
-        starts[0] = 0 if first == 0 else ends[first - 1] + 1
-        starts[1:] = block_ends[:-1] + 1
-        lengths = block_ends - starts + 1
+    start = 0
+    while start < len(data):
+        piece = data[start : start + _VARINT_PIECE]
+        ends = np.flatnonzero(piece < 0x80)
+        if not len(ends):
+            raise DecodeError("holds a varint longer than 10 bytes")
+        piece = piece[: ends[-1] + 1]
+        start += len(piece)
+        if len(ends) == len(piece):  # every value fits in one byte: bools, small ints
+            yield piece.astype(np.uint64)
+            continue
+        starts = np.empty_like(ends)
+        starts[0] = 0
+        starts[1:] = ends[:-1] + 1
+        lengths = ends - starts + 1
         if lengths.max() > 10:
             raise DecodeError("holds a varint longer than 10 bytes")
-        values = (data[starts] & 0x7F).astype(np.uint64)
+        values = (piece[starts] & 0x7F).astype(np.uint64)
         longer = np.flatnonzero(lengths > 1)
         byte = 1
         while len(longer):
-            more = (data[starts[longer] + byte] & 0x7F).astype(np.uint64)
+            more = (piece[starts[longer] + byte] & 0x7F).astype(np.uint64)
             values[longer] |= more << np.uint64(7 * byte)
             byte += 1
             longer = longer[lengths[longer] > byte]
-        out[first : first + len(block_ends)] = values
-    return out
+        yield values
+
+
+def decode_varints(data: np.ndarray) -> np.ndarray:
+    """Every value of a run of varints, as one uint64 array."""
+    runs = list(decoded_varint_runs(data))
+    return np.concatenate(runs) if runs else np.empty(0, np.uint64)
