@@ -47,7 +47,7 @@ _VARINT_FIELDS = {
 }
 _INT_VAL = 7
 _STRING_FIELD = 8
-_VARINT_PIECE = 1 << 18  # bytes of varints decoded per numpy pass
+_VARINT_PIECE = 1 << 18  # bytes of varints decoded per numpy pass (at least 10: one varint)
 
 
 def value_field(dtype: DType) -> int | None:
