@@ -1,0 +1,393 @@
+"""Damaged and hostile V1 files: a CheckpointError in one line naming the file or tensor.
+
+Every file here starts as one TensorFlow wrote and has one thing changed (`v1_edits`), and
+TensorFlow itself refuses each changed file, so the test asks of the reader only what TensorFlow
+asks of the file. The damaged copies are never modified by reading them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pytest
+import v1_edits as edits
+from tf_checkpoints import import_tensorflow
+from tf_v1_checkpoints import assert_same_bits, restore_with_tf
+
+from ckpt_browser.format import CheckpointError, open_checkpoint
+from ckpt_browser.format.sstable.writer import encode_varint
+
+# --- making damaged copies ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Copy:
+    path: str  # what a user opens: the file, or the glob of a sharded checkpoint
+    edited: str  # the file an edit changes (the second shard of a sharded checkpoint)
+    tensors: tuple[str, ...]  # every tensor the undamaged checkpoint holds
+
+
+@pytest.fixture
+def copy_of(tmp_path, v1_ckpt, v1_sharded_ckpt, v1_slices_ckpt, v1_mixed_dir):
+    """`copy_of(source)` copies one of the TensorFlow-made checkpoints into `tmp_path`:
+    "small" (w [2,3] and global_step), "unsharded" (every dtype, big), "slices" (SaveSlices) or
+    "sharded"."""
+
+    def copy(source: str) -> Copy:
+        if source == "sharded":
+            directory = shutil.copytree(v1_sharded_ckpt.directory, tmp_path / "sharded")
+            files = [str(directory / os.path.basename(f)) for f in v1_sharded_ckpt.shard_files]
+            glob = str(directory / os.path.basename(v1_sharded_ckpt.glob))
+            return Copy(glob, files[1], tuple(v1_sharded_ckpt.expected))
+        fixture = {"small": v1_mixed_dir, "unsharded": v1_ckpt, "slices": v1_slices_ckpt}[source]
+        original = fixture.paths[0] if source == "small" else fixture.path
+        expected = fixture.expected[1] if source == "small" else fixture.expected
+        path = shutil.copy(original, tmp_path / os.path.basename(original))
+        return Copy(str(path), str(path), tuple(expected))
+
+    return copy
+
+
+def digest(path: str) -> dict[str, str]:
+    files = Path(path).parent.iterdir()
+    return {str(f): hashlib.sha256(f.read_bytes()).hexdigest() for f in files if f.is_file()}
+
+
+def tensorflow_refuses(path: str) -> bool:
+    """Whether TensorFlow fails to list or restore every tensor of `path`."""
+    try:
+        restore_with_tf(path)
+    except Exception:  # TensorFlow's errors (OpError, ValueError, TypeError) vary by damage
+        return True
+    return False
+
+
+def tensorflow_lists(path: str) -> bool:
+    """Whether TensorFlow opens `path` and lists its names, shapes and dtypes."""
+    try:
+        reader = import_tensorflow().train.load_checkpoint(path)
+        reader.get_variable_to_shape_map()
+        reader.get_variable_to_dtype_map()
+    except Exception:  # TensorFlow's errors vary by damage
+        return False
+    return True
+
+
+def assert_one_line(error: CheckpointError, *words: str) -> None:
+    message = str(error)
+    assert "\n" not in message and message.strip(), message
+    for word in words:
+        assert word in message, (word, message)
+
+
+def assert_refused(copy: Copy, tensor: str | None, must_open: bool = False) -> None:
+    """Opening fails with a CheckpointError in one line that names the file, or (always, with
+    `must_open`) the checkpoint opens, `verify()` names the damaged `tensor` and reading it fails
+    with an error naming the file and the tensor. The files stay as they were."""
+    before = digest(copy.edited)
+    file_word = os.path.basename(copy.edited).split("-0000")[0]  # a shard's common stem
+    try:
+        ckpt = open_checkpoint(copy.path)
+    except CheckpointError as error:
+        assert not must_open, f"TensorFlow lists this checkpoint, the reader refused it: {error}"
+        assert_one_line(error, file_word)
+    else:
+        with ckpt:
+            assert tensor is not None, "a checkpoint damaged as a whole opened"
+            problems = ckpt.verify()
+            assert tensor in [problem.name for problem in problems], problems
+            for problem in problems:
+                assert "\n" not in problem.message and problem.message
+            with pytest.raises(CheckpointError) as error:
+                ckpt.read(tensor)
+            assert_one_line(error.value, file_word, tensor)
+    assert digest(copy.edited) == before
+
+
+# --- the cases ----------------------------------------------------------------------------------
+
+Edit = Callable[[str], None]
+
+
+def meta_edit(change: Callable[[object], None]) -> Edit:
+    return lambda path: edits.edit_meta(path, change)
+
+
+def tensor_meta_edit(name: str, change: Callable[[object], None]) -> Edit:
+    """Change the `SavedSliceMeta` of tensor `name`."""
+    return meta_edit(lambda meta: change(edits.meta_of(meta, name)))
+
+
+def data_edit(name: str, change: Callable[[object], None]) -> Edit:
+    """Change the `SavedSlice` of the first data entry of tensor `name`."""
+    return lambda path: edits.edit_data(path, edits.data_keys(path, name)[0], change)
+
+
+def block_edit(block: int, change: Callable[[str, tuple[int, int]], None]) -> Edit:
+    return lambda path: change(path, edits.data_blocks(path)[block])
+
+
+def cut_to(size: Callable[[int], int]) -> Edit:
+    return lambda path: edits.truncate(path, size(os.path.getsize(path)))
+
+
+def set_dim(tensor_meta, axis: int, size: int) -> None:
+    tensor_meta.shape.dim[axis].size = size
+
+
+def set_versions(meta, **fields) -> None:
+    for field, value in fields.items():
+        field_value = getattr(meta.versions, field)
+        if isinstance(value, list):
+            field_value.extend(value)
+        else:
+            setattr(meta.versions, field, value)
+
+
+def values_to_tensor_content(saved_slice) -> None:
+    """The values as raw bytes in `tensor_content`, which V1 readers must not use."""
+    values = np.asarray(saved_slice.data.float_val, np.float32)
+    saved_slice.data.ClearField("float_val")
+    saved_slice.data.tensor_content = values.tobytes()
+
+
+def values_as_doubles(saved_slice) -> None:
+    """A float32 slice whose values sit in the double field."""
+    saved_slice.data.double_val.extend(saved_slice.data.float_val)
+    saved_slice.data.ClearField("float_val")
+
+
+def non_utf8_name(path: str) -> None:
+    """Rename `cols` to `c\\xffls` in the metadata (TensorFlow writes such names, logging an
+    error, and cannot read them back)."""
+    raw = edits.read_entries(path)[b""]
+    assert raw.count(b"\x0a\x04cols") == 1
+    edits.set_raw_value(path, b"", raw.replace(b"\x0a\x04cols", b"\x0a\x04c\xffls"))
+
+
+# (source, edit, the tensor it damages or None for the whole file)
+CASES: dict[str, tuple[str, Edit, str | None]] = {
+    "empty file": ("unsharded", cut_to(lambda size: 0), None),
+    "shorter than a footer": ("unsharded", cut_to(lambda size: 47), None),
+    "cut in half": ("unsharded", cut_to(lambda size: size // 2), None),
+    "last byte cut": ("unsharded", cut_to(lambda size: size - 1), None),
+    "bad magic": ("unsharded", lambda path: edits.flip_byte(path, -3), None),
+    "flipped byte in the metadata block": (
+        "unsharded",
+        block_edit(0, lambda path, block: edits.flip_byte(path, block[0] + 10)),
+        None,
+    ),
+    "metadata block of type 2": (
+        "unsharded",
+        block_edit(0, lambda path, block: edits.set_block_type(path, block, 2)),
+        None,
+    ),
+    "flipped byte in big's block": (
+        "unsharded",
+        block_edit(1, lambda path, block: edits.flip_byte(path, block[0] + block[1] // 2)),
+        "big",
+    ),
+    "big's block of type 2": (
+        "unsharded",
+        block_edit(1, lambda path, block: edits.set_block_type(path, block, 2)),
+        "big",
+    ),
+    "big's block claims snappy": (
+        "unsharded",
+        block_edit(1, lambda path, block: edits.set_block_type(path, block, 1)),
+        "big",
+    ),
+    "no metadata entry": ("small", lambda path: edits.drop_entry(path, b""), None),
+    "metadata not a proto": ("small", lambda path: edits.set_raw_value(path, b"", b"\xff"), None),
+    "min_consumer 2": ("small", meta_edit(lambda meta: set_versions(meta, min_consumer=2)), None),
+    "bad consumer 1": ("small", meta_edit(lambda m: set_versions(m, bad_consumers=[1])), None),
+    "tensor name not UTF-8": ("slices", non_utf8_name, None),
+    "unknown dtype 99": ("small", tensor_meta_edit("w", lambda t: setattr(t, "type", 99)), "w"),
+    "resource dtype": ("small", tensor_meta_edit("w", lambda t: setattr(t, "type", 20)), "w"),
+    "negative dimension": ("small", tensor_meta_edit("w", lambda t: set_dim(t, 0, -2)), "w"),
+    "missing data entry": (
+        "small",
+        lambda path: edits.drop_entry(path, edits.data_keys(path, "w")[0]),
+        "w",
+    ),
+    "one value short": ("small", data_edit("w", lambda s: s.data.float_val.pop()), "w"),
+    "one value too many": ("small", data_edit("w", lambda s: s.data.float_val.append(1)), "w"),
+    "values in tensor_content": ("small", data_edit("w", values_to_tensor_content), "w"),
+    "values in the wrong field": ("small", data_edit("w", values_as_doubles), "w"),
+    "extent past the shape": (
+        "slices",
+        tensor_meta_edit("cols", lambda t: set_dim(t, 1, 4)),
+        "cols",
+    ),
+    "zero length extent": (
+        "slices",
+        tensor_meta_edit("mixed", lambda t: setattr(t.slice[1].extent[0], "length", 0)),
+        "mixed",
+    ),
+    "negative start": (
+        "slices",
+        tensor_meta_edit("mixed", lambda t: setattr(t.slice[1].extent[0], "start", -1)),
+        "mixed",
+    ),
+    "slice of higher rank": (
+        "slices",
+        tensor_meta_edit("cols", lambda t: t.slice[0].extent.add()),
+        "cols",
+    ),
+    "dtypes differ between shards": (
+        "sharded",
+        tensor_meta_edit("pv", lambda t: setattr(t, "type", 2)),
+        "pv",
+    ),
+    "shapes differ between shards": (
+        "sharded",
+        tensor_meta_edit("pv", lambda t: set_dim(t, 0, 11)),
+        "pv",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_damaged_file_is_refused_in_one_line(copy_of, case):
+    """Where the damage lies in one tensor's data and TensorFlow still lists the checkpoint, the
+    reader must list it too and fail on that tensor alone; conflicts between shards may fail at
+    open."""
+    source, edit, tensor = CASES[case]
+    copy = copy_of(source)
+    edit(copy.edited)
+    assert tensorflow_refuses(copy.path)
+    must_open = tensor is not None and source != "sharded" and tensorflow_lists(copy.path)
+    assert_refused(copy, tensor, must_open)
+
+
+def test_a_flipped_byte_in_one_block_spares_the_others(copy_of, v1_ckpt):
+    """Like TensorFlow, which checks each block as it reads it: only `big` is lost."""
+    copy = copy_of("unsharded")
+    offset, size = edits.data_blocks(copy.path)[1]
+    edits.flip_byte(copy.path, offset + size // 2)
+    with open_checkpoint(copy.path) as ckpt:
+        assert set(ckpt) == set(v1_ckpt.expected)
+        problems = ckpt.verify()
+        assert [problem.name for problem in problems] == [v1_ckpt.big]
+        for name, value in v1_ckpt.expected.items():
+            if name != v1_ckpt.big:
+                assert_same_bits(ckpt.read(name), value)
+
+
+def test_slices_tensorflow_wrote_but_cannot_restore(tmp_path):
+    """`SaveSlices` writes overlapping slices and slices that leave part of a tensor uncovered;
+    TensorFlow refuses to restore either, and so must the reader."""
+    tf = import_tensorflow()
+    value = np.arange(20, dtype=np.float32).reshape(4, 5)
+    layouts = {"overlapping": ["0,3:-", "2,2:-"], "incomplete": ["0,3:-"]}
+    for label, specs in layouts.items():
+        path = str(tmp_path / label)
+        rows = [tuple(map(int, spec.split(":")[0].split(","))) for spec in specs]
+        tf.raw_ops.SaveSlices(
+            filename=path,
+            tensor_names=["a"] * len(specs),
+            shapes_and_slices=[f"4 5 {spec}" for spec in specs],
+            data=[tf.constant(value[start : start + length]) for start, length in rows],
+        )
+        assert tensorflow_refuses(path)
+        assert_refused(Copy(path, path, ("a",)), "a", must_open=tensorflow_lists(path))
+
+
+def test_a_slice_declared_larger_than_memory_is_refused_before_allocating(copy_of):
+    """A shape of 2^31 x 3 float32 (24 GiB) over a six-value entry: the count does not match,
+    and neither a whole read nor a region read allocates the declared size."""
+    copy = copy_of("small")
+    edits.edit_meta(copy.edited, lambda meta: set_dim(edits.meta_of(meta, "w"), 0, 2**31))
+    assert_refused(copy, "w", must_open=True)
+    with open_checkpoint(copy.path) as ckpt:
+        assert ckpt["w"].shape == (2**31, 3)
+        with pytest.raises(CheckpointError) as error:
+            ckpt.read("w", (slice(0, 1),))
+        assert_one_line(error.value, "w")
+
+
+def test_a_removed_shard(copy_of, v1_sharded_ckpt):
+    """TensorFlow then restores nothing that had a part in it; the reader names what is missing
+    (the file, when opening; the tensors, when reading) and still reads what lies in the other."""
+    copy = copy_of("sharded")
+    os.remove(copy.edited)
+    missing = os.path.basename(copy.edited)
+    assert tensorflow_refuses(copy.path)
+    kept, lost = v1_sharded_ckpt.names_in_shard
+    try:
+        ckpt = open_checkpoint(copy.path)
+    except CheckpointError as error:
+        assert_one_line(error, missing)
+        return
+    with ckpt:
+        for name in lost:
+            with pytest.raises(CheckpointError) as error:
+                ckpt.read(name)
+            assert "\n" not in str(error.value)
+            assert name in str(error.value) or missing in str(error.value)
+        for name in kept - lost:
+            assert_same_bits(ckpt.read(name), v1_sharded_ckpt.expected[name])
+        assert ckpt.verify()
+
+
+@pytest.mark.parametrize(
+    "where", ["model.ckpt-9", "model.ckpt-3-?????-of-00009", "model.ckpt-3-00005-of-00009"]
+)
+def test_nothing_to_open(tmp_path, v1_sharded_ckpt, where):
+    shutil.copytree(v1_sharded_ckpt.directory, tmp_path / "run")
+    with pytest.raises(CheckpointError) as error:
+        open_checkpoint(tmp_path / "run" / where)
+    assert_one_line(error.value, where[: len("model.ckpt-3")])
+
+
+def test_a_directory_whose_state_names_a_deleted_v1_file(tmp_path, v1_mixed_dir):
+    """The `checkpoint` file names `model.ckpt-1` (and only it), which is gone."""
+    directory = shutil.copytree(v1_mixed_dir.directory, tmp_path / "run")
+    for name in os.listdir(directory):
+        if name.startswith("model.ckpt"):
+            os.remove(directory / name)
+    (directory / "checkpoint").write_text(
+        'model_checkpoint_path: "model.ckpt-1"\nall_model_checkpoint_paths: "model.ckpt-1"\n'
+    )
+    with pytest.raises(CheckpointError) as error:
+        open_checkpoint(directory)
+    assert_one_line(error.value)
+
+
+# --- odd but valid: TensorFlow reads these, so must the reader ----------------------------------
+
+
+def unpacked_floats(saved_slice) -> bytes:
+    """A `SavedTensorSlices` value whose floats are written one field each, not packed."""
+    values = list(saved_slice.data.float_val)
+    saved_slice.data.ClearField("float_val")
+    head = saved_slice.SerializeToString()
+    # SavedSlice.data (field 3) is rewritten by hand: proto3 serializers always pack.
+    data_field = b"".join(b"\x2d" + struct.pack("<f", v) for v in values)
+    assert head.endswith(b"\x1a\x00")  # the emptied TensorProto
+    body = head[:-2] + b"\x1a" + encode_varint(len(data_field)) + data_field
+    return b"\x12" + encode_varint(len(body)) + body  # SavedTensorSlices.data (field 2)
+
+
+def test_unpacked_values_and_missing_versions_read_like_the_original(copy_of, v1_mixed_dir):
+    copy = copy_of("small")
+    (key,) = edits.data_keys(copy.edited, "w")
+    pb2 = edits._protos()
+    saved = pb2.SavedTensorSlices.FromString(edits.read_entries(copy.edited)[key])
+    edits.set_raw_value(copy.edited, key, unpacked_floats(saved.data))
+    edits.edit_meta(copy.edited, lambda meta: meta.ClearField("versions"))
+    expected = v1_mixed_dir.expected[1]
+    restored = restore_with_tf(copy.path)
+    for name, value in expected.items():
+        assert_same_bits(restored[name], value)
+    with open_checkpoint(copy.path) as ckpt:
+        assert ckpt.verify() == []
+        for name, value in expected.items():
+            assert_same_bits(ckpt.read(name), value)
