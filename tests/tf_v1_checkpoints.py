@@ -38,7 +38,12 @@ def restore_with_tf(path: str, names: Iterable[str] | None = None) -> dict[str, 
 
 
 def assert_same_bits(actual: np.ndarray, expected: np.ndarray) -> None:
-    """Equal dtype, shape and bytes: NaN payloads, -0.0 and subnormals must survive exactly."""
+    """Equal dtype, shape and bytes: NaN payloads, -0.0 and subnormals must survive exactly.
+
+    An element of a string tensor (`bytes`, as numpy indexing gives it) compares as is."""
+    if isinstance(expected, bytes):
+        assert isinstance(actual, bytes) and actual == expected, (actual, expected)
+        return
     assert actual.dtype == expected.dtype, (actual.dtype, expected.dtype)
     assert actual.shape == expected.shape, (actual.shape, expected.shape)
     if expected.dtype == object:
@@ -339,6 +344,16 @@ _SLICED = {
     "cols": (np.arange(20, dtype=np.float32).reshape(4, 5), ["-:0,1", "-:1,2", "-:3,2"]),
     "cube": (np.arange(-12, 12, dtype=np.int32).reshape(3, 4, 2), ["-:1,3:-", "-:0,1:-"]),
     "mixed": (np.arange(30, dtype=np.float64).reshape(5, 6), ["0,2:-", "2,3:0,4", "2,3:4,2"]),
+    "halves": (np.arange(8, dtype=np.float16).reshape(4, 2) - 3.5, ["-:1,1", "-:0,1"]),
+    "flags": (
+        np.array([[True, False, True], [False, False, True]]),
+        ["0,1:-", "1,1:0,2", "1,1:2,1"],
+    ),
+    "words": (
+        np.array([[b"a", b""], [b"\x00", b"\xff"], [b"ccc", b"d"]], object),
+        ["0,2:-", "2,1:-"],
+    ),
+    "pairs": (np.array([1 + 2j, -3j, 4, 0.5 - 0.5j], np.complex64), ["2,2", "0,2"]),
     "esc\x00name\x01end": (np.array([1.5, 2.5], np.float32), [""]),
     "ünï/w": (np.array([b"x", b"\xff"], object), [""]),
     "scalar": (np.array(-3, np.int64), [""]),

@@ -14,6 +14,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 import pytest
@@ -88,16 +89,17 @@ def assert_one_line(error: CheckpointError, *words: str) -> None:
 
 
 def assert_refused(copy: Copy, tensor: str | None, must_open: bool = False) -> None:
-    """Opening fails with a CheckpointError in one line that names the file, or (always, with
-    `must_open`) the checkpoint opens, `verify()` names the damaged `tensor` and reading it fails
-    with an error naming the file and the tensor. The files stay as they were."""
+    """Opening fails with a CheckpointError in one line that names the file (and the damaged
+    `tensor`, if one), or (always, with `must_open`) the checkpoint opens, `verify()` names that
+    tensor and reading it fails with an error naming the file and the tensor. The files stay as
+    they were."""
     before = digest(copy.edited)
     file_word = os.path.basename(copy.edited).split("-0000")[0]  # a shard's common stem
     try:
         ckpt = open_checkpoint(copy.path)
     except CheckpointError as error:
         assert not must_open, f"TensorFlow lists this checkpoint, the reader refused it: {error}"
-        assert_one_line(error, file_word)
+        assert_one_line(error, file_word, *([tensor] if tensor else []))
     else:
         with ckpt:
             assert tensor is not None, "a checkpoint damaged as a whole opened"
@@ -164,107 +166,95 @@ def values_as_doubles(saved_slice) -> None:
     saved_slice.data.ClearField("float_val")
 
 
-def non_utf8_name(path: str) -> None:
-    """Rename `cols` to `c\\xffls` in the metadata (TensorFlow writes such names, logging an
-    error, and cannot read them back)."""
-    raw = edits.read_entries(path)[b""]
-    assert raw.count(b"\x0a\x04cols") == 1
-    edits.set_raw_value(path, b"", raw.replace(b"\x0a\x04cols", b"\x0a\x04c\xffls"))
+class Case(NamedTuple):
+    source: str  # see `copy_of`
+    edit: Edit
+    damaged: str | None = None  # the tensor it damages; None: the file as a whole
 
 
-# (source, edit, the tensor it damages or None for the whole file)
-CASES: dict[str, tuple[str, Edit, str | None]] = {
-    "empty file": ("unsharded", cut_to(lambda size: 0), None),
-    "shorter than a footer": ("unsharded", cut_to(lambda size: 47), None),
-    "cut in half": ("unsharded", cut_to(lambda size: size // 2), None),
-    "last byte cut": ("unsharded", cut_to(lambda size: size - 1), None),
-    "bad magic": ("unsharded", lambda path: edits.flip_byte(path, -3), None),
-    "flipped byte in the metadata block": (
-        "unsharded",
-        block_edit(0, lambda path, block: edits.flip_byte(path, block[0] + 10)),
-        None,
+def flip_in_block(block: int) -> Edit:
+    return block_edit(block, lambda path, span: edits.flip_byte(path, span[0] + span[1] // 2))
+
+
+def block_type(block: int, block_type: int) -> Edit:
+    return block_edit(block, lambda path, span: edits.set_block_type(path, span, block_type))
+
+
+def drop_data(name: str) -> Edit:
+    return lambda path: edits.drop_entry(path, edits.data_keys(path, name)[0])
+
+
+# Damage to the file as a whole, or to what its metadata says of one tensor: refused when
+# opening (naming the tensor, if one) or when reading that tensor.
+REFUSED: dict[str, Case] = {
+    "empty file": Case("unsharded", cut_to(lambda size: 0)),
+    "shorter than a footer": Case("unsharded", cut_to(lambda size: 47)),
+    "cut in half": Case("unsharded", cut_to(lambda size: size // 2)),
+    "last byte cut": Case("unsharded", cut_to(lambda size: size - 1)),
+    "bad magic": Case("unsharded", lambda path: edits.flip_byte(path, -3)),
+    "flipped byte in the metadata block": Case("unsharded", flip_in_block(0)),
+    "metadata block of type 2": Case("unsharded", block_type(0, 2)),
+    "no metadata entry": Case("small", lambda path: edits.drop_entry(path, b"")),
+    "metadata not a proto": Case("small", lambda path: edits.set_raw_value(path, b"", b"\xff")),
+    "min_consumer 2": Case("small", meta_edit(lambda meta: set_versions(meta, min_consumer=2))),
+    "bad consumer 1": Case("small", meta_edit(lambda meta: set_versions(meta, bad_consumers=[1]))),
+    "unknown dtype 99": Case("small", tensor_meta_edit("w", lambda t: setattr(t, "type", 99)), "w"),
+    "resource dtype": Case("small", tensor_meta_edit("w", lambda t: setattr(t, "type", 20)), "w"),
+    "negative dimension": Case("small", tensor_meta_edit("w", lambda t: set_dim(t, 0, -2)), "w"),
+    "extent past the shape": Case(
+        "slices", tensor_meta_edit("cols", lambda t: set_dim(t, 1, 4)), "cols"
     ),
-    "metadata block of type 2": (
-        "unsharded",
-        block_edit(0, lambda path, block: edits.set_block_type(path, block, 2)),
-        None,
-    ),
-    "flipped byte in big's block": (
-        "unsharded",
-        block_edit(1, lambda path, block: edits.flip_byte(path, block[0] + block[1] // 2)),
-        "big",
-    ),
-    "big's block of type 2": (
-        "unsharded",
-        block_edit(1, lambda path, block: edits.set_block_type(path, block, 2)),
-        "big",
-    ),
-    "big's block claims snappy": (
-        "unsharded",
-        block_edit(1, lambda path, block: edits.set_block_type(path, block, 1)),
-        "big",
-    ),
-    "no metadata entry": ("small", lambda path: edits.drop_entry(path, b""), None),
-    "metadata not a proto": ("small", lambda path: edits.set_raw_value(path, b"", b"\xff"), None),
-    "min_consumer 2": ("small", meta_edit(lambda meta: set_versions(meta, min_consumer=2)), None),
-    "bad consumer 1": ("small", meta_edit(lambda m: set_versions(m, bad_consumers=[1])), None),
-    "tensor name not UTF-8": ("slices", non_utf8_name, None),
-    "unknown dtype 99": ("small", tensor_meta_edit("w", lambda t: setattr(t, "type", 99)), "w"),
-    "resource dtype": ("small", tensor_meta_edit("w", lambda t: setattr(t, "type", 20)), "w"),
-    "negative dimension": ("small", tensor_meta_edit("w", lambda t: set_dim(t, 0, -2)), "w"),
-    "missing data entry": (
-        "small",
-        lambda path: edits.drop_entry(path, edits.data_keys(path, "w")[0]),
-        "w",
-    ),
-    "one value short": ("small", data_edit("w", lambda s: s.data.float_val.pop()), "w"),
-    "one value too many": ("small", data_edit("w", lambda s: s.data.float_val.append(1)), "w"),
-    "values in tensor_content": ("small", data_edit("w", values_to_tensor_content), "w"),
-    "values in the wrong field": ("small", data_edit("w", values_as_doubles), "w"),
-    "extent past the shape": (
-        "slices",
-        tensor_meta_edit("cols", lambda t: set_dim(t, 1, 4)),
-        "cols",
-    ),
-    "zero length extent": (
+    "zero length extent": Case(
         "slices",
         tensor_meta_edit("mixed", lambda t: setattr(t.slice[1].extent[0], "length", 0)),
         "mixed",
     ),
-    "negative start": (
+    "negative start": Case(
         "slices",
         tensor_meta_edit("mixed", lambda t: setattr(t.slice[1].extent[0], "start", -1)),
         "mixed",
     ),
-    "slice of higher rank": (
-        "slices",
-        tensor_meta_edit("cols", lambda t: t.slice[0].extent.add()),
-        "cols",
+    "slice of higher rank": Case(
+        "slices", tensor_meta_edit("cols", lambda t: t.slice[0].extent.add()), "cols"
     ),
-    "dtypes differ between shards": (
-        "sharded",
-        tensor_meta_edit("pv", lambda t: setattr(t, "type", 2)),
-        "pv",
+    "dtypes differ between shards": Case(
+        "sharded", tensor_meta_edit("pv", lambda t: setattr(t, "type", 2)), "pv"
     ),
-    "shapes differ between shards": (
-        "sharded",
-        tensor_meta_edit("pv", lambda t: set_dim(t, 0, 11)),
-        "pv",
+    "shapes differ between shards": Case(
+        "sharded", tensor_meta_edit("pv", lambda t: set_dim(t, 0, 11)), "pv"
     ),
 }
 
+# Damage to one tensor's stored values: TensorFlow still opens and lists the checkpoint and fails
+# only when restoring that tensor, and so must the reader.
+DATA_DAMAGE: dict[str, Case] = {
+    "flipped byte in big's block": Case("unsharded", flip_in_block(1), "big"),
+    "big's block of type 2": Case("unsharded", block_type(1, 2), "big"),
+    "big's block claims snappy": Case("unsharded", block_type(1, 1), "big"),
+    "missing data entry": Case("small", drop_data("w"), "w"),
+    "one value short": Case("small", data_edit("w", lambda s: s.data.float_val.pop()), "w"),
+    "one value too many": Case("small", data_edit("w", lambda s: s.data.float_val.append(1)), "w"),
+    "values in tensor_content": Case("small", data_edit("w", values_to_tensor_content), "w"),
+    "values in the wrong field": Case("small", data_edit("w", values_as_doubles), "w"),
+}
 
-@pytest.mark.parametrize("case", list(CASES))
+
+@pytest.mark.parametrize("case", list(REFUSED))
 def test_damaged_file_is_refused_in_one_line(copy_of, case):
-    """Where the damage lies in one tensor's data and TensorFlow still lists the checkpoint, the
-    reader must list it too and fail on that tensor alone; conflicts between shards may fail at
-    open."""
-    source, edit, tensor = CASES[case]
+    source, edit, damaged = REFUSED[case]
     copy = copy_of(source)
     edit(copy.edited)
     assert tensorflow_refuses(copy.path)
-    must_open = tensor is not None and source != "sharded" and tensorflow_lists(copy.path)
-    assert_refused(copy, tensor, must_open)
+    assert_refused(copy, damaged)
+
+
+@pytest.mark.parametrize("case", list(DATA_DAMAGE))
+def test_damaged_values_fail_only_that_tensor(copy_of, case):
+    source, edit, damaged = DATA_DAMAGE[case]
+    copy = copy_of(source)
+    edit(copy.edited)
+    assert tensorflow_lists(copy.path) and tensorflow_refuses(copy.path)
+    assert_refused(copy, damaged, must_open=True)
 
 
 def test_a_flipped_byte_in_one_block_spares_the_others(copy_of, v1_ckpt):
@@ -362,6 +352,24 @@ def test_a_directory_whose_state_names_a_deleted_v1_file(tmp_path, v1_mixed_dir)
 
 
 # --- odd but valid: TensorFlow reads these, so must the reader ----------------------------------
+
+
+def test_a_name_that_is_not_utf8_is_listed_escaped(tmp_path):
+    """TensorFlow writes such a name (logging an error) but then refuses the whole file; the
+    reader lists it escaped, as it lists V2 keys that are not UTF-8, and reads it."""
+    tf = import_tensorflow()
+    path = str(tmp_path / "names")
+    tf.raw_ops.SaveSlices(
+        filename=path,
+        tensor_names=tf.constant([b"bad\xffname", b"ok"]),
+        shapes_and_slices=["", ""],
+        data=[tf.constant([1.5, 2.5], tf.float32), tf.constant([1, 2], tf.int32)],
+    )
+    assert tensorflow_refuses(path)
+    with open_checkpoint(path) as ckpt:
+        assert list(ckpt) == ["bad\\xffname", "ok"]
+        assert_same_bits(ckpt.read("bad\\xffname"), np.array([1.5, 2.5], np.float32))
+        assert ckpt.verify() == []
 
 
 def unpacked_floats(saved_slice) -> bytes:

@@ -12,16 +12,24 @@ from tf_checkpoints import import_tensorflow
 from tf_v1_checkpoints import assert_same_bits
 
 from ckpt_browser.format import TensorKind, history, open_checkpoint
+from ckpt_browser.format.names import name_of_key
 
 # fixture name -> attribute holding the path TensorFlow was given (a file or a sharded glob)
 SOURCES = {"v1_ckpt": "path", "v1_sharded_ckpt": "glob", "v1_slices_ckpt": "path"}
 
 
+def shown(tf_name: str) -> str:
+    """The name the browser gives TensorFlow's tensor name (escaped when it holds control
+    characters, as `esc\\x00name\\x01end`)."""
+    return name_of_key(tf_name.encode("utf-8"))
+
+
 @pytest.fixture(params=list(SOURCES))
 def source(request) -> tuple[str, dict[str, np.ndarray]]:
-    """(path, expected values) of each TensorFlow-made V1 checkpoint."""
+    """(path, expected values by the browser's names) of each TensorFlow-made V1 checkpoint."""
     fixture = request.getfixturevalue(request.param)
-    return getattr(fixture, SOURCES[request.param]), fixture.expected
+    expected = {shown(name): value for name, value in fixture.expected.items()}
+    return getattr(fixture, SOURCES[request.param]), expected
 
 
 def test_names_dtypes_and_shapes_are_tensorflows(source):
@@ -30,13 +38,13 @@ def test_names_dtypes_and_shapes_are_tensorflows(source):
     tf_dtypes = reader.get_variable_to_dtype_map()
     tf_shapes = reader.get_variable_to_shape_map()
     with open_checkpoint(path) as ckpt:
-        assert set(ckpt) == set(tf_shapes)
-        for name, info in ckpt.items():
-            assert info.name == name
-            assert info.shape == tuple(tf_shapes[name]), name
-            assert info.dtype.name == tf_dtypes[name].name, name
-            assert info.dtype.enum == tf_dtypes[name].as_datatype_enum, name
-            assert info.readable_name == name
+        assert set(ckpt) == {shown(name) for name in tf_shapes}
+        for tf_name, tf_shape in tf_shapes.items():
+            info = ckpt[shown(tf_name)]
+            assert info.name == info.readable_name == shown(tf_name)
+            assert info.shape == tuple(tf_shape), tf_name
+            assert info.dtype.name == tf_dtypes[tf_name].name, tf_name
+            assert info.dtype.enum == tf_dtypes[tf_name].as_datatype_enum, tf_name
 
 
 def test_every_value_is_restorev2s_bit_for_bit(source):
@@ -98,7 +106,7 @@ def test_partitioned_variables_are_listed_once_whole(v1_sharded_ckpt):
 def test_hand_made_slices_are_partitioned_and_whole_tensors_not(v1_slices_ckpt):
     with open_checkpoint(v1_slices_ckpt.path) as ckpt:
         for name, specs in v1_slices_ckpt.slices.items():
-            assert ckpt[name].partitioned == (len(specs) > 1), name
+            assert ckpt[shown(name)].partitioned == (len(specs) > 1), name
 
 
 # Regions that cut across the parts (rows 0-3 | 4-6 | 7-9 of pv; 0-66 | 67-133 | 134-199 of
