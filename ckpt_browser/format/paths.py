@@ -37,6 +37,9 @@ _V1_GLOB_SUFFIX = re.compile(r"-\?{5}-of-\d{5}$")
 _NOT_V1 = re.compile(
     r"(\.index|\.meta|\.pb|\.pbtxt|\.json|\.txt|\.data-\d{5}-of-\d{5})$|\.tempstate"
 )
+# Names Savers give V1 checkpoint files: a file so named is opened as one even when damaged, so
+# that the reader says what is wrong with it.
+_V1_NAME = re.compile(r"(\.ckpt(-\d+)?|-\d{5}-of-\d{5})$")
 _GLOB_ESCAPE = re.compile(r"\[([*?[])\]")  # what glob.escape wrote
 _TABLE_MAGIC = bytes.fromhex("57fb808b247547db")
 
@@ -128,19 +131,31 @@ def glob_like_v1_set(prefix: str) -> bool:
 
 
 def _v1_prefix(path: str) -> str | None:
-    """The V1 checkpoint a path means, if it means one: a V1 file, a glob matching V1 files, or
-    the un-suffixed prefix of a sharded set (`model.ckpt-3` for `model.ckpt-3-0000N-of-0000M`)."""
+    """The V1 checkpoint a path means, if it means one: a V1 file (by its content, or by a name a
+    Saver gives them), a glob matching files, or the un-suffixed prefix of a sharded set
+    (`model.ckpt-3` for `model.ckpt-3-0000N-of-0000M`)."""
     if os.path.isfile(path):
-        return v1_prefix_of_file(path) if looks_like_v1_file(path) else None
+        named = bool(_V1_NAME.search(os.path.basename(path)))
+        return v1_prefix_of_file(path) if named or looks_like_v1_file(path) else None
     if glob.has_magic(path):
-        matches = v1_files(path)
-        return path if matches and all(map(looks_like_v1_file, matches)) else None
+        return path if v1_files(path) else None
     shards = [
         name
         for name in glob.glob(glob.escape(path) + "-?????-of-?????")
-        if _V1_SHARD_SUFFIX.search(name) and looks_like_v1_file(name)
+        if _V1_SHARD_SUFFIX.search(name) and os.path.isfile(name)
     ]
     return v1_prefix_of_file(sorted(shards)[0]) if shards else None
+
+
+def v1_set_members(prefix: str) -> list[str]:
+    """Every file a sharded V1 set's glob names (`...-00000-of-00002`, `...-00001-of-00002`),
+    whether it exists or not; [] for any other prefix."""
+    match = _V1_GLOB_SUFFIX.search(prefix)
+    if match is None:
+        return []
+    base = _GLOB_ESCAPE.sub(r"\1", prefix[: match.start()])
+    count = int(prefix[-5:])
+    return [f"{base}-{i:05d}-of-{count:05d}" for i in range(count)]
 
 
 def meta_file_of(prefix: str) -> str:

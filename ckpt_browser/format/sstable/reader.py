@@ -38,6 +38,7 @@ class Table:
     """One SSTable held in memory: iterate its (key, value) pairs in key order."""
 
     FILE_KIND = "index file"  # what messages call the file
+    NOT_A_TABLE = "not an sstable (bad magic number); is this a checkpoint .index file?"
 
     def __init__(self, data: bytes | mmap.mmap, path: str) -> None:
         self.path = path
@@ -47,9 +48,7 @@ class Table:
         footer = data[-FOOTER_SIZE:]
         (magic,) = struct.unpack_from("<Q", footer, 40)
         if magic != MAGIC:
-            raise self._error(
-                "not an sstable (bad magic number); is this a checkpoint .index file?"
-            )
+            raise self._error(self.NOT_A_TABLE)
         try:
             _metaindex_offset, pos = read_varint(footer, 0, 40)
             _metaindex_size, pos = read_varint(footer, pos, 40)

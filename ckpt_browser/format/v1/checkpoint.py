@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import os
-import re
 import threading
 from collections import OrderedDict
 from collections.abc import Callable
@@ -52,7 +51,6 @@ from ckpt_browser.format.v2.shard_check import ShardCheck
 # the file and cost nothing to decode again). A window reading a tensor row block by row block
 # then decodes each slice once.
 DECODED_CACHE_BYTES = 256 << 20
-_SHARD_COUNT = re.compile(r"-of-(\d{5})$")
 
 
 class StoredPart(NamedTuple):
@@ -87,6 +85,8 @@ class SliceCheckpoint(Checkpoint):
         if not files:
             raise CheckpointError("no V1 checkpoint file matches this name", prefix)
         self._files = [TableFile.open(path) for path in files]
+        members = paths.v1_set_members(prefix)
+        self._missing_files = [path for path in members if not os.path.exists(path)]
         self._tensors: dict[str, TensorMeta] = {}
         self._checked: dict[str, tuple[CheckedPart, ...]] = {}
         self._decoded: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()
@@ -206,15 +206,7 @@ class SliceCheckpoint(Checkpoint):
         return self._shard_check
 
     def _missing_shards(self) -> ShardCheck:
-        match = _SHARD_COUNT.search(self.prefix)
-        if match is None or not paths.glob_like_v1_set(self.prefix):
-            return ShardCheck()
-        expected = int(match.group(1))
-        base = self.prefix[: -len("-?????-of-00000")]
-        missing = [
-            i for i in range(expected) if not os.path.exists(f"{base}-{i:05d}-of-{expected:05d}")
-        ]
-        if not missing:
+        if not self._missing_files:
             return ShardCheck()
         problems = {}
         for name in self._tensors:
@@ -222,10 +214,11 @@ class SliceCheckpoint(Checkpoint):
                 self._parts(name)
             except CheckpointError as exc:
                 problems[name] = exc.message
-        names = ", ".join(f"{os.path.basename(base)}-{i:05d}-of-{expected:05d}" for i in missing)
+        count = len(paths.v1_set_members(self.prefix))
+        names = ", ".join(os.path.basename(path) for path in self._missing_files)
         message = (
-            f"{len(missing)} of {expected} files of this V1 checkpoint are missing ({names}): "
-            "the tensors they hold are not listed"
+            f"{len(self._missing_files)} of {count} files of this V1 checkpoint are missing "
+            f"({names}): the tensors they hold are not listed"
         )
         return ShardCheck(problems, (message,))
 
@@ -306,6 +299,9 @@ class SliceCheckpoint(Checkpoint):
         for part in meta.parts:
             label = self._label(name, meta, part)
             bounds, problem = bounds_problem(part.extents, meta.shape)
+            empty = [axis for axis, (_, length) in enumerate(part.extents) if length == 0]
+            if empty and problem is None:  # TensorFlow refuses these when it registers them
+                problem = f"has length 0 in dimension {empty[0]}; lengths must be positive"
             if problem is not None:
                 raise CheckpointError(f"{label} {problem}", self._files[part.file].path)
             checked_parts.append(CheckedPart(part, bounds, label))
@@ -313,6 +309,9 @@ class SliceCheckpoint(Checkpoint):
         extents = [piece.part.extents for piece in checked_parts]
         problem = tiling_problem(boxes, extents, math.prod(meta.shape))
         if problem is not None:
+            if self._missing_files:
+                missing = ", ".join(os.path.basename(path) for path in self._missing_files)
+                problem += f"; the rest may lie in the missing {missing}"
             raise CheckpointError(f"{where} {problem}", meta.file)
         checked = self._checked[name] = tuple(checked_parts)
         return checked

@@ -87,7 +87,10 @@ def _parse(data: bytes):  # -> protos SavedSliceMeta
 
 def _describe(message) -> TensorDescription:
     dims = tuple(d.size for d in message.shape.dim)
-    shape = None if message.shape.unknown_rank or any(d < 0 for d in dims) else dims
+    # TensorFlow reads the dimensions even when `unknown_rank` is also set; only a shape with
+    # neither dimensions it can use nor a known rank is refused.
+    unusable = any(d < 0 for d in dims) or (message.shape.unknown_rank and not dims)
+    shape = None if unusable else dims
     slices = tuple(
         tuple((e.start, e.length if e.WhichOneof("has_length") else -1) for e in piece.extent)
         for piece in message.slice

@@ -21,6 +21,7 @@ class TableFile(Table):
     """A V1 checkpoint file: its blocks, the first entry, and lookups by key."""
 
     FILE_KIND = "checkpoint file"
+    NOT_A_TABLE = "not a V1 checkpoint file (bad magic number at its end: damaged or another file?)"
 
     def __init__(self, data: bytes | mmap.mmap, path: str) -> None:
         self._view = memoryview(data)

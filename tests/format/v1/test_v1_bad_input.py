@@ -325,6 +325,33 @@ def test_a_removed_shard(copy_of, v1_sharded_ckpt):
         for name in kept - lost:
             assert_same_bits(ckpt.read(name), v1_sharded_ckpt.expected[name])
         assert ckpt.verify()
+        # Said once at open, as for a V2 checkpoint whose shard is missing.
+        (sentence,) = ckpt.check_shards().messages
+        assert "1 of 2 files" in sentence and missing in sentence
+        partitioned = [name for name in kept & lost if ckpt[name].partitioned]
+        assert partitioned and set(partitioned) <= set(ckpt.check_shards().problems)
+        with pytest.raises(CheckpointError, match=f"the rest may lie in the missing {missing}"):
+            ckpt.read(partitioned[0])
+
+
+@pytest.mark.parametrize("how", ["the file", "the glob", "a shard file", "the directory"])
+def test_a_truncated_v1_file_says_what_is_wrong_however_it_is_opened(copy_of, how):
+    """Not "not a checkpoint": the file is named as a Saver names V1 files, so it is read as one
+    and the reader says what is wrong with it, as TensorFlow does."""
+    copy = copy_of("sharded" if how in ("the glob", "a shard file") else "small")
+    edits.truncate(copy.edited, 10)
+    where = {
+        "the file": copy.edited,
+        "the glob": copy.path,
+        "a shard file": copy.edited,
+        "the directory": os.path.dirname(copy.edited),
+    }[how]
+    if how == "the directory":
+        with open(os.path.join(where, "checkpoint"), "w") as state:
+            state.write(f'model_checkpoint_path: "{os.path.basename(copy.edited)}"\n')
+    with pytest.raises(CheckpointError) as error:
+        open_checkpoint(where)
+    assert_one_line(error.value, os.path.basename(copy.edited), "too short")
 
 
 @pytest.mark.parametrize(
@@ -399,3 +426,17 @@ def test_unpacked_values_and_missing_versions_read_like_the_original(copy_of, v1
         assert ckpt.verify() == []
         for name, value in expected.items():
             assert_same_bits(ckpt.read(name), value)
+
+
+def test_a_shape_marked_of_unknown_rank_but_with_dimensions_reads_as_tensorflow_reads_it(
+    copy_of, v1_mixed_dir
+):
+    copy = copy_of("small")
+    edits.edit_meta(
+        copy.edited, lambda meta: setattr(edits.meta_of(meta, "w").shape, "unknown_rank", True)
+    )
+    restored = restore_with_tf(copy.path)
+    with open_checkpoint(copy.path) as ckpt:
+        assert ckpt["w"].shape == restored["w"].shape
+        assert_same_bits(ckpt.read("w"), restored["w"])
+        assert_same_bits(ckpt.read("w"), v1_mixed_dir.expected[1]["w"])
