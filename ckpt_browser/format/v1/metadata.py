@@ -35,10 +35,10 @@ def read_metadata(value: bytes | memoryview) -> list[tuple[bytes, TensorDescript
     version check; DecodeError with the end of a sentence when the entry is not a
     SavedTensorSliceMeta or refuses this reader."""
     what = "the metadata entry"
-    meta = fields_of(value, _META, what)
+    meta = fields_of(bytes(value), _META, what)  # bytes: slicing them is cheaper than views
     if not meta:
         raise DecodeError("holds no SavedTensorSliceMeta")
-    tensors: list[memoryview] = []
+    tensors: list[bytes] = []
     versions = protos.VersionDef()
     try:
         for part in meta:
@@ -52,12 +52,16 @@ def read_metadata(value: bytes | memoryview) -> list[tuple[bytes, TensorDescript
     parsed: dict[bytes, TensorDescription] = {}
     out = []
     for tensor in tensors:
-        key, rest = _split_name(tensor)
+        if len(tensor) > 1 and tensor[0] == _NAME_TAG and tensor[1] < 0x80:  # a short name
+            end = 2 + tensor[1]
+            key, rest = tensor[2:end], tensor[end:]
+        else:
+            key, rest = _split_name(tensor)
         description = parsed.get(rest) if key is not None else None
         if description is None:
             message = _parse(rest) if key is not None else None
             if message is None or message.name:  # not in TensorFlow's order: parse it whole
-                whole = _parse(bytes(tensor))
+                whole = _parse(tensor)
                 key, description = whole.name, _describe(whole)
             else:
                 description = parsed[rest] = _describe(message)
@@ -65,7 +69,7 @@ def read_metadata(value: bytes | memoryview) -> list[tuple[bytes, TensorDescript
     return out
 
 
-def _split_name(tensor: memoryview) -> tuple[bytes | None, bytes]:
+def _split_name(tensor: bytes) -> tuple[bytes | None, bytes]:
     """The name and the bytes after it, when the name field comes first."""
     if not len(tensor) or tensor[0] != _NAME_TAG:
         return None, b""
