@@ -264,6 +264,8 @@ class SliceCheckpoint(Checkpoint):
             problem = self.checksum_problem(name)
             if problem is not None:
                 problems.append(ChecksumProblem(name, problem))
+            for table in self._files:
+                table.release_pages()
             done += info.nbytes
             if progress is not None:
                 progress(done, total)
@@ -271,6 +273,7 @@ class SliceCheckpoint(Checkpoint):
             for handle in table.block_handles:
                 try:
                     table.block(handle)
+                    table.release_pages()
                 except CheckpointError as exc:
                     if not any(exc.message in p.message for p in problems):
                         problems.append(ChecksumProblem(os.path.basename(table.path), str(exc)))

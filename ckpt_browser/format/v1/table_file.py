@@ -12,7 +12,8 @@ import bisect
 import contextlib
 import mmap
 
-from ckpt_browser.format.sstable.reader import Table
+from ckpt_browser.format.pages import drop_pages
+from ckpt_browser.format.sstable.reader import BLOCK_TRAILER_SIZE, Table
 
 BlockHandle = tuple[int, int]  # offset, size (without the 5-byte trailer)
 
@@ -32,6 +33,7 @@ class TableFile(Table):
             self._separators.append(bytes(separator))
             self._handles.append(self._handle(handle))
         self._checked: dict[BlockHandle, memoryview] = {}  # blocks whose CRC matched
+        self._resident: list[BlockHandle] = []  # checked since `release_pages`
 
     @property
     def size(self) -> int:
@@ -50,6 +52,7 @@ class TableFile(Table):
         if block is None:
             block = self._read_block(*handle, "data block")
             self._checked[handle] = block
+            self._resident.append(handle)
         return block
 
     def block_entries(self, handle: BlockHandle) -> list[tuple[bytes, memoryview]]:
@@ -73,6 +76,14 @@ class TableFile(Table):
             if stored == key:
                 return value
         return None
+
+    def release_pages(self) -> None:
+        """Give back the pages of the blocks checked since the last call (a pass over a whole
+        file, like `verify`, then does not hold all of it in memory; see `pages`)."""
+        if isinstance(self._data, mmap.mmap):
+            for offset, size in self._resident:
+                drop_pages(self._data, offset, size + BLOCK_TRAILER_SIZE)
+        self._resident.clear()
 
     def close(self) -> None:
         """Forget the checked blocks and close the map, unless arrays still view it (then it
