@@ -44,8 +44,8 @@ from ckpt_browser.format.v1 import values
 from ckpt_browser.format.v1.metadata import TensorDescription, read_metadata
 from ckpt_browser.format.v1.ordered_code import slice_key
 from ckpt_browser.format.v1.table_file import TableFile
-from ckpt_browser.format.v1.wire import DecodeError
 from ckpt_browser.format.v2.shard_check import ShardCheck
+from ckpt_browser.format.wire import DecodeError
 
 # Decoded slices kept for the next read (varint and string slices: fixed-width ones are views of
 # the file and cost nothing to decode again). A window reading a tensor row block by row block

@@ -14,8 +14,8 @@ from google.protobuf.message import DecodeError as ProtobufDecodeError
 
 from ckpt_browser.format import protos
 from ckpt_browser.format.tiling import Extents
-from ckpt_browser.format.v1.wire import DecodeError, fields_of, length_delimited_fields
 from ckpt_browser.format.varint import VarintError, read_varint
+from ckpt_browser.format.wire import DecodeError, fields_of, length_delimited_fields
 
 READER_VERSION = 1  # TensorFlow's TF_CHECKPOINT_VERSION
 _NAME_TAG = 0x0A  # SavedSliceMeta.name: field 1, length-delimited

@@ -14,7 +14,8 @@ from __future__ import annotations
 import numpy as np
 
 from ckpt_browser.format.dtypes import DType
-from ckpt_browser.format.v1.wire import (
+from ckpt_browser.format.varint import read_varint
+from ckpt_browser.format.wire import (
     FIXED32,
     FIXED64,
     LENGTH_DELIMITED,
@@ -23,7 +24,6 @@ from ckpt_browser.format.v1.wire import (
     fields_of,
     walk,
 )
-from ckpt_browser.format.varint import read_varint
 
 _SAVED_SLICE = 2  # SavedTensorSlices.data
 _SLICE_DATA = 3  # SavedSlice.data (a TensorProto)

@@ -8,7 +8,7 @@ import pytest
 
 from ckpt_browser.format.v1 import values
 from ckpt_browser.format.v1.ordered_code import slice_key
-from ckpt_browser.format.v1.wire import DecodeError
+from ckpt_browser.format.wire import DecodeError
 
 WHOLE = (0, -1)
 

@@ -1,7 +1,9 @@
-"""Walking protobuf's wire format field by field, for the messages of V1 files read by hand.
+"""Walking protobuf's wire format field by field, for messages read by hand.
 
-Why by hand: see `values` (a data entry's values) and `metadata` (20,000 tensor descriptions);
-the protobuf library builds objects for every element where these modules need byte ranges.
+Why by hand: where the protobuf library would build an object for every element or copy bytes
+out of the file, these readers need where things lie: V1 data entries (`v1.values`), the 20,000
+tensor descriptions of a V1 metadata entry (`v1.metadata`), and the constants of a frozen graph,
+which are read as views of the file (`graph.constants`).
 """
 
 from __future__ import annotations
@@ -83,3 +85,16 @@ def length_delimited_fields(message: memoryview | bytes, what: str) -> dict[int,
 def fields_of(message: memoryview | bytes, number: int, what: str) -> list:
     """The payloads of length-delimited field `number` of a message."""
     return length_delimited_fields(message, what).get(number, [])
+
+
+def field_spans(
+    data: memoryview | bytes, start: int, end: int, what: str
+) -> Iterator[tuple[int, int, int, int]]:
+    """(field number, wire type, payload start, payload end) of each field of the message in
+    `data[start:end]`, as positions in `data`: readers of big files keep offsets, not copies."""
+    pos = start
+    view = data[:end]
+    while pos < end:
+        field, wire, payload, after = next_field(view, pos, what)
+        yield field, wire, after - len(payload), after
+        pos = after
