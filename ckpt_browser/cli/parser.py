@@ -80,7 +80,8 @@ def subcommand_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--params-only",
         action="store_true",
-        help="leave out optimizer slots, counters and the object graph",
+        help="leave out optimizer slots, counters, the object graph and a graph's shape and "
+        "axis constants",
     )
     p.add_argument(
         "--by-key", action="store_true", help="match raw checkpoint keys, not readable names"

@@ -26,6 +26,8 @@ def cmd_verify(args: argparse.Namespace) -> int:
             say(f"{len(problems)} of {plural(len(ckpt), 'tensor')} damaged in {ckpt.prefix}")
             return EXIT_DIFFERENT
         say(f"ok: {plural(len(ckpt), 'tensor')}, {format_bytes(total)} verified in {ckpt.prefix}")
+        if ckpt.format_name == "graph":
+            say("a graph stores no checksums: every constant was decoded")
         if ckpt.format_name == "V1":
             say(
                 "V1 checkpoint: every block's CRC checked and every tensor decoded "

@@ -172,9 +172,14 @@ def as_index(index: object) -> tuple:
 
 def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Open the checkpoint a path means: a directory, prefix, .index, .data-*, .meta, SavedModel,
-    or a V1 checkpoint file or glob. TensorFlow's rule decides the format: an `.index` beside the
-    prefix means V2."""
-    prefix = paths.resolve_prefix(os.fspath(path))
+    or a V1 checkpoint file or glob (TensorFlow's rule decides the format: an `.index` beside the
+    prefix means V2); or the constants of a frozen graph, given its `.pb` file."""
+    from ckpt_browser.format.graph.constants import GraphConstants, is_graph_file
+
+    path = os.path.expanduser(os.fspath(path))
+    if is_graph_file(path):
+        return GraphConstants(path)
+    prefix = paths.resolve_prefix(path)
     if paths.is_v2_prefix(prefix):
         from ckpt_browser.format.v2.checkpoint import BundleCheckpoint
 

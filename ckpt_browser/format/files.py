@@ -11,6 +11,7 @@ is refused by its size before a byte is read.
 
 from __future__ import annotations
 
+import mmap
 import os
 import stat
 from typing import BinaryIO
@@ -90,3 +91,18 @@ def read_graph_bytes(path: str) -> bytes:
     return read_capped(
         path, "graph file", PROTOBUF_MAX_BYTES, "a protobuf message is limited to 2 GiB"
     )
+
+
+def map_capped(path: str, what: str, limit: int, why: str) -> mmap.mmap | bytes:
+    """A read-only memory map of a regular file of at most `limit` bytes (b"" when empty); larger
+    ones are refused by their size, as in `read_capped`."""
+    with open_regular(path, what) as file:
+        size = os.fstat(file.fileno()).st_size
+        if size > limit:
+            raise CheckpointError(
+                f"{what} is {size:,} bytes, more than the {limit:,} allowed: {why}", path
+            )
+        try:
+            return mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        except (OSError, ValueError) as exc:
+            raise CheckpointError(f"cannot map the {what} ({exc})", path) from None

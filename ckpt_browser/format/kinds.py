@@ -30,6 +30,7 @@ class TensorKind(str, Enum):
     EMA = "ema"
     COUNTER = "counter"
     OBJECT_GRAPH = "object_graph"
+    CONSTANT = "constant"  # a graph's constant that is not a weight (a shape, an axis, a scalar)
 
     def __str__(self) -> str:
         return self.value

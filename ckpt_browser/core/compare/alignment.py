@@ -16,8 +16,9 @@ from dataclasses import dataclass
 
 from ckpt_browser.format import TensorInfo
 
-# Kinds left out by `params_only`: optimizer state and counters are not the model.
-NOT_PARAMETERS = frozenset({"optimizer", "counter", "object_graph"})
+# Kinds left out by `params_only`: optimizer state, counters and a graph's shape and axis
+# constants are not the model.
+NOT_PARAMETERS = frozenset({"optimizer", "counter", "object_graph", "constant"})
 
 
 @dataclass(frozen=True)

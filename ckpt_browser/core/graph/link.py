@@ -21,6 +21,7 @@ from ckpt_browser.core.formatting import plural
 from ckpt_browser.core.graph.kinds import NodeKind
 from ckpt_browser.core.graph.model import GraphModel, ItemKind
 from ckpt_browser.format import TensorInfo, TensorKind
+from ckpt_browser.format.graph.constants import frozen_variable_name
 from ckpt_browser.format.graph.meta_graphs import TagSet, format_tags
 from ckpt_browser.format.graph.reader import GraphFile
 
@@ -41,6 +42,7 @@ class VariableLink:
     missing_from_checkpoint: list[str] = field(default_factory=list)
     missing_from_graph: list[str] = field(default_factory=list)
     checked: bool = False  # False when no checkpoint was given: nothing is marked missing
+    frozen_keys: list[str] = field(default_factory=list)  # keys a Const node holds (frozen)
 
     @property
     def missing_ops(self) -> set[int]:
@@ -62,7 +64,8 @@ def link_variables(model: GraphModel, checkpoint: Mapping[str, TensorInfo] | Non
             op_of_key.setdefault(variable.name, op)
     if checkpoint is None:
         return VariableLink(key_of_op, op_of_key, keys)
-    declared = set(keys)
+    frozen = _link_constants(model, checkpoint, key_of_op, op_of_key)
+    declared = set(keys) | frozen
     missing_from_checkpoint = [key for key in keys if key not in checkpoint]
     missing_from_graph = [
         key
@@ -70,8 +73,36 @@ def link_variables(model: GraphModel, checkpoint: Mapping[str, TensorInfo] | Non
         if key not in declared and info.kind not in _NOT_VARIABLES
     ]
     return VariableLink(
-        key_of_op, op_of_key, keys, missing_from_checkpoint, missing_from_graph, checked=True
+        key_of_op,
+        op_of_key,
+        keys,
+        missing_from_checkpoint,
+        missing_from_graph,
+        checked=True,
+        frozen_keys=sorted(frozen),
     )
+
+
+def _link_constants(
+    model: GraphModel,
+    checkpoint: Mapping[str, TensorInfo],
+    key_of_op: dict[int, str],
+    op_of_key: dict[str, int],
+) -> set[str]:
+    """Link the Const nodes of a frozen graph to the tensors they hold: those of the graph's own
+    constants when it is the open checkpoint, or the variables they were frozen from (by name,
+    without `import/` and `/read`). Returns the keys linked so."""
+    linked = set()
+    for op, node in enumerate(model.nodes):
+        if node.op != "Const" or node.function is not None or op in key_of_op:
+            continue
+        for key in (node.name, frozen_variable_name(node.name)):
+            if key in checkpoint and key not in op_of_key:
+                key_of_op[op] = key
+                op_of_key[key] = op
+                linked.add(key)
+                break
+    return linked
 
 
 def link_summary(model: GraphModel, link: VariableLink, tags: TagSet | None = None) -> str:
@@ -83,6 +114,8 @@ def link_summary(model: GraphModel, link: VariableLink, tags: TagSet | None = No
         plural(model.edge_count, "edge"),
         plural(len(link.graph_keys), "variable"),
     ]
+    if link.frozen_keys:
+        parts.append(f"{plural(len(link.frozen_keys), 'frozen weight')} linked")
     if graph.functions:
         functions = plural(len(graph.functions), "function")
         parts.insert(1, f"{functions} ({plural(model.node_count, 'node')} in all)")

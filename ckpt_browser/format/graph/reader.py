@@ -29,6 +29,7 @@ from ckpt_browser.format import protos
 from ckpt_browser.format.dtypes import DType
 from ckpt_browser.format.errors import CheckpointError
 from ckpt_browser.format.files import read_graph_bytes
+from ckpt_browser.format.graph.constants import is_graph_file
 from ckpt_browser.format.graph.meta_graphs import (
     SAVED_MODEL_FILE,
     TagSet,
@@ -396,6 +397,8 @@ def find_graph(path: str) -> str | None:
     checkpoint may have `<prefix>.meta` beside it. `path` is anything `open_checkpoint` accepts.
     """
     path = os.path.abspath(os.fspath(path))
+    if is_graph_file(path):  # a frozen graph opened for its constants is its own graph
+        return path
     if os.path.isfile(os.path.join(path, SAVED_MODEL_FILE)):
         return os.path.join(path, SAVED_MODEL_FILE)
     prefix = resolve_prefix(path)

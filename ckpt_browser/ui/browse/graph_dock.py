@@ -115,8 +115,8 @@ class GraphDock(QDockWidget):
         self.panel.show_checkpoint(checkpoint, graph_path)
         if graph_path is None:
             self.hide()
-        elif self.window_.width() >= AUTO_SHOW_MIN_WIDTH:
-            self._show_wide()
+        elif checkpoint.format_name == "graph" or self.window_.width() >= AUTO_SHOW_MIN_WIDTH:
+            self._show_wide()  # a frozen graph's constants: the graph is half of what it shows
         self._follow_tree()  # the tree kept its variable: so does the graph, once loaded
 
     def _on_tree_selection(self, key: str | None) -> None:

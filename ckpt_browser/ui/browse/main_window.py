@@ -49,6 +49,12 @@ APP_TITLE = "ckpt-browser"
 
 log = logging.getLogger(__name__)
 
+# What the status bar adds to the path of a checkpoint that is not V2: (label, tooltip line).
+FORMAT_NOTES = {
+    "V1": ("  (V1 checkpoint)", "\nlegacy V1 format: values are decoded, block CRCs checked"),
+    "graph": ("  (frozen graph)", "\nthe graph's constants: weights, and shapes and axes hidden"),
+}
+
 
 class MainWindow(QMainWindow):
     """Tree of the checkpoint's variables on the left, the selected tensor on the right."""
@@ -319,9 +325,8 @@ class MainWindow(QMainWindow):
                 label.clear()
             return
         totals = Totals.of(checkpoint.values())
-        legacy = checkpoint.format_name == "V1"
-        self.prefix_label.setText(checkpoint.prefix + ("  (V1 checkpoint)" if legacy else ""))
-        about = "\nlegacy V1 format: values are decoded, block CRCs checked" if legacy else ""
+        label, about = FORMAT_NOTES.get(checkpoint.format_name, ("", ""))
+        self.prefix_label.setText(checkpoint.prefix + label)
         self.prefix_label.setToolTip(plain_tooltip(checkpoint.prefix + about))
         self.variables_label.setText(plural(totals.variables, "variable"))
         self.parameters_label.setText(plural(totals.parameters, "parameter"))

@@ -37,7 +37,12 @@ KIND_TOGGLES = (
     (TensorKind.EMA, "EMA", "Exponential moving average shadow variables"),
     (TensorKind.COUNTER, "Counters", "global_step, save_counter, optimizer iterations"),
     (TensorKind.OBJECT_GRAPH, "Object graph", "The TF2 object graph entry"),
+    (TensorKind.CONSTANT, "Constants", "A frozen graph's constants that are not weights"),
 )
+# Hidden until shown: a frozen graph's shape and axis constants are not what a user looks for.
+HIDDEN_AT_FIRST = {TensorKind.CONSTANT}
+# Toggles only a graph's constants need: their button shows only when there are some.
+ONLY_WHEN_PRESENT = {TensorKind.CONSTANT}
 
 # Expanding every folder after a filter is pleasant for a few hundred rows and slow for 20,000.
 _EXPAND_ALL_LIMIT = 2_000
@@ -58,7 +63,7 @@ class VariableTree(QWidget):
         super().__init__(parent)
         self._full_tree: ScopeNode | None = None
         self._infos: list[TensorInfo] = []
-        self._hidden_kinds: set[TensorKind] = set()
+        self._hidden_kinds: set[TensorKind] = set(HIDDEN_AT_FIRST)
 
         self.filter_edit = QLineEdit()
         self.filter_edit.setPlaceholderText("Filter names…")
@@ -84,7 +89,8 @@ class VariableTree(QWidget):
             button.setText(label)
             button.setToolTip(tip)
             button.setCheckable(True)
-            button.setChecked(True)
+            button.setChecked(kind not in HIDDEN_AT_FIRST)
+            button.setVisible(kind not in ONLY_WHEN_PRESENT)
             button.toggled.connect(lambda on, kind=kind: self.set_kind_visible(kind, on))
             toggles.addWidget(button)
             self.kind_buttons[kind] = button
@@ -160,6 +166,8 @@ class VariableTree(QWidget):
             button = self.kind_buttons[kind]
             button.setToolTip(f"{tip}: {counts[kind]} in this checkpoint")
             button.setEnabled(counts[kind] > 0)
+            if kind in ONLY_WHEN_PRESENT:
+                button.setVisible(counts[kind] > 0)
         self.apply_filter()
 
     def clear(self) -> None:
