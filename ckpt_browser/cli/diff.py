@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 
 from ckpt_browser.cli.output import (
     EXIT_DIFFERENT,
@@ -36,6 +37,9 @@ def cmd_diff(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     with open_with_warnings(args.a) as a, open_with_warnings(args.b) as b:
+        if "graph" in (a.format_name, b.format_name) and not alignment.params_only:
+            # A frozen graph holds the model alone, as the compare window assumes too.
+            options = replace(options, alignment=replace(alignment, params_only=True))
         try:
             comparison = compare_checkpoints(a, b, options)
         except ChecksumError as exc:

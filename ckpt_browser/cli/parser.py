@@ -81,7 +81,7 @@ def subcommand_parser() -> argparse.ArgumentParser:
         "--params-only",
         action="store_true",
         help="leave out optimizer slots, counters, the object graph and a graph's shape and "
-        "axis constants",
+        "axis constants (always, when A or B is a frozen graph)",
     )
     p.add_argument(
         "--by-key", action="store_true", help="match raw checkpoint keys, not readable names"

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 
-from PySide6.QtCore import QLocale, QModelIndex, Qt, Signal
+from PySide6.QtCore import QLocale, QModelIndex, QSignalBlocker, Qt, Signal
 from PySide6.QtGui import QDoubleValidator
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -99,7 +99,10 @@ class CompareView(QWidget):
             "Match TF2 keys by their object path (model/dense/kernel); off: raw checkpoint keys"
         )
         self.params_check = QCheckBox("Model variables only")
-        self.params_check.setToolTip("Leave out optimizer slots, counters and the object graph")
+        self.params_check.setToolTip(
+            "Leave out optimizer slots, counters, the object graph and a frozen graph's shape "
+            "and axis constants"
+        )
         self.prefix_edits = {}
         for key, tip in (
             ("a_old", "Prefix of A's names to replace (e.g. module/)"),
@@ -256,6 +259,11 @@ class CompareView(QWidget):
         self.a_label.setToolTip(a.prefix)
         self.b_label.setToolTip(b.prefix)
         self._wanted_name = select
+        if "graph" in (a.format_name, b.format_name):
+            # A frozen graph holds the model alone: its counterpart's optimizer slots and
+            # counters, and its own shape constants, would only hide the answer.
+            with QSignalBlocker(self.params_check):
+                self.params_check.setChecked(True)
         self.checkpoints_changed.emit()
         self.start()
 
