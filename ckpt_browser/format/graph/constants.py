@@ -97,9 +97,7 @@ class GraphConstants(Checkpoint):
             for constant in self._find_constants():
                 self._constants.setdefault(constant.name, constant)
         except DecodeError as exc:
-            raise CheckpointError(
-                f"not a TensorFlow graph: the file {exc} (damaged or truncated?)", self.prefix
-            ) from None
+            raise CheckpointError(f"not a TensorFlow graph: the file {exc}", self.prefix) from None
         # Sorted, as checkpoints list their keys (a graph lists nodes in the order it ran them).
         self._infos = {name: _info(self._constants[name]) for name in sorted(self._constants)}
 
