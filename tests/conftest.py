@@ -2,8 +2,9 @@
 
 Each fixture makes its checkpoint once per test run, on first use, in a temporary directory;
 the makers and the dataclasses they return live in `tests/tf_checkpoints.py` (bundles written
-directly with SaveV2), `tests/tf_training_checkpoints.py` (Saver, Checkpoint, SavedModel, .pb)
-and `tests/tf_v1_checkpoints.py` (legacy V1 files from a V1 Saver and SaveSlices).
+directly with SaveV2), `tests/tf_training_checkpoints.py` (Saver, Checkpoint, SavedModel, .pb),
+`tests/tf_v1_checkpoints.py` (legacy V1 files from a V1 Saver and SaveSlices) and
+`tests/tf_frozen_graphs.py` (GraphDefs frozen by TensorFlow from models whose checkpoints are kept).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import shutil
 
 import pytest
 import tf_checkpoints as tfc
+import tf_frozen_graphs as tfg
 import tf_training_checkpoints as tft
 import tf_v1_checkpoints as tfv1
 
@@ -64,6 +66,26 @@ def multi_meta_graph_savedmodel(
 @pytest.fixture(scope="session")
 def frozen_pb(tmp_path_factory: pytest.TempPathFactory) -> tft.FrozenGraph:
     return tft.make_frozen_pb(tmp_path_factory.mktemp("frozen"))
+
+
+@pytest.fixture(scope="session")
+def tf1_frozen(tmp_path_factory: pytest.TempPathFactory) -> tfg.Tf1Frozen:
+    return tfg.make_tf1_frozen(tmp_path_factory.mktemp("tf1_frozen"))
+
+
+@pytest.fixture(scope="session")
+def tf2_keras_frozen(tmp_path_factory: pytest.TempPathFactory) -> tfg.Tf2Frozen:
+    return tfg.make_tf2_keras_frozen(tmp_path_factory.mktemp("tf2_keras_frozen"))
+
+
+@pytest.fixture(scope="session")
+def tf2_loop_frozen(tmp_path_factory: pytest.TempPathFactory) -> tfg.Tf2Frozen:
+    return tfg.make_tf2_loop_frozen(tmp_path_factory.mktemp("tf2_loop_frozen"))
+
+
+@pytest.fixture(scope="session")
+def constants_pb(tmp_path_factory: pytest.TempPathFactory) -> tfg.ConstantsPb:
+    return tfg.make_constants_pb(tmp_path_factory.mktemp("constants_pb"))
 
 
 @pytest.fixture(scope="session")
