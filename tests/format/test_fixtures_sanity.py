@@ -209,3 +209,41 @@ def test_demo_folder_restores_anywhere(tf, tmp_path):
         saver = tf.compat.v1.train.import_meta_graph(str(copy / "model.ckpt-200.meta"))
         saver.restore(session, str(copy / "model.ckpt-200"))
         assert session.run(tf.compat.v1.train.get_global_step()) == 200
+
+
+def run_frozen(tf, path: Path, feed: dict[str, np.ndarray], output: str) -> np.ndarray:
+    graph_def = tf.compat.v1.GraphDef()
+    graph_def.ParseFromString(path.read_bytes())
+    with tf.Graph().as_default() as graph:
+        tf.graph_util.import_graph_def(graph_def, name="")
+        with tf.compat.v1.Session(graph=graph) as session:
+            return session.run(output, feed)
+
+
+def test_tf1_frozen_graphs_compute_alike_and_hold_the_checkpoint(tf, tf1_frozen):
+    """The four frozen graphs give the same output (Grappler and import changed names, not
+    values), hold no variables, and each weight Const is its variable's checkpoint value."""
+    rng = np.random.default_rng(0)
+    feed = {
+        "images:0": rng.normal(size=(2, 6, 6, 1)).astype(np.float32),
+        "ids:0": np.array([[1, 9], [0, 4]], np.int32),
+    }
+    reader = tf.train.load_checkpoint(tf1_frozen.prefix)
+    outputs = []
+    for variant, graph in tf1_frozen.graphs.items():
+        scope = "import/" if variant.endswith("imported") else ""
+        scoped = {scope + name: value for name, value in feed.items()}
+        outputs.append(run_frozen(tf, graph.path, scoped, f"{scope}output:0"))
+        for const, variable in graph.weights.items():
+            assert_same_tensor(graph.constants[const], reader.get_tensor(variable))
+    for output in outputs[1:]:
+        assert_same_tensor(output, outputs[0])
+
+
+@pytest.mark.parametrize("fixture", ["tf2_keras_frozen", "tf2_loop_frozen"])
+def test_tf2_frozen_consts_hold_the_checkpoint_keys_they_are_said_to(tf, request, fixture):
+    frozen = request.getfixturevalue(fixture)
+    reader = tf.train.load_checkpoint(frozen.prefix)
+    assert sorted(frozen.graph.weights.values()) == sorted(frozen.variables)
+    for const, key in frozen.graph.weights.items():
+        assert_same_tensor(frozen.graph.constants[const], reader.get_tensor(key))
