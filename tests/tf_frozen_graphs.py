@@ -403,6 +403,13 @@ def make_constants_pb(directory: Path) -> ConstantsPb:
     with tf.Graph().as_default() as graph:
         tf.constant(0.5, shape=[100], name="splat")
         tf.constant(7, shape=[3, 4], dtype=tf.int64, name="int64_splat")
+        # one value in each of the other typed fields: half_val (float16 and bfloat16 bits),
+        # scomplex_val (pairs), bool_val, string_val
+        tf.constant(0.5, shape=[2, 3], dtype=tf.float16, name="half_splat")
+        tf.constant(1.5, shape=[5], dtype=tf.bfloat16, name="bfloat16_splat")
+        tf.constant(1 - 2j, shape=[2, 2], dtype=tf.complex64, name="complex_splat")
+        tf.constant(True, shape=[20], name="bool_splat")
+        tf.constant("word", shape=[2, 2], name="string_splat")
         tf.constant(np.arange(20, dtype=np.float32).reshape(4, 5) / 8, name="content")
         tf.constant(np.linspace(-1, 1, 6).reshape(3, 2), name="float64_content")
         tf.constant(np.array([0.5, -2.0, 65504.0], np.float16), name="half")
@@ -433,7 +440,10 @@ def make_constants_pb(directory: Path) -> ConstantsPb:
         assert parsed.tobytes() == tf.make_ndarray(proto).tobytes(), name
 
     nodes = const_nodes(graph_def)
-    assert len(nodes["splat"].attr["value"].tensor.float_val) == 1
+    for name in ("splat", "int64_splat", "half_splat", "complex_splat", "string_splat"):
+        tensor = nodes[name].attr["value"].tensor
+        stored = [values for field, values in tensor.ListFields() if field.name.endswith("_val")]
+        assert not tensor.tensor_content and len(stored[0]) in (1, 2), name  # complex: a pair
     assert nodes["content"].attr["value"].tensor.tensor_content
     path = directory / "constants.pb"
     path.write_bytes(graph_def.SerializeToString())
