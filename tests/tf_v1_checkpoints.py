@@ -52,6 +52,21 @@ def assert_same_bits(actual: np.ndarray, expected: np.ndarray) -> None:
         assert np.ascontiguousarray(actual).tobytes() == np.ascontiguousarray(expected).tobytes()
 
 
+def assert_regions_read_like_numpy(ckpt, name: str, value: np.ndarray) -> None:
+    """`ckpt.read(name, index)` equals `value[index]` bit for bit for a few kinds of index:
+    a range, a negative step, a negative integer and a column."""
+    if value.ndim == 0:
+        assert_same_bits(ckpt.read(name, ()), value[()])
+        return
+    assert_same_bits(ckpt.read(name, (slice(1, 3),)), value[1:3])
+    assert_same_bits(ckpt.read(name, (slice(None, None, -2),)), value[::-2])
+    if value.shape[0]:
+        assert_same_bits(ckpt.read(name, (-1,)), value[-1])
+    if value.ndim >= 2 and value.shape[0] and value.shape[1]:
+        last = value.shape[1] - 1
+        assert_same_bits(ckpt.read(name, (slice(None), last)), value[:, last])
+
+
 def _as_numpy(tf, tensor) -> np.ndarray:
     """A restored tensor as the browser gives it: storage integers, object arrays of bytes."""
     if tensor.dtype.name in QUANTIZED_STORAGE:

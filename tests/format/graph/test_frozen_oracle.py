@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from tf_checkpoints import import_tensorflow
 from tf_frozen_graphs import FrozenPb, constant_values
-from tf_v1_checkpoints import assert_same_bits
+from tf_v1_checkpoints import assert_regions_read_like_numpy, assert_same_bits
 
 from ckpt_browser.format import TensorKind, open_checkpoint
 
@@ -93,16 +93,7 @@ def test_a_region_reads_like_numpy_indexing(graph):
     path, values, _ = graph
     with open_checkpoint(path) as ckpt:
         for name, value in values.items():
-            if value.ndim == 0:
-                assert_same_bits(ckpt.read(name, ()), value[()])
-                continue
-            assert_same_bits(ckpt.read(name, (slice(1, 3),)), value[1:3])
-            assert_same_bits(ckpt.read(name, (slice(None, None, -2),)), value[::-2])
-            if value.shape[0]:
-                assert_same_bits(ckpt.read(name, (-1,)), value[-1])
-            if value.ndim >= 2 and value.shape[0] and value.shape[1]:
-                last = value.shape[1] - 1
-                assert_same_bits(ckpt.read(name, (slice(None), last)), value[:, last])
+            assert_regions_read_like_numpy(ckpt, name, value)
 
 
 def test_kinds_weights_and_shape_constants(graph):
