@@ -55,6 +55,13 @@ _SAVED_MODEL_META_GRAPHS = 2
 Span = tuple[int, int]  # start, end in the file
 
 
+class Unreadable(NamedTuple):
+    """A Const whose value no array can hold, and why."""
+
+    name: str
+    reason: str  # "dtype resource", "shape [-150, 3]"
+
+
 class Constant(NamedTuple):
     """Where one Const's value lies in the file, and what it declares."""
 
@@ -93,17 +100,30 @@ class GraphConstants(Checkpoint):
         )
         self._view = memoryview(self._data)
         self._constants: dict[str, Constant] = {}
+        self._unreadable: dict[str, str] = {}  # Const name -> why no array can hold its value
+        twice = set()
         try:
             for constant in self._find_constants():
-                self._constants.setdefault(constant.name, constant)
+                if constant.name in self._constants or constant.name in self._unreadable:
+                    twice.add(constant.name)
+                elif isinstance(constant, Unreadable):
+                    self._unreadable[constant.name] = constant.reason
+                else:
+                    self._constants[constant.name] = constant
         except DecodeError as exc:
             raise CheckpointError(f"not a TensorFlow graph: the file {exc}", self.prefix) from None
         # Sorted, as checkpoints list their keys (a graph lists nodes in the order it ran them).
         self._infos = {name: _info(self._constants[name]) for name in sorted(self._constants)}
+        if self._unreadable:
+            listed = ", ".join(f"{n!r} ({why})" for n, why in sorted(self._unreadable.items()))
+            self.warnings.append(f"constants not listed, as no array can hold them: {listed}")
+        if twice:
+            names = ", ".join(map(repr, sorted(twice)))
+            self.warnings.append(f"more than one node is named {names}: the first is listed")
 
     # -- finding the constants ----------------------------------------------------------------
 
-    def _find_constants(self) -> Iterator[Constant]:
+    def _find_constants(self) -> Iterator[Constant | Unreadable]:
         """The file as TensorFlow would read it: a SavedModel, a MetaGraphDef or a GraphDef, in
         the order its name suggests; the first that holds graph nodes is taken."""
         name = os.path.basename(self.prefix)
@@ -161,7 +181,7 @@ class GraphConstants(Checkpoint):
             if field == number and wire == LENGTH_DELIMITED
         ]
 
-    def _graph_constants(self, start: int, end: int) -> Iterator[Constant]:
+    def _graph_constants(self, start: int, end: int) -> Iterator[Constant | Unreadable]:
         for field, wire, a, b in field_spans(self._view, start, end, "the GraphDef"):
             if wire != LENGTH_DELIMITED:
                 continue
@@ -171,7 +191,7 @@ class GraphConstants(Checkpoint):
                 for function in self._children(a, b, _LIBRARY_FUNCTION, "the function library"):
                     yield from self._function_constants(*function)
 
-    def _function_constants(self, start: int, end: int) -> Iterator[Constant]:
+    def _function_constants(self, start: int, end: int) -> Iterator[Constant | Unreadable]:
         function = ""
         nodes = []
         for field, wire, a, b in field_spans(self._view, start, end, "a function"):
@@ -203,7 +223,7 @@ class GraphConstants(Checkpoint):
                 attrs.append((a, b))
         return name, op, attrs
 
-    def _node_constant(self, start: int, end: int, scope: str) -> Iterator[Constant]:
+    def _node_constant(self, start: int, end: int, scope: str) -> Iterator[Constant | Unreadable]:
         name, op, attrs = self._node_head(start, end)
         if op not in CONST_OPS or not name:
             return
@@ -218,13 +238,12 @@ class GraphConstants(Checkpoint):
             if key != b"value" or value is None:
                 continue
             for tensor in self._children(*value, _ATTR_TENSOR, "an attribute value"):
-                constant = self._constant(node, tensor)
-                if constant is not None:
-                    yield constant
+                yield self._constant(node, tensor)
 
-    def _constant(self, name: str, tensor: Span) -> Constant | None:
-        """The Const's declared dtype and shape and where its content lies; None for a value
-        that no array can hold (a resource, an unknown dtype or shape): listing skips those."""
+    def _constant(self, name: str, tensor: Span) -> Constant | Unreadable:
+        """The Const's declared dtype and shape and where its content lies, or why no array can
+        hold its value (a resource, an unknown dtype or shape): listing leaves those out and
+        says so, and reading or verifying them gives the reason."""
         dtype_enum = 0
         shape_span = content = None
         for field, wire, a, b in field_spans(self._view, *tensor, "a tensor"):
@@ -236,7 +255,7 @@ class GraphConstants(Checkpoint):
                 content = (a, b)
         dtype = dtypes.from_enum(dtype_enum)
         if dtype is None or dtype.numpy is None:
-            return None
+            return Unreadable(name, f"dtype {tensor_proto.dtype_name(dtype_enum)}")
         try:
             shape_proto = protos.TensorShapeProto.FromString(
                 bytes(self._view[shape_span[0] : shape_span[1]]) if shape_span else b""
@@ -247,7 +266,7 @@ class GraphConstants(Checkpoint):
             ) from None
         shape = tensor_proto.shape_of(shape_proto)
         if shape is None or any(size < 0 for size in shape):
-            return None
+            return Unreadable(name, f"shape {'unknown' if shape is None else list(shape)}")
         return Constant(name, dtype, shape, tensor, content)
 
     # -- facts ----------------------------------------------------------------------------------
@@ -272,6 +291,14 @@ class GraphConstants(Checkpoint):
     @property
     def step(self) -> int | None:
         return None
+
+    def info(self, name: str) -> TensorInfo:
+        if name in self._unreadable:
+            raise CheckpointError(
+                f"Const {name!r} cannot be read: no array holds its {self._unreadable[name]}",
+                self.prefix,
+            )
+        return super().info(name)
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -328,6 +355,8 @@ class GraphConstants(Checkpoint):
             done += info.nbytes
             if progress is not None:
                 progress(done, total)
+        for name, why in sorted(self._unreadable.items()):
+            problems.append(ChecksumProblem(name, f"no array holds its {why}"))
         return problems
 
 
