@@ -112,8 +112,9 @@ def link_summary(model: GraphModel, link: VariableLink, tags: TagSet | None = No
     parts = [
         plural(model.top_level_node_count, "node"),
         plural(model.edge_count, "edge"),
-        plural(len(link.graph_keys), "variable"),
     ]
+    if link.graph_keys or not link.frozen_keys:  # a frozen graph has no variables to count
+        parts.append(plural(len(link.graph_keys), "variable"))
     if link.frozen_keys:
         parts.append(f"{plural(len(link.frozen_keys), 'frozen weight')} linked")
     if graph.functions:
