@@ -148,7 +148,10 @@ def assemble(
     for part, target, source in copies:
         lengths = [stop - start for start, stop in part.bounds]
         out[target] = part.values().reshape(lengths)[source]
-    return out.reshape([len(p) for p, keep in zip(positions, kept) if keep])
+    out = out.reshape([len(p) for p, keep in zip(positions, kept) if keep])
+    # An int for every axis selects one element: numpy gives it as a scalar (for strings, the
+    # bytes object), and so does every other read.
+    return out[()] if kept and not any(kept) else out
 
 
 def _meet(positions: range, start: int, stop: int) -> tuple[slice, slice] | None:

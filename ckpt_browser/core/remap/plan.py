@@ -55,6 +55,7 @@ class Status(str, Enum):
     SHAPE = "shape mismatch"
     DTYPE = "dtype mismatch"
     DUPLICATE = "two sources"
+    EMPTY_NAME = "empty name"
 
     def __str__(self) -> str:
         return self.value
@@ -73,12 +74,19 @@ class ProblemKind(str, Enum):
     CAST = "cast"
     TEMPLATE = "template"
     OBJECT_GRAPH = "object graph"
+    EMPTY_NAME = "empty name"
 
     def __str__(self) -> str:
         return self.value
 
 
-BLOCKING_KINDS = {ProblemKind.MISSING, ProblemKind.SHAPE, ProblemKind.DTYPE, ProblemKind.DUPLICATE}
+BLOCKING_KINDS = {
+    ProblemKind.MISSING,
+    ProblemKind.SHAPE,
+    ProblemKind.DTYPE,
+    ProblemKind.DUPLICATE,
+    ProblemKind.EMPTY_NAME,
+}
 
 
 @dataclass(frozen=True)
@@ -210,6 +218,8 @@ def _build_plan(spec: RemapSpec, inputs: RemapInputs) -> Plan:
         if row is None:
             row = _row(name, spec, inputs, candidates)
         if row is not None:
+            if not name and row.written:  # a V1 checkpoint can hold it; V2 keeps its header there
+                row.status, row.detail = Status.EMPTY_NAME, "a V2 checkpoint cannot hold it"
             rows.append(row)
 
     used = {ref for row in rows for ref in row.sources}  # a clash or mismatch is reported there
@@ -429,6 +439,13 @@ def _problems(
         Status.DUPLICATE,
         "name gets|names get",
         " two or more sources: drop one with a rule or pick one by hand.",
+    )
+    add(
+        ProblemKind.EMPTY_NAME,
+        Status.EMPTY_NAME,
+        "tensor has|tensors have",
+        " an empty name, which a V2 checkpoint cannot hold (its header has that key): rename it"
+        ' with a regex rule such as "^$=name".',
     )
     unused_names = [
         f"{ref.key} (source {ref.source + 1}" + (f" -> {name})" if name != ref.key else ")")

@@ -29,7 +29,7 @@ def problem_lines(plan: Plan, suggestions: dict[str, list[Suggestion]] | None = 
         mark = "error" if problem.blocking else "note"
         lines.append(f"{mark}: {printable(problem.message)}")
         for name in problem.names[:NAMES_SHOWN]:
-            lines.append(f"    {printable(name)}")
+            lines.append(f"    {printable(name) or repr(name)}")  # '' for an empty name
             for suggestion in (suggestions or {}).get(name, [])[:1]:
                 ref = suggestion.source
                 lines.append(

@@ -103,18 +103,20 @@ class SliceCheckpoint(Checkpoint):
 
     def _merge(self, number: int, table: TableFile) -> None:
         """Add the tensors one file's metadata lists, as TensorFlow merges the files of a set."""
-        first = table.first_entry()
-        if first is None or first[0] != b"":
+        metadata = table.get(b"")
+        if metadata is None:
             raise CheckpointError(
                 "no metadata entry at the start of the file (is this a V1 checkpoint?)", table.path
             )
         try:
-            described = read_metadata(first[1])
+            described = read_metadata(metadata)
         except DecodeError as exc:
             raise CheckpointError(f"the metadata entry {exc}", table.path) from None
         tensors = self._tensors
         checked: dict[int, tuple[dtypes.DType, tuple[StoredPart, ...]]] = {}  # by description
         for key, description in described:
+            if not description.slices:
+                continue  # TensorFlow registers slices: a tensor without one is not there
             name = name_of_key(key)
             known_description = checked.get(id(description))
             if known_description is None:
@@ -137,14 +139,16 @@ class SliceCheckpoint(Checkpoint):
 
     @staticmethod
     def _checked_dtype(name: str, description: TensorDescription, path: str) -> dtypes.DType:
-        dtype = dtypes.from_enum(description.dtype_enum)
-        if dtype is None or values.value_field(dtype) is None:
-            what = f"dtype {dtype.name}" if dtype else f"unknown dtype {description.dtype_enum}"
-            raise CheckpointError(f"tensor {name!r} has {what}, which V1 cannot hold", path)
+        """The tensor's dtype; an unknown one refuses the file, as TensorFlow refuses it (and as
+        the V2 reader refuses a reference type, which TensorFlow lists and never restores). One
+        that V1 cannot hold (bfloat16, variant) refuses only reading the tensor, as TensorFlow
+        does."""
+        enum = description.dtype_enum
+        dtype = dtypes.from_enum(enum)
+        if dtype is None:
+            raise CheckpointError(f"tensor {name!r} has unknown dtype {enum}", path)
         if description.shape is None:
-            raise CheckpointError(
-                f"tensor {name!r} has an unknown rank or a negative dimension", path
-            )
+            raise CheckpointError(f"tensor {name!r} has a negative dimension", path)
         return dtype
 
     def _info(self, name: str, meta: TensorMeta) -> TensorInfo:
@@ -229,6 +233,9 @@ class SliceCheckpoint(Checkpoint):
         the file's memory map; others are decoded into new arrays."""
         meta = self._meta(name)
         checked = self._parts(name)
+        if not math.prod(meta.shape):  # TensorFlow restores it without looking at its entries
+            empty = np.empty(meta.shape, meta.dtype.numpy or object)
+            return empty if index is None else empty[as_index(index)]
         if len(checked) == 1 and checked[0].bounds == tuple((0, d) for d in meta.shape):
             whole = self._values(name, 0).reshape(meta.shape)
             return whole if index is None else whole[as_index(index)]
@@ -245,11 +252,14 @@ class SliceCheckpoint(Checkpoint):
 
     def checksum_problem(self, name: str) -> str | None:
         """V1 stores no checksum per tensor: each block of the file has a CRC, so this reads the
-        blocks holding the tensor (checking their CRCs) and decodes its values."""
-        self._meta(name)
+        blocks holding the tensor (checking their CRCs) and decodes its values (an empty tensor
+        has none to decode: TensorFlow restores it without reading its entries)."""
+        meta = self._meta(name)
         try:
-            for i in range(len(self._parts(name))):
-                self._values(name, i, keep=False)
+            parts = self._parts(name)
+            if math.prod(meta.shape):
+                for i in range(len(parts)):
+                    self._values(name, i, keep=False)
         except CheckpointError as exc:
             return exc.message
         return None
@@ -296,8 +306,6 @@ class SliceCheckpoint(Checkpoint):
         problem = shape_problem(meta.shape, meta.dtype.itemsize or 8)
         if problem is not None:
             raise CheckpointError(f"{where} {problem}", meta.file)
-        if not meta.parts:
-            raise CheckpointError(f"{where} has no slice in the metadata", meta.file)
         checked_parts = []
         for part in meta.parts:
             label = self._label(name, meta, part)
@@ -338,6 +346,11 @@ class SliceCheckpoint(Checkpoint):
         piece = self._parts(name)[number]
         table = self._files[piece.part.file]
         count = math.prod(stop - start for start, stop in piece.bounds)
+        if values.value_field(meta.dtype) is None:
+            raise CheckpointError(
+                f"{piece.label} has dtype {meta.dtype.name}, which V1 checkpoints cannot hold",
+                table.path,
+            )
         try:
             entry = table.get(slice_key(meta.key, piece.part.extents))
         except CheckpointError as exc:

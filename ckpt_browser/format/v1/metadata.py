@@ -26,18 +26,17 @@ class TensorDescription(NamedTuple):
     """What a file's metadata says of a tensor but its name; tensors alike share one."""
 
     dtype_enum: int
-    shape: tuple[int, ...] | None  # None: unknown rank or a negative dimension
+    shape: tuple[int, ...] | None  # None: a negative dimension
     slices: tuple[Extents, ...]
 
 
 def read_metadata(value: bytes | memoryview) -> list[tuple[bytes, TensorDescription]]:
     """The tensors a metadata entry lists (name as stored, description), after TensorFlow's
     version check; DecodeError with the end of a sentence when the entry is not a
-    SavedTensorSliceMeta or refuses this reader."""
+    SavedTensorSliceMeta or refuses this reader. An entry without one lists no tensor, as
+    TensorFlow reads it."""
     what = "the metadata entry"
     meta = fields_of(bytes(value), _META, what)  # bytes: slicing them is cheaper than views
-    if not meta:
-        raise DecodeError("holds no SavedTensorSliceMeta")
     tensors: list[bytes] = []
     versions = protos.VersionDef()
     try:
@@ -91,10 +90,10 @@ def _parse(data: bytes):  # -> protos SavedSliceMeta
 
 def _describe(message) -> TensorDescription:
     dims = tuple(d.size for d in message.shape.dim)
-    # TensorFlow reads the dimensions even when `unknown_rank` is also set; only a shape with
-    # neither dimensions it can use nor a known rank is refused.
-    unusable = any(d < 0 for d in dims) or (message.shape.unknown_rank and not dims)
-    shape = None if unusable else dims
+    # TensorFlow builds the shape of a saved tensor from its dimensions alone: `unknown_rank`
+    # is ignored for a fully defined shape (`TensorShapeBase::BuildTensorShapeBase`), so even
+    # a shape of no dimensions marked unknown rank is a scalar.
+    shape = None if any(d < 0 for d in dims) else dims
     slices = tuple(
         tuple((e.start, e.length if e.WhichOneof("has_length") else -1) for e in piece.extent)
         for piece in message.slice

@@ -85,25 +85,27 @@ def _count_problem(found: int, count: int) -> DecodeError:
 
 def _fixed(tensor: list[memoryview], number: int, dtype: np.dtype, count: int) -> np.ndarray:
     """One packed run (what TensorFlow writes) comes back as a view of it. Unpacked elements,
-    which TensorFlow reads too but never writes, are gathered one field at a time."""
-    element_wire = FIXED32 if dtype.itemsize // (2 if dtype.kind == "c" else 1) == 4 else FIXED64
+    which TensorFlow reads too but never writes, are gathered one field at a time. A field of
+    this number under another wire type is an unknown field to protobuf, and skipped."""
+    element_size = dtype.itemsize // (2 if dtype.kind == "c" else 1)  # a float of the field
+    element_wire = FIXED32 if element_size == 4 else FIXED64
     runs: list[memoryview] = []
     for message in tensor:
         for field, wire, payload in walk(message, "its TensorProto"):
-            if field != number:
+            if field != number or wire not in (LENGTH_DELIMITED, element_wire):
                 continue
-            if wire not in (LENGTH_DELIMITED, element_wire):
-                raise DecodeError(f"stores its {dtype.name} values with wire type {wire}")
+            if len(payload) % element_size:
+                raise DecodeError(
+                    f"holds a packed run of {len(payload):,} bytes, not a whole number of "
+                    f"{dtype.name} values"
+                )
             runs.append(payload)
     stream = runs[0] if len(runs) == 1 else b"".join(runs)
-    if len(stream) % dtype.itemsize:
-        raise DecodeError(
-            f"holds {len(stream):,} bytes of {dtype.name} values, not a whole number of them"
-        )
-    values = np.frombuffer(stream, dtype)
-    if len(values) != count:
-        raise _count_problem(len(values), count)
-    return values
+    # TensorFlow counts complex values as half the floats stored, and reads that many
+    found = len(stream) // dtype.itemsize
+    if found != count:
+        raise _count_problem(found, count)
+    return np.frombuffer(stream, dtype, count)
 
 
 def _strings(tensor: list[memoryview], count: int) -> np.ndarray:
@@ -112,7 +114,7 @@ def _strings(tensor: list[memoryview], count: int) -> np.ndarray:
         bytes(payload)
         for message in tensor
         for field, wire, payload in walk(message, "its TensorProto")
-        if field == _STRING_FIELD
+        if field == _STRING_FIELD and wire == LENGTH_DELIMITED  # others: unknown to protobuf
     ]
     if len(elements) != count:
         raise _count_problem(len(elements), count)
@@ -124,25 +126,36 @@ def _strings(tensor: list[memoryview], count: int) -> np.ndarray:
 def _varints(tensor: list[memoryview], number: int, dtype: DType, count: int) -> np.ndarray:
     """Packed varints are decoded by numpy straight into the output array; unpacked ones (never
     written by TensorFlow) one by one. Each is converted as TensorFlow converts it (format doc,
-    section 5)."""
+    section 5). A field of this number under another wire type is an unknown field to protobuf,
+    and skipped."""
+    fields = [
+        (wire, payload)
+        for message in tensor
+        for field, wire, payload in walk(message, "its TensorProto")
+        if field == number and wire in (LENGTH_DELIMITED, VARINT)
+    ]
+    if count > sum(len(payload) for _, payload in fields):  # a value takes a byte at least
+        raise _count_problem(_varint_count(fields), count)  # before allocating the count
     out = np.empty(count, dtype.numpy)
     filled = 0
-    for message in tensor:
-        for field, wire, payload in walk(message, "its TensorProto"):
-            if field != number:
-                continue
-            if wire == LENGTH_DELIMITED:
-                data = np.frombuffer(payload, np.uint8)
-                for raw in decoded_varint_runs(data):
-                    filled = _put(out, filled, _converted(raw, dtype), count)
-            elif wire == VARINT:
-                raw = np.array([read_varint(payload, 0, len(payload))[0]], np.uint64)
+    for wire, payload in fields:
+        if wire == LENGTH_DELIMITED:
+            for raw in decoded_varint_runs(np.frombuffer(payload, np.uint8)):
                 filled = _put(out, filled, _converted(raw, dtype), count)
-            else:
-                raise DecodeError(f"stores its {dtype.name} values with wire type {wire}")
+        else:
+            raw = np.array([read_varint(payload, 0, len(payload))[0]], np.uint64)
+            filled = _put(out, filled, _converted(raw, dtype), count)
     if filled != count:
         raise _count_problem(filled, count)
     return out
+
+
+def _varint_count(fields: list[tuple[int, memoryview]]) -> int:
+    """How many varints the fields hold (each ends at a byte below 0x80)."""
+    return sum(
+        np.count_nonzero(np.frombuffer(payload, np.uint8) < 0x80) if wire == LENGTH_DELIMITED else 1
+        for wire, payload in fields
+    )
 
 
 def _put(out: np.ndarray, filled: int, values: np.ndarray, count: int) -> int:
