@@ -1,9 +1,9 @@
 """The seeds a fuzz campaign mutates: small checkpoints, graphs and SavedModels TensorFlow wrote.
 
-Each seed is a folder holding every file of one checkpoint (prefix files, the `checkpoint` state
-file, a `.meta`), a SavedModel or a frozen graph; `Seed.target` is what a user would open in it.
-The campaign makes them once into its output folder; the CI tests get the same files from the
-session fixtures of `tests/conftest.py`.
+Each seed is a folder holding every file of one checkpoint (prefix files or legacy V1 files, the
+`checkpoint` state file, a `.meta`), a SavedModel or a frozen graph; `Seed.target` is what a user
+would open in it. The campaign makes them once into its output folder; the CI tests get the same
+files from the session fixtures of `tests/conftest.py`.
 """
 
 from __future__ import annotations
@@ -48,6 +48,7 @@ def make_corpus(folder: Path) -> list[Seed]:
     listing = folder / "seeds.json"
     if listing.exists():
         return [Seed(**item) for item in json.loads(listing.read_text())]
+    import fuzz_v1_seeds
     import tf_checkpoints as tfc
     import tf_training_checkpoints as tft
 
@@ -85,6 +86,13 @@ def make_corpus(folder: Path) -> list[Seed]:
             "tf2_sharded", tft.make_tf2_sharded_ckpt(work / "tf2_sharded"), folder / "tf2_sharded"
         ),
     ]
+    for name, make, target in (
+        ("v1_unsharded", fuzz_v1_seeds.make_v1_unsharded, "model.ckpt-7"),
+        ("v1_sharded", fuzz_v1_seeds.make_v1_sharded, "."),
+    ):
+        make(work / name)
+        shutil.copytree(work / name, folder / name)
+        seeds.append(Seed(name, str(folder / name), target, "checkpoint"))
     saved = tft.make_savedmodel_dir(work / "saved_model")
     shutil.copytree(saved.directory, folder / "saved_model" / "model")
     seeds.append(Seed("saved_model", str(folder / "saved_model"), "model", "saved_model"))

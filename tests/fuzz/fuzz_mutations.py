@@ -1,18 +1,21 @@
 """Mutations of a copy of a seed folder: one to three files changed, each as its kind allows.
 
 `mutate_folder(folder, rng, families)` picks a family of mutation (FAMILIES: the `.index`'s bytes,
-fields, names or slices, the data shards, the `checkpoint` state file, a graph, or a file replaced
-by a FIFO, a directory or a dangling link), a file of that kind, and changes it in place; it
-returns a line per change. Every choice comes from `rng`, so a run is reproduced from its number.
+fields, names or slices, the data shards, a legacy V1 file's bytes or fields, the `checkpoint`
+state file, a graph, or a file replaced by a FIFO, a directory or a dangling link), a file of
+that kind, and changes it in place; it returns a line per change. Every choice comes from `rng`,
+so a run is reproduced from its number.
 """
 
 from __future__ import annotations
 
 import os
 import random
+import re
 
 from fuzz_index import mutate_index
 from fuzz_mutators import mutate_bytes, mutate_proto
+from fuzz_v1 import mutate_v1
 
 
 def mutate_data(data: bytes, rng: random.Random) -> tuple[bytes, str]:
@@ -66,6 +69,8 @@ FAMILIES = {
     "index-names": ("index", 1.5),
     "index-slices": ("index", 1),
     "data": ("data", 3),
+    "v1-bytes": ("v1", 1.5),
+    "v1-fields": ("v1", 4),
     "state": ("state", 1.5),
     "graph": ("proto", 3),
     "other": ("other", 0.3),
@@ -74,7 +79,7 @@ FAMILIES = {
 
 
 def file_kinds(folder: str) -> set[str]:
-    """The kinds of file under `folder` ("index", "data", "state", "proto", "other")."""
+    """The kinds of file under `folder` ("index", "data", "v1", "state", "proto", "other")."""
     return {_kind(name) for _root, _dirs, names in os.walk(folder) for name in names}
 
 
@@ -113,6 +118,8 @@ def mutate_folder(folder: str, rng: random.Random, families: list[str] | None = 
             new, what = mutate_index(data, rng, family)
         elif kind == "data":
             new, what = mutate_data(data, rng)
+        elif kind == "v1":
+            new, what = mutate_v1(data, rng, family)
         elif kind == "state":
             new, what = mutate_state(data, rng, prefixes)
         elif kind == "proto":
@@ -138,10 +145,16 @@ def _replace_file(path: str, relative: str, rng: random.Random) -> str:
     return f"{relative}: replaced by {op}"
 
 
+# A legacy V1 checkpoint file as a Saver names it: model.ckpt-7, model.ckpt-3-00000-of-00002
+_V1_FILE = re.compile(r"\.ckpt(-\d+)?(-\d{5}-of-\d{5})?$")
+
+
 def _kind(relative: str) -> str:
     name = os.path.basename(relative)
     if name.endswith(".index"):
         return "index"
+    if _V1_FILE.search(name):
+        return "v1"
     if ".data-" in name:
         return "data"
     if name == "checkpoint":

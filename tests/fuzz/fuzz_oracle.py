@@ -58,7 +58,8 @@ def tensorflow_reads(prefix: str) -> dict:
     """Every tensor as TensorFlow's checkpoint reader sees it.
 
     {"error": sentence} when the reader cannot open the prefix, else {"tensors": {name: {"dtype",
-    "shape", "digest"} or {"error"}}}. Reading a tensor checks its checksum, as a restore does.
+    "shape", "digest"} or {"error"}}} and "format" (TensorFlow's choice: V2 when an `.index`
+    matches the prefix, else V1). Reading a V2 tensor checks its checksum, as a restore does.
     """
     tf = _tensorflow()
     try:
@@ -67,18 +68,51 @@ def tensorflow_reads(prefix: str) -> dict:
         types = reader.get_variable_to_dtype_map()
     except Exception as exc:
         return {"error": _sentence(exc)}
+    v1 = not tf.io.gfile.glob(prefix + ".index")
     tensors = {}
     for name in sorted(shapes):
         record: dict = {"dtype": types[name].name, "shape": list(shapes[name])}
         try:
-            value = reader.get_tensor(name)
+            value = (
+                _restore_v1(tf, prefix, name, types[name], shapes[name])
+                if v1
+                else reader.get_tensor(name)
+            )
             if isinstance(value, bytes):  # a scalar string comes back as bytes
                 value = np.array(value, dtype=object)
             record["digest"] = digest(value)
         except Exception as exc:
             record["error"] = _sentence(exc)
         tensors[name] = record
-    return {"tensors": tensors}
+    return {"tensors": tensors, "format": "V1" if v1 else "V2"}
+
+
+# A V1 tensor declaring more than this is not restored: TensorFlow would allocate all of it (and
+# construct every element of a string tensor) before finding the entry too short.
+V1_RESTORE_LIMIT = 256 << 20
+_QUANTIZED_STORAGE = {
+    "qint8": "int8",
+    "quint8": "uint8",
+    "qint16": "int16",
+    "quint16": "uint16",
+    "qint32": "int32",
+}
+
+
+def _restore_v1(tf, prefix: str, name: str, dtype, shape: list[int]) -> np.ndarray:
+    """A V1 tensor as `RestoreV2` restores it: `get_tensor` cannot give half, complex, uint16,
+    quantized or multi-slice V1 tensors, and gives a lone partial slice with uninitialised memory
+    around it (format doc V1, section 10)."""
+    declared = int(np.prod(shape, dtype=object)) * (32 if dtype == tf.string else dtype.size)
+    if declared > V1_RESTORE_LIMIT:
+        raise MemoryError(f"TensorFlow not asked: the tensor declares {declared:,} bytes")
+    (tensor,) = tf.raw_ops.RestoreV2(
+        prefix=prefix, tensor_names=[name], shape_and_slices=[""], dtypes=[dtype]
+    )
+    if dtype.name in _QUANTIZED_STORAGE:
+        tensor = tf.bitcast(tensor, tf.as_dtype(_QUANTIZED_STORAGE[dtype.name]))
+    value = tensor.numpy()
+    return np.array(value, dtype=object) if dtype == tf.string else np.asarray(value)
 
 
 def tensorflow_graph(path: str, kind: str, tags: list[str]) -> dict:

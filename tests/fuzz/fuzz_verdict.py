@@ -6,11 +6,17 @@ a reason other than its checksum, and we read it); "checksum flagged" (TensorFlo
 for its checksum and our `verify` names it). Everything else is a failure: a traceback, memory, a
 hang, a crash, terminal escapes, code injection, a source changed, an output left behind, or a
 value, listing or verdict that differs from TensorFlow's while TensorFlow reads the file fine.
+
+Legacy V1 checkpoints (TensorFlow's choice: no `.index` matches the prefix) are held to more:
+TensorFlow's V1 reader checks no more than block CRCs and the structure, all of which ours checks
+too, so refusing what TensorFlow restores is a failure ("refused V1, TensorFlow reads") unless
+`V1_REFUSALS_MEANT` says why the refusal is meant.
 """
 
 from __future__ import annotations
 
 import os
+import re
 
 from ckpt_browser.format.names import name_of_key
 
@@ -22,6 +28,15 @@ OK_CLASSES = (
     "refused, TensorFlow reads",
 )
 SILENTLY_WRONG = "silently wrong"
+V1_REFUSED = "refused V1, TensorFlow reads"
+# Our refusals of V1 files TensorFlow reads that are meant: (pattern over our message, why).
+V1_REFUSALS_MEANT: list[tuple[str, str]] = [
+    (
+        r"has unknown dtype 1\d\d$",
+        "a reference dtype, which no writer stores: TensorFlow lists it and restores nothing, "
+        "and the V2 reader refuses it too",
+    ),
+]
 OBJECT_GRAPH_KEY = "_CHECKPOINTABLE_OBJECT_GRAPH"
 
 
@@ -83,17 +98,35 @@ def judge(ours: dict, theirs: dict) -> tuple[str, str, str]:
                 f"ours {ours_prefix}, TensorFlow {tf_prefix}",
             )
         )
+    v1 = read.get("format") == "V1"
+    if (
+        v1
+        and ours_prefix
+        and tf_prefix
+        and tf_tensors is not None
+        and not _same(ours_prefix, tf_prefix)
+    ):
+        findings.append(
+            (
+                SILENTLY_WRONG,
+                "opens another V1 checkpoint than TensorFlow",
+                f"ours {ours_prefix}, TensorFlow {tf_prefix}",
+            )
+        )
     if "api" not in ours:
         pass  # a lone graph: no checkpoint to compare
     elif "error" in api:
         kind = "refused, TensorFlow reads" if tf_tensors else "refused, TensorFlow too"
-        findings.append((kind, kind, api["error"]))
+        if v1 and tf_tensors is not None:  # TensorFlow reads it, if only to list nothing
+            findings.append(_v1_refusal("refused, TensorFlow reads", api["error"]))
+        else:
+            findings.append((kind, kind, api["error"]))
     elif tf_tensors is None:
         findings.append(
             ("read, TensorFlow refuses", "TensorFlow refuses the prefix", read.get("error", ""))
         )
     else:
-        findings += _compare_tensors(api, tf_tensors)
+        findings += _compare_tensors(api, tf_tensors, v1)
     findings += _compare_cli(ours, tf_tensors or {})
     findings += _compare_remap(ours, tf_tensors or {}, theirs.get("dst"))
     findings += _compare_graph(ours.get("graph"), theirs.get("graph"))
@@ -103,7 +136,22 @@ def judge(ours: dict, theirs: dict) -> tuple[str, str, str]:
     return min(findings, key=lambda f: order.get(f[0], -1))
 
 
-def _compare_tensors(api: dict, tf_tensors: dict) -> list[tuple[str, str, str]]:
+def _v1_refusal(kind: str, message: str) -> tuple[str, str, str]:
+    """A refusal of a V1 file or tensor that TensorFlow reads: a failure, unless documented."""
+    for pattern, why in V1_REFUSALS_MEANT:
+        if re.search(pattern, message):
+            return kind, f"{kind} ({why})", message
+    return V1_REFUSED, f"{V1_REFUSED}: {_shape_of(message)}", message
+
+
+def _shape_of(message: str) -> str:
+    """A refusal's sentence without its names and numbers: what groups refusals of one cause."""
+    message = re.sub(r"^\S*/\S*: ", "", message)  # the file it names
+    message = re.sub(r"'[^']*'|\"[^\"]*\"", "NAME", message)
+    return re.sub(r"\d[\d,]*", "N", message)[:120]
+
+
+def _compare_tensors(api: dict, tf_tensors: dict, v1: bool = False) -> list[tuple[str, str, str]]:
     findings = []
     ours = api.get("tensors", {})
     verify = {_base_name(name) for name in api.get("verify", {})}
@@ -153,6 +201,8 @@ def _compare_tensors(api: dict, tf_tensors: dict) -> list[tuple[str, str, str]]:
                     f"{theirs['dtype']} {theirs['shape']}",
                 )
             )
+        elif "error" in mine and v1:
+            findings.append(_v1_refusal("refused, TensorFlow reads", mine["error"]))
         elif "error" in mine:
             findings.append(
                 (

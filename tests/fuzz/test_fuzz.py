@@ -34,6 +34,8 @@ FAMILIES = [
     "index-names",
     "index-slices",
     "data",
+    "v1-bytes",
+    "v1-fields",
     "state",
     "graph",
     "files",
