@@ -48,16 +48,23 @@ def _data_index(file: V1File, tensor: Tensor, rng: random.Random) -> tuple[int, 
     return rng.choice(found) if found else None
 
 
+def _stored_values(
+    file: V1File, tensor: Tensor, rng: random.Random
+) -> tuple[int, Extents, list[Field], list[bytes]] | None:
+    """A data entry of `tensor` whose values decode: (its position, its slice, its TensorProto
+    fields, the stored value of each element)."""
+    entry = _data_index(file, tensor, rng)
+    parts = tensor_proto_of(file.pairs[entry[0]][1]) if entry else None
+    values = elements(parts[2], tensor.dtype) if parts else None
+    return None if values is None else (*entry, parts[2], values)
+
+
 def _count(file: V1File, position: int, tensor: Tensor, rng: random.Random) -> str:
     """A data entry holding one value more or fewer, twice as many, none, or half a complex."""
-    entry = _data_index(file, tensor, rng)
-    values = None
-    if entry is not None:
-        parts = tensor_proto_of(file.pairs[entry[0]][1])
-        values = elements(parts[2], tensor.dtype) if parts else None
-    if values is None:
+    stored = _stored_values(file, tensor, rng)
+    if stored is None:
         return _missing(file, position, tensor, rng)
-    at, extents = entry
+    at, extents, _, values = stored
     op = rng.choice(["fewer", "more", "double", "none", "half"])
     if op == "fewer" and values:
         values = values[:-1]
@@ -242,12 +249,10 @@ def _missing(file: V1File, position: int, tensor: Tensor, rng: random.Random) ->
 def _unpack(file: V1File, position: int, tensor: Tensor, rng: random.Random) -> str:
     """Values written as TensorFlow does not write them but reads them: unpacked, in two
     packed runs, or the SavedSlice given in two messages (protobuf merges them)."""
-    entry = _data_index(file, tensor, rng)
-    parts = tensor_proto_of(file.pairs[entry[0]][1]) if entry else None
-    values = elements(parts[2], tensor.dtype) if parts else None
-    if values is None:
+    stored = _stored_values(file, tensor, rng)
+    if stored is None:
         return _count(file, position, tensor, rng)
-    at, extents = entry
+    at, extents, tensor_fields, values = stored
     how = rng.choice(["unpacked", "runs", "split message"])
     if how == "split message" and len(values) > 1:
         half = len(values) // 2
@@ -259,7 +264,7 @@ def _unpack(file: V1File, position: int, tensor: Tensor, rng: random.Random) -> 
         )
         file.pairs[at] = (file.pairs[at][0], one + two)
     else:
-        fields = [f for f in parts[2] if f.number != VALUE_FIELDS[tensor.dtype][0]]
+        fields = [f for f in tensor_fields if f.number != VALUE_FIELDS[tensor.dtype][0]]
         fields += value_fields(tensor.dtype, values, how)
         if rng.random() < 0.3:
             rng.shuffle(fields)
@@ -322,15 +327,13 @@ def _dtype(file: V1File, position: int, tensor: Tensor, rng: random.Random) -> s
 
 def _content(file: V1File, position: int, tensor: Tensor, rng: random.Random) -> str:
     """Values in `tensor_content` (TensorFlow ignores it in V1), or fields it ignores added."""
-    entry = _data_index(file, tensor, rng)
-    parts = tensor_proto_of(file.pairs[entry[0]][1]) if entry else None
-    values = elements(parts[2], tensor.dtype) if parts else None
-    if values is None:
+    stored = _stored_values(file, tensor, rng)
+    if stored is None:
         return _missing(file, position, tensor, rng)
-    at, extents = entry
+    at, extents, tensor_fields, values = stored
     number = VALUE_FIELDS[tensor.dtype][0]
     op = rng.choice(["moved", "beside", "dtype and shape"])
-    fields = list(parts[2])
+    fields = list(tensor_fields)
     if op == "moved":
         fields = [f for f in fields if f.number != number]
     if op in ("moved", "beside"):
