@@ -27,6 +27,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
             prefix_b=PrefixRule.from_options(args.strip_prefix_b, args.replace_prefix_b),
             readable_names=not args.by_key,
             params_only=args.params_only,
+            match_values=args.match_values,
         )
         options = CompareOptions(
             rtol=args.rtol,
@@ -37,9 +38,13 @@ def cmd_diff(args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise UsageError(str(exc)) from None
     with open_with_warnings(args.a) as a, open_with_warnings(args.b) as b:
-        if "graph" in (a.format_name, b.format_name) and not alignment.params_only:
-            # A frozen graph holds the model alone, as the compare window assumes too.
-            options = replace(options, alignment=replace(alignment, params_only=True))
+        if "graph" in (a.format_name, b.format_name):
+            # A frozen graph holds the model alone, under names its freezer chose (TF2's name
+            # constants after the ops that read them): as in the compare window, compare model
+            # variables and pair by value what no name pairs.
+            by_value = alignment.match_values or alignment.readable_names  # not with --by-key
+            frozen = replace(alignment, params_only=True, match_values=by_value)
+            options = replace(options, alignment=frozen)
         try:
             comparison = compare_checkpoints(a, b, options)
         except ChecksumError as exc:

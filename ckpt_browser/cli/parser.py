@@ -78,6 +78,12 @@ def subcommand_parser() -> argparse.ArgumentParser:
             help=f"replace prefix OLD by NEW in the names of {side.upper()}",
         )
     p.add_argument(
+        "--match-values",
+        action="store_true",
+        help="pair a name only one side has with the one tensor of the other side that has the "
+        "same dtype, shape and values (always, when A or B is a frozen graph, unless --by-key)",
+    )
+    p.add_argument(
         "--params-only",
         action="store_true",
         help="leave out optimizer slots, counters, the object graph and a graph's shape and "

@@ -17,6 +17,7 @@ from tf_frozen_graphs import parse_graph_def
 from tf_v1_checkpoints import assert_same_bits
 
 from ckpt_browser.cli import main
+from ckpt_browser.format import open_checkpoint
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 TF1_GRAPHS = ("plain", "imported", "folded", "folded_imported")
@@ -179,3 +180,20 @@ def test_export_weights_bit_for_bit(capsys, tf1_frozen, tf2_loop_frozen, tmp_pat
     assert code == 0, err
     assert_same_bits(np.load(tmp_path / "mix.npy"), loop.constants[mix])
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_tf2_consts_named_after_ops_are_paired_with_their_variables_by_value(
+    capsys, tf2_keras_frozen
+):
+    """TF2 names a frozen variable after the op that read it (`.../Cast_2/ReadVariableOp/
+    resource`): only the values say which is which, and diff pairs them so."""
+    graph = tf2_keras_frozen.graph
+    code, tensors = diff(capsys, tf2_keras_frozen.prefix, str(graph.path))
+    assert code == 0 and set(statuses(tensors).values()) == {"same"}
+    with open_checkpoint(tf2_keras_frozen.prefix) as ckpt:
+        readable = {key: ckpt[key].readable_name for key in ckpt}
+    expected = {f"{readable[key]} ↔ {const}" for const, key in graph.weights.items()}
+    assert set(tensors) == expected
+
+    _, by_key = diff(capsys, tf2_keras_frozen.prefix, str(graph.path), "--by-key")
+    assert "same" not in statuses(by_key).values()  # raw names alone pair nothing

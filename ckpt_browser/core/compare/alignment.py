@@ -70,6 +70,7 @@ class Alignment:
     prefix_b: PrefixRule | None = None
     readable_names: bool = True  # match TF2 object paths; False: match the raw checkpoint keys
     params_only: bool = False  # leave out optimizer slots, counters and the object graph
+    match_values: bool = False  # pair names left unpaired by equal values (see value_match)
 
     def describe(self) -> str:
         """A short phrase for status lines and reports ("" when nothing is rewritten)."""
@@ -82,6 +83,8 @@ class Alignment:
             parts.append("by checkpoint key")
         if self.params_only:
             parts.append("model variables only")
+        if self.match_values:
+            parts.append("unpaired names matched by value")
         return ", ".join(parts)
 
 

@@ -38,6 +38,7 @@ from ckpt_browser.core.compare.distances import (
     finish,
     kernel_for,
 )
+from ckpt_browser.core.compare.value_match import pair_by_value
 from ckpt_browser.core.tensor import chunks as tensor_chunks
 from ckpt_browser.core.tensor.chunked import WORKERS, Cancel, Cancelled, Progress
 from ckpt_browser.core.tensor.chunks import ChunkedTensor, PageReleaser, map_pair_chunks
@@ -214,6 +215,8 @@ def iter_compare(
     """
     options = options or CompareOptions()
     pairs = align(a, b, options.alignment)
+    if options.alignment.match_values:
+        pairs = pair_by_value(a, b, pairs, lambda: _check(cancel))
     weights = [_weight(pair) for pair in pairs]
     total = float(sum(weights)) or 1.0
     done = 0.0

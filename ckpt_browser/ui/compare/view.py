@@ -103,6 +103,11 @@ class CompareView(QWidget):
             "Leave out optimizer slots, counters, the object graph and a frozen graph's shape "
             "and axis constants"
         )
+        self.values_check = QCheckBox("Match by value")
+        self.values_check.setToolTip(
+            "Pair a name only one side has with the one tensor of the other side that has the "
+            "same dtype, shape and values (which Const of a frozen graph is which variable)"
+        )
         self.prefix_edits = {}
         for key, tip in (
             ("a_old", "Prefix of A's names to replace (e.g. module/)"),
@@ -117,7 +122,7 @@ class CompareView(QWidget):
             edit.editingFinished.connect(self._options_edited)
             self.prefix_edits[key] = edit
         self.rtol_edit, self.atol_edit = _tolerance_edit("rtol"), _tolerance_edit("atol")
-        for control in (self.readable_check, self.params_check):
+        for control in (self.readable_check, self.params_check, self.values_check):
             control.toggled.connect(self._options_edited)
         for edit in (self.rtol_edit, self.atol_edit):
             edit.editingFinished.connect(self._options_edited)
@@ -170,6 +175,7 @@ class CompareView(QWidget):
         options = QHBoxLayout()
         options.addWidget(self.readable_check)
         options.addWidget(self.params_check)
+        options.addWidget(self.values_check)
         for side in ("a", "b"):
             options.addSpacing(10)
             options.addWidget(QLabel(f"{side.upper()}: replace"))
@@ -241,6 +247,7 @@ class CompareView(QWidget):
             prefix_b=rules["b"],
             readable_names=self.readable_check.isChecked(),
             params_only=self.params_check.isChecked(),
+            match_values=self.values_check.isChecked(),
         )
         return CompareOptions(_tolerance(self.rtol_edit), _tolerance(self.atol_edit), alignment)
 
@@ -261,9 +268,11 @@ class CompareView(QWidget):
         self._wanted_name = select
         if "graph" in (a.format_name, b.format_name):
             # A frozen graph holds the model alone: its counterpart's optimizer slots and
-            # counters, and its own shape constants, would only hide the answer.
-            with QSignalBlocker(self.params_check):
-                self.params_check.setChecked(True)
+            # counters, and its own shape constants, would only hide the answer; and TF2 names
+            # its constants after ops, so only values say which variable each one is.
+            for check in (self.params_check, self.values_check):
+                with QSignalBlocker(check):
+                    check.setChecked(True)
         self.checkpoints_changed.emit()
         self.start()
 
