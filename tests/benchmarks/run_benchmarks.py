@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from frozen_benchmarks import bench_frozen
 from v1_benchmarks import bench_v1
 from window_benchmarks import bench_window
 
@@ -555,6 +556,7 @@ BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
     "graph": bench_graph,
     "window": bench_window,
     "v1": bench_v1,
+    "frozen": bench_frozen,
 }
 
 
@@ -574,7 +576,7 @@ def main() -> int:
     rows: list[Row] = []
     for name in args.only or BENCHMARKS:
         bench = BENCHMARKS[name]
-        rows += bench(paths, workdir) if name in ("write", "v1") else bench(paths)
+        rows += bench(paths, workdir) if name in ("write", "v1", "frozen") else bench(paths)
     print(
         f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, numpy {np.__version__}"
     )
