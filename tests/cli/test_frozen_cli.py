@@ -197,3 +197,19 @@ def test_tf2_consts_named_after_ops_are_paired_with_their_variables_by_value(
 
     _, by_key = diff(capsys, tf2_keras_frozen.prefix, str(graph.path), "--by-key")
     assert "same" not in statuses(by_key).values()  # raw names alone pair nothing
+
+
+@pytest.mark.parametrize("variant", ["plain", "folded_imported"])
+def test_a_frozen_graph_unfreezes_into_a_checkpoint_tensorflow_restores(
+    capsys, tf1_frozen, tmp_path, variant
+):
+    """`remap frozen.pb out/model` writes the weights under their variable names (no `import/`,
+    no `/read`) and leaves out the graph's shape constants; TensorFlow reads it back."""
+    graph = getattr(tf1_frozen, variant)
+    out = str(tmp_path / "unfrozen" / "model")
+    code, _, err = run(capsys, "remap", str(graph.path), out)
+    assert code == 0, err
+    reader = import_tensorflow().train.load_checkpoint(out)
+    assert set(reader.get_variable_to_shape_map()) == set(tf1_frozen.variables)
+    for name, value in tf1_frozen.variables.items():
+        assert_same_bits(reader.get_tensor(name), value)

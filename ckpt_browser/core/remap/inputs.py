@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, NamedTuple
 from ckpt_browser.core.remap.rules import SourceTensor
 from ckpt_browser.core.remap.target import Target, load_target
 from ckpt_browser.format import Checkpoint, CheckpointError, TensorInfo, open_checkpoint
-from ckpt_browser.format.kinds import OBJECT_GRAPH_KEY
+from ckpt_browser.format.kinds import OBJECT_GRAPH_KEY, TensorKind
 
 if TYPE_CHECKING:
     from ckpt_browser.core.remap.spec import RemapSpec
@@ -37,10 +37,14 @@ class RemapInputs:
         self.infos: list[TensorInfo] = []
         for number, checkpoint in enumerate(self.sources):
             for key, info in checkpoint.items():
-                if key == OBJECT_GRAPH_KEY:
+                # A frozen graph's shape and axis constants were never variables: writing a
+                # checkpoint from a graph ("unfreezing") takes its weights.
+                if key == OBJECT_GRAPH_KEY or info.kind is TensorKind.CONSTANT:
                     continue
                 path = info.object_path or info.readable_name
-                self.tensors.append(SourceTensor(number, key, info.kind, path))
+                # A frozen graph's constant starts as the variable it was frozen from.
+                start = info.readable_name if checkpoint.format_name == "graph" else ""
+                self.tensors.append(SourceTensor(number, key, info.kind, path, start))
                 self.infos.append(info)
         self.refs = [SourceRef(t.source, t.key) for t in self.tensors]
         self.position = {ref: i for i, ref in enumerate(self.refs)}

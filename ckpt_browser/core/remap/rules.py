@@ -156,6 +156,7 @@ class SourceTensor:
     key: str
     kind: TensorKind
     object_path: str  # the readable object path for a TF2 key; the key itself otherwise
+    start: str = ""  # the name rules start from, when not the key (a frozen graph's variable)
 
 
 @dataclass
@@ -178,7 +179,7 @@ class RulesOutcome:
 
 def apply_rules(rules: Sequence[Rule], tensors: Sequence[SourceTensor]) -> RulesOutcome:
     """Run `rules` in order over `tensors`; a rule that does not validate raises ValueError."""
-    names: list[str | None] = [t.key for t in tensors]
+    names: list[str | None] = [t.start or t.key for t in tensors]
     dropped_by: list[int | None] = [None] * len(tensors)
     effects = []
     for index, rule in enumerate(rules):
