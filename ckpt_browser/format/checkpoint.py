@@ -155,6 +155,27 @@ class Checkpoint(Mapping[str, TensorInfo]):
         raise NotImplementedError
 
 
+def problems_of_each_tensor(
+    checkpoint: Checkpoint,
+    progress: Callable[[int, int], None] | None = None,
+    after_each: Callable[[], None] = lambda: None,
+) -> list[ChecksumProblem]:
+    """`checksum_problem` of every tensor, with progress in bytes: `verify` for the formats
+    whose tensors are checked by reading them (V1 files, a graph's constants)."""
+    problems: list[ChecksumProblem] = []
+    total = sum(info.nbytes for info in checkpoint.values())
+    done = 0
+    for name, info in checkpoint.items():
+        problem = checkpoint.checksum_problem(name)
+        if problem is not None:
+            problems.append(ChecksumProblem(name, problem))
+        after_each()
+        done += info.nbytes
+        if progress is not None:
+            progress(done, total)
+    return problems
+
+
 def tf1_info(name: str, names: Mapping[str, object], **facts: object) -> TensorInfo:
     """The TensorInfo of a key of a checkpoint without an object graph: its kind and, for an
     optimizer slot, its variable, from the naming conventions of TF1 (see `kinds`)."""

@@ -70,11 +70,7 @@ def read_capped(path: str, what: str, limit: int, why: str) -> bytes:
     `why` ends the refusal: "a graph is a protobuf message, which cannot exceed 2 GiB".
     """
     with open_regular(path, what) as file:
-        size = os.fstat(file.fileno()).st_size
-        if size > limit:
-            raise CheckpointError(
-                f"{what} is {size:,} bytes, more than the {limit:,} allowed: {why}", path
-            )
+        size = _size_within(file, path, what, limit, why)
         try:
             # read(n) sets aside n bytes first, so n is what the file holds (one more shows a
             # file still growing), never the limit.
@@ -97,12 +93,18 @@ def map_capped(path: str, what: str, limit: int, why: str) -> mmap.mmap | bytes:
     """A read-only memory map of a regular file of at most `limit` bytes (b"" when empty); larger
     ones are refused by their size, as in `read_capped`."""
     with open_regular(path, what) as file:
-        size = os.fstat(file.fileno()).st_size
-        if size > limit:
-            raise CheckpointError(
-                f"{what} is {size:,} bytes, more than the {limit:,} allowed: {why}", path
-            )
+        size = _size_within(file, path, what, limit, why)
         try:
             return mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
         except (OSError, ValueError) as exc:
             raise CheckpointError(f"cannot map the {what} ({exc})", path) from None
+
+
+def _size_within(file: BinaryIO, path: str, what: str, limit: int, why: str) -> int:
+    """The size of an open file, refused beyond `limit` (`why` ends the sentence)."""
+    size = os.fstat(file.fileno()).st_size
+    if size > limit:
+        raise CheckpointError(
+            f"{what} is {size:,} bytes, more than the {limit:,} allowed: {why}", path
+        )
+    return size

@@ -22,7 +22,14 @@ import numpy as np
 from google.protobuf.message import DecodeError as ProtobufDecodeError
 
 from ckpt_browser.format import dtypes, protos
-from ckpt_browser.format.checkpoint import Checkpoint, ChecksumProblem, Index, TensorInfo, as_index
+from ckpt_browser.format.checkpoint import (
+    Checkpoint,
+    ChecksumProblem,
+    Index,
+    TensorInfo,
+    as_index,
+    problems_of_each_tensor,
+)
 from ckpt_browser.format.errors import CheckpointError
 from ckpt_browser.format.files import PROTOBUF_MAX_BYTES, map_capped
 from ckpt_browser.format.graph import tensor_proto
@@ -345,16 +352,7 @@ class GraphConstants(Checkpoint):
 
     def verify(self, progress: Callable[[int, int], None] | None = None) -> list[ChecksumProblem]:
         """Decode every constant (a graph has no checksums to check)."""
-        problems = []
-        total = sum(info.nbytes for info in self._infos.values())
-        done = 0
-        for name, info in self._infos.items():
-            problem = self.checksum_problem(name)
-            if problem is not None:
-                problems.append(ChecksumProblem(name, problem))
-            done += info.nbytes
-            if progress is not None:
-                progress(done, total)
+        problems = problems_of_each_tensor(self, progress)
         for name, why in sorted(self._unreadable.items()):
             problems.append(ChecksumProblem(name, f"no array holds its {why}"))
         return problems

@@ -26,6 +26,7 @@ from ckpt_browser.format.checkpoint import (
     Index,
     TensorInfo,
     as_index,
+    problems_of_each_tensor,
     tf1_info,
 )
 from ckpt_browser.format.errors import CheckpointError
@@ -267,18 +268,7 @@ class SliceCheckpoint(Checkpoint):
     def verify(self, progress: Callable[[int, int], None] | None = None) -> list[ChecksumProblem]:
         """Decode every tensor (checking the CRC of each block it lies in) and check the CRC of
         every other block of every file."""
-        problems: list[ChecksumProblem] = []
-        total = sum(info.nbytes for info in self._infos.values())
-        done = 0
-        for name, info in self._infos.items():
-            problem = self.checksum_problem(name)
-            if problem is not None:
-                problems.append(ChecksumProblem(name, problem))
-            for table in self._files:
-                table.release_pages()
-            done += info.nbytes
-            if progress is not None:
-                progress(done, total)
+        problems = problems_of_each_tensor(self, progress, self._release_pages)
         for table in self._files:
             for handle in table.block_handles:
                 try:
@@ -290,6 +280,10 @@ class SliceCheckpoint(Checkpoint):
         return problems
 
     # -- internals --------------------------------------------------------------------------------
+
+    def _release_pages(self) -> None:
+        for table in self._files:
+            table.release_pages()
 
     def _meta(self, name: str) -> TensorMeta:
         self.info(name)
