@@ -18,3 +18,11 @@ class CheckpointError(Exception):
 
 class ChecksumError(CheckpointError):
     """Stored bytes do not match their CRC32C: the file was damaged after it was written."""
+
+
+class Cancelled(Exception):
+    """The user cancelled the work (a read waiting on a network, or a pass between chunks).
+
+    Defined here, below every layer that raises it: a remote read in the format layer and the
+    chunk runner in `core` raise the same exception, which the window and the CLI catch once.
+    """

@@ -23,6 +23,8 @@ from typing import TypeVar
 
 import numpy as np
 
+from ckpt_browser.format.errors import Cancelled
+
 CHUNK_ELEMENTS = 1 << 20  # the unit of work between progress reports and cancel checks
 # What one numpy call sees: 256 K values (1 MB of float32) stay in the cache, and each of the
 # dozen numpy calls per block costs ~1.5 us of Python: statistics + histogram of 67M floats take
@@ -33,10 +35,6 @@ WORKERS = max(1, min(4, os.cpu_count() or 1))
 T = TypeVar("T")
 Progress = Callable[[float], None] | None
 Cancel = Callable[[], bool] | None
-
-
-class Cancelled(Exception):
-    """Raised when the caller's `cancel()` returned True."""
 
 
 @dataclass(frozen=True)
