@@ -13,6 +13,9 @@ raise `Cancelled`, so Cancel stops a transfer in flight, not only between reads.
 from __future__ import annotations
 
 import io
+import mmap
+import os
+import tempfile
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
@@ -20,7 +23,13 @@ from contextlib import contextmanager
 
 from ckpt_browser.format.errors import Cancelled, CheckpointError
 
-Buffer = bytes | bytearray | memoryview  # anything numpy.frombuffer and memoryview accept
+Buffer = bytes | bytearray | memoryview | mmap.mmap  # what numpy.frombuffer and memoryview take
+
+# Beyond this, a remote range read whole (a tensor, a V1 file) is spooled to a temporary file and
+# memory-mapped instead of held in memory: a 256 MB tensor then costs pages the passes over it
+# hand back (see `pages`), not 256 MB of resident memory for as long as it is looked at.
+SPOOL_BYTES = 32 << 20
+SPOOL_PIECE = 8 << 20  # what each read of a spool asks for: progress and cancel come between them
 
 
 class ByteSource(ABC):
@@ -48,7 +57,32 @@ class ByteSource(ABC):
 
     def whole(self) -> Buffer:
         """The whole file (an index, a graph, a V1 table read at random)."""
-        return self.read(0, self.size)
+        return self.read_large(0, self.size)
+
+    def read_large(self, offset: int, length: int) -> Buffer:
+        """Like `read`, for a range that may be large: sources that copy what they read spool
+        more than SPOOL_BYTES to a temporary file and give a view of its memory map."""
+        if self.mapped or length <= SPOOL_BYTES:
+            return self.read(offset, length)
+        return self.spool(offset, length)
+
+    def spool(self, offset: int, length: int) -> memoryview:
+        """The range copied into an unnamed temporary file, memory-mapped: read piece by piece in
+        order (remote sources fetch ahead of such reads), with progress and cancel between."""
+        self.check_range(offset, length)
+        with tempfile.TemporaryFile(prefix="ckpt-browser-spool-", dir=spool_directory()) as file:
+            file.truncate(length)
+            fd = file.fileno()
+            for start in range(0, length, SPOOL_PIECE):
+                raise_if_cancelled()
+                piece = self.read(offset + start, min(SPOOL_PIECE, length - start))
+                written = 0
+                while written < len(piece):
+                    written += os.pwrite(fd, memoryview(piece)[written:], start + written)
+                report_transfer(start + len(piece), length)
+            mapping = mmap.mmap(fd, length, access=mmap.ACCESS_READ)
+        # The file has no name and the map holds it open: it goes when the last view does.
+        return memoryview(mapping)
 
     def release(self, offset: int, length: int) -> None:
         """Hand back the memory of a range already used (mapped pages; see `pages`)."""
@@ -132,7 +166,20 @@ class SourceFile(io.RawIOBase):
         return length
 
 
-# -- cancelling reads that wait --------------------------------------------------------------------
+def spool_directory() -> str | None:
+    """Where spooled ranges go: the user cache directory's `spool/` (never a checkpoint's
+    directory), or the system's temporary directory when that cannot be made."""
+    from ckpt_browser.format.sources.cache_dir import cache_directory
+
+    try:
+        folder = os.path.join(cache_directory(), "spool")
+        os.makedirs(folder, exist_ok=True)
+        return folder
+    except OSError:
+        return None
+
+
+# -- cancelling reads that wait, and their progress --------------------------------------------
 
 _cancel = threading.local()
 
@@ -152,6 +199,23 @@ def cancellable(check: Callable[[], bool] | None) -> Iterator[None]:
 def current_cancel_check() -> Callable[[], bool] | None:
     """The check this thread's reads ask, for handing on to the threads it starts."""
     return getattr(_cancel, "check", None)
+
+
+@contextmanager
+def reporting_transfers(report: Callable[[int, int], None] | None) -> Iterator[None]:
+    """Long reads in this thread (a spool) call `report(done_bytes, total_bytes)` as they go."""
+    previous = getattr(_cancel, "report", None)
+    _cancel.report = report
+    try:
+        yield
+    finally:
+        _cancel.report = previous
+
+
+def report_transfer(done: int, total: int) -> None:
+    report = getattr(_cancel, "report", None)
+    if report is not None:
+        report(done, total)
 
 
 def cancel_requested() -> bool:

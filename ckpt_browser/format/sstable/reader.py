@@ -12,7 +12,6 @@ inside the file.
 from __future__ import annotations
 
 import mmap
-import os
 import struct
 from collections.abc import Iterator
 
@@ -20,7 +19,6 @@ import cramjam
 
 from ckpt_browser.format.crc import crc32c, unmask
 from ckpt_browser.format.errors import CheckpointError
-from ckpt_browser.format.files import open_regular
 from ckpt_browser.format.varint import VarintError, read_varint
 
 FOOTER_SIZE = 48
@@ -60,14 +58,12 @@ class Table:
 
     @classmethod
     def open(cls, path: str) -> Table:
-        with open_regular(path, cls.FILE_KIND) as file:
-            size = os.fstat(file.fileno()).st_size
-            try:
-                data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-            except (OSError, ValueError) as exc:
-                raise CheckpointError(f"cannot map the {cls.FILE_KIND} ({exc})", path) from None
-        # The map is closed when the table is dropped; blocks are copied out of it.
-        return cls(data, path)
+        """The table at a location: a local file is memory-mapped, a remote one fetched whole in
+        one request (an index is small; a V1 file is read at random by its blocks)."""
+        from ckpt_browser.format.sources.locations import open_source
+
+        # The map (or the fetched bytes) goes when the table is dropped; blocks are copied out.
+        return cls(open_source(path, cls.FILE_KIND).whole(), path)
 
     def _error(self, message: str) -> CheckpointError:
         return CheckpointError(message, self.path)
