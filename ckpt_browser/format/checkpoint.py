@@ -194,10 +194,13 @@ def as_index(index: object) -> tuple:
 def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Open the checkpoint a path means: a directory, prefix, .index, .data-*, .meta, SavedModel,
     or a V1 checkpoint file or glob (TensorFlow's rule decides the format: an `.index` beside the
-    prefix means V2); or the constants of a frozen graph, given its `.pb` file."""
+    prefix means V2); or the constants of a frozen graph, given its `.pb` file. Any of these may
+    be a URL (`s3://`, `gs://`, `https://`, ...) or lie inside a `.zip` (see `sources.locations`)."""
     from ckpt_browser.format.graph.constants import GraphConstants, is_graph_file
 
-    path = os.path.expanduser(os.fspath(path))
+    from ckpt_browser.format.sources.locations import normalize
+
+    path = normalize(path)
     if is_graph_file(path):
         return GraphConstants(path)
     prefix = paths.resolve_prefix(path)

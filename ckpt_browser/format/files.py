@@ -83,8 +83,11 @@ def read_capped(path: str, what: str, limit: int, why: str) -> bytes:
 
 
 def read_graph_bytes(path: str) -> bytes:
-    """A graph file (GraphDef, MetaGraphDef, SavedModel), refused unread beyond 2 GiB."""
-    return read_capped(
+    """A graph file (GraphDef, MetaGraphDef, SavedModel) wherever it lies, refused unread beyond
+    2 GiB."""
+    from ckpt_browser.format.sources.locations import read_capped as read_anywhere
+
+    return read_anywhere(
         path, "graph file", PROTOBUF_MAX_BYTES, "a protobuf message is limited to 2 GiB"
     )
 

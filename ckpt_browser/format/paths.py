@@ -22,7 +22,7 @@ from google.protobuf import text_format
 
 from ckpt_browser.format import protos
 from ckpt_browser.format.errors import CheckpointError
-from ckpt_browser.format.files import read_capped
+from ckpt_browser.format.sources import locations as where
 
 STATE_FILE = "checkpoint"
 # A `checkpoint` state file is short text: ~140 bytes per checkpoint it lists (a path and a
@@ -76,9 +76,9 @@ def read_state(directory: str) -> protos.CheckpointState | None:
     file raises CheckpointError.
     """
     path = os.path.join(directory, STATE_FILE)
-    if not os.path.exists(path):
+    if not where.exists(path):
         return None
-    data = read_capped(
+    data = where.read_capped(
         path,
         "the 'checkpoint' state file",
         STATE_FILE_MAX_BYTES,
@@ -93,27 +93,27 @@ def read_state(directory: str) -> protos.CheckpointState | None:
 def is_v2_prefix(prefix: str) -> bool:
     """TensorFlow's rule: a prefix with an `.index` beside it is V2 (even if a V1 file of the
     same name exists), any other is a V1 file or glob."""
-    return os.path.exists(prefix + ".index")
+    return where.exists(prefix + ".index")
 
 
 def v1_files(prefix: str) -> list[str]:
     """The files a V1 prefix means: itself, or what it matches as a glob, sorted."""
     if glob.has_magic(prefix):
-        return sorted(path for path in glob.glob(prefix) if os.path.isfile(path))
-    return [prefix] if os.path.exists(prefix) else []
+        return sorted(path for path in where.glob(prefix) if where.isfile(path))
+    return [prefix] if where.exists(prefix) else []
 
 
 def looks_like_v1_file(path: str) -> bool:
     """A regular file that ends like a LevelDB table and is not a V2 index: a V1 checkpoint."""
-    if _NOT_V1.search(os.path.basename(path)) or not os.path.isfile(path):
+    if _NOT_V1.search(os.path.basename(path)) or not where.isfile(path):
         return False
     try:
-        with open(path, "rb") as file:
-            if file.seek(0, os.SEEK_END) < 48:
-                return False
-            file.seek(-8, os.SEEK_END)
-            return file.read(8) == _TABLE_MAGIC
-    except OSError:
+        source = where.open_source(path, "file")
+        try:
+            return source.size >= 48 and bytes(source.read(source.size - 8, 8)) == _TABLE_MAGIC
+        finally:
+            source.close()
+    except CheckpointError:
         return False
 
 
@@ -134,15 +134,15 @@ def _v1_prefix(path: str) -> str | None:
     """The V1 checkpoint a path means, if it means one: a V1 file (by its content, or by a name a
     Saver gives them), a glob matching files, or the un-suffixed prefix of a sharded set
     (`model.ckpt-3` for `model.ckpt-3-0000N-of-0000M`)."""
-    if os.path.isfile(path):
+    if where.isfile(path):
         named = bool(_V1_NAME.search(os.path.basename(path)))
         return v1_prefix_of_file(path) if named or looks_like_v1_file(path) else None
     if glob.has_magic(path):
         return path if v1_files(path) else None
     shards = [
         name
-        for name in glob.glob(glob.escape(path) + "-?????-of-?????")
-        if _V1_SHARD_SUFFIX.search(name) and os.path.isfile(name)
+        for name in where.glob(glob.escape(path) + "-?????-of-?????")
+        if _V1_SHARD_SUFFIX.search(name) and where.isfile(name)
     ]
     return v1_prefix_of_file(sorted(shards)[0]) if shards else None
 
@@ -177,18 +177,15 @@ def _locate(directory: str, recorded: str) -> str:
     directory was copied from; the copy's own file of the same name is what the user means.
     """
     beside = os.path.join(directory, os.path.basename(recorded))
-    if os.path.isabs(recorded) and _exists(beside):
-        return os.path.abspath(beside)
-    path = recorded if os.path.isabs(recorded) else os.path.join(directory, recorded)
-    return os.path.abspath(path)
+    if where.isabs(recorded) and _exists(beside):
+        return where.abspath(beside)
+    path = recorded if where.isabs(recorded) else os.path.join(directory, recorded)
+    return where.abspath(path)
 
 
 def _prefixes_on_disk(directory: str) -> list[str]:
     """Every checkpoint prefix in a directory: one per `.index`, per V1 file and per V1 set."""
-    try:
-        names = os.listdir(directory)
-    except OSError:
-        return []
+    names = where.listdir(directory)
     prefixes = {os.path.join(directory, n[: -len(".index")]) for n in names if n.endswith(".index")}
     for name in names:
         path = os.path.join(directory, name)
@@ -205,7 +202,7 @@ def history(directory: str) -> list[CheckpointRecord]:
     A `checkpoint` file that cannot be read (a FIFO, an absurd size) lists nothing: the history
     is what the directory holds, and opening a checkpoint of it by its prefix still works.
     """
-    directory = os.path.abspath(directory)
+    directory = where.abspath(directory)
     records: dict[str, CheckpointRecord] = {}
     try:
         state = read_state(directory)
@@ -219,7 +216,7 @@ def history(directory: str) -> list[CheckpointRecord]:
             if _exists(prefix):
                 stamp = timestamps[i] if i < len(timestamps) else _mtime(prefix)
                 records[prefix] = CheckpointRecord(prefix, step_of(prefix), stamp, True)
-    for prefix in map(os.path.abspath, _prefixes_on_disk(directory)):
+    for prefix in map(where.abspath, _prefixes_on_disk(directory)):
         if prefix not in records:
             records[prefix] = CheckpointRecord(prefix, step_of(prefix), _mtime(prefix), False)
 
@@ -231,18 +228,16 @@ def history(directory: str) -> list[CheckpointRecord]:
 
 def _mtime(prefix: str) -> float | None:
     files = [prefix + ".index"] if is_v2_prefix(prefix) else v1_files(prefix)
-    try:
-        return max(os.path.getmtime(path) for path in files) if files else None
-    except OSError:
-        return None
+    times = [where.mtime(path) for path in files]
+    return max(times) if times and None not in times else None
 
 
 def resolve_prefix(path: str) -> str:
     """The absolute checkpoint prefix a user's path means; CheckpointError if there is none."""
-    path = os.path.expanduser(os.fspath(path))
-    if os.path.isdir(path):
+    path = where.normalize(path)
+    if where.isdir(path):
         return _prefix_of_directory(path)
-    if os.path.basename(path) == STATE_FILE and os.path.exists(path):
+    if os.path.basename(path) == STATE_FILE and where.exists(path):
         return _prefix_of_directory(os.path.dirname(path) or ".")
     candidates = [path]
     if path.endswith(".index"):
@@ -253,8 +248,8 @@ def resolve_prefix(path: str) -> str:
         prefix = path[: -len(".meta")]
         v1 = None if is_v2_prefix(prefix) else _v1_prefix(prefix)
         if v1 is not None:
-            return os.path.abspath(v1)
-        if not os.path.exists(prefix + ".index"):
+            return where.abspath(v1)
+        if not where.exists(prefix + ".index"):
             raise CheckpointError(
                 f"this is a graph (.meta); its checkpoint {os.path.basename(prefix) + '.index'!r} "
                 "is not beside it",
@@ -264,12 +259,12 @@ def resolve_prefix(path: str) -> str:
     # `exists`, not `isfile`: an index that is a FIFO or a device is the user's checkpoint, and
     # reading it says what is wrong with it rather than "no such file".
     for prefix in candidates:
-        if os.path.exists(prefix + ".index"):
-            return os.path.abspath(prefix)
+        if where.exists(prefix + ".index"):
+            return where.abspath(prefix)
     v1 = _v1_prefix(path)
     if v1 is not None:
-        return os.path.abspath(v1)
-    if os.path.isfile(path):
+        return where.abspath(v1)
+    if where.isfile(path):
         raise CheckpointError(
             "not a checkpoint (expected a checkpoint directory, a prefix, its .index, .data-* "
             "or .meta file, or a V1 checkpoint file)",
@@ -280,10 +275,12 @@ def resolve_prefix(path: str) -> str:
     raise CheckpointError("no such file, directory or checkpoint prefix", path)
 
 
-def _prefix_of_directory(directory: str) -> str:
+def _prefix_of_directory(directory: str, nested: bool = True) -> str:
+    """The checkpoint a directory means. One with none of its own but a single folder inside
+    means that folder (an archive such as Google's BERT zip holds `uncased_L-12_H-768_A-12/`)."""
     saved_model_variables = os.path.join(directory, "variables", "variables")
-    if os.path.exists(saved_model_variables + ".index"):
-        return os.path.abspath(saved_model_variables)
+    if where.exists(saved_model_variables + ".index"):
+        return where.abspath(saved_model_variables)
     state = read_state(directory)
     if state is not None and state.model_checkpoint_path:
         prefix = _locate(directory, state.model_checkpoint_path)
@@ -297,7 +294,10 @@ def _prefix_of_directory(directory: str) -> str:
         )
     on_disk = _prefixes_on_disk(directory)
     if not on_disk:
-        if os.path.isfile(os.path.join(directory, "saved_model.pb")):
+        inner = _only_folder(directory) if nested else None
+        if inner is not None:
+            return _prefix_of_directory(inner, nested=False)
+        if where.isfile(os.path.join(directory, "saved_model.pb")):
             raise CheckpointError(
                 "SavedModel without variables (variables/variables.index)", directory
             )
@@ -306,12 +306,21 @@ def _prefix_of_directory(directory: str) -> str:
             directory,
         )
     newest = max(on_disk, key=lambda p: (_mtime(p) or 0.0, step_of(p) or 0))
-    return os.path.abspath(newest)
+    return where.abspath(newest)
+
+
+def _only_folder(directory: str) -> str | None:
+    """The one folder in a directory that holds nothing else but hidden files, if so."""
+    names = [name for name in where.listdir(directory) if not name.startswith((".", "__MACOSX"))]
+    if len(names) != 1:
+        return None
+    inner = os.path.join(directory, names[0])
+    return inner if where.isdir(inner) else None
 
 
 def existing_data_files(prefix: str) -> list[str]:
     """The `.data-NNNNN-of-NNNNN` files of `prefix` there are, whatever their shard count."""
-    candidates = glob.glob(glob.escape(prefix) + ".data-*-of-*")
+    candidates = where.glob(glob.escape(prefix) + ".data-*-of-*")
     return sorted(path for path in candidates if _DATA_SUFFIX.fullmatch(path[len(prefix) :]))
 
 

@@ -31,11 +31,12 @@ from ckpt_browser.format.checkpoint import (
     problems_of_each_tensor,
 )
 from ckpt_browser.format.errors import CheckpointError
-from ckpt_browser.format.files import PROTOBUF_MAX_BYTES, map_capped
+from ckpt_browser.format.files import PROTOBUF_MAX_BYTES
 from ckpt_browser.format.graph import tensor_proto
 from ckpt_browser.format.graph.meta_graphs import SAVED_MODEL_FILE
 from ckpt_browser.format.kinds import TensorKind
 from ckpt_browser.format.names import name_of_key
+from ckpt_browser.format.sources import locations as where
 from ckpt_browser.format.v2.shard_check import ShardCheck
 from ckpt_browser.format.varint import read_varint
 from ckpt_browser.format.wire import LENGTH_DELIMITED, VARINT, DecodeError, field_spans
@@ -83,7 +84,7 @@ def is_graph_file(path: str) -> bool:
     """A file the program opens as a frozen graph's constants (not a `.meta`: a `.meta` stands for
     the checkpoint saved beside it)."""
     name = os.path.basename(path)
-    return os.path.isfile(path) and (name.endswith(GRAPH_SUFFIXES) or name == SAVED_MODEL_FILE)
+    return where.isfile(path) and (name.endswith(GRAPH_SUFFIXES) or name == SAVED_MODEL_FILE)
 
 
 def is_weight(dtype: dtypes.DType, shape: tuple[int, ...]) -> bool:
@@ -101,8 +102,8 @@ class GraphConstants(Checkpoint):
     format_name = "graph"
 
     def __init__(self, path: str) -> None:
-        super().__init__(os.path.abspath(path))
-        self._data = map_capped(
+        super().__init__(where.abspath(where.normalize(path)))
+        self._data = where.map_capped(
             self.prefix, "graph file", PROTOBUF_MAX_BYTES, "a protobuf message is limited to 2 GiB"
         )
         self._view = memoryview(self._data)

@@ -19,6 +19,7 @@ from google.protobuf.message import DecodeError
 from ckpt_browser.format import protos
 from ckpt_browser.format.errors import CheckpointError
 from ckpt_browser.format.files import read_graph_bytes
+from ckpt_browser.format.sources import locations as where
 
 TagSet = tuple[str, ...]
 
@@ -43,8 +44,8 @@ def list_meta_graphs(path: str) -> list[TagSet]:
     are skipped), so this is cheap enough to call before choosing which graph to load. A `.meta`
     file has one MetaGraph (often untagged: `[()]`), a frozen GraphDef none of its own (`[()]`).
     """
-    path = os.path.abspath(os.fspath(path))
-    if os.path.isdir(path):
+    path = where.abspath(where.normalize(path))
+    if where.isdir(path):
         path = os.path.join(path, SAVED_MODEL_FILE)
     if os.path.basename(path) == SAVED_MODEL_FILE:
         try:

@@ -51,6 +51,7 @@ from ckpt_browser.format.graph.variables import (
     variable_def,
 )
 from ckpt_browser.format.paths import meta_file_of, resolve_prefix
+from ckpt_browser.format.sources import locations as where
 
 __all__ = [
     "GraphFile",
@@ -345,9 +346,9 @@ def load_graph(path: str, tags: Iterable[str] | None = None) -> GraphFile:
     None picks the serving one. `GraphFile.meta_graphs` lists the tag sets there are, and
     `list_meta_graphs(path)` lists them without loading a graph.
     """
-    path = os.path.abspath(os.fspath(path))
-    if os.path.isdir(path):
-        if not os.path.exists(os.path.join(path, SAVED_MODEL_FILE)):
+    path = where.abspath(where.normalize(path))
+    if where.isdir(path):
+        if not where.exists(os.path.join(path, SAVED_MODEL_FILE)):
             raise CheckpointError(f"directory has no {SAVED_MODEL_FILE}, so no graph", path)
         path = os.path.join(path, SAVED_MODEL_FILE)
     data = read_graph_bytes(path)
@@ -396,19 +397,19 @@ def find_graph(path: str) -> str | None:
     A SavedModel directory (or its `variables/variables` prefix) has `saved_model.pb`; a TF1
     checkpoint may have `<prefix>.meta` beside it. `path` is anything `open_checkpoint` accepts.
     """
-    path = os.path.abspath(os.fspath(path))
+    path = where.abspath(where.normalize(path))
     if is_graph_file(path):  # a frozen graph opened for its constants is its own graph
         return path
-    if os.path.isfile(os.path.join(path, SAVED_MODEL_FILE)):
+    if where.isfile(os.path.join(path, SAVED_MODEL_FILE)):
         return os.path.join(path, SAVED_MODEL_FILE)
     prefix = resolve_prefix(path)
     meta = meta_file_of(prefix)
-    if os.path.isfile(meta):
+    if where.isfile(meta):
         return meta
     variables_dir = os.path.dirname(prefix)
     if os.path.basename(prefix) == "variables" and os.path.basename(variables_dir) == "variables":
         saved_model = os.path.join(os.path.dirname(variables_dir), SAVED_MODEL_FILE)
-        if os.path.isfile(saved_model):
+        if where.isfile(saved_model):
             return saved_model
     return None
 

@@ -41,6 +41,7 @@ class ByteSource(ABC):
     """
 
     mapped = False
+    merge_gap = 0  # ranges closer than this many bytes are best fetched as one (remote sources)
 
     def __init__(self, name: str, size: int) -> None:
         self.name = name

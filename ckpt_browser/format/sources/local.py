@@ -5,9 +5,10 @@ from __future__ import annotations
 import contextlib
 import mmap
 import os
+import stat
 
 from ckpt_browser.format.errors import CheckpointError
-from ckpt_browser.format.files import open_regular
+from ckpt_browser.format.files import kind_of, open_regular
 from ckpt_browser.format.pages import drop_pages
 from ckpt_browser.format.sources.base import Buffer, ByteSource
 
@@ -49,3 +50,14 @@ class MappedFile(ByteSource):
             # Arrays that still view the map keep it open; it closes when they are gone.
             with contextlib.suppress(BufferError):
                 self._map.close()
+
+
+def local_file_size(path: str) -> int | str:
+    """The size of a local file, or why it cannot be read ("is missing"), from one `stat`."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return "is missing"
+    if not stat.S_ISREG(status.st_mode):
+        return f"is {kind_of(status.st_mode)}, not a regular file"
+    return status.st_size

@@ -21,7 +21,7 @@ from abc import ABC, abstractmethod
 
 from ckpt_browser.format.errors import CheckpointError
 from ckpt_browser.format.files import read_capped as read_local_capped
-from ckpt_browser.format.sources.base import ByteSource
+from ckpt_browser.format.sources.base import Buffer, ByteSource
 
 _URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*://")
 # A path component that may be an archive: only such paths ask the archive module anything.
@@ -176,6 +176,18 @@ def isabs(path: str) -> bool:
 
 def archive_member(path: str) -> bool:
     return _archive_tree(path) is not None
+
+
+def map_capped(path: str, what: str, limit: int, why: str) -> Buffer:
+    """A whole file of at most `limit` bytes, wherever it lies, as `ByteSource.whole` gives it (a
+    local file memory-mapped); a larger one is refused by its size before its bytes are read."""
+    source = open_source(path, what)
+    if source.size > limit:
+        source.close()
+        raise CheckpointError(
+            f"{what} is {source.size:,} bytes, more than the {limit:,} allowed: {why}", source.name
+        )
+    return source.whole()
 
 
 def read_capped(path: str, what: str, limit: int, why: str) -> bytes:

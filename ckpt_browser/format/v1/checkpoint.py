@@ -32,6 +32,7 @@ from ckpt_browser.format.checkpoint import (
 from ckpt_browser.format.errors import CheckpointError
 from ckpt_browser.format.gc_pause import gc_paused
 from ckpt_browser.format.names import name_of_key
+from ckpt_browser.format.sources import locations as where
 from ckpt_browser.format.tiling import (
     Bounds,
     Extents,
@@ -87,7 +88,7 @@ class SliceCheckpoint(Checkpoint):
             raise CheckpointError("no V1 checkpoint file matches this name", prefix)
         self._files = [TableFile.open(path) for path in files]
         members = paths.v1_set_members(prefix)
-        self._missing_files = [path for path in members if not os.path.exists(path)]
+        self._missing_files = [path for path in members if not where.exists(path)]
         self._tensors: dict[str, TensorMeta] = {}
         self._checked: dict[str, tuple[CheckedPart, ...]] = {}
         self._decoded: OrderedDict[tuple[str, int], np.ndarray] = OrderedDict()

@@ -7,11 +7,10 @@ names mean; `checkpoint.py` builds the user-facing Mapping on top of it.
 from __future__ import annotations
 
 import bisect
-import contextlib
 import math
-import mmap
-import os
 import re
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
 from typing import NamedTuple
 
@@ -22,10 +21,12 @@ from ckpt_browser.format import dtypes, protos
 from ckpt_browser.format.array_shapes import shape_problem
 from ckpt_browser.format.crc import crc32c, mask
 from ckpt_browser.format.errors import CheckpointError, ChecksumError
-from ckpt_browser.format.files import open_regular
 from ckpt_browser.format.gc_pause import gc_paused
 from ckpt_browser.format.names import name_of_key, names_of_keys
-from ckpt_browser.format.pages import drop_pages
+from ckpt_browser.format.regions import read_region
+from ckpt_browser.format.sources.base import Buffer, ByteSource, raise_if_cancelled
+from ckpt_browser.format.sources.local import local_file_size
+from ckpt_browser.format.sources.locations import archive_member, exists, is_url, open_source
 from ckpt_browser.format.sstable.reader import Table
 from ckpt_browser.format.v2.slice_keys import slice_key
 from ckpt_browser.format.v2.string_tensors import (
@@ -294,57 +295,74 @@ class BundleIndex:
 
 
 class DataFiles:
-    """The `.data-*` shards of a prefix, memory-mapped on first use."""
+    """The `.data-*` shards of a prefix, each opened (a local one memory-mapped) on first use."""
 
     def __init__(self, prefix: str, num_shards: int, big_endian: bool = False) -> None:
         self.prefix = prefix
         self.num_shards = num_shards
         self.big_endian = big_endian
-        self._maps: dict[int, mmap.mmap | bytes] = {}
+        self._sources: dict[int, ByteSource] = {}
 
     def path(self, shard_id: int) -> str:
         return data_file_name(self.prefix, shard_id, self.num_shards)
 
-    def buffer(self, shard_id: int) -> mmap.mmap | bytes:
-        """The whole shard as a read-only buffer (an empty file is legal and gives b'')."""
-        if shard_id in self._maps:
-            return self._maps[shard_id]
+    def source(self, shard_id: int) -> ByteSource:
+        """The shard's bytes (an empty file is legal)."""
+        if shard_id in self._sources:
+            return self._sources[shard_id]
         if not 0 <= shard_id < self.num_shards:
             raise CheckpointError(
                 f"shard {shard_id} is out of range: the header says {self.num_shards} shard(s)",
                 self.prefix + ".index",
             )
-        path = self.path(shard_id)
-        try:
-            with open_regular(path, "data shard") as file:  # a FIFO would block for ever
-                size = os.fstat(file.fileno()).st_size
-                buf = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
-        except OSError as exc:
-            raise CheckpointError(f"cannot read data shard: {exc.strerror}", path) from None
-        self._maps[shard_id] = buf
-        return buf
+        source = self._sources[shard_id] = open_source(self.path(shard_id), "data shard")
+        return source
 
-    def raw(self, entry: BundleEntry, label: str | None = None) -> memoryview:
-        """The stored bytes of an entry, checked to lie inside its shard (`label` names a slice)."""
-        buf = self.buffer(entry.shard_id)
-        if entry.size == 0 and entry.offset >= 0:
+    @property
+    def mapped(self) -> bool:
+        """Whether the shards are local memory maps (reads are free views)."""
+        return not is_url(self.prefix) and not archive_member(self.prefix)
+
+    def shard_sizes(self, shards: Iterable[int]) -> dict[int, int | str]:
+        """Each shard's size, or why it cannot be read ("is missing"): a `stat` per local shard,
+        one metadata request per remote one (made together)."""
+        shards = list(shards)
+        if self.mapped:
+            return {shard: local_file_size(self.path(shard)) for shard in shards}
+
+        def size(shard: int) -> int | str:
+            try:
+                return self.source(shard).size
+            except CheckpointError as exc:
+                return "is missing" if not exists(self.path(shard)) else f"cannot be read ({exc})"
+
+        with ThreadPoolExecutor(max_workers=max(1, min(8, len(shards)))) as pool:
+            return dict(zip(shards, pool.map(size, shards)))
+
+    def raw(self, entry: BundleEntry, label: str | None = None) -> Buffer:
+        """The stored bytes of an entry, checked to lie inside its shard (`label` names a slice).
+        Large remote ranges are spooled (see `ByteSource.read_large`)."""
+        self._check_extent(entry, label)
+        if entry.size == 0:
             return memoryview(b"")  # nothing to read, wherever it points (TensorFlow agrees)
-        if entry.offset < 0 or entry.size < 0 or entry.offset + entry.size > len(buf):
+        return self.source(entry.shard_id).read_large(entry.offset, entry.size)
+
+    def _check_extent(self, entry: BundleEntry, label: str | None) -> None:
+        size = self.source(entry.shard_id).size  # a missing shard is an error even for 0 bytes
+        if entry.size == 0 and entry.offset >= 0:
+            return
+        if entry.offset < 0 or entry.size < 0 or entry.offset + entry.size > size:
             name = label or f"tensor {entry.name!r}"
             raise CheckpointError(
                 f"{name}: bytes {entry.offset}..{entry.offset + entry.size} lie "
-                f"past the end of the data file ({len(buf)} bytes); the shard is truncated",
+                f"past the end of the data file ({size} bytes); the shard is truncated",
                 self.path(entry.shard_id),
             )
-        return memoryview(buf)[entry.offset : entry.offset + entry.size]
 
     def close(self) -> None:
-        for buf in self._maps.values():
-            if isinstance(buf, mmap.mmap):
-                # Arrays that still view the map keep it open; it closes when they are gone.
-                with contextlib.suppress(BufferError):
-                    buf.close()
-        self._maps.clear()
+        for source in self._sources.values():
+            source.close()
+        self._sources.clear()
 
     # -- decoding -------------------------------------------------------------------------------
 
@@ -361,6 +379,21 @@ class DataFiles:
             array = np.frombuffer(raw, dtype.numpy.newbyteorder(">"))
             return array.astype(dtype.numpy).reshape(entry.shape)
         return np.frombuffer(raw, dtype.numpy).reshape(entry.shape)
+
+    def region(self, entry: BundleEntry, region: tuple) -> np.ndarray:
+        """`array(entry)[region]`, fetching only the bytes the region covers when the shard is
+        not a local map (see `regions`)."""
+        dtype = entry.dtype
+        if self.mapped or dtype.itemsize is None or dtype.enum == dtypes.VARIANT:
+            return self.array(entry)[region]
+        self.check_declared(entry)
+        self._check_extent(entry, None)
+        source = self.source(entry.shard_id)
+        stored = dtype.numpy.newbyteorder(">") if self.big_endian else dtype.numpy
+        values = read_region(
+            entry.shape, stored, region, source.read_many, entry.offset, source.merge_gap
+        )
+        return values.astype(dtype.numpy) if self.big_endian else values
 
     def check_declared(self, entry: BundleEntry, label: str | None = None) -> None:
         """Refuse, before anything is allocated, an entry whose array numpy cannot make or whose
@@ -404,10 +437,19 @@ class DataFiles:
         return strings_array(self._layout(string_layout, entry), entry.shape)
 
     def _layout(self, find, entry: BundleEntry, label: str | None = None):
-        """The StringLayout or VariantLayout `find` makes of an entry's bytes in its shard."""
-        buf = self.buffer(entry.shard_id) if entry.size else b""
+        """The StringLayout or VariantLayout `find` makes of an entry's bytes in its shard.
+
+        A local shard is given whole (elements are read by their lengths, as TensorFlow reads
+        them, up to the end of the shard); a remote one gives the entry's recorded bytes only,
+        so a layout running past its recorded size is reported as damaged there."""
+        if not entry.size:
+            buf, offset = b"", entry.offset
+        elif self.mapped:
+            buf, offset = self.source(entry.shard_id).whole(), entry.offset
+        else:
+            buf, offset = self.raw(entry, label), 0
         try:
-            return find(buf, entry.offset, entry.size, entry.num_elements)
+            return find(buf, offset, entry.size, entry.num_elements)
         except LayoutError as exc:
             raise self._damaged(entry, str(exc), label) from None
 
@@ -428,15 +470,14 @@ class DataFiles:
             except LayoutChecksumError as exc:
                 name = label or f"tensor {entry.name!r}"
                 raise ChecksumError(f"{name}: {exc}", self.path(entry.shard_id)) from None
-        raw = self.raw(entry, label)
+        self._check_extent(entry, label)
+        source = self.source(entry.shard_id) if entry.size else None
         crc = 0
-        for start in range(0, len(raw), _CHECKSUM_CHUNK):
-            crc = crc32c(raw[start : start + _CHECKSUM_CHUNK], crc)
-            self._release(entry.shard_id, entry.offset + start, _CHECKSUM_CHUNK)
+        for start in range(0, entry.size, _CHECKSUM_CHUNK):
+            length = min(_CHECKSUM_CHUNK, entry.size - start)
+            assert source is not None
+            crc = crc32c(source.read(entry.offset + start, length), crc)
+            # Hand the pages back (see `pages`): `verify` of 50 GB stays small.
+            source.release(entry.offset + start, length)
+            raise_if_cancelled()
         return mask(crc)
-
-    def _release(self, shard_id: int, offset: int, length: int) -> None:
-        """Hand a checksummed range's pages back (see `pages`): `verify` of 50 GB stays small."""
-        buf = self._maps.get(shard_id)
-        if isinstance(buf, mmap.mmap):
-            drop_pages(buf, offset, length)

@@ -75,14 +75,15 @@ class BundleCheckpoint(Checkpoint):
 
     def read(self, name: str, index: Index | None = None) -> np.ndarray:
         """Fixed-size dtypes come back as read-only views of a memory map: nothing is copied and
-        a slice touches only the pages it needs."""
+        a slice touches only the pages it needs (a remote slice fetches only its bytes)."""
         self.info(name)
         entry = self._index.entries[name]
         if entry.slices:
             region = () if index is None else as_index(index)
             return assemble(self._data, entry, self._slices(entry), region)
-        array = self._data.array(entry)
-        return array if index is None else array[as_index(index)]
+        if index is None:
+            return self._data.array(entry)
+        return self._data.region(entry, as_index(index))
 
     def stored_checksum(self, name: str) -> StoredChecksum | None:
         """Where the bytes `read(name)` views lie, with their stored CRC, when that view is exactly

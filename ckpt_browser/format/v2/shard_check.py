@@ -8,12 +8,10 @@ cannot be read, and saying so once at open beats failing on each tensor when it 
 from __future__ import annotations
 
 import os
-import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 
 from ckpt_browser.format.errors import CheckpointError
-from ckpt_browser.format.files import kind_of
 from ckpt_browser.format.paths import existing_data_files
 from ckpt_browser.format.v2.bundle import BundleEntry, BundleIndex, DataFiles
 from ckpt_browser.format.v2.slice_keys import slice_key
@@ -32,10 +30,11 @@ class ShardCheck:
 
 
 def check_shards(index: BundleIndex, data: DataFiles) -> ShardCheck:
-    """Compare every tensor's extent with the size of its shard file (a `stat` per shard the
-    index points at: never one per shard the header claims, which may be 2**31 - 1)."""
+    """Compare every tensor's extent with the size of its shard file (a `stat`, or a metadata
+    request, per shard the index points at: never one per shard the header claims, which may be
+    2**31 - 1)."""
     shards = [shard for shard in index.shards_in_use if 0 <= shard < index.num_shards]
-    sizes = {shard: _file_size(data.path(shard)) for shard in shards}
+    sizes = data.shard_sizes(shards)
     problems: dict[str, str] = {}
     by_shard: dict[int, set[str]] = {}  # unreadable tensor names per shard
     for name, entry in index.entries.items():
@@ -121,14 +120,3 @@ def _other_shard_files(data: DataFiles) -> str:
         f"; the header says {data.num_shards:,} shard(s), but the data files here are named "
         f"for another count ({shown})"
     )
-
-
-def _file_size(path: str) -> int | str:
-    """The size of a data shard, or why it cannot be read ("is missing")."""
-    try:
-        status = os.stat(path)
-    except OSError:
-        return "is missing"
-    if not stat.S_ISREG(status.st_mode):
-        return f"is {kind_of(status.st_mode)}, not a regular file"
-    return status.st_size
