@@ -195,9 +195,8 @@ def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Open the checkpoint a path means: a directory, prefix, .index, .data-*, .meta, SavedModel,
     or a V1 checkpoint file or glob (TensorFlow's rule decides the format: an `.index` beside the
     prefix means V2); or the constants of a frozen graph, given its `.pb` file. Any of these may
-    be a URL (`s3://`, `gs://`, `https://`, ...) or lie inside a `.zip` (see `sources.locations`)."""
+    be a URL (`s3://`, `gs://`, `https://`, ...) or lie inside a `.zip` (`sources.locations`)."""
     from ckpt_browser.format.graph.constants import GraphConstants, is_graph_file
-
     from ckpt_browser.format.sources.locations import normalize
 
     path = normalize(path)

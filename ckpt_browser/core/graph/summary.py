@@ -16,6 +16,7 @@ from ckpt_browser.core.printable import printable
 from ckpt_browser.format import CheckpointError
 from ckpt_browser.format.graph.meta_graphs import format_tags
 from ckpt_browser.format.graph.reader import SAVED_MODEL_FILE, GraphFile, GraphNode, find_graph
+from ckpt_browser.format.sources import locations as where
 
 GRAPH_SUFFIXES = (".meta", ".pb", ".graphdef")
 TOP_OPS = 15
@@ -24,11 +25,11 @@ TOP_SCOPES = 20
 
 def resolve_graph_path(path: str) -> str:
     """A graph file itself, a SavedModel directory, or a checkpoint with a `.meta` beside it."""
-    path = os.path.abspath(os.fspath(path))
-    if os.path.isdir(path) and os.path.isfile(os.path.join(path, SAVED_MODEL_FILE)):
+    path = where.abspath(where.normalize(path))
+    if where.isdir(path) and where.isfile(os.path.join(path, SAVED_MODEL_FILE)):
         return os.path.join(path, SAVED_MODEL_FILE)
     # Any file, not only a regular one: loading a FIFO or a device says what is wrong with it.
-    if os.path.exists(path) and not os.path.isdir(path) and path.endswith(GRAPH_SUFFIXES):
+    if where.exists(path) and not where.isdir(path) and path.endswith(GRAPH_SUFFIXES):
         return path
     found = find_graph(path)
     if found is None:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from ckpt_browser.core.formatting import plural
 from ckpt_browser.format import Checkpoint, CheckpointError, TensorKind, open_checkpoint
 from ckpt_browser.format.kinds import OBJECT_GRAPH_KEY
+from ckpt_browser.format.sources import locations as where
 
 GRAPH_SUFFIXES = (".meta", ".pb", ".pbtxt")
 
@@ -44,9 +45,9 @@ class Target:
 
 def load_target(path: str | os.PathLike[str]) -> Target:
     """A target from a `.meta`/`.pb` graph, a checkpoint (any path form) or a SavedModel."""
-    path = os.path.abspath(os.fspath(path))
+    path = where.abspath(where.normalize(path))
     # Any file, not only a regular one: loading a FIFO or a device says what is wrong with it.
-    if os.path.exists(path) and not os.path.isdir(path) and path.endswith(GRAPH_SUFFIXES):
+    if where.exists(path) and not where.isdir(path) and path.endswith(GRAPH_SUFFIXES):
         return _graph_target(path)
     return _checkpoint_target(path)
 
@@ -98,5 +99,5 @@ def _checkpoint_target(path: str) -> Target:
         tensors=tensors,
         template=template,
         object_graph=object_graph,
-        meta_path=meta if os.path.isfile(meta) else None,
+        meta_path=meta if where.isfile(meta) else None,
     )

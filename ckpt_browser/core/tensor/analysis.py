@@ -9,7 +9,6 @@ so that a rewritten checkpoint, opened again or reloaded, is never answered from
 
 from __future__ import annotations
 
-import os
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, replace
@@ -19,6 +18,7 @@ import numpy as np
 from ckpt_browser.core.tensor import chunked
 from ckpt_browser.core.tensor.chunked import Cancel, Progress
 from ckpt_browser.core.tensor.stats import Histogram, TensorStats, analyze, histogram
+from ckpt_browser.format.sources import locations as where
 
 # Above this many elements an estimate from a sample is shown while the exact results are computed.
 QUICK_PREVIEW_THRESHOLD = 2_000_000
@@ -107,20 +107,13 @@ def rebin(
 
 def source_identity(source: object) -> tuple | None:
     """What identifies the bytes of a checkpoint: its files with their sizes and modification
-    times. None for sources without files (e.g. a graph's constants): those are not cached."""
+    times (or, remote, their versions). None for sources without files (e.g. a graph's
+    constants): those are not cached."""
     prefix = getattr(source, "prefix", None)
     source_files = getattr(source, "files", None)
     if not isinstance(prefix, str) or not callable(source_files):
         return None
-    files = []
-    for path in source_files():
-        try:
-            status = os.stat(path)
-        except OSError:
-            files.append((path, -1, -1))
-        else:
-            files.append((path, status.st_size, status.st_mtime_ns))
-    return (prefix, tuple(files))
+    return (prefix, tuple(map(where.identity, source_files())))
 
 
 @dataclass(frozen=True)

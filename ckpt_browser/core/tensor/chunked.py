@@ -24,6 +24,7 @@ from typing import TypeVar
 import numpy as np
 
 from ckpt_browser.format.errors import Cancelled
+from ckpt_browser.format.sources import cancellable, current_cancel_check
 
 CHUNK_ELEMENTS = 1 << 20  # the unit of work between progress reports and cancel checks
 # What one numpy call sees: 256 K values (1 MB of float32) stay in the cache, and each of the
@@ -111,13 +112,17 @@ def run_in_order(
     """
     if cancel is not None and cancel():
         raise Cancelled()
+    # Reads that wait on a network ask the same question as we do between calls (see
+    # `sources.cancellable`), in whichever thread they run.
+    check = cancel or current_cancel_check()
     if pool is None or len(calls) == 1:
         results = []
-        for done, call in enumerate(calls, 1):
-            results.append(call())
-            report(done / len(calls), progress, cancel)
+        with cancellable(check):
+            for done, call in enumerate(calls, 1):
+                results.append(call())
+                report(done / len(calls), progress, cancel)
         return results
-    futures = [pool.submit(call) for call in calls]
+    futures = [pool.submit(_with_cancel_check, call, check) for call in calls]
     try:
         results = []
         for done, future in enumerate(futures, 1):
@@ -127,6 +132,11 @@ def run_in_order(
     finally:
         for future in futures:
             future.cancel()
+
+
+def _with_cancel_check(call: Callable[[], T], check: Cancel) -> T:
+    with cancellable(check):
+        return call()
 
 
 def _quietly(task: Callable[[np.ndarray], object]) -> Callable[[np.ndarray], object]:

@@ -165,6 +165,25 @@ def open_source(path: str, what: str) -> ByteSource:
     return tree_for(path).open(path, what)
 
 
+def identity(path: str) -> tuple:
+    """What changes when a file's bytes change: path, size and modification time, or a remote
+    object's size and version (ETag, generation); (path, -1, -1) when it cannot be read."""
+    if tree_for(path) is LOCAL:
+        try:
+            status = os.stat(path)
+        except OSError:
+            return (path, -1, -1)
+        return (path, status.st_size, status.st_mtime_ns)
+    try:
+        source = open_source(path, "file")
+    except CheckpointError:
+        return (path, -1, -1)
+    try:
+        return source.identity
+    finally:
+        source.close()
+
+
 def abspath(path: str) -> str:
     """Local paths made absolute; URLs and archive members are absolute already."""
     return path if is_url(path) or archive_member(path) else os.path.abspath(path)

@@ -19,6 +19,7 @@ from PySide6.QtWidgets import QDockWidget
 from ckpt_browser.core.graph.link import item_of_key
 from ckpt_browser.format import CheckpointError
 from ckpt_browser.format.graph.reader import find_graph
+from ckpt_browser.format.sources import locations as where
 from ckpt_browser.ui.graph.panel import GraphPanel
 
 if TYPE_CHECKING:
@@ -70,12 +71,12 @@ class GraphDock(QDockWidget):
 
     def open_graph_only(self, path: str) -> bool:
         """Show a graph file that is no checkpoint (a frozen GraphDef); False if it is not one."""
-        if not (os.path.isfile(path) and path.endswith(GRAPH_FILE_SUFFIXES)):
+        if not (where.isfile(path) and path.endswith(GRAPH_FILE_SUFFIXES)):
             return False
         self.window_.tree.clear()
         self.window_.tensor_view.show_tensor(None, None)
         self.panel.set_checkpoint(None)
-        self.panel.set_graph(os.path.abspath(path))
+        self.panel.set_graph(where.abspath(path))
         self.window_.setWindowTitle(f"{os.path.basename(path)} — graph")
         self._show_wide()
         return True

@@ -25,6 +25,7 @@ from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, Signal, Slot
 from ckpt_browser.core.error_text import error_sentence
 from ckpt_browser.core.tensor.stats import Cancelled
 from ckpt_browser.format import CheckpointError
+from ckpt_browser.format.sources import cancellable
 
 log = logging.getLogger(__name__)
 
@@ -110,7 +111,9 @@ class _Task(QRunnable):
         try:
             if self.context.cancelled():
                 raise Cancelled()
-            result = self.work(self.context)
+            # A read waiting on a network polls the same flag, so Cancel stops a transfer too.
+            with cancellable(self.context.cancelled):
+                result = self.work(self.context)
         except Cancelled:
             self.signals.cancelled.emit(self.task_id)
         except self.user_errors as error:
