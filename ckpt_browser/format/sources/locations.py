@@ -17,6 +17,7 @@ import glob as local_glob
 import os
 import posixpath
 import re
+import sys
 from abc import ABC, abstractmethod
 
 from ckpt_browser.format.errors import CheckpointError
@@ -93,6 +94,26 @@ LOCAL = LocalTree()
 def is_url(path: str) -> bool:
     """A URL of any scheme but `file://` (which is a local path), or a chained fsspec URL."""
     return (bool(_URL.match(path)) and not path.startswith("file://")) or "::" in path
+
+
+def is_plain_local(path: str) -> bool:
+    """A local path outside any archive: opening it needs no network and no unpacking."""
+    return not is_url(path) and not ARCHIVE_COMPONENT.search(path)
+
+
+def shown(path: str) -> str:
+    """The location as messages, titles and lists show it: a URL without its credentials."""
+    if not is_url(path):
+        return path
+    from ckpt_browser.format.sources.remote import redact
+
+    return redact(path)
+
+
+def transfer_stats():  # -> remote.TransferStats | None
+    """What has been fetched from servers so far, or None when no URL was ever opened."""
+    remote = sys.modules.get("ckpt_browser.format.sources.remote")
+    return None if remote is None else remote.transfer_stats()
 
 
 def normalize(path: str | os.PathLike) -> str:

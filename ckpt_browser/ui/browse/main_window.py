@@ -31,12 +31,14 @@ from ckpt_browser.core.compare.pair_names import checkpoint_name
 from ckpt_browser.core.error_text import error_sentence
 from ckpt_browser.core.formatting import format_bytes, format_count, plural
 from ckpt_browser.core.scope_tree import ScopeNode, Totals
-from ckpt_browser.format import Checkpoint, CheckpointError, open_checkpoint
+from ckpt_browser.format import Checkpoint, CheckpointError, CheckpointRecord, open_checkpoint
+from ckpt_browser.format.sources.locations import is_plain_local, shown
 from ckpt_browser.ui.about_dialog import AboutDialog, application_icon
 from ckpt_browser.ui.browse.compare_launcher import CompareLauncher
 from ckpt_browser.ui.browse.export_dialog import ExportController
 from ckpt_browser.ui.browse.graph_dock import GraphDock
 from ckpt_browser.ui.browse.history_switcher import HistorySwitcher
+from ckpt_browser.ui.browse.location_opener import LocationOpener, ask_location, opens_in_background
 from ckpt_browser.ui.browse.notice_bar import NoticeBar
 from ckpt_browser.ui.browse.recent_files import RecentFiles
 from ckpt_browser.ui.browse.tensor_view import TENSOR_SPLITTERS, TensorView
@@ -122,8 +124,14 @@ class MainWindow(QMainWindow):
         return self._checkpoint
 
     def open_path(self, path: str, *, select: str | None = None) -> bool:
-        """Open a checkpoint (any accepted path form); on failure show why and keep the old one."""
+        """Open a checkpoint (any accepted path form); on failure show why and keep the old one.
+
+        A URL or an archive opens in the background (see `location_opener`): True then means the
+        open has started, and `checkpoint_changed` says when it is done."""
         keep = select or self.tree.selected_key()
+        if opens_in_background(path):
+            self.opener.open(path, lambda ckpt, runs: self._show(ckpt, runs, path, keep, select))
+            return True
         try:
             QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
             try:
@@ -140,7 +148,18 @@ class MainWindow(QMainWindow):
             log.debug("could not open %s", path, exc_info=True)
             self.show_error(error_sentence(error, f"open {path}"))
             return False
+        self._show(checkpoint, history, path, keep, select)
+        return True
 
+    def _show(
+        self,
+        checkpoint: Checkpoint,
+        history: list[CheckpointRecord],
+        path: str,
+        keep: str | None,
+        select: str | None,
+    ) -> None:
+        """Make an opened checkpoint the window's, keeping the selected variable if it has it."""
         self.tensor_view.show_tensor(None, None)
         old = self._checkpoint
         self._checkpoint = checkpoint
@@ -152,14 +171,13 @@ class MainWindow(QMainWindow):
         self.history.set_history(history, checkpoint.prefix)
         self.history_toolbar.setVisible(len(history) > 1)
         self._update_status()
-        self.setWindowTitle(f"{checkpoint_name(checkpoint.prefix)} — {APP_TITLE}")
+        self.setWindowTitle(f"{checkpoint_name(shown(checkpoint.prefix))} — {APP_TITLE}")
         self._recent.add(path)
         self._rebuild_recent_menu()
         self._update_actions()
         self.checkpoint_changed.emit(checkpoint)
         if keep and not self.tree.select_key(keep) and select:
-            self.show_error(f"{checkpoint.prefix}: no variable named {select!r}")
-        return True
+            self.show_error(f"{shown(checkpoint.prefix)}: no variable named {select!r}")
 
     def reload(self) -> bool:
         """Open the current checkpoint again (after it was rewritten on disk)."""
@@ -182,7 +200,7 @@ class MainWindow(QMainWindow):
 
     def is_idle(self) -> bool:
         """True when nothing is loading or computing (what --screenshot waits for)."""
-        return not self.tensor_view.busy and not self.graph_dock.busy
+        return not self.tensor_view.busy and not self.graph_dock.busy and not self.opener.busy
 
     def show_error(self, message: str) -> None:
         """Show `message` in a window-modal dialog; the window stays usable behind it."""
@@ -205,17 +223,21 @@ class MainWindow(QMainWindow):
     # -- Qt events --------------------------------------------------------------------------------
 
     def dragEnterEvent(self, event: QDragEnterEvent) -> None:
-        if any(url.isLocalFile() for url in event.mimeData().urls()):
+        if event.mimeData().urls():  # a file, or a link dragged from a browser
             event.acceptProposedAction()
 
     def dropEvent(self, event: QDropEvent) -> None:
-        paths = [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+        paths = [
+            url.toLocalFile() if url.isLocalFile() else url.toString()
+            for url in event.mimeData().urls()
+        ]
         if paths:
             event.acceptProposedAction()
             self.open_path(paths[0])
 
     def closeEvent(self, event: QCloseEvent) -> None:
         self._save_settings()
+        self.opener.cancel()
         self.tensor_view.shutdown()
         self.graph_dock.panel.shutdown()
         if self._checkpoint is not None:
@@ -230,6 +252,8 @@ class MainWindow(QMainWindow):
         self.open_action.setShortcut(QKeySequence.StandardKey.Open)
         self.open_folder_action = file_menu.addAction("Open &Folder…", self._ask_open_folder)
         self.open_folder_action.setShortcut(QKeySequence("Ctrl+Shift+O"))
+        self.open_location_action = file_menu.addAction("Open &Location…", self._ask_open_location)
+        self.open_location_action.setShortcut(QKeySequence("Ctrl+L"))
         self.recent_menu = QMenu("Open &Recent", self)
         file_menu.addMenu(self.recent_menu)
         self._rebuild_recent_menu()
@@ -311,6 +335,7 @@ class MainWindow(QMainWindow):
         for label in (self.variables_label, self.parameters_label, self.bytes_label):
             bar.addPermanentWidget(label)
         bar.addPermanentWidget(self.step_label)
+        self.opener = LocationOpener(self, bar)
 
     def _update_status(self) -> None:
         checkpoint = self._checkpoint
@@ -326,8 +351,8 @@ class MainWindow(QMainWindow):
             return
         totals = Totals.of(checkpoint.values())
         label, about = FORMAT_NOTES.get(checkpoint.format_name, ("", ""))
-        self.prefix_label.setText(checkpoint.prefix + label)
-        self.prefix_label.setToolTip(plain_tooltip(checkpoint.prefix + about))
+        self.prefix_label.setText(shown(checkpoint.prefix) + label)
+        self.prefix_label.setToolTip(plain_tooltip(shown(checkpoint.prefix) + about))
         self.variables_label.setText(plural(totals.variables, "variable"))
         self.parameters_label.setText(plural(totals.parameters, "parameter"))
         strings = f"; string tensors hold {format_count(totals.strings)} more"
@@ -357,7 +382,7 @@ class MainWindow(QMainWindow):
         clear.setEnabled(bool(paths))
 
     def _open_recent(self, path: str) -> None:
-        if not self.open_path(path) and not os.path.exists(path):
+        if not self.open_path(path) and is_plain_local(path) and not os.path.exists(path):
             self._recent.remove(path)  # gone from disk: do not offer it again
             self._rebuild_recent_menu()
 
@@ -379,10 +404,15 @@ class MainWindow(QMainWindow):
         if path:
             self.open_path(path)
 
+    def _ask_open_location(self) -> None:
+        location = ask_location(self, self._recent.paths())
+        if location:
+            self.open_path(location)
+
     def _start_directory(self) -> str:
-        if self._checkpoint is not None:
+        if self._checkpoint is not None and is_plain_local(self._checkpoint.prefix):
             return self._checkpoint.directory
-        recent = self._recent.paths()
+        recent = [path for path in self._recent.paths() if is_plain_local(path)]
         return os.path.dirname(recent[0]) if recent else os.path.expanduser("~")
 
     def _add_tree_menu_actions(self, menu: QMenu, node: ScopeNode) -> None:

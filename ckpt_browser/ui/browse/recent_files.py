@@ -11,6 +11,7 @@ import os
 from PySide6.QtCore import QSettings
 
 from ckpt_browser.format import CheckpointError, resolve_prefix
+from ckpt_browser.format.sources.locations import abspath, is_plain_local, shown
 
 MAX_RECENT = 10
 _KEY = "recent_files"
@@ -32,8 +33,12 @@ class RecentFiles:
         return [str(v) for v in value or []]
 
     def add(self, path: str) -> None:
+        """Put `path` first. A URL that carries credentials (a signed link) is not kept: the
+        program stores no secrets."""
+        if shown(path) != path:
+            return
         paths, seen = [], set()
-        for entry in [os.path.abspath(path), *self.paths()]:  # older duplicates go too
+        for entry in [abspath(path), *self.paths()]:  # older duplicates go too
             identity = checkpoint_identity(entry)
             if identity not in seen:
                 seen.add(identity)
@@ -55,7 +60,10 @@ class RecentFiles:
 
 def checkpoint_identity(path: str) -> str:
     """The checkpoint prefix `path` opens (its real path), or the path itself for anything that
-    does not resolve (a graph file, a path gone from disk)."""
+    does not resolve (a graph file, a path gone from disk). A URL or archive member is taken as
+    it is: resolving it would ask a server."""
+    if not is_plain_local(path):
+        return path
     try:
         return os.path.realpath(resolve_prefix(path))
     except (CheckpointError, OSError):
