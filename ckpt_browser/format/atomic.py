@@ -22,6 +22,8 @@ import socket
 from collections.abc import Iterator, Sequence
 from typing import IO
 
+from ckpt_browser.format.errors import CheckpointError
+
 _MARK = "ckpt-browser"
 # The host, as a name part: a folder shared between machines holds other hosts' temporaries,
 # whose processes cannot be looked up from here.
@@ -96,11 +98,25 @@ def _started_after(pid: int, moment: float) -> bool:
 
 
 @contextlib.contextmanager
+def refuse_remote_output(path: str) -> None:
+    """Outputs are local files: a URL or a path inside an archive is refused in one sentence
+    (writing there would make a local folder named `s3:`)."""
+    from ckpt_browser.format.sources.locations import is_plain_local
+
+    if not is_plain_local(path):
+        raise CheckpointError(
+            "outputs are written to local paths only (write locally, then upload or pack the "
+            "files)",
+            path,
+        )
+
+
 def atomic_output(
     path: str | os.PathLike, mode: str = "wb", *, overwrite: bool = True
 ) -> Iterator[IO]:
     """Open a temporary file beside `path`; rename it to `path` when the block succeeds."""
     path = os.fspath(path)
+    refuse_remote_output(path)
     if not overwrite and os.path.exists(path):
         raise FileExistsError(17, "file exists (not overwritten)", path)
     directory = os.path.dirname(os.path.abspath(path))

@@ -26,6 +26,7 @@ from ckpt_browser.core.remap.plan import Plan, RemapInputs, Row, Status
 from ckpt_browser.core.tensor.source_checksums import ChecksumPolicy
 from ckpt_browser.core.tensor.stream import ChecksumAccumulator, checksum_of, chunks
 from ckpt_browser.format import Checkpoint, CheckpointError, ChecksumError, open_checkpoint
+from ckpt_browser.format.atomic import refuse_remote_output
 from ckpt_browser.format.crc import mask
 from ckpt_browser.format.dtypes import from_name
 from ckpt_browser.format.files import open_regular
@@ -86,6 +87,7 @@ def write_remap(
             f"problems that would break a restore in {plural(names, 'name')} "
             f"({blocking[0].message})"
         )
+    refuse_remote_output(os.fspath(destination))
     prefix = os.path.abspath(os.fspath(destination))
     _refuse_inputs_as_output(prefix, inputs)
     wanted_meta = inputs.target.meta_path if copy_meta and inputs.target is not None else None

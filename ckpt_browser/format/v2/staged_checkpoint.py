@@ -22,7 +22,12 @@ import os
 from collections.abc import Iterable, Iterator
 from typing import BinaryIO
 
-from ckpt_browser.format.atomic import publish_together, sweep_stale_temporaries, temporary_name
+from ckpt_browser.format.atomic import (
+    publish_together,
+    refuse_remote_output,
+    sweep_stale_temporaries,
+    temporary_name,
+)
 from ckpt_browser.format.errors import CheckpointError
 from ckpt_browser.format.paths import existing_checkpoint_files, existing_data_files
 from ckpt_browser.format.v2.bundle import data_file_name
@@ -38,6 +43,7 @@ class StagedCheckpoint:
     def __init__(
         self, final_prefix: str, *, overwrite: bool = False, extra_files: Iterable[str] = ()
     ) -> None:
+        refuse_remote_output(final_prefix)
         self.final_prefix = os.path.abspath(final_prefix)
         directory = os.path.dirname(self.final_prefix)
         self._extras: dict[str, str] = {}  # final path -> staged path

@@ -26,7 +26,12 @@ import numpy as np
 from google.protobuf import text_format
 
 from ckpt_browser.format import dtypes, protos
-from ckpt_browser.format.atomic import sweep_stale_temporaries, sync_directory, temporary_name
+from ckpt_browser.format.atomic import (
+    refuse_remote_output,
+    sweep_stale_temporaries,
+    sync_directory,
+    temporary_name,
+)
 from ckpt_browser.format.crc import crc32c, mask
 from ckpt_browser.format.errors import CheckpointError
 from ckpt_browser.format.names import key_of_name
@@ -79,6 +84,7 @@ class CheckpointWriter:
         cancel: CancelCheck | None = None,
     ) -> None:
         prefix = os.fspath(prefix)
+        refuse_remote_output(prefix)
         if not os.path.basename(prefix):
             raise CheckpointError("a checkpoint prefix must end in a file name, not a directory")
         self.prefix = os.path.abspath(prefix)
