@@ -97,7 +97,6 @@ def _started_after(pid: int, moment: float) -> bool:
         return False
 
 
-@contextlib.contextmanager
 def refuse_remote_output(path: str) -> None:
     """Outputs are local files: a URL or a path inside an archive is refused in one sentence
     (writing there would make a local folder named `s3:`)."""
@@ -111,6 +110,7 @@ def refuse_remote_output(path: str) -> None:
         )
 
 
+@contextlib.contextmanager
 def atomic_output(
     path: str | os.PathLike, mode: str = "wb", *, overwrite: bool = True
 ) -> Iterator[IO]:

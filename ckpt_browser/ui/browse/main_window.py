@@ -38,12 +38,16 @@ from ckpt_browser.ui.browse.compare_launcher import CompareLauncher
 from ckpt_browser.ui.browse.export_dialog import ExportController
 from ckpt_browser.ui.browse.graph_dock import GraphDock
 from ckpt_browser.ui.browse.history_switcher import HistorySwitcher
-from ckpt_browser.ui.browse.location_opener import LocationOpener, ask_location, opens_in_background
 from ckpt_browser.ui.browse.notice_bar import NoticeBar
 from ckpt_browser.ui.browse.recent_files import RecentFiles
 from ckpt_browser.ui.browse.tensor_view import TENSOR_SPLITTERS, TensorView
 from ckpt_browser.ui.browse.variable_tree import KIND_TOGGLES, VariableTree
 from ckpt_browser.ui.widgets.file_filters import CHECKPOINT_OR_GRAPH_FILTER
+from ckpt_browser.ui.widgets.location_opener import (
+    LocationOpener,
+    ask_location,
+    opens_in_background,
+)
 from ckpt_browser.ui.widgets.plain_text import plain_tooltip
 from ckpt_browser.ui.widgets.window_geometry import PaneSizer, place_on_screen
 
@@ -335,7 +339,8 @@ class MainWindow(QMainWindow):
         for label in (self.variables_label, self.parameters_label, self.bytes_label):
             bar.addPermanentWidget(label)
         bar.addPermanentWidget(self.step_label)
-        self.opener = LocationOpener(self, bar)
+        self.opener = LocationOpener(self)
+        self.opener.failed.connect(lambda message: setattr(self, "last_error", message))
 
     def _update_status(self) -> None:
         checkpoint = self._checkpoint

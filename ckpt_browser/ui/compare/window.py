@@ -17,9 +17,13 @@ from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBo
 
 from ckpt_browser.core.compare.report import comparison_record
 from ckpt_browser.core.error_text import error_sentence
-from ckpt_browser.format import open_checkpoint
+from ckpt_browser.format import Checkpoint, open_checkpoint
+from ckpt_browser.format.atomic import atomic_output
+from ckpt_browser.format.sources.locations import shown
 from ckpt_browser.ui.compare.view import CompareView
+from ckpt_browser.ui.widgets.location_opener import LocationOpener, opens_in_background
 from ckpt_browser.ui.widgets.window_geometry import place_on_screen
+from ckpt_browser.ui.widgets.workers import TaskContext
 
 APP_TITLE = "ckpt-browser"
 DEFAULT_SIZE = (1500, 950)
@@ -54,13 +58,19 @@ class CompareWindow(QMainWindow):
         file_menu.addSeparator()
         close = file_menu.addAction("&Close", self.close)
         close.setShortcut(QKeySequence.StandardKey.Close)
+        self.opener = LocationOpener(self)
+        self.opener.failed.connect(lambda message: setattr(self, "last_error", message))
         if settings is not None:
             geometry = settings.value("compare/geometry")
             if geometry is not None and self.restoreGeometry(geometry):
                 place_on_screen(self, restored=True)
 
     def open_pair(self, path_a: str, path_b: str, *, select: str | None = None) -> bool:
-        """Open both checkpoints and start comparing; on failure show why and return False."""
+        """Open both checkpoints and start comparing; on failure show why and return False.
+        A URL or an archive opens in the background (True then means it has started)."""
+        if opens_in_background(path_a) or opens_in_background(path_b):
+            self._open_in_background(path_a, path_b, select)
+            return True
         try:
             QApplication.setOverrideCursor(Qt.CursorShape.WaitCursor)
             try:
@@ -75,13 +85,28 @@ class CompareWindow(QMainWindow):
         self.view.set_checkpoints(a, b, select)
         return True
 
+    def _open_in_background(self, path_a: str, path_b: str, select: str | None) -> None:
+        def work(context: TaskContext) -> tuple[Checkpoint, Checkpoint]:
+            a = open_checkpoint(path_a)
+            try:
+                b = open_checkpoint(path_b)
+            except BaseException:
+                a.close()
+                raise
+            for checkpoint in (a, b):
+                checkpoint.check_shards()  # the shards' sizes: requests, so not on the GUI thread
+            return a, b
+
+        what = f"{shown(path_a)} and {shown(path_b)}"
+        self.opener.start(what, work, lambda pair: self.view.set_checkpoints(*pair, select))
+
     def _update_title(self) -> None:
         name_a, name_b = self.view.names
         self.setWindowTitle(f"{name_a} ↔ {name_b} — {APP_TITLE}")
 
     def is_idle(self) -> bool:
         """True when the comparison and the selected name's details are on screen."""
-        return self.view.finished and not self.view.busy
+        return self.view.finished and not self.view.busy and not self.opener.busy
 
     def show_error(self, message: str) -> None:
         self.last_error = message
@@ -99,7 +124,7 @@ class CompareWindow(QMainWindow):
         comparison = self.view.comparison()
         if comparison is None:
             return
-        with open(path, "w", encoding="utf-8") as file:
+        with atomic_output(path, "w") as file:
             json.dump(comparison_record(comparison), file, indent=1, allow_nan=False)
 
     def closeEvent(self, event: QCloseEvent) -> None:

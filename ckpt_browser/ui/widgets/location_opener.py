@@ -9,6 +9,7 @@ URL and the reason with a Retry, while the window (and the checkpoint already op
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -16,7 +17,6 @@ from PySide6.QtWidgets import (
     QLabel,
     QMainWindow,
     QMessageBox,
-    QStatusBar,
     QToolButton,
     QWidget,
 )
@@ -26,6 +26,7 @@ from ckpt_browser.format import Checkpoint, CheckpointRecord, open_checkpoint
 from ckpt_browser.format.sources import locations
 from ckpt_browser.ui.widgets.workers import TaskContext, TaskRunner
 
+T = TypeVar("T")
 Opened = Callable[[Checkpoint, list[CheckpointRecord]], None]
 
 _REFRESH_MS = 500  # how often the fetched-bytes label is brought up to date
@@ -52,7 +53,7 @@ class LocationOpener(QObject):
     busy_changed = Signal(bool)
     failed = Signal(str)  # the sentence shown, for tests and scripts
 
-    def __init__(self, window: QMainWindow, status_bar: QStatusBar) -> None:
+    def __init__(self, window: QMainWindow) -> None:
         super().__init__(window)
         self._window = window
         self.runner = TaskRunner(self)
@@ -68,8 +69,8 @@ class LocationOpener(QObject):
         self.transfer_label.setToolTip("Bytes fetched from servers since the program started")
         for widget in (self.opening_label, self.cancel_button):
             widget.setVisible(False)
-            status_bar.addWidget(widget)
-        status_bar.addPermanentWidget(self.transfer_label)
+            window.statusBar().addWidget(widget)
+        window.statusBar().addPermanentWidget(self.transfer_label)
         self.error_box: QMessageBox | None = None
         self._timer = QTimer(self)
         self._timer.setInterval(_REFRESH_MS)
@@ -82,12 +83,6 @@ class LocationOpener(QObject):
 
     def open(self, path: str, on_opened: Opened) -> None:
         """Open `path` in a task; `on_opened(checkpoint, history)` runs on the GUI thread."""
-        self.cancel()
-        shown = locations.shown(path)
-        self.opening_label.setText(f"Opening {shown}…")
-        self.opening_label.setVisible(True)
-        self.cancel_button.setVisible(True)
-        self._timer.start()
 
         def work(context: TaskContext) -> tuple[Checkpoint, list[CheckpointRecord]]:
             checkpoint = open_checkpoint(path)
@@ -100,15 +95,26 @@ class LocationOpener(QObject):
                 raise
             return checkpoint, history
 
-        def done(result: tuple[Checkpoint, list[CheckpointRecord]]) -> None:
+        self.start(locations.shown(path), work, lambda result: on_opened(*result))
+
+    def start(self, what: str, work: Callable[[TaskContext], T], on_done: Callable[[T], None]):
+        """Run `work` (opening `what`, as the status bar says) in a task; `on_done(result)` runs
+        on the GUI thread, a failure shows its sentence with Retry (which runs it again)."""
+        self.cancel()
+        self.opening_label.setText(f"Opening {what}…")
+        self.opening_label.setVisible(True)
+        self.cancel_button.setVisible(True)
+        self._timer.start()
+
+        def done(result: T) -> None:
             self._finish()
-            on_opened(*result)
+            on_done(result)
 
         self._handle = self.runner.start(
             work,
             done,
-            on_failed=lambda message: self._fail(message, path, on_opened),
-            doing=f"open {shown}",
+            on_failed=lambda message: self._fail(message, lambda: self.start(what, work, on_done)),
+            doing=f"open {what}",
         )
 
     def cancel(self) -> None:
@@ -133,7 +139,7 @@ class LocationOpener(QObject):
         self.cancel_button.setVisible(False)
         self.refresh()
 
-    def _fail(self, message: str, path: str, on_opened: Opened) -> None:
+    def _fail(self, message: str, retry: Callable[[], None]) -> None:
         """Say why, offering Retry; the box does not block the window."""
         self._finish()
         if self.error_box is not None:
@@ -141,15 +147,15 @@ class LocationOpener(QObject):
         box = QMessageBox(QMessageBox.Icon.Warning, "Could not open", message, parent=self._window)
         box.setTextFormat(Qt.TextFormat.PlainText)
         box.setTextInteractionFlags(Qt.TextInteractionFlag.TextSelectableByMouse)
-        retry = box.addButton("Retry", QMessageBox.ButtonRole.AcceptRole)
+        retry_button = box.addButton("Retry", QMessageBox.ButtonRole.AcceptRole)
         box.addButton(QMessageBox.StandardButton.Close)
         box.setWindowModality(Qt.WindowModality.NonModal)
         box.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
 
         def answered() -> None:
             self.error_box = None
-            if box.clickedButton() is retry:
-                self.open(path, on_opened)
+            if box.clickedButton() is retry_button:
+                retry()
 
         box.finished.connect(lambda _result: answered())
         self.error_box = box
