@@ -13,6 +13,7 @@ from ckpt_browser.cli.output import (
     say,
     warn,
 )
+from ckpt_browser.cli.progress import ProgressLine
 from ckpt_browser.format import ChecksumError
 
 
@@ -46,7 +47,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
             frozen = replace(alignment, params_only=True, match_values=by_value)
             options = replace(options, alignment=frozen)
         try:
-            comparison = compare_checkpoints(a, b, options)
+            with ProgressLine("diff") as line:
+                comparison = compare_checkpoints(a, b, options, progress=line.fraction)
         except ChecksumError as exc:
             raise UsageError(f"{exc} (--allow-bad-checksums compares it anyway)") from None
     for item in comparison.tensors:

@@ -11,6 +11,7 @@ from ckpt_browser.cli.output import (
     say,
     warn,
 )
+from ckpt_browser.cli.progress import ProgressLine
 from ckpt_browser.core.formatting import plural
 from ckpt_browser.core.printable import printable
 from ckpt_browser.format import ChecksumError
@@ -63,13 +64,15 @@ def cmd_remap(args: argparse.Namespace) -> int:
         if args.dry_run:
             return EXIT_OK
         try:
-            result = write_remap(
-                plan,
-                inputs,
-                destination,
-                overwrite=args.force,
-                allow_bad_checksums=args.allow_bad_checksums,
-            )
+            with ProgressLine("remap") as line:
+                result = write_remap(
+                    plan,
+                    inputs,
+                    destination,
+                    overwrite=args.force,
+                    allow_bad_checksums=args.allow_bad_checksums,
+                    progress=line.bytes,
+                )
         except ChecksumError as exc:
             raise refused(exc, "writes the output anyway and says so") from None
     finally:

@@ -10,6 +10,7 @@ from ckpt_browser.cli.output import (
     open_with_warnings,
     say,
 )
+from ckpt_browser.cli.progress import ProgressLine
 from ckpt_browser.core.formatting import plural
 from ckpt_browser.core.printable import printable
 
@@ -17,8 +18,9 @@ from ckpt_browser.core.printable import printable
 def cmd_verify(args: argparse.Namespace) -> int:
     from ckpt_browser.core.formatting import format_bytes
 
-    with open_with_warnings(args.path) as ckpt:
-        problems = ckpt.verify()
+    with open_with_warnings(args.path) as ckpt, ProgressLine("verify") as line:
+        problems = ckpt.verify(line.bytes)
+        line.close()
         total = sum(info.nbytes for info in ckpt.values())
         for problem in problems:
             say(f"damaged: {printable(problem.name)}: {printable(problem.message)}")
