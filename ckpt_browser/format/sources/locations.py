@@ -56,6 +56,10 @@ class Tree(ABC):
     def open(self, path: str, what: str) -> ByteSource:
         """The file's bytes; CheckpointError naming `what` ("index file") when it cannot be read."""
 
+    def refresh(self) -> None:
+        """Forget what the tree remembers of its files (remote listings), to see new ones."""
+        return None
+
 
 class LocalTree(Tree):
     def exists(self, path: str) -> bool:

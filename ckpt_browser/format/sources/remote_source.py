@@ -1,0 +1,403 @@
+"""A file behind a URL as a byte source: exact ranges by concurrent, coalesced, cached requests.
+
+Opening makes one metadata request. A read takes what the memory cache, the ranges already on
+their way and the disk cache hold, and fetches only the gaps: gaps closer than `COALESCE_MARGIN`
+are fetched as one range, a large range is split into parts fetched in parallel on a shared pool
+straight into the one buffer returned, and a pass that reads one range after another has the next
+parts fetched ahead of it. The waiting thread polls its cancel check, so Cancel acts at once even
+when a server stalls; fetches it leaves behind finish in the background or never start.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
+from typing import TypeVar
+
+from ckpt_browser.format.errors import Cancelled, CheckpointError
+from ckpt_browser.format.sources.base import Buffer, ByteSource, cancel_requested
+from ckpt_browser.format.sources.block_cache import BlockCache
+from ckpt_browser.format.sources.disk_cache import DiskEntry, disk_cache
+from ckpt_browser.format.sources.fetchers import (
+    Fetcher,
+    FetchError,
+    RemoteFile,
+    fetcher_for,
+)
+from ckpt_browser.format.sources.remote_settings import RemoteSettings, on_change, settings
+from ckpt_browser.format.sources.transfers import METER
+from ckpt_browser.format.sources.urls import redact
+
+# Gaps between wanted ranges shorter than this are fetched too, to save a round trip: a slice read
+# fetches at most its bytes plus this much per range.
+COALESCE_MARGIN = 64 * 1024
+# A smaller gap is widened to this size (within the margin): one round trip costs the same for 30
+# bytes as for 16 KiB, and small reads (an archive's headers) come in neighbouring runs.
+SMALLEST_FETCH = 16 * 1024
+POLL_SECONDS = 0.05  # how often a waiting read asks whether it was cancelled
+BACKOFF_SECONDS = (0.1, 0.3, 0.6)  # before the 1st, 2nd, ... retry of a transient failure
+EMPTY = memoryview(b"")
+T = TypeVar("T")
+
+
+# -- shared by all remote sources: the memory cache and the pool of fetching threads --------------
+
+MEMORY_CACHE = BlockCache(settings().memory_cache_bytes)
+_pool: ThreadPoolExecutor | None = None
+_pool_lock = threading.Lock()
+
+
+def _executor() -> ThreadPoolExecutor:
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(settings().parallel_parts, thread_name_prefix="ckpt-fetch")
+        return _pool
+
+
+def _apply_settings(previous: RemoteSettings, current: RemoteSettings) -> None:
+    global _pool
+    MEMORY_CACHE.resize(current.memory_cache_bytes)
+    if previous.parallel_parts != current.parallel_parts:
+        with _pool_lock:
+            old, _pool = _pool, None
+        if old is not None:
+            old.shutdown(wait=False)  # its running fetches finish; new ones go to the new pool
+
+
+on_change(_apply_settings)
+
+
+def clear_memory_cache() -> None:
+    MEMORY_CACHE.clear()
+
+
+class _Piece:
+    """The bytes of `start:end`: held already (`futures` empty), or being fetched into `data`."""
+
+    __slots__ = ("abandoned", "data", "end", "futures", "start")
+
+    def __init__(self, start: int, end: int, data: Buffer, futures: list[Future] | None = None):
+        self.start = start
+        self.end = end
+        self.data = data
+        self.futures = futures or []
+        self.abandoned = False
+
+    def abandon(self) -> None:
+        """Parts not started are never fetched; running ones finish and are dropped."""
+        self.abandoned = True
+        for future in self.futures:
+            future.cancel()
+
+    def view(self, start: int, end: int) -> memoryview:
+        return memoryview(self.data)[start - self.start : end - self.start]
+
+
+class RemoteSource(ByteSource):
+    """A remote file (any fsspec URL); `name` is its URL without secrets."""
+
+    def __init__(self, url: str, what: str = "file", fetcher: Fetcher | None = None) -> None:
+        name = redact(url)
+        self.what = what
+        self._fetcher = fetcher or fetcher_for(url)
+        try:
+            self._file: RemoteFile = _with_retries(lambda: self._fetcher.stat(cancel_requested))
+        except FetchError as exc:
+            raise CheckpointError(f"cannot open the {what}: {exc.reason}", name) from None
+        super().__init__(name, self._file.size)
+        self._lock = threading.Lock()
+        self._last_end: int | None = None
+        self._ahead: list[_Piece] = []  # read ahead of a sequential pass
+        self._in_flight: list[_Piece] = []  # fetched for a read now, shared with reads that overlap
+        self._disk: DiskEntry | None = (
+            disk_cache().acquire(self._file) if settings().disk_cache else None
+        )
+
+    @property
+    def identity(self) -> tuple:
+        return self._file.key
+
+    @property
+    def validator(self) -> str | None:
+        """ETag, generation or version id of the bytes opened (None when the store gives none)."""
+        return self._file.validator
+
+    # -- reading ------------------------------------------------------------------------------
+
+    def read(self, offset: int, length: int) -> Buffer:
+        self.check_range(offset, length)
+        if length == 0:
+            return EMPTY
+        with self._lock:
+            last_end, self._last_end = self._last_end, offset + length
+        sequential = last_end is not None and 0 <= offset - last_end <= SMALLEST_FETCH
+        ahead = (offset + length, length) if sequential else None
+        return self._gather([(offset, length)], ahead)[0]
+
+    def read_many(self, ranges: Sequence[tuple[int, int]]) -> list[Buffer]:
+        for offset, length in ranges:
+            self.check_range(offset, length)
+        wanted = [(offset, length) for offset, length in ranges if length]
+        results = iter(self._gather(wanted, None) if wanted else [])
+        return [next(results) if length else EMPTY for _, length in ranges]
+
+    def _gather(self, ranges: list[tuple[int, int]], ahead: tuple[int, int] | None) -> list[Buffer]:
+        if cancel_requested():
+            raise Cancelled()
+        for _ in range(3):  # again only when another read abandoned a piece this one shared
+            segments, created = self._plan(ranges)
+            if ahead is not None:
+                self._read_ahead(*ahead)
+                ahead = None
+            try:
+                self._wait({id(p): p for parts in segments for _, _, p in parts}.values(), created)
+            except _Abandoned:
+                continue
+            finally:
+                with self._lock:
+                    self._in_flight = [p for p in self._in_flight if p not in created]
+            return [self._assemble(parts) for parts in segments]
+        raise CheckpointError(f"cannot read the {self.what}: reads kept being cancelled", self.name)
+
+    def _plan(self, ranges: list[tuple[int, int]]) -> tuple[list[list[tuple]], list[_Piece]]:
+        """For each range, its segments `(start, end, piece)`; and the pieces fetched for them."""
+        with self._lock:
+            known = [p for p in self._ahead + self._in_flight if not p.abandoned]
+        segments: list[list[tuple]] = []
+        gaps: list[tuple[int, int]] = []
+        for offset, length in ranges:
+            start, end = offset, offset + length
+            held = known + [
+                _Piece(s, s + len(data), data)
+                for s, data in MEMORY_CACHE.lookup(self._file.key, start, end)
+            ]
+            parts = []
+            for s, e, piece in _cover(start, end, held):
+                parts += [(s, e, piece)] if piece is not None else self._from_disk(s, e)
+            segments.append(parts)
+            gaps += [(s, e) for s, e, piece in parts if piece is None]
+        created = [self._fetch(s, e) for s, e in _coalesce(gaps, self.size)]
+        if created:
+            with self._lock:
+                self._in_flight += created
+        for parts in segments:
+            for index, (s, e, piece) in enumerate(parts):
+                if piece is None:
+                    parts[index] = (s, e, next(p for p in created if p.start <= s and e <= p.end))
+        return segments, created
+
+    def _from_disk(self, start: int, end: int) -> list[tuple]:
+        """Segments of `start:end` from the disk cache where it has them, gaps elsewhere."""
+        if self._disk is None:
+            return [(start, end, None)]
+        parts, position = [], start
+        for s, e in self._disk.present(start, end):
+            data = self._disk.read(s, e)
+            if data is None:
+                continue
+            if position < s:
+                parts.append((position, s, None))
+            parts.append((s, e, _Piece(s, e, data)))
+            position = e
+        if position < end:
+            parts.append((position, end, None))
+        return parts
+
+    def _fetch(self, start: int, end: int) -> _Piece:
+        """Start fetching `start:end` into one buffer, in parts on the shared pool."""
+        current = settings()
+        buffer = bytearray(end - start)
+        view = memoryview(buffer)
+        bounds = _split(start, end, current.part_bytes)
+        piece = _Piece(start, end, buffer)
+        remaining = [len(bounds)]
+        lock = threading.Lock()
+
+        def done(future: Future) -> None:
+            if future.cancelled() or future.exception() is not None:
+                return
+            with lock:
+                remaining[0] -= 1
+                complete = remaining[0] == 0
+            if complete and not piece.abandoned:
+                MEMORY_CACHE.put(self._file.key, start, buffer)
+
+        pool = _executor()
+        for s, e in bounds:
+            part = view[s - start : e - start]
+            future = pool.submit(_fetch_part, self._fetcher, self._file, s, part, piece, self._disk)
+            piece.futures.append(future)
+            future.add_done_callback(done)
+        return piece
+
+    def _read_ahead(self, end: int, length: int) -> None:
+        """Fetch the next parts of a sequential pass while the caller uses this one."""
+        current = settings()
+        size = min(current.part_bytes, max(length, SMALLEST_FETCH))
+        limit = min(self.size, end + current.read_ahead_parts * size)
+        with self._lock:
+            self._ahead = [p for p in self._ahead if p.end > end and not p.abandoned]
+            position = end
+            for piece in sorted(self._ahead, key=lambda p: p.start):
+                if piece.start <= position < piece.end:
+                    position = piece.end
+            while position < limit:
+                stop = min(position + size, limit)
+                if not self._held(position, stop):
+                    self._ahead.append(self._fetch(position, stop))
+                position = stop
+            for piece in self._ahead[: -2 * max(current.read_ahead_parts, 1)]:
+                piece.abandon()  # a pass that jumped about: keep the newest only
+            self._ahead = [p for p in self._ahead if not p.abandoned]
+
+    def _held(self, start: int, end: int) -> bool:
+        memory = MEMORY_CACHE.lookup(self._file.key, start, end)
+        if any(s <= start and end <= s + len(data) for s, data in memory):
+            return True
+        return self._disk is not None and self._disk.present(start, end) == [(start, end)]
+
+    def _wait(self, pieces, created: list[_Piece]) -> None:
+        """Until every piece has its bytes; Cancelled when asked, CheckpointError on failure."""
+        pieces = list(pieces)
+        pending = {f for p in pieces for f in p.futures if not f.done()}
+        while True:
+            for piece in pieces:
+                for future in piece.futures:
+                    if future.done():
+                        self._check(piece, future)
+            if not pending:
+                return
+            if cancel_requested():
+                for piece in created + self._ahead:
+                    piece.abandon()
+                raise Cancelled()
+            _, pending = wait(pending, timeout=POLL_SECONDS, return_when=FIRST_EXCEPTION)
+
+    def _check(self, piece: _Piece, future: Future) -> None:
+        if future.cancelled():
+            raise _Abandoned()
+        error = future.exception()
+        if error is None:
+            return
+        if isinstance(error, Cancelled):
+            raise _Abandoned()
+        piece.abandon()
+        with self._lock:
+            self._ahead = [p for p in self._ahead if p is not piece]
+        if isinstance(error, FetchError):
+            raise CheckpointError(
+                f"cannot read bytes {piece.start:,}..{piece.end:,} of the {self.what}: "
+                f"{error.reason}",
+                self.name,
+            ) from None
+        raise error
+
+    @staticmethod
+    def _assemble(parts: list[tuple]) -> Buffer:
+        """One range from its segments: a view when one piece holds it all, else one copy."""
+        if len(parts) == 1:
+            s, e, piece = parts[0]
+            return piece.view(s, e).toreadonly()
+        start = parts[0][0]
+        out = bytearray(parts[-1][1] - start)
+        for s, e, piece in parts:
+            out[s - start : e - start] = piece.view(s, e)
+        return memoryview(out).toreadonly()
+
+    def close(self) -> None:
+        with self._lock:
+            ahead, self._ahead = self._ahead, []
+            disk, self._disk = self._disk, None
+        for piece in ahead:
+            piece.abandon()
+        if disk is not None:
+            disk.cache.release(disk)
+
+
+class _Abandoned(Exception):
+    """A piece this read shared was abandoned by another read's cancel: plan again."""
+
+
+def _with_retries(request: Callable[[], T], stop: Callable[[], bool] = cancel_requested) -> T:
+    """One request, tried again after a transient failure (a 5xx, a reset connection, a body cut
+    short), after a short pause; other failures at once."""
+    retries = settings().retries
+    for attempt in range(retries + 1):
+        METER.started()
+        try:
+            return request()
+        except FetchError as exc:
+            if not exc.transient or attempt == retries:
+                raise
+        finally:
+            METER.finished()
+        time.sleep(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)])
+        if stop():
+            raise Cancelled()
+    raise AssertionError("unreachable")
+
+
+def _fetch_part(
+    fetcher: Fetcher,
+    file: RemoteFile,
+    offset: int,
+    view: memoryview,
+    piece: _Piece,
+    disk: DiskEntry | None,
+) -> None:
+    """One range request into `view`, then kept on disk. It stops as soon as every read that
+    wanted it has gone (`piece.abandoned`)."""
+
+    def stop() -> bool:
+        return piece.abandoned
+
+    _with_retries(lambda: fetcher.fetch_into(file, offset, view, stop), stop)
+    if disk is not None:
+        disk.write(offset, view)
+
+
+def _cover(start: int, end: int, pieces: list[_Piece]) -> list[tuple]:
+    """`start:end` as segments `(s, e, piece)` taken from the pieces that reach furthest, and
+    `(s, e, None)` for the gaps none holds."""
+    ordered = sorted((p for p in pieces if p.start < end and p.end > start), key=lambda p: p.start)
+    segments: list[tuple] = []
+    position = start
+    while position < end:
+        covering = [p for p in ordered if p.start <= position < p.end]
+        if covering:
+            best = max(covering, key=lambda p: p.end)
+            stop = min(best.end, end)
+            segments.append((position, stop, best))
+        else:
+            stop = min([p.start for p in ordered if p.start > position] + [end])
+            segments.append((position, stop, None))
+        position = stop
+    return segments
+
+
+def _coalesce(gaps: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
+    """The ranges to fetch for these gaps: neighbours closer than the margin joined, small ones
+    widened to `SMALLEST_FETCH` (inside the file)."""
+    widened = []
+    for start, end in gaps:
+        if end - start < SMALLEST_FETCH:
+            start = max(0, min(start, size - SMALLEST_FETCH))
+            end = min(size, max(end, start + SMALLEST_FETCH))
+        widened.append((start, end))
+    spans: list[list[int]] = []
+    for start, end in sorted(widened):
+        if spans and start - spans[-1][1] < COALESCE_MARGIN:
+            spans[-1][1] = max(spans[-1][1], end)
+        else:
+            spans.append([start, end])
+    return [(start, end) for start, end in spans]
+
+
+def _split(start: int, end: int, part_bytes: int) -> list[tuple[int, int]]:
+    """`start:end` in about equal parts of at most `part_bytes`."""
+    count = max(1, -(-(end - start) // max(part_bytes, 1)))
+    step = -(-(end - start) // count)
+    return [(s, min(s + step, end)) for s in range(start, end, step)]

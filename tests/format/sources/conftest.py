@@ -1,0 +1,45 @@
+"""A loopback HTTP server over a folder of random files, and remote settings fit for tests:
+short timeouts, no disk cache unless a test turns it on (and then in a temporary folder), empty
+caches and counters."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from http_range_server import RangeServer
+
+from ckpt_browser.format.sources import remote, remote_settings
+
+SIZES = {"blob.bin": 3_000_000, "small.bin": 10_000, "run/model.ckpt-5.index": 50_000}
+
+
+@pytest.fixture(autouse=True)
+def remote_settings_for_tests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    monkeypatch.setenv(remote_settings.CACHE_DIR_VARIABLE, str(tmp_path / "cache"))
+    remote.configure(disk_cache=False, timeout_s=2.0, connect_timeout_s=2.0)
+    remote.clear_memory_cache()
+    remote.reset_transfer_stats()
+    remote.refresh_all()
+    yield
+    remote_settings.reset()
+    remote.clear_memory_cache()
+
+
+@pytest.fixture
+def files(tmp_path: Path) -> dict[str, bytes]:
+    """Random files under tmp_path/served, by relative path."""
+    rng = __import__("random").Random(1)
+    contents = {}
+    for name, size in SIZES.items():
+        path = tmp_path / "served" / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        contents[name] = rng.randbytes(size)
+        path.write_bytes(contents[name])
+    return contents
+
+
+@pytest.fixture
+def server(tmp_path: Path, files) -> RangeServer:
+    with RangeServer(tmp_path / "served", stall_seconds=10) as running:
+        yield running
