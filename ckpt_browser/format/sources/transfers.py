@@ -24,6 +24,11 @@ class TransferStats:
     recent_bytes_per_second: float
 
     @property
+    def recent_rate(self) -> float:
+        """Bytes per second over the last few seconds (0 when idle)."""
+        return self.recent_bytes_per_second
+
+    @property
     def bytes_per_second(self) -> float:
         return self.bytes / self.seconds if self.seconds > 0 else 0.0
 
