@@ -60,6 +60,12 @@ class _Handler(BaseHTTPRequestHandler):
         path = urllib.parse.unquote(urllib.parse.urlsplit(self.path).path)
         range_header = self.headers.get("Range")
         fault = owner._arrive(path, self.command, range_header)
+        try:
+            self._answer_with(owner, path, range_header, fault, head)
+        finally:
+            owner._leave()
+
+    def _answer_with(self, owner, path: str, range_header: str | None, fault, head: bool) -> None:
         if owner.delay:
             owner._stopping.wait(owner.delay)
         if fault == "stall":
@@ -111,8 +117,10 @@ class _Handler(BaseHTTPRequestHandler):
             count = end - start
             if fault in ("reset", "truncate"):
                 count //= 2
+            # Counted before sending, so a client that has its bytes sees them counted.
+            owner._count_bytes(path, count)
             sent = self._send_body(file, start, count)
-            owner._count_bytes(path, sent)
+            owner._count_bytes(path, sent - count)
             if fault == "reset":
                 # RST instead of FIN: the client sees "connection reset" mid-body.
                 self.connection.setsockopt(
@@ -189,6 +197,8 @@ class RangeServer:
         self.range_requests: Counter[str] = Counter()  # GET with a Range header, by path
         self.bytes_sent: Counter[str] = Counter()  # body bytes, by path
         self.log: list[tuple[str, str, str | None]] = []  # (method, path, Range header)
+        self.most_in_flight = 0  # the most requests answered at once
+        self._in_flight = 0
         self._faults: dict[str, tuple[str, int | None]] = {}
         self._lock = threading.Lock()
         self._stopping = threading.Event()
@@ -254,6 +264,7 @@ class RangeServer:
             self.range_requests.clear()
             self.bytes_sent.clear()
             self.log.clear()
+            self.most_in_flight = self._in_flight
 
     @property
     def total_requests(self) -> int:
@@ -271,10 +282,16 @@ class RangeServer:
             if is_range:
                 self.range_requests[path] += 1
             self.log.append((method, path, range_header))
+            self._in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self._in_flight)
             kind, nth = self._faults.get(path) or self._faults.get("*") or (None, None)
             if kind is None or nth is None:
                 return kind
             return kind if is_range and self.range_requests[path] == nth else None
+
+    def _leave(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def _count_bytes(self, path: str, count: int) -> None:
         with self._lock:

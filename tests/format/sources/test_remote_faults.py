@@ -151,4 +151,4 @@ def test_many_stalled_parts_cancel_at_once_and_free_the_pool(server, files):
     server.fault("/blob.bin", None)
     start = time.perf_counter()
     assert bytes(source.read(0, 2_900_000)) == files["blob.bin"][:2_900_000]
-    assert time.perf_counter() - start < 1.0
+    assert time.perf_counter() - start < 2.0  # not waiting for the stalled requests (10 s)

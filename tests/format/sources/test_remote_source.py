@@ -123,7 +123,8 @@ def test_a_large_read_is_fetched_in_parallel_parts(server, files):
     assert bytes(data) == files["blob.bin"][: 2 * 1024 * 1024]
     assert server.range_requests["/blob.bin"] == 8
     assert server.total_bytes == 2 * 1024 * 1024
-    assert elapsed < 0.2 * 3  # one after another would take 1.6 s
+    assert server.most_in_flight >= 4
+    assert elapsed < 1.2  # one after another: 1.6 s
 
 
 def test_large_reads_are_not_kept_in_memory(server):
@@ -146,7 +147,8 @@ def test_a_sequential_pass_has_the_next_parts_fetched_ahead(server, files):
         assert bytes(got) == files["blob.bin"][index * chunk : (index + 1) * chunk]
     elapsed = time.perf_counter() - start
     # One request at a time would take 10 x 0.1 s; with two parts ahead the pass overlaps them.
-    assert elapsed < 0.7
+    assert server.most_in_flight >= 2
+    assert elapsed < 0.8
     # Read-ahead stays bounded: at most two parts past the end of the pass.
     time.sleep(0.3)
     assert server.total_bytes <= 12 * chunk
