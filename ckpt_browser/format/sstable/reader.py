@@ -62,8 +62,13 @@ class Table:
         one request (an index is small; a V1 file is read at random by its blocks)."""
         from ckpt_browser.format.sources.locations import open_source
 
+        data = open_source(path, cls.FILE_KIND).whole()
+        if isinstance(data, memoryview) and isinstance(data.obj, mmap.mmap):
+            data = data.obj  # a spooled file, mapped whole
+        elif not isinstance(data, (bytes, mmap.mmap)):
+            data = bytes(data)  # fetched bytes: keys and values sliced from them must hash
         # The map (or the fetched bytes) goes when the table is dropped; blocks are copied out.
-        return cls(open_source(path, cls.FILE_KIND).whole(), path)
+        return cls(data, path)
 
     def _error(self, message: str) -> CheckpointError:
         return CheckpointError(message, self.path)
