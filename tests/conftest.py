@@ -3,8 +3,9 @@
 Each fixture makes its checkpoint once per test run, on first use, in a temporary directory;
 the makers and the dataclasses they return live in `tests/tf_checkpoints.py` (bundles written
 directly with SaveV2), `tests/tf_training_checkpoints.py` (Saver, Checkpoint, SavedModel, .pb),
-`tests/tf_v1_checkpoints.py` (legacy V1 files from a V1 Saver and SaveSlices) and
-`tests/tf_frozen_graphs.py` (GraphDefs frozen by TensorFlow from models whose checkpoints are kept).
+`tests/tf_v1_checkpoints.py` (legacy V1 files from a V1 Saver and SaveSlices),
+`tests/tf_frozen_graphs.py` (GraphDefs frozen by TensorFlow from models whose checkpoints are kept)
+and `tests/tf_timeline_runs.py` (training runs with a frozen layer and a NaN at one save).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ import shutil
 import pytest
 import tf_checkpoints as tfc
 import tf_frozen_graphs as tfg
+import tf_timeline_runs as tfr
 import tf_training_checkpoints as tft
 import tf_v1_checkpoints as tfv1
 
@@ -121,6 +123,16 @@ def v1_slices_ckpt(tmp_path_factory: pytest.TempPathFactory) -> tfv1.SlicesV1Ckp
 @pytest.fixture(scope="session")
 def v1_mixed_dir(tmp_path_factory: pytest.TempPathFactory) -> tfv1.MixedHistoryDir:
     return tfv1.make_v1_mixed_dir(tmp_path_factory.mktemp("v1_mixed"))
+
+
+@pytest.fixture(scope="session")
+def tf1_saver_run(tmp_path_factory: pytest.TempPathFactory) -> tfr.TrainingRun:
+    return tfr.make_tf1_saver_run(tmp_path_factory.mktemp("tf1_saver_run"))
+
+
+@pytest.fixture(scope="session")
+def tf2_manager_run(tmp_path_factory: pytest.TempPathFactory) -> tfr.TrainingRun:
+    return tfr.make_tf2_manager_run(tmp_path_factory.mktemp("tf2_manager_run"))
 
 
 @pytest.fixture

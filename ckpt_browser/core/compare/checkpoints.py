@@ -31,17 +31,17 @@ from dataclasses import dataclass, field
 from enum import Enum
 
 from ckpt_browser.core.compare.alignment import AlignedPair, Alignment, align
-from ckpt_browser.core.compare.distances import (
+from ckpt_browser.core.compare.value_match import pair_by_value
+from ckpt_browser.core.tensor import chunks as tensor_chunks
+from ckpt_browser.core.tensor.chunked import WORKERS, Cancel, Cancelled, Progress
+from ckpt_browser.core.tensor.chunks import ChunkedTensor, PageReleaser, map_pair_chunks
+from ckpt_browser.core.tensor.distances import (
     Distances,
     PartialDistances,
     comparison_category,
     finish,
     kernel_for,
 )
-from ckpt_browser.core.compare.value_match import pair_by_value
-from ckpt_browser.core.tensor import chunks as tensor_chunks
-from ckpt_browser.core.tensor.chunked import WORKERS, Cancel, Cancelled, Progress
-from ckpt_browser.core.tensor.chunks import ChunkedTensor, PageReleaser, map_pair_chunks
 from ckpt_browser.format import Checkpoint, ChecksumError, TensorInfo
 from ckpt_browser.format.crc import PartialChecksum
 

@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ckpt_browser.core.compare.distances import COMPLEX, STRING, comparison_category
 from ckpt_browser.core.tensor.chunked import Cancel, Progress, scaled
 from ckpt_browser.core.tensor.chunks import ChunkedTensor, map_pair_chunks, worker_pool
+from ckpt_browser.core.tensor.distances import COMPLEX, STRING, comparison_category
 from ckpt_browser.core.tensor.slicing import (
     SliceSpec,
     display_array,

@@ -37,11 +37,13 @@ __all__ = [
     "QUANTILE_PERCENTS",
     "Cancelled",
     "Histogram",
+    "PartialStats",
     "TensorStats",
     "analyze",
     "compute_quantiles",
     "compute_stats",
     "histogram",
+    "partial_stats",
     "quick_histogram",
 ]
 
@@ -168,10 +170,38 @@ def _moments_task(measured: Measured) -> Callable[[np.ndarray], list[_Moments]]:
 def _moments(measured: Measured, progress: Progress, cancel: Cancel) -> TensorStats:
     """Everything but the quantiles, in one pass."""
     parts = chunked.run_chunks(measured.flat, _moments_task(measured), progress, cancel)
-    return _merge_moments([block for chunk in parts for block in chunk], measured)
+    return _merge_moments([block for chunk in parts for block in chunk], measured.measure)
 
 
-def _merge_moments(parts: list[_Moments], measured: Measured) -> TensorStats:
+@dataclass(frozen=True)
+class PartialStats:
+    """The moments of part of some values (one of several tensors taken as one vector): `merge`
+    adds another part, `finish` gives the statistics of all of them (without quantiles)."""
+
+    blocks: tuple[_Moments, ...] = ()
+    measure: str = "value"
+
+    def merge(self, other: PartialStats) -> PartialStats:
+        if self.blocks and other.blocks and self.measure != other.measure:
+            raise ValueError(f"cannot merge statistics of {self.measure} and {other.measure}")
+        return PartialStats(
+            self.blocks + other.blocks, other.measure if other.blocks else self.measure
+        )
+
+    def finish(self) -> TensorStats:
+        return _merge_moments(list(self.blocks), self.measure)
+
+
+def partial_stats(
+    array: object, *, progress: Progress = None, cancel: Cancel = None
+) -> PartialStats:
+    """The moments pass of `compute_stats` over `array`, as a part that merges with others."""
+    measured = chunked.measured(array)
+    parts = chunked.run_chunks(measured.flat, _moments_task(measured), progress, cancel)
+    return PartialStats(tuple(block for chunk in parts for block in chunk), measured.measure)
+
+
+def _merge_moments(parts: list[_Moments], measure: str) -> TensorStats:
     count = sum(p.size for p in parts)
     finite = sum(p.finite for p in parts)
     counts = {
@@ -184,7 +214,7 @@ def _merge_moments(parts: list[_Moments], measured: Measured) -> TensorStats:
     }
     if finite == 0:
         empty = dict(min=None, max=None, mean=None, std=None, l2_norm=None)
-        return TensorStats(**counts, **empty, measure=measured.measure)
+        return TensorStats(**counts, **empty, measure=measure)
     used = [p for p in parts if p.finite]
     weights = np.array([p.finite for p in used], dtype=np.float64) / finite
     # Block means relative to the first one: the differences of the rounded means are exact, so
@@ -204,8 +234,8 @@ def _merge_moments(parts: list[_Moments], measured: Measured) -> TensorStats:
         max=max(p.high for p in used),  # type: ignore[type-var]
         mean=mean,
         std=math.sqrt(variance),
-        l2_norm=None if measured.measure == "length" else l2_norm,
-        measure=measured.measure,
+        l2_norm=None if measure == "length" else l2_norm,
+        measure=measure,
     )
 
 

@@ -2,7 +2,8 @@
 
 Each chunk of A and B is worked through in blocks that stay in the CPU cache; a block gives a
 `PartialDistances` (counts, sums and the largest |a-b| with its position) and partials merge by
-addition, so the result does not depend on the chunking and chunks can run on several threads.
+addition, so the result does not depend on the chunking and chunks can run on several threads. The
+comparison of two checkpoints and the change between the saves of a run both sum with these.
 
 - Floats of every width (bfloat16, float8, float16, float32 ...) are compared in float64, where
   the difference of two float32 values and all the sums are as exact as numpy's own float64 pass.
