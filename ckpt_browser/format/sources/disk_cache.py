@@ -22,8 +22,9 @@ import threading
 import time
 
 from ckpt_browser.format.atomic import atomic_output
+from ckpt_browser.format.sources.cache_dir import cache_directory
 from ckpt_browser.format.sources.fetchers import RemoteFile
-from ckpt_browser.format.sources.remote_settings import CACHE_DIR_VARIABLE, settings
+from ckpt_browser.format.sources.remote_settings import settings
 from ckpt_browser.format.sources.urls import redact
 
 FLUSH_BYTES = 64 * 1024 * 1024  # write the record after this much new data ...
@@ -32,18 +33,8 @@ _RECORD = ".json"
 _DATA = ".data"
 
 
-def cache_root() -> str:
-    """The program's cache directory (`CKPT_BROWSER_CACHE_DIR` when set)."""
-    override = os.environ.get(CACHE_DIR_VARIABLE)
-    if override:
-        return override
-    import platformdirs
-
-    return platformdirs.user_cache_dir("ckpt-browser")
-
-
 def remote_cache_dir() -> str:
-    return os.path.join(cache_root(), "remote")
+    return os.path.join(cache_directory(), "remote")
 
 
 class RangeSet:

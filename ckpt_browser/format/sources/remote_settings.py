@@ -9,8 +9,10 @@ import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
+from ckpt_browser.format.sources.cache_dir import CACHE_DIR_VARIABLE  # noqa: F401 (tests set it)
+
 TIMEOUT_VARIABLE = "CKPT_BROWSER_REMOTE_TIMEOUT"  # seconds a server may stay silent
-CACHE_DIR_VARIABLE = "CKPT_BROWSER_CACHE_DIR"  # where the on-disk cache lives instead
+
 MB = 1024 * 1024
 
 
