@@ -15,7 +15,7 @@ from ckpt_browser.format.names import name_of_key
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_ERROR = 0, 1, 2
 
-SUBCOMMANDS = ("ls", "show", "export", "verify", "diff", "remap", "graph")
+SUBCOMMANDS = ("ls", "show", "export", "verify", "diff", "remap", "graph", "history")
 
 
 class UsageError(Exception):

@@ -7,6 +7,7 @@ import argparse
 from ckpt_browser.cli.diff import cmd_diff
 from ckpt_browser.cli.export import cmd_export
 from ckpt_browser.cli.graph import cmd_graph
+from ckpt_browser.cli.history import cmd_history
 from ckpt_browser.cli.ls import cmd_ls
 from ckpt_browser.cli.output import (
     SUBCOMMANDS,
@@ -155,6 +156,43 @@ def subcommand_parser() -> argparse.ArgumentParser:
         help="the SavedModel MetaGraph with this tag set (e.g. train, serve,gpu); default serve",
     )
     p.set_defaults(run=cmd_graph)
+
+    p = sub.add_parser(
+        "history",
+        help="a variable or scope across every checkpoint of a run, or the whole run",
+        description="Statistics of NAME (a variable, or a scope: its parameters as one vector) "
+        "in every checkpoint of DIR, oldest first, with the relative L2 change since the save "
+        "before and since the first; without NAME, the relative change per save of each "
+        "top-level scope. A checkpoint where NAME is missing or has another shape is a gap, one "
+        "that cannot be read is marked and skipped. Results are cached in the user cache "
+        "directory. Exit 0, or 1 when --fail-on-nan finds NaN or Inf, 2 on error.",
+    )
+    p.add_argument("directory", metavar="DIR", help="a run's directory (or a checkpoint in it)")
+    p.add_argument(
+        "name", nargs="?", metavar="NAME", help="a variable, or a scope such as net/dense"
+    )
+    p.add_argument("--json", action="store_true", help="one JSON record per checkpoint")
+    p.add_argument(
+        "--stat",
+        metavar="NAME[,NAME...]",
+        help="the statistics to show: norm, mean, std, min, max, max_abs, zero_share, nan_count, "
+        "inf_count, count, quantiles (default: all but count and quantiles in the table, all "
+        "in JSON)",
+    )
+    p.add_argument(
+        "--fail-on-nan",
+        action="store_true",
+        help="exit 1 if the newest save of NAME (without NAME: any parameter of the newest "
+        "checkpoint) holds NaN or Inf, or cannot be read; each one found is named on stderr",
+    )
+    p.add_argument(
+        "--depth",
+        type=int,
+        default=1,
+        help="without NAME: scopes this many levels below the parameters' common root (default 1)",
+    )
+    p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    p.set_defaults(run=cmd_history)
     return parser
 
 

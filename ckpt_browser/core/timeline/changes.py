@@ -38,6 +38,8 @@ class Change:
     cosine_prev: float | None = None
     prev_step: int | None = None  # the saves compared with (gaps and failed reads skipped)
     first_step: int | None = None
+    prev_prefix: str | None = None  # None at the first save that could be read
+    first_prefix: str | None = None
 
     def value(self, name: str) -> float | None:
         if name not in CHANGE_NAMES:

@@ -258,6 +258,8 @@ def _all_changes(
             cosine_prev=to_previous.cosine,
             prev_step=entries[previous].step,
             first_step=entries[first].step,
+            prev_prefix=entries[previous].prefix,
+            first_prefix=entries[first].prefix,
         )
     return found
 
