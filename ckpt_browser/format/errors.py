@@ -11,6 +11,10 @@ class CheckpointError(Exception):
     """A checkpoint (or graph) file is missing, unreadable, malformed or inconsistent."""
 
     def __init__(self, message: str, path: str | None = None) -> None:
+        if path is not None and "://" in path:
+            from ckpt_browser.format.sources.urls import redact
+
+            path = redact(path)  # a signed URL's secret never reaches a message
         self.path = path
         self.message = message  # without the path
         super().__init__(f"{path}: {message}" if path else message)

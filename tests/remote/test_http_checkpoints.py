@@ -135,3 +135,14 @@ def test_a_missing_server_file_says_what_and_where(served, capsys):
     code, out, err = run(capsys, "ls", server.url("no/such/model.ckpt-1.index"))
     assert code != 0 and out == ""
     assert err.startswith("error: ") and "no/such/model.ckpt-1" in err and "Traceback" not in err
+
+
+def test_a_signed_url_keeps_its_secret_out_of_every_message(served, capsys):
+    server, _ = served
+    signed = (
+        server.url("nothing/model.ckpt.index")
+        + "?X-Amz-Signature=s3cr3tvalue&X-Amz-Credential=AKIDEXAMPLE"
+    )
+    code, out, err = run(capsys, "ls", signed)
+    assert code != 0 and err.startswith("error: ")
+    assert "s3cr3tvalue" not in out + err and "AKIDEXAMPLE" not in out + err

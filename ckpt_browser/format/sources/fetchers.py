@@ -470,6 +470,8 @@ def translate(exc: BaseException, url: str) -> FetchError:
     if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or name in ("ReadTimeoutError",):
         return FetchError(f"timed out after {current.timeout_s:g} s without an answer")
     if isinstance(exc, FileNotFoundError):
+        if exc.__cause__ is not None:  # fsspec's HTTP `info` turns any failure into this
+            return translate(exc.__cause__, url)
         return FetchError("not found")
     if isinstance(exc, PermissionError):
         return FetchError("access denied")

@@ -107,11 +107,9 @@ def is_plain_local(path: str) -> bool:
 
 def shown(path: str) -> str:
     """The location as messages, titles and lists show it: a URL without its credentials."""
-    if not is_url(path):
-        return path
-    from ckpt_browser.format.sources.remote import redact
+    from ckpt_browser.format.sources.urls import redact
 
-    return redact(path)
+    return redact(path) if is_url(path) else path
 
 
 def transfer_stats():  # -> remote.TransferStats | None

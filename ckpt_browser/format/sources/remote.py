@@ -21,6 +21,7 @@ import posixpath
 import threading
 import time
 
+from ckpt_browser.format.errors import CheckpointError
 from ckpt_browser.format.sources.base import ByteSource, cancel_requested
 from ckpt_browser.format.sources.fetchers import (
     FetchError,
@@ -132,7 +133,10 @@ class RemoteTree(Tree):
             return kept[1]
         try:
             info = self._call(url, "info", self._path(url))
-        except FetchError:
+        except FetchError as error:
+            if not _means_absent(error):
+                # A failing server is not a missing file: say why, not "no such file".
+                raise CheckpointError(error.reason, redact(url)) from None
             info = None
         with self._lock:
             self._infos[url] = (time.monotonic(), info)
@@ -179,6 +183,12 @@ class RemoteTree(Tree):
 
     def _url(self, path: str) -> str:
         return path if self._http or "://" in path else f"{self.scheme}://{path}"
+
+
+def _means_absent(error: FetchError) -> bool:
+    """Whether a failed metadata request means the file is not there for us (not found, or
+    denied: S3 answers 403 for a missing key to those who may not list the bucket)."""
+    return error.reason.startswith(("not found", "access denied", "is a directory"))
 
 
 def _split(url: str) -> tuple[str, str]:

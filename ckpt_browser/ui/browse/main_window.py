@@ -40,6 +40,8 @@ from ckpt_browser.ui.browse.graph_dock import GraphDock
 from ckpt_browser.ui.browse.history_switcher import HistorySwitcher
 from ckpt_browser.ui.browse.notice_bar import NoticeBar
 from ckpt_browser.ui.browse.recent_files import RecentFiles
+from ckpt_browser.ui.browse.remote_settings_dialog import RemoteSettingsDialog
+from ckpt_browser.ui.browse.remote_settings_dialog import apply_saved as apply_saved_remote_settings
 from ckpt_browser.ui.browse.tensor_view import TENSOR_SPLITTERS, TensorView
 from ckpt_browser.ui.browse.variable_tree import KIND_TOGGLES, VariableTree
 from ckpt_browser.ui.widgets.file_filters import CHECKPOINT_OR_GRAPH_FILTER
@@ -119,6 +121,7 @@ class MainWindow(QMainWindow):
         self._build_status_bar()
         place_on_screen(self)
         self._restore_settings()
+        apply_saved_remote_settings(settings)
         self._update_actions()
 
     # -- public -----------------------------------------------------------------------------------
@@ -277,6 +280,10 @@ class MainWindow(QMainWindow):
         find_action.setShortcut(QKeySequence.StandardKey.Find)
         find_action.triggered.connect(lambda: self.tree.filter_edit.setFocus())
         edit_menu.addAction(find_action)
+        edit_menu.addSeparator()
+        self.remote_settings_action = edit_menu.addAction(
+            "&Remote Settings…", self.open_remote_settings
+        )
 
         view_menu = self.menuBar().addMenu("&View")
         for kind, label, _tip in KIND_TOGGLES:
@@ -304,6 +311,14 @@ class MainWindow(QMainWindow):
         help_menu = self.menuBar().addMenu("&Help")
         self.about_action = help_menu.addAction(f"&About {APP_TITLE}", self.show_about)
         help_menu.addAction("About &Qt", QApplication.aboutQt)
+
+    def open_remote_settings(self) -> RemoteSettingsDialog:
+        """Edit > Remote Settings: caches, timeout and parallel requests for URLs."""
+        dialog = RemoteSettingsDialog(self._settings, self)
+        dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+        dialog.open()
+        self.remote_settings_dialog = dialog
+        return dialog
 
     def show_about(self) -> AboutDialog:
         """Help > About: the version, and the versions of the libraries in use."""
