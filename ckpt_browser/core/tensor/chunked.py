@@ -24,6 +24,7 @@ from typing import TypeVar
 import numpy as np
 
 from ckpt_browser.format.errors import Cancelled
+from ckpt_browser.format.pages import release_pages
 from ckpt_browser.format.sources import cancellable, current_cancel_check
 
 CHUNK_ELEMENTS = 1 << 20  # the unit of work between progress reports and cancel checks
@@ -93,7 +94,7 @@ def run_chunks(
 ) -> list:
     """`task(chunk)` for consecutive chunks of `flat`, results in order; progress and cancel
     between chunks. An empty array is one empty chunk."""
-    task = _quietly(task)
+    task = _releasing(_quietly(task))
     starts = range(0, max(flat.size, 1), CHUNK_ELEMENTS)
     calls = [partial(task, flat[start : start + CHUNK_ELEMENTS]) for start in starts]
     if len(calls) == 1 or WORKERS == 1:
@@ -137,6 +138,18 @@ def run_in_order(
 def _with_cancel_check(call: Callable[[], T], check: Cancel) -> T:
     with cancellable(check):
         return call()
+
+
+def _releasing(task: Callable[[np.ndarray], T]) -> Callable[[np.ndarray], T]:
+    """`task`, then the chunk's mapped pages handed back (see `format.pages`): a pass over a
+    256 MB tensor then stays small, and the next pass maps the pages again from the page cache."""
+
+    def run(chunk: np.ndarray) -> T:
+        result = task(chunk)
+        release_pages(chunk)
+        return result
+
+    return run
 
 
 def _quietly(task: Callable[[np.ndarray], object]) -> Callable[[np.ndarray], object]:

@@ -51,6 +51,11 @@ class ByteSource(ABC):
     def read(self, offset: int, length: int) -> Buffer:
         """Exactly the bytes `offset:offset+length`; CheckpointError when they are not all there."""
 
+    def read_once(self, offset: int, length: int) -> Buffer:
+        """Like `read`, for bytes that will not be asked for again soon (a spool copies them to
+        a file): a source with a memory cache need not keep them there."""
+        return self.read(offset, length)
+
     def read_many(self, ranges: Sequence[tuple[int, int]]) -> list[Buffer]:
         """The bytes of several `(offset, length)` ranges, in order. Remote sources fetch them
         concurrently and coalesce neighbours; here, one after the other."""
@@ -76,7 +81,7 @@ class ByteSource(ABC):
             fd = file.fileno()
             for start in range(0, length, SPOOL_PIECE):
                 raise_if_cancelled()
-                piece = self.read(offset + start, min(SPOOL_PIECE, length - start))
+                piece = self.read_once(offset + start, min(SPOOL_PIECE, length - start))
                 written = 0
                 while written < len(piece):
                     written += os.pwrite(fd, memoryview(piece)[written:], start + written)

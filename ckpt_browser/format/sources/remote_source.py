@@ -10,6 +10,7 @@ when a server stalls; fetches it leaves behind finish in the background or never
 
 from __future__ import annotations
 
+import mmap
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -36,6 +37,7 @@ COALESCE_MARGIN = 64 * 1024
 # A smaller gap is widened to this size (within the margin): one round trip costs the same for 30
 # bytes as for 16 KiB, and small reads (an archive's headers) come in neighbouring runs.
 SMALLEST_FETCH = 16 * 1024
+_MAPPED_PIECE_BYTES = 1 << 20  # pieces this large get memory of their own (`_new_buffer`)
 POLL_SECONDS = 0.05  # how often a waiting read asks whether it was cancelled
 BACKOFF_SECONDS = (0.1, 0.3, 0.6)  # before the 1st, 2nd, ... retry of a transient failure
 EMPTY = memoryview(b"")
@@ -127,7 +129,8 @@ class RemoteSource(ByteSource):
 
     # -- reading ------------------------------------------------------------------------------
 
-    def read(self, offset: int, length: int) -> Buffer:
+    def read(self, offset: int, length: int, keep: bool = True) -> Buffer:
+        """`keep=False` leaves what is fetched out of the memory cache (see `read_once`)."""
         self.check_range(offset, length)
         if length == 0:
             return EMPTY
@@ -135,22 +138,27 @@ class RemoteSource(ByteSource):
             last_end, self._last_end = self._last_end, offset + length
         sequential = last_end is not None and 0 <= offset - last_end <= SMALLEST_FETCH
         ahead = (offset + length, length) if sequential else None
-        return self._gather([(offset, length)], ahead)[0]
+        return self._gather([(offset, length)], ahead, keep)[0]
+
+    def read_once(self, offset: int, length: int) -> Buffer:
+        return self.read(offset, length, keep=False)
 
     def read_many(self, ranges: Sequence[tuple[int, int]]) -> list[Buffer]:
         for offset, length in ranges:
             self.check_range(offset, length)
         wanted = [(offset, length) for offset, length in ranges if length]
-        results = iter(self._gather(wanted, None) if wanted else [])
+        results = iter(self._gather(wanted, None, True) if wanted else [])
         return [next(results) if length else EMPTY for _, length in ranges]
 
-    def _gather(self, ranges: list[tuple[int, int]], ahead: tuple[int, int] | None) -> list[Buffer]:
+    def _gather(
+        self, ranges: list[tuple[int, int]], ahead: tuple[int, int] | None, keep: bool
+    ) -> list[Buffer]:
         if cancel_requested():
             raise Cancelled()
         for _ in range(3):  # again only when another read abandoned a piece this one shared
-            segments, created = self._plan(ranges)
+            segments, created = self._plan(ranges, keep)
             if ahead is not None:
-                self._read_ahead(*ahead)
+                self._read_ahead(*ahead, keep)
                 ahead = None
             try:
                 self._wait({id(p): p for parts in segments for _, _, p in parts}.values(), created)
@@ -162,7 +170,9 @@ class RemoteSource(ByteSource):
             return [self._assemble(parts) for parts in segments]
         raise CheckpointError(f"cannot read the {self.what}: reads kept being cancelled", self.name)
 
-    def _plan(self, ranges: list[tuple[int, int]]) -> tuple[list[list[tuple]], list[_Piece]]:
+    def _plan(
+        self, ranges: list[tuple[int, int]], keep: bool
+    ) -> tuple[list[list[tuple]], list[_Piece]]:
         """For each range, its segments `(start, end, piece)`; and the pieces fetched for them."""
         with self._lock:
             known = [p for p in self._ahead + self._in_flight if not p.abandoned]
@@ -179,7 +189,7 @@ class RemoteSource(ByteSource):
                 parts += [(s, e, piece)] if piece is not None else self._from_disk(s, e)
             segments.append(parts)
             gaps += [(s, e) for s, e, piece in parts if piece is None]
-        created = [self._fetch(s, e) for s, e in _coalesce(gaps, self.size)]
+        created = [self._fetch(s, e, keep) for s, e in _coalesce(gaps, self.size)]
         if created:
             with self._lock:
                 self._in_flight += created
@@ -206,10 +216,11 @@ class RemoteSource(ByteSource):
             parts.append((position, end, None))
         return parts
 
-    def _fetch(self, start: int, end: int) -> _Piece:
-        """Start fetching `start:end` into one buffer, in parts on the shared pool."""
+    def _fetch(self, start: int, end: int, keep: bool = True) -> _Piece:
+        """Start fetching `start:end` into one buffer, in parts on the shared pool; kept in the
+        memory cache once complete, if `keep`."""
         current = settings()
-        buffer = bytearray(end - start)
+        buffer = _new_buffer(end - start)
         view = memoryview(buffer)
         bounds = _split(start, end, current.part_bytes)
         piece = _Piece(start, end, buffer)
@@ -222,7 +233,11 @@ class RemoteSource(ByteSource):
             with lock:
                 remaining[0] -= 1
                 complete = remaining[0] == 0
-            if complete and not piece.abandoned:
+            if complete:
+                # Held now (see `_Piece`); and the futures, whose callbacks hold the piece, go:
+                # without that cycle the buffer is freed as soon as no read uses it.
+                piece.futures = []
+            if complete and keep and not piece.abandoned:
                 MEMORY_CACHE.put(self._file.key, start, buffer)
 
         pool = _executor()
@@ -233,7 +248,7 @@ class RemoteSource(ByteSource):
             future.add_done_callback(done)
         return piece
 
-    def _read_ahead(self, end: int, length: int) -> None:
+    def _read_ahead(self, end: int, length: int, keep: bool) -> None:
         """Fetch the next parts of a sequential pass while the caller uses this one."""
         current = settings()
         size = min(current.part_bytes, max(length, SMALLEST_FETCH))
@@ -247,7 +262,7 @@ class RemoteSource(ByteSource):
             while position < limit:
                 stop = min(position + size, limit)
                 if not self._held(position, stop):
-                    self._ahead.append(self._fetch(position, stop))
+                    self._ahead.append(self._fetch(position, stop, keep))
                 position = stop
             for piece in self._ahead[: -2 * max(current.read_ahead_parts, 1)]:
                 piece.abandon()  # a pass that jumped about: keep the newest only
@@ -338,6 +353,13 @@ def _with_retries(request: Callable[[], T], stop: Callable[[], bool] = cancel_re
         if stop():
             raise Cancelled()
     raise AssertionError("unreachable")
+
+
+def _new_buffer(size: int) -> bytearray | mmap.mmap:
+    """Room for a fetched piece. A large one is an anonymous memory map, which goes back to the
+    system when the piece is dropped: glibc serves repeated 8 MB bytearrays from its heap after
+    the first few are freed, and a streamed 256 MB tensor then left ~150 MB resident for good."""
+    return mmap.mmap(-1, size) if size >= _MAPPED_PIECE_BYTES else bytearray(size)
 
 
 def _fetch_part(

@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import bisect
 import math
+import mmap
 import re
+from collections import OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
@@ -23,8 +25,9 @@ from ckpt_browser.format.crc import crc32c, mask
 from ckpt_browser.format.errors import CheckpointError, ChecksumError
 from ckpt_browser.format.gc_pause import gc_paused
 from ckpt_browser.format.names import name_of_key, names_of_keys
+from ckpt_browser.format.pages import drop_pages
 from ckpt_browser.format.regions import read_region
-from ckpt_browser.format.sources.base import Buffer, ByteSource, raise_if_cancelled
+from ckpt_browser.format.sources.base import SPOOL_BYTES, Buffer, ByteSource, raise_if_cancelled
 from ckpt_browser.format.sources.local import local_file_size
 from ckpt_browser.format.sources.locations import archive_member, exists, is_url, open_source
 from ckpt_browser.format.sstable.reader import Table
@@ -40,6 +43,7 @@ from ckpt_browser.format.v2.string_tensors import (
 Extents = tuple[tuple[int, int], ...]  # per dimension (start, length); length -1 = whole dimension
 
 # `verify` checksums big tensors in pieces of this size, releasing each piece's pages after it.
+SPOOLS_KEPT_BYTES = 2 << 30  # disk, not memory: the spooled tensors kept per checkpoint
 _CHECKSUM_CHUNK = 64 << 20
 
 # The bundle format version this reader is (TensorFlow's kTensorBundleVersion).
@@ -302,6 +306,9 @@ class DataFiles:
         self.num_shards = num_shards
         self.big_endian = big_endian
         self._sources: dict[int, ByteSource] = {}
+        # Remote tensors spooled to temporary files, newest last: the statistics, the checksum
+        # and the next views of a tensor reuse its copy instead of fetching it again.
+        self._spooled: OrderedDict[tuple[int, int, int], Buffer] = OrderedDict()
 
     def path(self, shard_id: int) -> str:
         return data_file_name(self.prefix, shard_id, self.num_shards)
@@ -345,7 +352,17 @@ class DataFiles:
         self._check_extent(entry, label)
         if entry.size == 0:
             return memoryview(b"")  # nothing to read, wherever it points (TensorFlow agrees)
-        return self.source(entry.shard_id).read_large(entry.offset, entry.size)
+        where = (entry.shard_id, entry.offset, entry.size)
+        held = self._spooled.get(where)
+        if held is not None:
+            self._spooled.move_to_end(where)
+            return held
+        data = self.source(entry.shard_id).read_large(entry.offset, entry.size)
+        if not self.mapped and entry.size > SPOOL_BYTES:
+            self._spooled[where] = data
+            while sum(len(kept) for kept in self._spooled.values()) > SPOOLS_KEPT_BYTES:
+                self._spooled.popitem(last=False)  # arrays still using it keep it alive
+        return data
 
     def _check_extent(self, entry: BundleEntry, label: str | None) -> None:
         size = self.source(entry.shard_id).size  # a missing shard is an error even for 0 bytes
@@ -360,6 +377,7 @@ class DataFiles:
             )
 
     def close(self) -> None:
+        self._spooled.clear()
         for source in self._sources.values():
             source.close()
         self._sources.clear()
@@ -472,12 +490,18 @@ class DataFiles:
                 raise ChecksumError(f"{name}: {exc}", self.path(entry.shard_id)) from None
         self._check_extent(entry, label)
         source = self.source(entry.shard_id) if entry.size else None
+        spooled = self._spooled.get((entry.shard_id, entry.offset, entry.size))
         crc = 0
         for start in range(0, entry.size, _CHECKSUM_CHUNK):
             length = min(_CHECKSUM_CHUNK, entry.size - start)
             assert source is not None
-            crc = crc32c(source.read(entry.offset + start, length), crc)
-            # Hand the pages back (see `pages`): `verify` of 50 GB stays small.
-            source.release(entry.offset + start, length)
+            if spooled is not None:  # a remote tensor already copied here: no second fetch
+                crc = crc32c(spooled[start : start + length], crc)
+                if isinstance(spooled, memoryview) and isinstance(spooled.obj, mmap.mmap):
+                    drop_pages(spooled.obj, start, length)
+            else:  # a local view, or a remote range fetched for this once (not cached)
+                crc = crc32c(source.read_once(entry.offset + start, length), crc)
+                # Hand the pages back (see `pages`): `verify` of 50 GB stays small.
+                source.release(entry.offset + start, length)
             raise_if_cancelled()
         return mask(crc)

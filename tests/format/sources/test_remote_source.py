@@ -117,14 +117,11 @@ def test_a_large_read_is_fetched_in_parallel_parts(server, files):
     server.delay = 0.2
     source = RemoteSource(server.url("blob.bin"))
     server.reset_counts()
-    start = time.perf_counter()
     data = source.read(0, 2 * 1024 * 1024)
-    elapsed = time.perf_counter() - start
     assert bytes(data) == files["blob.bin"][: 2 * 1024 * 1024]
     assert server.range_requests["/blob.bin"] == 8
     assert server.total_bytes == 2 * 1024 * 1024
-    assert server.most_in_flight >= 4
-    assert elapsed < 1.2  # one after another: 1.6 s
+    assert server.most_in_flight >= 4  # parts in flight together (speed: the benchmark's)
 
 
 def test_large_reads_are_not_kept_in_memory(server):
@@ -141,14 +138,11 @@ def test_a_sequential_pass_has_the_next_parts_fetched_ahead(server, files):
     server.delay = 0.1
     source = RemoteSource(server.url("blob.bin"))
     chunk = 256 * 1024
-    start = time.perf_counter()
     for index in range(10):
         got = source.read(index * chunk, chunk)
         assert bytes(got) == files["blob.bin"][index * chunk : (index + 1) * chunk]
-    elapsed = time.perf_counter() - start
-    # One request at a time would take 10 x 0.1 s; with two parts ahead the pass overlaps them.
+    # With two parts fetched ahead the pass overlaps its requests (speed: the benchmark's).
     assert server.most_in_flight >= 2
-    assert elapsed < 0.8
     # Read-ahead stays bounded: at most two parts past the end of the pass.
     time.sleep(0.3)
     assert server.total_bytes <= 12 * chunk
