@@ -15,7 +15,7 @@ from ckpt_browser.format.names import name_of_key
 
 EXIT_OK, EXIT_DIFFERENT, EXIT_ERROR = 0, 1, 2
 
-SUBCOMMANDS = ("ls", "show", "export", "verify", "diff", "remap", "graph", "history")
+SUBCOMMANDS = ("ls", "show", "export", "verify", "diff", "remap", "graph", "history", "unpack")
 
 
 class UsageError(Exception):

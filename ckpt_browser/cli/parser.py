@@ -15,6 +15,7 @@ from ckpt_browser.cli.output import (
 )
 from ckpt_browser.cli.remap import AppendRule, cmd_remap
 from ckpt_browser.cli.show import cmd_show
+from ckpt_browser.cli.unpack import cmd_unpack
 from ckpt_browser.cli.verify import cmd_verify
 
 
@@ -193,6 +194,17 @@ def subcommand_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     p.set_defaults(run=cmd_history)
+
+    p = sub.add_parser(
+        "unpack",
+        help="unpack a .tar.gz (or .tar, .tgz, .tar.bz2, .tar.xz) into the user cache directory",
+        description="A compressed tar archive cannot be read at random: unpack it once into the "
+        "user cache directory ($CKPT_BROWSER_CACHE_DIR to choose another), never beside the "
+        "archive. Prints the folder; the archive's location then opens it too. Unpacking the same "
+        "archive again is instant.",
+    )
+    p.add_argument("location", metavar="LOCATION", help="a path or URL of the archive")
+    p.set_defaults(run=cmd_unpack)
     return parser
 
 

@@ -18,6 +18,7 @@ import contextlib
 import os
 import re
 import secrets
+import shutil
 import socket
 from collections.abc import Iterator, Sequence
 from typing import IO
@@ -40,8 +41,9 @@ def temporary_name(final_path: str) -> str:
     return os.path.join(directory, f".{name}.{mark}.tmp")
 
 
-def sweep_stale_temporaries(directory: str) -> list[str]:
-    """Remove the temporary files in `directory` that a killed run of this program left behind.
+def sweep_stale_temporaries(directory: str, folders: bool = False) -> list[str]:
+    """Remove the temporary files in `directory` that a killed run of this program left behind
+    (and temporary folders too, with `folders`: an unpacking that was killed).
 
     A file is stale when it names a process of this host that is gone, or one that started after
     the file was last changed (the process id was reused). Only our own naming is touched.
@@ -59,12 +61,16 @@ def sweep_stale_temporaries(directory: str) -> list[str]:
         if match[1] != _HOST:
             continue
         try:
-            if not entry.is_file(follow_symlinks=False):
+            is_folder = folders and entry.is_dir(follow_symlinks=False)
+            if not (is_folder or entry.is_file(follow_symlinks=False)):
                 continue
             changed = entry.stat(follow_symlinks=False).st_mtime
             if _process_alive(int(match[2])) and not _started_after(int(match[2]), changed):
                 continue
-            os.remove(entry.path)
+            if is_folder:
+                shutil.rmtree(entry.path)
+            else:
+                os.remove(entry.path)
         except OSError:
             continue
         removed.append(entry.path)

@@ -30,3 +30,12 @@ class Cancelled(Exception):
     Defined here, below every layer that raises it: a remote read in the format layer and the
     chunk runner in `core` raise the same exception, which the window and the CLI catch once.
     """
+
+
+class NeedsUnpacking(CheckpointError):
+    """A compressed tar archive was asked for a member: it cannot be read at random, only unpacked
+    whole (into the user cache directory). `archive` is its location, for offering to do that."""
+
+    def __init__(self, message: str, archive: str, shown: str) -> None:
+        super().__init__(message, shown)
+        self.archive = archive

@@ -1,12 +1,13 @@
 """A loopback HTTP server over a folder of random files, and remote settings fit for tests:
 short timeouts, no disk cache unless a test turns it on (and then in a temporary folder), empty
-caches and counters."""
+caches and counters; a TensorFlow-written release folder to pack into archives."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
+from archive_files import ReleaseFolder, make_release_folder
 from http_range_server import RangeServer
 
 from ckpt_browser.format.sources import remote, remote_settings
@@ -43,3 +44,14 @@ def files(tmp_path: Path) -> dict[str, bytes]:
 def server(tmp_path: Path, files) -> RangeServer:
     with RangeServer(tmp_path / "served", stall_seconds=10) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def release(tmp_path_factory: pytest.TempPathFactory) -> ReleaseFolder:
+    return make_release_folder(tmp_path_factory.mktemp("release"))
+
+
+@pytest.fixture
+def cache_dir(tmp_path: Path) -> Path:
+    """Where decompressed members and unpacked archives go in a test (set above)."""
+    return tmp_path / "cache"
