@@ -124,6 +124,7 @@ class WindowSource(ByteSource):
         self.outer = outer
         self.start = start
         self.mapped = outer.mapped
+        self.merge_gap = outer.merge_gap
 
     def read(self, offset: int, length: int) -> Buffer:
         self.check_range(offset, length)

@@ -14,6 +14,7 @@ import os
 import posixpath
 import re
 import threading
+import time
 from abc import ABC, abstractmethod
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -159,15 +160,25 @@ class ArchiveTree(locations.Tree):
 
 # -- finding and opening the archive a path lies in ------------------------------------------------
 
+_RECHECK_SECONDS = 5.0  # a URL's archive is asked whether it changed at most this often
+
+
+@dataclass
+class _Kept:
+    stamp: tuple  # local: size, time and inode; a URL: its source's identity (size, ETag)
+    checked: float  # when the stamp was last compared (monotonic seconds)
+    found: ArchiveContents | CheckpointError
+
+
 _lock = threading.Lock()
-_opened: OrderedDict[str, tuple[tuple, ArchiveContents | CheckpointError]] = OrderedDict()
+_opened: OrderedDict[str, _Kept] = OrderedDict()
 _remote_archives: set[str] = set()  # URLs found to be files: asked once
 
 
 def archive_tree_for(path: str) -> ArchiveTree | None:
     """The tree of the archive `path` lies in (or is), or None when no component of it is an
     archive file (a local folder may be named `x.zip`). Opening the archive costs its directory
-    once; later questions about it cost a `stat` (a URL's archive is kept as first opened)."""
+    once; later questions about it cost a `stat` (a URL's, a request every few seconds)."""
     archive = locate_archive(path)
     if archive is None:
         return None
@@ -199,33 +210,46 @@ def _is_file(archive: str) -> bool:
 
 
 def contents_of(archive: str) -> ArchiveContents:
-    """The opened archive at `archive`, from the cache while its file is unchanged."""
+    """The opened archive at `archive`, kept while its file is unchanged: a local file is checked
+    by a `stat` each time, a URL by its size and ETag every few seconds."""
     remote = locations.is_url(archive)
     key = archive if remote else os.path.abspath(archive)
-    stamp = () if remote else _local_stamp(archive)
+    now = time.monotonic()
     with _lock:
-        cached = _opened.get(key)
-        if cached is not None and cached[0] == stamp:
-            _opened.move_to_end(key)
-            found = cached[1]
-        else:
-            found = None
-    if found is None:
-        try:
-            found = _open_contents(archive)
-        except NeedsUnpacking:
-            raise  # asked again each time: the archive may have been unpacked since
-        except CheckpointError as exc:
-            if remote:
-                raise  # a server's failure may pass; a local file's is there until it changes
-            found = exc
-        with _lock:
-            _opened[key] = (stamp, found)
-            while len(_opened) > _KEPT_ARCHIVES:
-                _opened.popitem(last=False)
-    if isinstance(found, CheckpointError):
-        raise found.with_traceback(None)
-    return found
+        kept = _opened.get(key)
+    stamp = () if remote else _local_stamp(archive)
+    if kept is not None and (
+        now - kept.checked < _RECHECK_SECONDS if remote else kept.stamp == stamp
+    ):
+        return _found(kept)
+    source = locations.plain_tree_for(archive).open(archive, "archive")
+    if remote:
+        stamp = source.identity
+        if kept is not None and kept.stamp == stamp:
+            source.close()
+            kept.checked = now
+            return _found(kept)
+    try:
+        found: ArchiveContents | CheckpointError = _open_contents(archive, source)
+    except NeedsUnpacking:
+        raise  # asked again each time: the archive may have been unpacked since
+    except CheckpointError as exc:
+        if remote:
+            raise  # a server's failure may pass; a local file's stays until the file changes
+        found = exc
+    kept = _Kept(stamp, now, found)
+    with _lock:
+        _opened[key] = kept
+        _opened.move_to_end(key)
+        while len(_opened) > _KEPT_ARCHIVES:
+            _opened.popitem(last=False)
+    return _found(kept)
+
+
+def _found(kept: _Kept) -> ArchiveContents:
+    if isinstance(kept.found, CheckpointError):
+        raise kept.found.with_traceback(None)
+    return kept.found
 
 
 def forget(archive: str) -> None:
@@ -242,15 +266,18 @@ def _local_stamp(path: str) -> tuple:
     return (status.st_size, status.st_mtime_ns, status.st_ino)
 
 
-def _open_contents(archive: str) -> ArchiveContents:
-    if TAR_SUFFIX.search(archive):
-        from ckpt_browser.format.sources.archives.unpack import unpacked_contents
-
-        return unpacked_contents(archive)
-    from ckpt_browser.format.sources.archives.zip_members import ZipContents
-
-    source = locations.plain_tree_for(archive).open(archive, "archive")
+def _open_contents(archive: str, source: ByteSource) -> ArchiveContents:
+    """The archive's contents read from its bytes (a zip keeps `source`; a tar does not)."""
     try:
+        if TAR_SUFFIX.search(archive):
+            from ckpt_browser.format.sources.archives.unpack import unpacked_contents
+
+            try:
+                return unpacked_contents(archive, source.identity)
+            finally:
+                source.close()
+        from ckpt_browser.format.sources.archives.zip_members import ZipContents
+
         return ZipContents(archive, source)
     except BaseException:
         source.close()

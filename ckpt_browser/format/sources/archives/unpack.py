@@ -65,13 +65,8 @@ class UnpackedContents(ArchiveContents):
         return CachedFile(path, what, location, (*self.identity, member))
 
 
-def unpacked_contents(archive: str) -> UnpackedContents:
+def unpacked_contents(archive: str, identity: tuple) -> UnpackedContents:
     """The unpacked copy of a tar archive; NeedsUnpacking when there is none yet."""
-    source = locations.plain_tree_for(archive).open(archive, "archive")
-    try:
-        identity = source.identity
-    finally:
-        source.close()
     folder = unpacked_folder(archive, identity)
     if not os.path.isdir(folder):
         raise needs_unpacking(archive)
