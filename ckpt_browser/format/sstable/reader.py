@@ -63,10 +63,16 @@ class Table:
         from ckpt_browser.format.sources.locations import open_source
 
         data = open_source(path, cls.FILE_KIND).whole()
-        if isinstance(data, memoryview) and isinstance(data.obj, mmap.mmap):
+        if (
+            isinstance(data, memoryview)
+            and isinstance(data.obj, mmap.mmap)
+            and data.nbytes == len(data.obj)
+        ):
             data = data.obj  # a spooled file, mapped whole
         elif not isinstance(data, (bytes, mmap.mmap)):
-            data = bytes(data)  # fetched bytes: keys and values sliced from them must hash
+            # Fetched bytes, or a window of a map (a stored member of a local zip: its map is the
+            # whole archive's): keys and values sliced from them must hash.
+            data = bytes(data)
         # The map (or the fetched bytes) goes when the table is dropped; blocks are copied out.
         return cls(data, path)
 
