@@ -130,6 +130,10 @@ class WindowSource(ByteSource):
         self.check_range(offset, length)
         return self.outer.read(self.start + offset, length)
 
+    def read_once(self, offset: int, length: int) -> Buffer:
+        self.check_range(offset, length)
+        return self.outer.read_once(self.start + offset, length)
+
     def read_many(self, ranges: Sequence[tuple[int, int]]) -> list[Buffer]:
         for offset, length in ranges:
             self.check_range(offset, length)
@@ -145,10 +149,12 @@ class WindowSource(ByteSource):
 
 class SourceFile(io.RawIOBase):
     """A read-only, seekable file object over a source, for libraries that want one (`zipfile`
-    reading an archive's directory by ranges)."""
+    reading an archive's directory by ranges). With `once`, reads are `read_once`: a stream
+    passed through (a compressed member decompressed to a file) need not stay in a memory cache."""
 
-    def __init__(self, source: ByteSource) -> None:
+    def __init__(self, source: ByteSource, once: bool = False) -> None:
         self.source = source
+        self.once = once
         self._position = 0
 
     def readable(self) -> bool:
@@ -168,7 +174,8 @@ class SourceFile(io.RawIOBase):
     def readinto(self, buffer) -> int:
         length = max(0, min(len(buffer), self.source.size - self._position))
         if length:
-            buffer[:length] = self.source.read(self._position, length)
+            read = self.source.read_once if self.once else self.source.read
+            buffer[:length] = read(self._position, length)
         self._position += length
         return length
 

@@ -218,7 +218,7 @@ class _PieceReader(io.RawIOBase):
             if self._piece:
                 self.source.release(self.offset - len(self._piece), len(self._piece))
             length = min(SPOOL_PIECE, self.source.size - self.offset)
-            self._piece = memoryview(self.source.read(self.offset, length)).cast("B")
+            self._piece = memoryview(self.source.read_once(self.offset, length)).cast("B")
             self._used = 0
             self.offset += length
             if self.progress is not None:

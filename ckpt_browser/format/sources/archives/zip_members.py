@@ -48,10 +48,14 @@ class ZipContents(ArchiveContents):
         super().__init__(locations.shown(archive))
         self.source = source
         self._data_starts: dict[str, int] = {}
+        archive_file = SourceFile(source)
         try:
-            self._zip = zipfile.ZipFile(SourceFile(source))
+            self._zip = zipfile.ZipFile(archive_file)
         except (zipfile.BadZipFile, EOFError, ValueError, OSError) as exc:
             raise CheckpointError(self._why_unreadable(exc), self.shown) from None
+        # From here zipfile reads only compressed members, each streamed once into the cache
+        # (stored members are windows of `source`, read apart from zipfile).
+        archive_file.once = True
         self.infos: dict[str, zipfile.ZipInfo] = {}
         for info in self._zip.infolist():
             name = self.add(info.filename, None if info.is_dir() else _member_of(info))
