@@ -9,7 +9,7 @@ URL and the reason with a Retry, while the window (and the checkpoint already op
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 from PySide6.QtCore import QObject, Qt, QTimer, Signal
 from PySide6.QtWidgets import (
@@ -23,10 +23,21 @@ from PySide6.QtWidgets import (
 
 from ckpt_browser.core.formatting import format_bytes
 from ckpt_browser.format import Checkpoint, CheckpointRecord, open_checkpoint
+from ckpt_browser.format.errors import NeedsUnpacking
 from ckpt_browser.format.sources import locations
+from ckpt_browser.format.sources.archives import unpack_archive
+from ckpt_browser.format.sources.cache_dir import cache_directory
 from ckpt_browser.ui.widgets.workers import TaskContext, TaskRunner
 
 T = TypeVar("T")
+
+
+class _Unpack(NamedTuple):
+    """What opening found instead of a checkpoint: a tar archive to unpack first."""
+
+    archive: str
+
+
 Opened = Callable[[Checkpoint, list[CheckpointRecord]], None]
 
 _REFRESH_MS = 500  # how often the fetched-bytes label is brought up to date
@@ -84,8 +95,11 @@ class LocationOpener(QObject):
     def open(self, path: str, on_opened: Opened) -> None:
         """Open `path` in a task; `on_opened(checkpoint, history)` runs on the GUI thread."""
 
-        def work(context: TaskContext) -> tuple[Checkpoint, list[CheckpointRecord]]:
-            checkpoint = open_checkpoint(path)
+        def work(context: TaskContext) -> tuple[Checkpoint, list[CheckpointRecord]] | _Unpack:
+            try:
+                checkpoint = open_checkpoint(path)
+            except NeedsUnpacking as exc:  # a .tar.gz: offer to unpack it, on the GUI thread
+                return _Unpack(exc.archive)
             try:
                 checkpoint.check_shards()  # the shards' sizes: requests, so here and not later
                 history = checkpoint.history()
@@ -95,13 +109,26 @@ class LocationOpener(QObject):
                 raise
             return checkpoint, history
 
-        self.start(locations.shown(path), work, lambda result: on_opened(*result))
+        def done(result: tuple[Checkpoint, list[CheckpointRecord]] | _Unpack) -> None:
+            if isinstance(result, _Unpack):
+                self._offer_unpack(result.archive, lambda: self.open(path, on_opened))
+            else:
+                on_opened(*result)
 
-    def start(self, what: str, work: Callable[[TaskContext], T], on_done: Callable[[T], None]):
-        """Run `work` (opening `what`, as the status bar says) in a task; `on_done(result)` runs
+        self.start(locations.shown(path), work, done)
+
+    def start(
+        self,
+        what: str,
+        work: Callable[[TaskContext], T],
+        on_done: Callable[[T], None],
+        doing: str = "Opening",
+    ) -> None:
+        """Run `work` (`doing` `what`, as the status bar says) in a task; `on_done(result)` runs
         on the GUI thread, a failure shows its sentence with Retry (which runs it again)."""
         self.cancel()
-        self.opening_label.setText(f"Opening {what}…")
+        label = f"{doing} {what}…"
+        self.opening_label.setText(label)
         self.opening_label.setVisible(True)
         self.cancel_button.setVisible(True)
         self._timer.start()
@@ -113,9 +140,30 @@ class LocationOpener(QObject):
         self._handle = self.runner.start(
             work,
             done,
-            on_failed=lambda message: self._fail(message, lambda: self.start(what, work, on_done)),
-            doing=f"open {what}",
+            on_failed=lambda message: self._fail(
+                message, lambda: self.start(what, work, on_done, doing)
+            ),
+            on_progress=lambda done: self.opening_label.setText(f"{label} {done:.0%}"),
+            doing=f"{doing.lower()} {what}",
         )
+
+    def _offer_unpack(self, archive: str, then: Callable[[], None]) -> None:
+        """A tar archive cannot be read at random: ask to unpack it into the cache, then open."""
+        shown = locations.shown(archive)
+        answer = QMessageBox.question(
+            self._window,
+            "Unpack archive?",
+            f"{shown} is a tar archive, which cannot be read at random.\n\nUnpack it into the "
+            f"cache folder ({cache_directory()}) and open it? The archive itself is left as it "
+            "is; unpacking it again later costs nothing.",
+        )
+        if answer != QMessageBox.StandardButton.Yes:
+            return
+
+        def work(context: TaskContext) -> str:
+            return unpack_archive(archive, lambda done, total: context.report(done / total))
+
+        self.start(shown, work, lambda _folder: then(), doing="Unpacking")
 
     def cancel(self) -> None:
         if self._handle is not None and self._handle.pending:

@@ -96,3 +96,32 @@ def test_the_error_box_is_a_warning_with_retry_and_close(window, qtbot, served):
     assert box.icon() == QMessageBox.Icon.Warning
     assert sorted(b.text().replace("&", "") for b in box.buttons()) == ["Close", "Retry"]
     assert window.last_error == box.text()
+
+
+def test_a_tar_archive_is_offered_for_unpacking_into_the_cache_and_then_opens(
+    window, qtbot, tmp_path, monkeypatch
+):
+    from archive_files import make_release_folder, tar_folder
+    from PySide6.QtWidgets import QMessageBox
+
+    release = make_release_folder(tmp_path)
+    archive = tar_folder(release.root, tmp_path / "release.tar.gz")
+    asked = []
+
+    def answer_yes(parent, title, text, *args, **kwargs):
+        asked.append(text)
+        return QMessageBox.StandardButton.Yes
+
+    monkeypatch.setattr(QMessageBox, "question", staticmethod(answer_yes))
+    window.open_path(str(archive))
+    qtbot.waitUntil(lambda: window.checkpoint is not None, timeout=20_000)
+    assert "cannot be read at random" in asked[0] and str(tmp_path / "cache") in asked[0]
+    assert "bert/pooler/dense/kernel" in window.checkpoint
+    # Shown by the archive's own location, read from the copy in the cache, never beside it.
+    assert window.checkpoint.prefix.startswith(str(archive) + "/")
+    assert any((tmp_path / "cache" / "archives" / "unpacked").iterdir())
+    assert sorted(p.name for p in (tmp_path).iterdir() if p.name != "settings") == [
+        "cache",
+        "release",
+        "release.tar.gz",
+    ]  # nothing was written beside the archive
