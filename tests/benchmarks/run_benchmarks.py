@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from frozen_benchmarks import bench_frozen
+from timeline_benchmarks import bench_timeline
 from v1_benchmarks import bench_v1
 from window_benchmarks import bench_window
 
@@ -557,6 +558,7 @@ BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
     "window": bench_window,
     "v1": bench_v1,
     "frozen": bench_frozen,
+    "timeline": bench_timeline,
 }
 
 
@@ -576,7 +578,8 @@ def main() -> int:
     rows: list[Row] = []
     for name in args.only or BENCHMARKS:
         bench = BENCHMARKS[name]
-        rows += bench(paths, workdir) if name in ("write", "v1", "frozen") else bench(paths)
+        with_workdir = ("write", "v1", "frozen", "timeline")
+        rows += bench(paths, workdir) if name in with_workdir else bench(paths)
     print(
         f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, numpy {np.__version__}"
     )

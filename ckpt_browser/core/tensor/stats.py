@@ -36,6 +36,7 @@ from ckpt_browser.core.tensor.quantiles import (
 __all__ = [
     "QUANTILE_PERCENTS",
     "Cancelled",
+    "FineCounts",
     "Histogram",
     "PartialStats",
     "TensorStats",
@@ -45,6 +46,7 @@ __all__ = [
     "histogram",
     "partial_stats",
     "quick_histogram",
+    "stats_and_fine_counts",
 ]
 
 
@@ -260,8 +262,44 @@ def compute_stats(
     if not percents:
         return stats
     rest = chunked.scaled(progress, moments_share, 1.0)
-    _, values = _exact_passes(measured, stats, None, percents, rest, cancel)
+    _, values, _ = _exact_passes(measured, stats, None, percents, rest, cancel)
     return replace(stats, quantiles=values)
+
+
+@dataclass(frozen=True)
+class FineCounts:
+    """The fine histogram the exact quantiles were found with, kept for a picture of the values:
+    counts of the finite values in len(counts) equal bins from `low` to `high` (the bin of a value
+    computed in the values' own precision, so an edge is exact only to that precision)."""
+
+    counts: np.ndarray  # int64
+    low: float
+    high: float
+
+
+def stats_and_fine_counts(
+    array: object,
+    percents: Sequence[float] = QUANTILE_PERCENTS,
+    *,
+    progress: Progress = None,
+    cancel: Cancel = None,
+) -> tuple[TensorStats, FineCounts | None]:
+    """`compute_stats(array, quantiles=percents)`, and the fine histogram its quantile passes
+    counted anyway (None when there was none: a small tensor, whose quantiles come straight from
+    np.quantile, or no finite value). A histogram for the cost of the quantiles alone."""
+    measured = chunked.measured(array)
+    fractions_of(percents)  # a bad percent is an error before any work
+    stats = _moments(measured, chunked.scaled(progress, 0.0, 0.3), cancel)
+    rest = chunked.scaled(progress, 0.3, 1.0)
+    _, values, fine = _exact_passes(measured, stats, None, percents, rest, cancel)
+    counts = None
+    if fine is not None and stats.finite_count:
+        finite = fine.counts.copy()  # the fine pass counts every value but NaN: take out +-inf
+        finite[0] -= stats.neginf_count
+        finite[-1] -= stats.posinf_count
+        low, high = stats.min, stats.max
+        counts = FineCounts(finite, float(low), float(high))  # type: ignore[arg-type]
+    return replace(stats, quantiles=values), counts
 
 
 def compute_quantiles(
@@ -292,7 +330,7 @@ def analyze(
     stats = _moments(measured, chunked.scaled(progress, 0.0, 0.3), cancel)
     edges = _bin_edges(measured.value_dtype, int(bins), None, stats.min, stats.max)
     rest = chunked.scaled(progress, 0.3, 1.0)
-    exact, values = _exact_passes(measured, stats, edges, percents, rest, cancel)
+    exact, values, _ = _exact_passes(measured, stats, edges, percents, rest, cancel)
     assert exact is not None
     return replace(stats, quantiles=values), exact
 
@@ -304,9 +342,10 @@ def _exact_passes(
     percents: Sequence[float],
     progress: Progress,
     cancel: Cancel,
-) -> tuple[Histogram | None, dict[float, float]]:
+) -> tuple[Histogram | None, dict[float, float], FineHistogram | None]:
     """The exact histogram over `edges` (if any) and quantiles (if any percents) from a fine
-    histogram. Without `stats` (a histogram over a given range) the grid spans the edges."""
+    histogram, and that fine histogram (None when none was needed). Without `stats` (a histogram
+    over a given range) the grid spans the edges."""
     search = bool(percents) and needs_search(measured) and stats is not None
     values = {}
     if percents and not search:
@@ -314,7 +353,7 @@ def _exact_passes(
     finite = stats.finite_count if stats is not None else None
     if edges is None and (not search or not finite):
         chunked.report(1.0, progress, cancel)
-        return None, values
+        return None, values, None
     if stats is not None and stats.finite_count:
         low, high = stats.min, stats.max
         if edges is not None:
@@ -355,7 +394,7 @@ def _exact_passes(
             offset = stats.neginf_count
             order = {rank - offset: value for rank, value in resolved.order.items()}
             values = interpolate(percents, finite, order, measured.work_dtype)
-    return exact, values
+    return exact, values, fine
 
 
 # -- histograms -------------------------------------------------------------------------------
@@ -388,7 +427,7 @@ def histogram(
         low, high = stats.min, stats.max
     edges = _bin_edges(measured.value_dtype, int(bins), value_range, low, high)
     rest = chunked.scaled(progress, share, 1.0)
-    exact, _ = _exact_passes(measured, stats, edges, (), rest, cancel)
+    exact, _, _ = _exact_passes(measured, stats, edges, (), rest, cancel)
     assert exact is not None
     return exact
 

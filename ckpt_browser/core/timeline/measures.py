@@ -1,18 +1,20 @@
 """The numbers of one subject in one checkpoint: statistics, exact quantiles and a histogram that
 can be re-binned onto bins shared by every step.
 
-Everything comes from `core.tensor.stats.analyze`, whose passes (moments, a fine histogram, the
-few fine bins holding the wanted ranks) run in parallel chunks with progress and cancel. A scope's
-parameters are taken as one vector: copied into one array when they fit COPY_LIMIT_BYTES; above
-that only their moments are merged (no quantiles or histogram), so memory stays bounded.
+Everything comes from `core.tensor.stats.stats_and_fine_counts`, whose passes (moments, a fine
+histogram, the few fine bins holding the wanted ranks) run in parallel chunks with progress and
+cancel. A scope's parameters are taken as one vector: copied into one array when they fit
+COPY_LIMIT_BYTES; above that only their moments are merged (no quantiles or histogram), so memory
+stays bounded.
 
-Shared bins: a step's histogram is kept with STORED_BINS bins over its own min..max, exactly as
-`np.histogram` counts them. The distribution view wants bins over the range of all steps, which is
-known only once every step has been read, and which moves when a run grows. Re-binning a stored
+Shared bins: a step's histogram is kept with STORED_BINS equal bins over its own min..max: the
+fine histogram the quantile search counts anyway, summed in groups (a histogram at no cost of its
+own; for a small tensor, np.histogram). The distribution view wants bins over the range of all
+steps, known only once every step has been read, and moving when a run grows. Re-binning a stored
 histogram costs nothing and needs no second pass over the data (nor a recomputation of every
 cached step when a new checkpoint widens the range); values are spread evenly within a stored
-bin, so a shared bin's count is exact up to the share of the one stored bin that straddles each of
-its edges (1/STORED_BINS of that step's range). The quantiles are exact.
+bin, so a shared bin's count is exact up to the share of the one stored bin that straddles each
+of its edges (1/STORED_BINS of that step's range). The quantiles are exact.
 """
 
 from __future__ import annotations
@@ -24,13 +26,18 @@ import numpy as np
 
 from ckpt_browser.core.tensor import chunked
 from ckpt_browser.core.tensor.chunked import Cancel, Progress
-from ckpt_browser.core.tensor.stats import PartialStats, TensorStats, analyze, partial_stats
+from ckpt_browser.core.tensor.stats import (
+    FineCounts,
+    PartialStats,
+    TensorStats,
+    partial_stats,
+    stats_and_fine_counts,
+)
 
 # The quantile bands of TensorBoard's distribution dashboard: +-1.5, 1, 0.5 sigma of a normal.
 TIMELINE_PERCENTS = (0, 7, 16, 31, 50, 69, 84, 93, 100)
-# 512 bins over a step's own range: fine enough that re-binning onto a hundred shared bins moves
-# a few hundredths of a bin's count, and coarse enough that the counting pass collects ~6% of the
-# values next to the edges (with 2048 it would be a quarter: a second pass; see fine_histogram).
+# 512 bins over a step's own range (32 fine bins each): re-binning onto a hundred shared bins moves
+# a few hundredths of a bin's count, and a cached step stays a few KB.
 STORED_BINS = 512
 COPY_LIMIT_BYTES = 256 << 20  # a scope's parameters copied into one vector up to this size
 
@@ -155,14 +162,10 @@ def measure_arrays(
     nbytes = sum(array.nbytes for array in arrays)
     if len(arrays) == 1 or nbytes <= COPY_LIMIT_BYTES:
         values = arrays[0] if len(arrays) == 1 else _concatenate(arrays)
-        stats, exact = analyze(
-            values, STORED_BINS, percents=TIMELINE_PERCENTS, progress=progress, cancel=cancel
+        stats, fine = stats_and_fine_counts(
+            values, TIMELINE_PERCENTS, progress=progress, cancel=cancel
         )
-        histogram = None
-        if stats.finite_count:
-            edges = exact.edges.astype(np.float64)
-            histogram = StepHistogram(exact.counts.astype(np.int64), edges)
-        return StepStats.of(stats, histogram)
+        return StepStats.of(stats, _stored_histogram(values, stats, fine))
     merged = PartialStats()
     done = 0
     for array in arrays:
@@ -170,6 +173,30 @@ def measure_arrays(
         merged = merged.merge(partial_stats(array, progress=share, cancel=cancel))
         done += array.nbytes
     return StepStats.of(merged.finish(), None)
+
+
+def _stored_histogram(
+    values: np.ndarray, stats: TensorStats, fine: FineCounts | None
+) -> StepHistogram | None:
+    """STORED_BINS bins over min..max: the quantile search's fine bins summed in groups (no pass
+    of its own), or for a small tensor np.histogram itself."""
+    if not stats.finite_count:
+        return None
+    low, high = float(stats.min), float(stats.max)  # type: ignore[arg-type]
+    if fine is not None and high > low and fine.counts.size % STORED_BINS == 0:
+        counts = fine.counts.reshape(STORED_BINS, -1).sum(axis=1)
+        return StepHistogram(counts.astype(np.int64), np.linspace(low, high, STORED_BINS + 1))
+    if fine is not None and high == low:  # one value: numpy's bins around it, all in the middle
+        edges = np.histogram_bin_edges(np.array([low, high]), STORED_BINS)
+        counts = np.zeros(STORED_BINS, np.int64)
+        counts[STORED_BINS // 2] = stats.finite_count
+        return StepHistogram(counts, edges)
+    measured = chunked.measured(values)
+    numbers = measured.convert(measured.flat)
+    if measured.is_float:
+        numbers = numbers[np.isfinite(numbers)]
+    counts, edges = np.histogram(numbers, STORED_BINS)
+    return StepHistogram(counts.astype(np.int64), edges.astype(np.float64))
 
 
 def _concatenate(arrays: list[np.ndarray]) -> np.ndarray:

@@ -396,3 +396,29 @@ def test_refresh_follows_a_run_that_is_still_writing(tf1_saver_run, tmp_path):
         assert run.steps == [40, 50]
         assert compute_timeline(run, "net/head").steps == [40, 50]
         assert not run.refresh()
+
+
+def test_a_large_tensor_keeps_the_quantile_search_histogram(tmp_path):
+    """Above np.quantile's size the stored histogram is the fine histogram of the quantile
+    search summed in groups: NaN and Inf left out, bins as numpy's to within rounding."""
+    from ckpt_browser.format import CheckpointWriter
+
+    rng = np.random.default_rng(3)
+    values = rng.standard_normal(300_000).astype(np.float32)
+    values[[5, 70_000]] = np.nan
+    values[[9, 100]] = [np.inf, -np.inf]
+    for step, scale in ((1, 1.0), (2, 1.5)):
+        with CheckpointWriter(tmp_path / f"model.ckpt-{step}") as writer:
+            writer.add("w", values * np.float32(scale))
+    with Run.open(str(tmp_path)) as run:
+        timeline = compute_timeline(run, "w")
+    for point, scale in zip(timeline.points, (1.0, 1.5)):
+        scaled = values * np.float32(scale)
+        finite = scaled[np.isfinite(scaled)]
+        assert (point.stats.nan_count, point.stats.inf_count) == (2, 2)
+        assert point.stats.histogram.counts.sum() == finite.size
+        exact, edges = np.histogram(finite, 512)
+        np.testing.assert_allclose(point.stats.histogram.edges, edges, rtol=1e-6, atol=1e-6)
+        assert np.abs(point.stats.histogram.counts - exact).sum() <= finite.size * 1e-4
+        expected = np.percentile(finite, TIMELINE_PERCENTS).tolist()
+        assert list(point.stats.quantiles.values()) == expected
