@@ -7,7 +7,7 @@ import math
 import ml_dtypes
 import numpy as np
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
@@ -422,7 +422,12 @@ def test_histogram_and_quantiles_stay_exact_when_values_crowd_into_fine_bins(
         patch.setattr(fine_histogram, "COLLECT_LIMIT", collect_limit)
         result, exact = analyze(values, bins)
     finite = finite_of(values) if values.dtype.kind == "f" else values.astype(np.float64)
-    counts, edges = np.histogram(finite_of(values) if values.dtype.kind == "f" else values, bins)
+    try:
+        counts, edges = np.histogram(
+            finite_of(values) if values.dtype.kind == "f" else values, bins
+        )
+    except ValueError:  # numpy has no edges for the range (0 to 1e-45 in float32): no oracle
+        reject()
     assert exact.counts.tolist() == counts.tolist() and np.array_equal(exact.edges, edges)
     if finite.size == 0:
         assert result.quantiles == {}
