@@ -13,6 +13,7 @@ expect.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import re
@@ -275,9 +276,14 @@ def resolve_prefix(path: str) -> str:
     raise CheckpointError("no such file, directory or checkpoint prefix", path)
 
 
-def _prefix_of_directory(directory: str, nested: bool = True) -> str:
+# How many single folders deep a checkpoint is looked for (`release/model/step-5/`).
+_NESTED_FOLDERS = 3
+
+
+def _prefix_of_directory(directory: str, depth: int = 0) -> str:
     """The checkpoint a directory means. One with none of its own but a single folder inside
-    means that folder (an archive such as Google's BERT zip holds `uncased_L-12_H-768_A-12/`)."""
+    means that folder (an archive such as Google's BERT zip holds `uncased_L-12_H-768_A-12/`),
+    a few levels down."""
     saved_model_variables = os.path.join(directory, "variables", "variables")
     if where.exists(saved_model_variables + ".index"):
         return where.abspath(saved_model_variables)
@@ -294,9 +300,10 @@ def _prefix_of_directory(directory: str, nested: bool = True) -> str:
         )
     on_disk = _prefixes_on_disk(directory)
     if not on_disk:
-        inner = _only_folder(directory) if nested else None
+        inner = _only_folder(directory) if depth < _NESTED_FOLDERS else None
         if inner is not None:
-            return _prefix_of_directory(inner, nested=False)
+            with contextlib.suppress(CheckpointError):  # nothing there either: say so of this one
+                return _prefix_of_directory(inner, depth + 1)
         if where.isfile(os.path.join(directory, "saved_model.pb")):
             raise CheckpointError(
                 "SavedModel without variables (variables/variables.index)", directory
