@@ -18,7 +18,11 @@ Faults, set per path (or for every path with "*"), each on every request unless 
   "ignore_range"       answer 200 with the whole file to a range request;
   "truncate"           promise the full Content-Length, send half, close;
   "stall"              sleep before answering (until the server stops, at most `stall_seconds`);
-  "no_etag"            send no ETag or Last-Modified.
+  "no_etag"            send no ETag or Last-Modified;
+  "drop_idle"          answer, then close the connection without saying so (as servers do with
+                       kept-alive connections left idle too long).
+
+A path under `/redirect/` answers 302 to the same path without that prefix.
 
 Run standalone (`python tests/http_range_server.py DIR --delay 0.02`) it prints its base URL and
 serves until killed: benchmarks use it in a process of its own, away from the client's GIL.
@@ -39,7 +43,7 @@ import urllib.parse
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-FAULTS = ("404", "403", "500", "reset", "ignore_range", "truncate", "stall", "no_etag")
+FAULTS = ("404", "403", "500", "reset", "ignore_range", "truncate", "stall", "no_etag", "drop_idle")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -68,6 +72,14 @@ class _Handler(BaseHTTPRequestHandler):
     def _answer_with(self, owner, path: str, range_header: str | None, fault, head: bool) -> None:
         if owner.delay:
             owner._stopping.wait(owner.delay)
+        if path.startswith("/redirect/"):
+            self.send_response(302)
+            self.send_header("Location", path[len("/redirect") :])
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if fault == "drop_idle":
+            self.close_connection = True  # after this answer, with no "Connection: close"
         if fault == "stall":
             owner._stopping.wait(owner.stall_seconds)
             self.close_connection = True

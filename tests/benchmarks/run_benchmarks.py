@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from frozen_benchmarks import bench_frozen
+from remote_benchmarks import bench_remote
 from timeline_benchmarks import bench_timeline
 from v1_benchmarks import bench_v1
 from window_benchmarks import bench_window
@@ -559,6 +560,7 @@ BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
     "v1": bench_v1,
     "frozen": bench_frozen,
     "timeline": bench_timeline,
+    "remote": bench_remote,
 }
 
 
@@ -578,7 +580,7 @@ def main() -> int:
     rows: list[Row] = []
     for name in args.only or BENCHMARKS:
         bench = BENCHMARKS[name]
-        with_workdir = ("write", "v1", "frozen", "timeline")
+        with_workdir = ("write", "v1", "frozen", "timeline", "remote")
         rows += bench(paths, workdir) if name in with_workdir else bench(paths)
     print(
         f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, numpy {np.__version__}"

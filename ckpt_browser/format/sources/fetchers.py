@@ -1,58 +1,75 @@
-"""Asking a server about one file and fetching exact byte ranges of it, through fsspec.
+"""Asking a store about one file and fetching exact byte ranges of it.
 
 `fetcher_for(url)` gives a `Fetcher`: `stat()` makes the one metadata request (size, and the
 version validator: ETag, generation, VersionId), `fetch_into(offset, view)` fills `view` with the
-bytes at `offset` or raises `FetchError` with one plain reason. Every library's exception is
-translated here, and each message is scrubbed of the URL's secrets.
-
-HTTP(S) is fetched through the aiohttp session of fsspec's HTTP filesystem but not through its
-`cat_file`, which reads a whole answer into memory and does not check it: here the status and
-`Content-Range` are checked, the body streams straight into the caller's buffer, `If-Match` pins
-the version opened, and a server that ignores `Range` (200 with the whole file) still gives the
-right bytes, for files small enough to stream past.
+bytes at `offset` or raises `FetchError` with one plain reason (see `fetch_errors`). HTTP(S) goes
+through `http_fetcher`; every other protocol through its fsspec filesystem, made once per protocol
+and host. A `Stopper` lets the thread that waits drop a request at once.
 """
 
 from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import datetime
 import email.utils
 import hashlib
 import importlib
+import socket
 import threading
 from abc import ABC, abstractmethod
 from collections.abc import Callable
 from dataclasses import dataclass
 from types import ModuleType
+from typing import TypeVar
 
 from ckpt_browser.format.errors import Cancelled, CheckpointError
+from ckpt_browser.format.sources.base import cancel_requested
+from ckpt_browser.format.sources.fetch_errors import FetchError, translate
 from ckpt_browser.format.sources.remote_settings import RemoteSettings, on_change, settings
 from ckpt_browser.format.sources.transfers import METER
 from ckpt_browser.format.sources.urls import host_key, protocol, redact, scrub
 
+__all__ = ["FetchError", "Fetcher", "RemoteFile", "Stopper", "fetcher_for", "filesystem_for"]
+
 EXTRA = "pip install 'ckpt-browser[remote]'"
-# A server that ignores Range sends the whole file for every read; past this size, streaming past
-# the bytes before each range costs too much and the user is told instead.
-IGNORED_RANGE_LIMIT = 64 * 1024 * 1024
-_HTTP = ("http", "https")
+HTTP = ("http", "https")
 POLL_SECONDS = 0.05  # how often a waiting request asks whether it should stop
+T = TypeVar("T")
 
 
-Stop = Callable[[], bool]
+class Stopper:
+    """Tells a request that nobody waits for it any more. Requests that block on a socket
+    register it (`watch`): `stop()` shuts it down, so the blocked read returns at once."""
+
+    def __init__(self) -> None:
+        self.stopped = False
+        self._lock = threading.Lock()
+        self._sockets: set[socket.socket] = set()
+
+    def stop(self) -> None:
+        with self._lock:
+            self.stopped = True
+            sockets = list(self._sockets)
+        for sock in sockets:
+            _shut(sock)
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.add(sock)
+            stopped = self.stopped
+        if stopped:
+            _shut(sock)
+
+    def unwatch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.discard(sock)
 
 
-def never() -> bool:
-    return False
-
-
-class FetchError(Exception):
-    """One plain reason a request failed; `transient` ones are worth another attempt."""
-
-    def __init__(self, reason: str, transient: bool = False) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.transient = transient
+def _shut(sock: socket.socket) -> None:
+    with contextlib.suppress(OSError):
+        sock.shutdown(socket.SHUT_RDWR)
 
 
 @dataclass(frozen=True)
@@ -63,6 +80,7 @@ class RemoteFile:
     size: int
     validator: str | None  # strong ETag, generation or version id: the same bytes while equal
     modified: object | None  # Last-Modified, mtime, updated: as the store gives it
+    content_type: str | None = None  # an HTTP page (text/html) is a folder's listing
 
     @property
     def key(self) -> tuple:
@@ -80,26 +98,54 @@ class Fetcher(ABC):
         self.url = url
 
     @abstractmethod
-    def stat(self, stop: Stop = never) -> RemoteFile:
+    def stat(self, stopper: Stopper) -> RemoteFile:
         """One metadata request; FetchError when the file is not there or not readable."""
 
     @abstractmethod
-    def fetch_into(
-        self, file: RemoteFile, offset: int, view: memoryview, stop: Stop = never
-    ) -> None:
-        """Fill `view` with the bytes at `offset` of `file`, or raise FetchError. `stop()` is
-        asked while waiting: when True the request is dropped and Cancelled raised."""
+    def fetch_into(self, file: RemoteFile, offset: int, view: memoryview, stopper: Stopper) -> None:
+        """Fill `view` with the bytes at `offset` of `file`, or raise FetchError; Cancelled
+        once `stopper` is stopped."""
 
 
-def run_on_loop(loop, coroutine, stop: Stop, url: str):
-    """Run a coroutine on fsspec's event loop and wait for it here, asking `stop()` every
+def fetcher_for(url: str) -> Fetcher:
+    if protocol(url) in HTTP:
+        from ckpt_browser.format.sources.http_fetcher import HttpFetcher
+
+        return HttpFetcher(url)
+    return FsspecFetcher(url, filesystem_for(url))
+
+
+# -- waiting, cancellably ---------------------------------------------------------------------
+
+_metadata_pool = concurrent.futures.ThreadPoolExecutor(4, thread_name_prefix="ckpt-stat")
+
+
+def run_cancellable(request: Callable[[Stopper], T]) -> T:
+    """Run a request on a helper thread and wait here, asking this thread's cancel check every
+    `POLL_SECONDS`: Cancel stops the request (and its socket) at once, even on a stalled server."""
+    stopper = Stopper()
+    future = _metadata_pool.submit(request, stopper)
+    try:
+        while not future.done():
+            concurrent.futures.wait([future], timeout=POLL_SECONDS)
+            if not future.done() and cancel_requested():
+                raise Cancelled()
+    except BaseException:  # Cancel, or Ctrl-C while waiting: the request goes too
+        stopper.stop()
+        future.cancel()
+        raise
+    return future.result()
+
+
+def run_on_loop(loop, coroutine, stopper: Stopper, url: str):
+    """Run a coroutine on fsspec's event loop and wait for it here, asking `stopper` every
     `POLL_SECONDS`: a dropped request is cancelled on the loop at once (its connection closed),
     so neither Cancel nor leaving the program waits for a stalled server."""
     future = asyncio.run_coroutine_threadsafe(coroutine, loop)
     try:
         while not future.done():
             concurrent.futures.wait([future], timeout=POLL_SECONDS)
-            if not future.done() and stop():
+            if not future.done() and stopper.stopped:
                 raise Cancelled()
     except BaseException:  # Cancel, or Ctrl-C while waiting: the request goes too
         future.cancel()
@@ -191,7 +237,7 @@ def _implementation_module(fsspec: ModuleType, scheme: str) -> str:
 def _timeout_options(scheme: str, url: str, current: RemoteSettings) -> dict:
     """Connect and read timeouts in each library's own words, so a stalled server gives an
     error and never a hang."""
-    if scheme in _HTTP:
+    if scheme in HTTP:
         aiohttp = optional_module("aiohttp", url)
         timeout = aiohttp.ClientTimeout(
             total=None, sock_connect=current.connect_timeout_s, sock_read=current.timeout_s
@@ -216,148 +262,6 @@ def _forget_filesystems(previous: RemoteSettings, current: RemoteSettings) -> No
 on_change(_forget_filesystems)
 
 
-def fetcher_for(url: str) -> Fetcher:
-    filesystem = filesystem_for(url)
-    if protocol(url) in _HTTP:
-        return HttpFetcher(url, filesystem)
-    return FsspecFetcher(url, filesystem)
-
-
-# -- HTTP(S) ------------------------------------------------------------------------------------
-
-
-class HttpFetcher(Fetcher):
-    """Range requests on the aiohttp session of fsspec's HTTP filesystem, checked and streamed."""
-
-    def __init__(self, url: str, filesystem) -> None:
-        super().__init__(url)
-        self.filesystem = filesystem
-        self._aiohttp = optional_module("aiohttp", url)
-
-    def stat(self, stop: Stop = never) -> RemoteFile:
-        return run_on_loop(self.filesystem.loop, self._stat(), stop, self.url)
-
-    async def _stat(self) -> RemoteFile:
-        session = await self.filesystem.set_session()
-        url = self.filesystem.encode_url(self.url)
-        headers = {"Accept-Encoding": "identity"}
-        async with session.head(url, allow_redirects=True, headers=headers) as response:
-            status, answer = response.status, response.headers
-        size = _int(answer.get("Content-Length")) if status == 200 else None
-        if size is None or status != 200:
-            # HEAD refused (a presigned GET URL answers 403 to it) or no size: ask for one byte.
-            headers["Range"] = "bytes=0-0"
-            async with session.get(url, allow_redirects=True, headers=headers) as response:
-                status, answer = response.status, response.headers
-                _check_status(status)
-                total = answer.get("Content-Range", "").rpartition("/")[2]
-                size = _int(total) if status == 206 else _int(answer.get("Content-Length"))
-                response.close()  # not the body
-        if size is None:
-            raise FetchError("the server does not say how large the file is")
-        if answer.get("Content-Encoding", "identity") not in ("identity", ""):
-            raise FetchError(
-                "the server compresses the file on the fly; byte ranges of it mean nothing"
-            )
-        etag = answer.get("ETag")
-        strong = etag if etag and not etag.startswith("W/") else None
-        return RemoteFile(self.url, size, strong, answer.get("Last-Modified") or etag)
-
-    def fetch_into(
-        self, file: RemoteFile, offset: int, view: memoryview, stop: Stop = never
-    ) -> None:
-        run_on_loop(self.filesystem.loop, self._fetch(file, offset, view), stop, self.url)
-
-    async def _fetch(self, file: RemoteFile, offset: int, view: memoryview) -> None:
-        length = len(view)
-        session = await self.filesystem.set_session()
-        headers = {"Range": f"bytes={offset}-{offset + length - 1}", "Accept-Encoding": "identity"}
-        if file.validator:
-            headers["If-Match"] = file.validator  # a changed file fails instead of mixing versions
-        url = self.filesystem.encode_url(self.url)
-        async with session.get(url, headers=headers) as response:
-            _check_status(response.status)
-            skip = self._skip(response, file, offset, length)
-            filled = 0
-            async for chunk in response.content.iter_any():
-                METER.received(len(chunk))
-                if skip >= len(chunk):
-                    skip -= len(chunk)
-                    continue
-                piece = memoryview(chunk)[skip : skip + length - filled]
-                skip = 0
-                view[filled : filled + len(piece)] = piece
-                filled += len(piece)
-                if filled == length:
-                    break
-            if filled < length:
-                raise FetchError(
-                    f"the server sent {filled:,} of the {length:,} bytes asked for", transient=True
-                )
-            if response.status == 200:
-                response.close()  # the rest of the whole file is not wanted
-
-    def _skip(self, response, file: RemoteFile, offset: int, length: int) -> int:
-        """How many bytes of the body come before the range asked for (0 for a proper 206)."""
-        answer = response.headers
-        if answer.get("Content-Encoding", "identity") not in ("identity", ""):
-            raise FetchError(
-                "the server compresses the file on the fly; byte ranges of it mean nothing"
-            )
-        if response.status == 206:
-            expected = f"bytes {offset}-{offset + length - 1}/"
-            if not answer.get("Content-Range", "").startswith(expected):
-                raise FetchError(
-                    f"the server answered with {answer.get('Content-Range') or 'no range'} "
-                    f"for bytes {offset}-{offset + length - 1}"
-                )
-            return 0
-        # 200: the server ignored Range and sends the whole file.
-        sent = _int(answer.get("Content-Length"))
-        if sent is not None and sent != file.size:
-            raise FetchError(
-                f"the server sent {sent:,} bytes for a {file.size:,}-byte file; it has changed"
-            )
-        if file.size > IGNORED_RANGE_LIMIT and offset + length < file.size:
-            raise FetchError(
-                "the server ignores range requests and sends the whole "
-                f"{file.size:,}-byte file for each read; download it and open the copy"
-            )
-        return offset
-
-
-def _int(text: str | None) -> int | None:
-    try:
-        return int(text) if text is not None else None
-    except ValueError:
-        return None
-
-
-def _check_status(status: int) -> None:
-    if status in (200, 206):
-        return
-    raise FetchError(http_reason(status), transient=status == 429 or status >= 500)
-
-
-def http_reason(status: int) -> str:
-    reasons = {
-        401: "access denied (HTTP 401): the server wants credentials",
-        403: "access denied (HTTP 403)",
-        404: "not found (HTTP 404)",
-        410: "not found (HTTP 410, gone)",
-        412: "changed on the server since it was opened (HTTP 412); open it again",
-        416: "the server refused the byte range (HTTP 416); the file may have shrunk",
-        429: "the server asks to slow down (HTTP 429)",
-    }
-    if status in reasons:
-        return reasons[status]
-    return (
-        f"the server failed (HTTP {status})"
-        if status >= 500
-        else f"the server answered HTTP {status}"
-    )
-
-
 # -- any other fsspec filesystem -----------------------------------------------------------------
 
 
@@ -370,18 +274,8 @@ class FsspecFetcher(Fetcher):
         self.filesystem = filesystem
         self.path = filesystem._strip_protocol(url)
 
-    def _call(self, name: str, stop: Stop, *args, **kwargs):
-        filesystem = self.filesystem
-        if getattr(filesystem, "async_impl", False) and hasattr(filesystem, "_" + name):
-            coroutine = getattr(filesystem, "_" + name)(*args, **kwargs)
-            return run_on_loop(filesystem.loop, coroutine, stop, self.url)
-        try:
-            return getattr(filesystem, name)(*args, **kwargs)
-        except Exception as exc:
-            raise translate(exc, self.url) from None
-
-    def stat(self, stop: Stop = never) -> RemoteFile:
-        info = self._call("info", stop, self.path)
+    def stat(self, stopper: Stopper) -> RemoteFile:
+        info = call_filesystem(self.filesystem, self.url, stopper, "info", self.path)
         if info.get("type") == "directory":
             raise FetchError("is a directory, not a file")
         size = info.get("size")
@@ -389,16 +283,29 @@ class FsspecFetcher(Fetcher):
             raise FetchError("the store does not say how large the file is")
         return RemoteFile(self.url, int(size), validator_of(info), modified_of(info))
 
-    def fetch_into(
-        self, file: RemoteFile, offset: int, view: memoryview, stop: Stop = never
-    ) -> None:
-        data = self._call("cat_file", stop, self.path, start=offset, end=offset + len(view))
+    def fetch_into(self, file: RemoteFile, offset: int, view: memoryview, stopper: Stopper) -> None:
+        end = offset + len(view)
+        data = call_filesystem(
+            self.filesystem, self.url, stopper, "cat_file", self.path, start=offset, end=end
+        )
         METER.received(len(data))
         if len(data) != len(view):
             raise FetchError(
                 f"the store sent {len(data):,} bytes for a range of {len(view):,}", transient=True
             )
         view[:] = data
+
+
+def call_filesystem(filesystem, url: str, stopper: Stopper, name: str, *args, **kwargs):
+    """`filesystem.name(*args)`: on the event loop (and dropped when stopped) for asynchronous
+    filesystems; FetchError for any failure."""
+    if getattr(filesystem, "async_impl", False) and hasattr(filesystem, "_" + name):
+        coroutine = getattr(filesystem, "_" + name)(*args, **kwargs)
+        return run_on_loop(filesystem.loop, coroutine, stopper, url)
+    try:
+        return getattr(filesystem, name)(*args, **kwargs)
+    except Exception as exc:
+        raise translate(exc, url) from None
 
 
 def validator_of(info: dict) -> str | None:
@@ -434,76 +341,4 @@ def unix_time(value: object) -> float | None:
             return email.utils.parsedate_to_datetime(value).timestamp()
         except (TypeError, ValueError):
             return None
-    return None
-
-
-# -- exceptions of fsspec, aiohttp, botocore and the rest, in one sentence each -----------------
-
-_TRANSIENT_CODES = {
-    "InternalError",
-    "ServiceUnavailable",
-    "SlowDown",
-    "RequestTimeout",
-    "503",
-    "500",
-}
-
-
-def translate(exc: BaseException, url: str) -> FetchError:
-    """A library's exception as one reason (secrets of `url` scrubbed); transient ones marked."""
-    if isinstance(exc, FetchError):
-        return exc
-    current = settings()
-    name = type(exc).__name__
-    status = getattr(exc, "status", None)
-    if isinstance(status, int) and status >= 400:  # aiohttp.ClientResponseError and kin
-        return FetchError(http_reason(status), transient=status == 429 or status >= 500)
-    code = _botocore_code(exc)
-    if code in ("NoSuchKey", "404", "NoSuchBucket", "NotFound"):
-        return FetchError("not found")
-    if code in ("AccessDenied", "403", "Forbidden", "InvalidAccessKeyId", "SignatureDoesNotMatch"):
-        return FetchError(f"access denied ({code})")
-    if code in _TRANSIENT_CODES:
-        return FetchError(f"the store failed ({code})", transient=True)
-    if name in ("ConnectionTimeoutError", "ConnectTimeoutError"):
-        return FetchError(f"timed out after {current.connect_timeout_s:g} s while connecting")
-    if isinstance(exc, (asyncio.TimeoutError, TimeoutError)) or name in ("ReadTimeoutError",):
-        return FetchError(f"timed out after {current.timeout_s:g} s without an answer")
-    if isinstance(exc, FileNotFoundError):
-        if exc.__cause__ is not None:  # fsspec's HTTP `info` turns any failure into this
-            return translate(exc.__cause__, url)
-        return FetchError("not found")
-    if isinstance(exc, PermissionError):
-        return FetchError("access denied")
-    if isinstance(exc, IsADirectoryError):
-        return FetchError("is a directory, not a file")
-    if name in ("ClientPayloadError", "ContentLengthError", "TransferEncodingError"):
-        return FetchError("the connection was cut before the whole answer arrived", transient=True)
-    if name in ("ServerDisconnectedError", "ClientOSError", "IncompleteReadError") or isinstance(
-        exc, (ConnectionResetError, ConnectionAbortedError, BrokenPipeError)
-    ):
-        return FetchError("the connection was lost", transient=True)
-    if name in ("ClientConnectorError", "EndpointConnectionError") or isinstance(
-        exc, ConnectionRefusedError
-    ):
-        return FetchError(f"cannot connect ({_detail(exc, url)})")
-    if isinstance(exc, OSError) and exc.errno is not None and exc.strerror:
-        return FetchError(f"cannot be read ({scrub(exc.strerror, url)})")
-    return FetchError(f"cannot be read ({name}: {_detail(exc, url)})")
-
-
-def _detail(exc: BaseException, url: str) -> str:
-    text = str(exc) or type(exc).__name__
-    return scrub(text, url)[:300]
-
-
-def _botocore_code(exc: BaseException) -> str | None:
-    """The error code of a botocore ClientError (also when s3fs wrapped it), without importing
-    botocore."""
-    for candidate in (exc, exc.__cause__, exc.__context__):
-        response = getattr(candidate, "response", None)
-        if isinstance(response, dict):
-            code = response.get("Error", {}).get("Code")
-            if code:
-                return str(code)
     return None

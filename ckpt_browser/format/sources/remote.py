@@ -1,14 +1,14 @@
 """Files behind URLs: the tree discovery asks (exists, listdir, glob, ...) and their byte sources.
 
-`remote_tree_for(url)` gives the tree of a bucket or a server (one per protocol and host, reused,
-each over one fsspec filesystem object). Round trips are few: a directory's listing is kept for
-`LISTING_SECONDS` and answers exists/isfile/glob for every name in it, so finding a checkpoint in
-a bucket prefix costs one listing. `refresh()` forgets listings at once (a history refresh must
-see new files).
+`remote_tree_for(url)` gives the tree of a bucket or a server (one per protocol and host, reused;
+object stores through one fsspec filesystem object each). Round trips are few: a directory's
+listing is kept for `LISTING_SECONDS` and answers exists/isfile/glob for every name in it, so
+finding a checkpoint in a bucket prefix costs one listing. `refresh()` forgets listings at once
+(a history refresh must see new files).
 
-HTTP servers cannot be listed: there exists/isfile ask the file itself (HEAD), a directory is a
-page served as HTML, and listdir/glob give what fsspec finds among the links of that page (often
-nothing).
+HTTP servers cannot be listed: there exists/isfile ask the file itself (HEAD, no optional package
+needed), a folder is a URL that answers with an HTML page, and listdir/glob give what fsspec finds
+among the links of that page (often nothing; nothing at all without fsspec).
 
 This module is also the one entry point the rest of the program uses for remote reading:
 settings, transfer statistics and `redact` are re-exported here.
@@ -22,15 +22,16 @@ import threading
 import time
 
 from ckpt_browser.format.errors import CheckpointError
-from ckpt_browser.format.sources.base import ByteSource, cancel_requested
+from ckpt_browser.format.sources.base import ByteSource
 from ckpt_browser.format.sources.fetchers import (
     FetchError,
+    call_filesystem,
     filesystem_for,
     modified_of,
-    run_on_loop,
-    translate,
+    run_cancellable,
     unix_time,
 )
+from ckpt_browser.format.sources.http_fetcher import HttpFetcher
 from ckpt_browser.format.sources.locations import Tree
 from ckpt_browser.format.sources.remote_settings import RemoteSettings, configure, settings
 from ckpt_browser.format.sources.remote_source import (
@@ -39,6 +40,7 @@ from ckpt_browser.format.sources.remote_source import (
     clear_memory_cache,
 )
 from ckpt_browser.format.sources.transfers import (
+    METER,
     TransferStats,
     reset_transfer_stats,
     transfer_stats,
@@ -132,7 +134,7 @@ class RemoteTree(Tree):
         if kept is not None and time.monotonic() - kept[0] < LISTING_SECONDS:
             return kept[1]
         try:
-            info = self._call(url, "info", self._path(url))
+            info = self._http_info(url) if self._http else self._call(url, "info", self._path(url))
         except FetchError as error:
             if not _means_absent(error):
                 # A failing server is not a missing file: say why, not "no such file".
@@ -141,6 +143,13 @@ class RemoteTree(Tree):
         with self._lock:
             self._infos[url] = (time.monotonic(), info)
         return info
+
+    def _http_info(self, url: str) -> dict:
+        """What a HEAD says of a URL, as fsspec would list it (a page is a folder)."""
+        fetcher = HttpFetcher(url)
+        file = run_cancellable(lambda stopper: _counted(lambda: fetcher.stat(stopper)))
+        kind = "directory" if file.content_type == "text/html" else "file"
+        return {"name": url, "size": file.size, "type": kind, "Last-Modified": file.modified}
 
     def _listing(self, url: str) -> dict[str, dict] | None:
         """Name -> metadata of a directory's entries; None when it cannot be listed."""
@@ -152,11 +161,18 @@ class RemoteTree(Tree):
         path = self._path(url)
         listing: dict[str, dict] | None
         try:
+            if self._http and not self.isdir(url):
+                # Only a page can list anything (and fsspec would read a file whole to look).
+                raise FetchError("not a page")
             filesystem = filesystem_for(url)
             filesystem.invalidate_cache(path)  # fsspec keeps listings of its own, forever
             entries = self._call(url, "ls", path, detail=True)
         except FetchError:
             listing = None
+        except CheckpointError:
+            if not self._http:
+                raise
+            listing = None  # reading HTTP needs no extra package; listing pages does
         else:
             listing = {}
             for entry in entries:
@@ -168,18 +184,16 @@ class RemoteTree(Tree):
         return listing
 
     def _call(self, url: str, name: str, *args, **kwargs):
-        """`filesystem.name(*args)`, cancellable on asynchronous filesystems; FetchError."""
+        """`filesystem.name(*args)`, cancellable; FetchError when it fails."""
         filesystem = filesystem_for(url)
-        if getattr(filesystem, "async_impl", False) and hasattr(filesystem, "_" + name):
-            coroutine = getattr(filesystem, "_" + name)(*args, **kwargs)
-            return run_on_loop(filesystem.loop, coroutine, cancel_requested, url)
-        try:
-            return getattr(filesystem, name)(*args, **kwargs)
-        except Exception as exc:
-            raise translate(exc, url) from None
+        return run_cancellable(
+            lambda stopper: _counted(
+                lambda: call_filesystem(filesystem, url, stopper, name, *args, **kwargs)
+            )
+        )
 
     def _path(self, url: str) -> str:
-        return filesystem_for(url)._strip_protocol(url)
+        return url if self._http else filesystem_for(url)._strip_protocol(url)
 
     def _url(self, path: str) -> str:
         return path if self._http or "://" in path else f"{self.scheme}://{path}"
@@ -189,6 +203,15 @@ def _means_absent(error: FetchError) -> bool:
     """Whether a failed metadata request means the file is not there for us (not found, or
     denied: S3 answers 403 for a missing key to those who may not list the bucket)."""
     return error.reason.startswith(("not found", "access denied", "is a directory"))
+
+
+def _counted(request):
+    """A round trip like any other, in the transfer statistics."""
+    METER.started()
+    try:
+        return request()
+    finally:
+        METER.finished()
 
 
 def _split(url: str) -> tuple[str, str]:

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from ckpt_browser.format.sources.cache_dir import CACHE_DIR_VARIABLE  # noqa: F401 (tests set it)
 
 TIMEOUT_VARIABLE = "CKPT_BROWSER_REMOTE_TIMEOUT"  # seconds a server may stay silent
-
 MB = 1024 * 1024
 
 
@@ -25,9 +24,13 @@ class RemoteSettings:
     disk_cache_bytes: int = 10 * 1024 * MB
     connect_timeout_s: float = 10.0
     timeout_s: float = 30.0  # the longest a server may stay silent while sending
-    parallel_parts: int = 8  # range requests in flight at once, over all files
+    # Range requests in flight at once, over all files. With 20 ms a request and a fast link,
+    # 16 parts of 8 MB keep ~2.4 GB/s flowing on loopback; 8 reach ~1.8 GB/s.
+    parallel_parts: int = 16
     part_bytes: int = 8 * MB  # a large read is split into parts of this size
-    read_ahead_parts: int = 2  # parts fetched ahead of a pass that reads one range after another
+    # The most fetched ahead of a pass that reads one range after another (the window starts
+    # at two reads and doubles while the pass goes on).
+    read_ahead_bytes: int = 128 * MB
     retries: int = 2  # extra attempts after a 5xx, a reset connection or a cut-short body
     # fsspec options per protocol ({"s3": {"endpoint_url": ...}}), on top of fsspec's own config
     storage_options: Mapping[str, Mapping[str, object]] = field(default_factory=dict)

@@ -18,14 +18,16 @@ from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
 from ckpt_browser.format.errors import Cancelled, CheckpointError
-from ckpt_browser.format.sources.base import Buffer, ByteSource, cancel_requested
+from ckpt_browser.format.sources.base import SPOOL_BYTES, Buffer, ByteSource, cancel_requested
 from ckpt_browser.format.sources.block_cache import BlockCache
 from ckpt_browser.format.sources.disk_cache import DiskEntry, disk_cache
 from ckpt_browser.format.sources.fetchers import (
     Fetcher,
     FetchError,
     RemoteFile,
+    Stopper,
     fetcher_for,
+    run_cancellable,
 )
 from ckpt_browser.format.sources.remote_settings import RemoteSettings, on_change, settings
 from ckpt_browser.format.sources.transfers import METER
@@ -79,18 +81,22 @@ def clear_memory_cache() -> None:
 class _Piece:
     """The bytes of `start:end`: held already (`futures` empty), or being fetched into `data`."""
 
-    __slots__ = ("abandoned", "data", "end", "futures", "start")
+    __slots__ = ("data", "end", "futures", "start", "stopper")
 
-    def __init__(self, start: int, end: int, data: Buffer, futures: list[Future] | None = None):
+    def __init__(self, start: int, end: int, data: Buffer) -> None:
         self.start = start
         self.end = end
         self.data = data
-        self.futures = futures or []
-        self.abandoned = False
+        self.futures: list[Future] = []
+        self.stopper = Stopper()
+
+    @property
+    def abandoned(self) -> bool:
+        return self.stopper.stopped
 
     def abandon(self) -> None:
-        """Parts not started are never fetched; running ones finish and are dropped."""
-        self.abandoned = True
+        """Parts not started are never fetched; running ones are dropped mid-transfer."""
+        self.stopper.stop()
         for future in self.futures:
             future.cancel()
 
@@ -101,18 +107,23 @@ class _Piece:
 class RemoteSource(ByteSource):
     """A remote file (any fsspec URL); `name` is its URL without secrets."""
 
+    merge_gap = COALESCE_MARGIN
+
     def __init__(self, url: str, what: str = "file", fetcher: Fetcher | None = None) -> None:
         name = redact(url)
         self.what = what
         self._fetcher = fetcher or fetcher_for(url)
         try:
-            self._file: RemoteFile = _with_retries(lambda: self._fetcher.stat(cancel_requested))
+            self._file: RemoteFile = run_cancellable(
+                lambda stopper: _with_retries(lambda: self._fetcher.stat(stopper), stopper)
+            )
         except FetchError as exc:
             raise CheckpointError(f"cannot open the {what}: {exc.reason}", name) from None
         super().__init__(name, self._file.size)
         self._lock = threading.Lock()
         self._last_end: int | None = None
         self._ahead: list[_Piece] = []  # read ahead of a sequential pass
+        self._window = 0  # how far ahead: grows while the pass stays sequential
         self._in_flight: list[_Piece] = []  # fetched for a read now, shared with reads that overlap
         self._disk: DiskEntry | None = (
             disk_cache().acquire(self._file) if settings().disk_cache else None
@@ -136,12 +147,25 @@ class RemoteSource(ByteSource):
             return EMPTY
         with self._lock:
             last_end, self._last_end = self._last_end, offset + length
-        sequential = last_end is not None and 0 <= offset - last_end <= SMALLEST_FETCH
+        sequential = (
+            last_end is not None and 0 <= offset - last_end <= SMALLEST_FETCH
+        ) or self._ahead_holds(offset)
+        if not sequential:
+            self._drop_read_ahead()
         ahead = (offset + length, length) if sequential else None
         return self._gather([(offset, length)], ahead, keep)[0]
 
     def read_once(self, offset: int, length: int) -> Buffer:
+        """A read whose bytes will not be asked for again soon (a spool copies them to a file):
+        they stay out of the memory cache."""
         return self.read(offset, length, keep=False)
+
+    def whole(self) -> Buffer:
+        """The whole file as `bytes`, whose slices are bytes as those of a local file's map are
+        (readers slice an index and use the pieces as keys); spooled when large."""
+        if self.size > SPOOL_BYTES:
+            return self.read_large(0, self.size)
+        return bytes(self.read(0, self.size)) if self.size else b""
 
     def read_many(self, ranges: Sequence[tuple[int, int]]) -> list[Buffer]:
         for offset, length in ranges:
@@ -218,55 +242,42 @@ class RemoteSource(ByteSource):
 
     def _fetch(self, start: int, end: int, keep: bool = True) -> _Piece:
         """Start fetching `start:end` into one buffer, in parts on the shared pool; kept in the
-        memory cache once complete, if `keep`."""
+        memory cache once complete if `keep` (and small enough)."""
         current = settings()
-        buffer = _new_buffer(end - start)
-        view = memoryview(buffer)
+        piece = _Piece(start, end, _new_buffer(end - start))
         bounds = _split(start, end, current.part_bytes)
-        piece = _Piece(start, end, buffer)
-        remaining = [len(bounds)]
-        lock = threading.Lock()
-
-        def done(future: Future) -> None:
-            if future.cancelled() or future.exception() is not None:
-                return
-            with lock:
-                remaining[0] -= 1
-                complete = remaining[0] == 0
-            if complete:
-                # Held now (see `_Piece`); and the futures, whose callbacks hold the piece, go:
-                # without that cycle the buffer is freed as soon as no read uses it.
-                piece.futures = []
-            if complete and keep and not piece.abandoned:
-                MEMORY_CACHE.put(self._file.key, start, buffer)
-
+        # The parts count down; the last one done keeps the piece (a small one) in memory.
+        # Nothing here refers back to the piece from its futures: dropped, it is freed at once.
+        remaining = _Countdown(len(bounds))
         pool = _executor()
         for s, e in bounds:
-            part = view[s - start : e - start]
-            future = pool.submit(_fetch_part, self._fetcher, self._file, s, part, piece, self._disk)
-            piece.futures.append(future)
-            future.add_done_callback(done)
+            piece.futures.append(
+                pool.submit(
+                    _fetch_part, self._fetcher, self._file, piece, s, e, self._disk, remaining, keep
+                )
+            )
         return piece
 
     def _read_ahead(self, end: int, length: int, keep: bool) -> None:
-        """Fetch the next parts of a sequential pass while the caller uses this one."""
+        """Fetch what a sequential pass will ask for next while the caller uses this read. The
+        window starts at two reads and doubles with each read that continues the pass, up to
+        `read_ahead_bytes`: deep enough to keep a fast link busy across the latency of each
+        request, bounded in memory."""
         current = settings()
-        size = min(current.part_bytes, max(length, SMALLEST_FETCH))
-        limit = min(self.size, end + current.read_ahead_parts * size)
+        part = min(current.part_bytes, max(length, SMALLEST_FETCH))
         with self._lock:
+            self._window = min(max(2 * part, 2 * self._window), current.read_ahead_bytes)
+            limit = min(self.size, end + self._window)
             self._ahead = [p for p in self._ahead if p.end > end and not p.abandoned]
             position = end
             for piece in sorted(self._ahead, key=lambda p: p.start):
                 if piece.start <= position < piece.end:
                     position = piece.end
             while position < limit:
-                stop = min(position + size, limit)
+                stop = min(position + part, limit)
                 if not self._held(position, stop):
                     self._ahead.append(self._fetch(position, stop, keep))
                 position = stop
-            for piece in self._ahead[: -2 * max(current.read_ahead_parts, 1)]:
-                piece.abandon()  # a pass that jumped about: keep the newest only
-            self._ahead = [p for p in self._ahead if not p.abandoned]
 
     def _held(self, start: int, end: int) -> bool:
         memory = MEMORY_CACHE.lookup(self._file.key, start, end)
@@ -310,6 +321,19 @@ class RemoteSource(ByteSource):
             ) from None
         raise error
 
+    def _ahead_holds(self, offset: int) -> bool:
+        """Whether a read starts in what was fetched ahead (readers on several threads may
+        take a pass's reads a little out of order)."""
+        with self._lock:
+            return any(p.start <= offset < p.end for p in self._ahead)
+
+    def _drop_read_ahead(self) -> None:
+        """A read elsewhere ends the pass: what was fetched ahead of it is not wanted."""
+        with self._lock:
+            ahead, self._ahead, self._window = self._ahead, [], 0
+        for piece in ahead:
+            piece.abandon()
+
     @staticmethod
     def _assemble(parts: list[tuple]) -> Buffer:
         """One range from its segments: a view when one piece holds it all, else one copy."""
@@ -336,7 +360,7 @@ class _Abandoned(Exception):
     """A piece this read shared was abandoned by another read's cancel: plan again."""
 
 
-def _with_retries(request: Callable[[], T], stop: Callable[[], bool] = cancel_requested) -> T:
+def _with_retries(request: Callable[[], T], stopper: Stopper) -> T:
     """One request, tried again after a transient failure (a 5xx, a reset connection, a body cut
     short), after a short pause; other failures at once."""
     retries = settings().retries
@@ -350,9 +374,21 @@ def _with_retries(request: Callable[[], T], stop: Callable[[], bool] = cancel_re
         finally:
             METER.finished()
         time.sleep(BACKOFF_SECONDS[min(attempt, len(BACKOFF_SECONDS) - 1)])
-        if stop():
+        if stopper.stopped:
             raise Cancelled()
     raise AssertionError("unreachable")
+
+
+class _Countdown:
+    def __init__(self, count: int) -> None:
+        self._lock = threading.Lock()
+        self._count = count
+
+    def done(self) -> bool:
+        """Count one down; True for the last."""
+        with self._lock:
+            self._count -= 1
+            return self._count == 0
 
 
 def _new_buffer(size: int) -> bytearray | mmap.mmap:
@@ -365,20 +401,21 @@ def _new_buffer(size: int) -> bytearray | mmap.mmap:
 def _fetch_part(
     fetcher: Fetcher,
     file: RemoteFile,
-    offset: int,
-    view: memoryview,
     piece: _Piece,
+    start: int,
+    end: int,
     disk: DiskEntry | None,
+    remaining: _Countdown,
+    keep: bool,
 ) -> None:
-    """One range request into `view`, then kept on disk. It stops as soon as every read that
-    wanted it has gone (`piece.abandoned`)."""
-
-    def stop() -> bool:
-        return piece.abandoned
-
-    _with_retries(lambda: fetcher.fetch_into(file, offset, view, stop), stop)
+    """One range request into its place in the piece's buffer, then kept on disk; the last part
+    of a piece keeps a small piece in memory too. Stops once nobody wants the piece."""
+    view = piece.view(start, end)
+    _with_retries(lambda: fetcher.fetch_into(file, start, view, piece.stopper), piece.stopper)
     if disk is not None:
-        disk.write(offset, view)
+        disk.write(start, view)
+    if remaining.done() and keep and not piece.abandoned:
+        MEMORY_CACHE.put(file.key, piece.start, piece.data)
 
 
 def _cover(start: int, end: int, pieces: list[_Piece]) -> list[tuple]:

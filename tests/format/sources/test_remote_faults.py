@@ -9,7 +9,7 @@ import time
 import pytest
 
 from ckpt_browser.format.errors import Cancelled, CheckpointError
-from ckpt_browser.format.sources import cancellable, fetchers, remote
+from ckpt_browser.format.sources import cancellable, http_fetcher, remote
 from ckpt_browser.format.sources.remote_source import RemoteSource
 
 
@@ -79,7 +79,7 @@ def test_a_server_that_ignores_ranges_still_gives_the_right_bytes(server, files)
 
 
 def test_a_large_file_on_a_server_that_ignores_ranges_is_refused(server, monkeypatch):
-    monkeypatch.setattr(fetchers, "IGNORED_RANGE_LIMIT", 1_000_000)
+    monkeypatch.setattr(http_fetcher, "IGNORED_RANGE_LIMIT", 1_000_000)
     server.fault("/blob.bin", "ignore_range")
     source = RemoteSource(server.url("blob.bin"))
     with pytest.raises(CheckpointError, match="ignores range requests"):
@@ -156,3 +156,21 @@ def test_many_stalled_parts_cancel_at_once_and_free_the_pool(server, files):
     start = time.perf_counter()
     assert bytes(source.read(0, 2_900_000)) == files["blob.bin"][:2_900_000]
     assert time.perf_counter() - start < 2.0  # not waiting for the stalled requests (10 s)
+
+
+def test_a_redirect_is_followed_once_and_its_target_reused(server, files):
+    source = RemoteSource(server.url("redirect/blob.bin"))
+    server.reset_counts()
+    assert bytes(source.read(10, 100_000)) == files["blob.bin"][10:100_010]
+    assert bytes(source.read(2_000_000, 100_000)) == files["blob.bin"][2_000_000:2_100_000]
+    assert server.requests["/redirect/blob.bin"] == 0
+    assert server.range_requests["/blob.bin"] == 2
+
+
+def test_a_connection_the_server_closed_while_idle_is_replaced_quietly(server, files):
+    source = RemoteSource(server.url("blob.bin"))
+    server.fault("/blob.bin", "drop_idle")
+    for index in range(4):
+        offset = index * 500_000
+        assert bytes(source.read(offset, 1000)) == files["blob.bin"][offset : offset + 1000]
+    assert server.range_requests["/blob.bin"] == 4

@@ -134,7 +134,7 @@ def test_large_reads_are_not_kept_in_memory(server):
 
 
 def test_a_sequential_pass_has_the_next_parts_fetched_ahead(server, files):
-    remote.configure(part_bytes=256 * 1024, read_ahead_parts=2)
+    remote.configure(part_bytes=256 * 1024, read_ahead_bytes=512 * 1024)
     server.delay = 0.1
     source = RemoteSource(server.url("blob.bin"))
     chunk = 256 * 1024
@@ -199,3 +199,11 @@ def test_a_file_changed_after_opening_is_an_error_not_mixed_bytes(server):
 
 def test_smallest_fetch_fits_in_the_margin():
     assert SMALLEST_FETCH <= COALESCE_MARGIN
+
+
+def test_a_read_once_is_not_kept_in_memory(server, files):
+    source = RemoteSource(server.url("blob.bin"))
+    assert bytes(source.read_once(1000, 50_000)) == files["blob.bin"][1000:51_000]
+    assert MEMORY_CACHE.size == 0
+    source.read(1000, 50_000)
+    assert MEMORY_CACHE.size == 50_000
