@@ -14,7 +14,7 @@ from PySide6.QtCore import QObject, QSettings
 from PySide6.QtGui import QAction, QKeySequence
 from PySide6.QtWidgets import QFileDialog, QMenu, QToolButton
 
-from ckpt_browser.format import Checkpoint, CheckpointError
+from ckpt_browser.format import Checkpoint, CheckpointError, CheckpointRecord
 from ckpt_browser.ui.browse.history_switcher import describe_record
 from ckpt_browser.ui.widgets.file_filters import CHECKPOINT_OR_GRAPH_FILTER
 
@@ -72,14 +72,24 @@ class CompareLauncher(QObject):
 
     def _on_checkpoint_changed(self, checkpoint: Checkpoint | None) -> None:
         self.action.setEnabled(checkpoint is not None)
-        self.menu.clear()
         if checkpoint is None:
+            self.menu.clear()
             self.button.setEnabled(False)
             return
         try:
             records = checkpoint.history()
         except (CheckpointError, OSError):
             records = []
+        self.set_records(records)
+
+    def set_records(self, records: list[CheckpointRecord]) -> None:
+        """List these checkpoints of the directory in the Compare menu (a run still writing
+        adds and deletes some)."""
+        self.menu.clear()
+        checkpoint = self._current()
+        if checkpoint is None:
+            self.button.setEnabled(False)
+            return
         current = os.path.abspath(checkpoint.prefix)
         before_current = True  # the history is oldest first
         for record in records:

@@ -43,6 +43,7 @@ from ckpt_browser.ui.browse.recent_files import RecentFiles
 from ckpt_browser.ui.browse.remote_settings_dialog import RemoteSettingsDialog
 from ckpt_browser.ui.browse.remote_settings_dialog import apply_saved as apply_saved_remote_settings
 from ckpt_browser.ui.browse.tensor_view import TENSOR_SPLITTERS, TensorView
+from ckpt_browser.ui.browse.timeline_dock import TimelineDock
 from ckpt_browser.ui.browse.variable_tree import KIND_TOGGLES, VariableTree
 from ckpt_browser.ui.widgets.file_filters import CHECKPOINT_OR_GRAPH_FILTER
 from ckpt_browser.ui.widgets.location_opener import (
@@ -118,6 +119,7 @@ class MainWindow(QMainWindow):
         self.tree.add_menu_actions = self._add_tree_menu_actions
         self._build_menus()
         self.graph_dock = GraphDock(self)
+        self.timeline_dock = TimelineDock(self)
         self._build_status_bar()
         place_on_screen(self)
         self._restore_settings()
@@ -175,8 +177,7 @@ class MainWindow(QMainWindow):
         damage = checkpoint.check_shards()  # sizes of the shards only: no data is read
         self.tree.set_tensors(checkpoint.values(), unreadable=damage.problems)
         self.notice_bar.show_messages([*damage.messages, *checkpoint.warnings])
-        self.history.set_history(history, checkpoint.prefix)
-        self.history_toolbar.setVisible(len(history) > 1)
+        self.set_history(history)
         self._update_status()
         self.setWindowTitle(f"{checkpoint_name(shown(checkpoint.prefix))} — {APP_TITLE}")
         self._recent.add(path)
@@ -185,6 +186,14 @@ class MainWindow(QMainWindow):
         self.checkpoint_changed.emit(checkpoint)
         if keep and not self.tree.select_key(keep) and select:
             self.show_error(f"{shown(checkpoint.prefix)}: no variable named {select!r}")
+
+    def set_history(self, records: list[CheckpointRecord]) -> None:
+        """List the directory's checkpoints as they are now (a run still writing adds some)."""
+        if self._checkpoint is not None:
+            self.history.set_history(records, self._checkpoint.prefix)
+            self.history_toolbar.setVisible(len(records) > 1)
+            self.compare.set_records(records)
+            self._update_actions()
 
     def reload(self) -> bool:
         """Open the current checkpoint again (after it was rewritten on disk)."""
@@ -207,7 +216,8 @@ class MainWindow(QMainWindow):
 
     def is_idle(self) -> bool:
         """True when nothing is loading or computing (what --screenshot waits for)."""
-        return not self.tensor_view.busy and not self.graph_dock.busy and not self.opener.busy
+        busy = (self.tensor_view, self.graph_dock, self.opener, self.timeline_dock)
+        return not any(part.busy for part in busy)
 
     def show_error(self, message: str) -> None:
         """Show `message` in a window-modal dialog; the window stays usable behind it."""
@@ -247,6 +257,7 @@ class MainWindow(QMainWindow):
         self.opener.cancel()
         self.tensor_view.shutdown()
         self.graph_dock.panel.shutdown()
+        self.timeline_dock.shutdown()
         if self._checkpoint is not None:
             self._checkpoint.close()
         super().closeEvent(event)

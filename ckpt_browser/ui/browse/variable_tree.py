@@ -292,6 +292,10 @@ class VariableTree(QWidget):
                 return self._select_path(leaf.path)
         return False
 
+    def select_path(self, path: str) -> bool:
+        """Select the row of a scope or tensor by its path in the tree; False if hidden."""
+        return self._select_path(path)
+
     def copy_name(self) -> str | None:
         """Put the full checkpoint key of the current row on the clipboard."""
         index = self.view.currentIndex()

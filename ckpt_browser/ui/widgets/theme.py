@@ -101,10 +101,20 @@ def accent() -> QColor:
 def style_plot(widget: pg.GraphicsView) -> None:
     """Give a pyqtgraph widget the palette's background and axis/text colour."""
     widget.setBackground(plot_background())
-    foreground = plot_foreground()
     plot_item = getattr(widget, "plotItem", None) or getattr(widget, "ci", None)
     if plot_item is None:
         return
+    layout_items = getattr(plot_item, "items", None)
+    if isinstance(layout_items, dict):  # a GraphicsLayout: each of its plots
+        for item in layout_items:
+            if hasattr(item, "axes"):
+                style_plot_item(item)
+    style_plot_item(plot_item)
+
+
+def style_plot_item(plot_item) -> None:
+    """Give one PlotItem's axes and title the palette's text colour."""
+    foreground = plot_foreground()
     axes = getattr(plot_item, "axes", {})
     for axis in axes.values():
         item = axis["item"] if isinstance(axis, dict) else axis
