@@ -15,19 +15,14 @@ from tf_checkpoints import import_tensorflow
 
 from ckpt_browser.cli import main
 from ckpt_browser.format import open_checkpoint
-from ckpt_browser.format.sources import remote, remote_settings
+from ckpt_browser.format.sources import remote_settings
 from ckpt_browser.format.sources.remote_source import COALESCE_MARGIN
 
 
 @pytest.fixture(autouse=True)
-def fresh_remote_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+def private_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """A cache folder of the test's own (the caches and settings are reset by conftest)."""
     monkeypatch.setenv(remote_settings.CACHE_DIR_VARIABLE, str(tmp_path / "cache"))
-    remote.configure(disk_cache=False, timeout_s=5.0, connect_timeout_s=5.0)
-    remote.clear_memory_cache()
-    remote.refresh_all()
-    yield
-    remote_settings.reset()
-    remote.clear_memory_cache()
 
 
 @pytest.fixture
