@@ -194,6 +194,7 @@ def _parse_range(header: str, size: int) -> tuple[int, int, int] | None:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 128  # socketserver's 5 drops connects of many parallel parts (1 s retry)
     owner: RangeServer
 
     def handle_error(self, request, client_address) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+import weakref
 
 import pytest
 
@@ -207,3 +208,27 @@ def test_a_read_once_is_not_kept_in_memory(server, files):
     assert MEMORY_CACHE.size == 0
     source.read(1000, 50_000)
     assert MEMORY_CACHE.size == 50_000
+
+
+def test_a_pass_reuses_buffers_no_reader_holds_and_never_one_it_holds(server):
+    """A streamed pass (`read_once`, as a spool reads) fills the buffers of pieces it has gone
+    past again, but only those no reader holds a view of any more."""
+    data = random.Random(3).randbytes(16 << 20)
+    with open(f"{server.directory}/big.bin", "wb") as file:
+        file.write(data)
+    remote.configure(part_bytes=1 << 20, read_ahead_bytes=4 << 20)
+    source = RemoteSource(server.url("big.bin"))
+    chunk = 1 << 20
+    kept = [source.read_once(i * chunk, chunk) for i in range(16)]  # every view still held
+    assert [bytes(view) for view in kept] == [data[i * chunk : (i + 1) * chunk] for i in range(16)]
+    assert len({id(view.obj) for view in kept}) == 16
+    del kept
+    seen: list[weakref.ref] = []
+    reused = 0
+    for i in range(16):  # each view dropped before the next read but one
+        view = source.read_once(i * chunk, chunk)
+        assert bytes(view) == data[i * chunk : (i + 1) * chunk]
+        reused += any(ref() is view.obj for ref in seen)
+        seen.append(weakref.ref(view.obj))
+        del view
+    assert reused >= 8, reused
