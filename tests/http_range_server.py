@@ -9,7 +9,8 @@
 It serves the files of one directory like a static web server (HTTP/1.1, keep-alive): HEAD, GET,
 one `Range: bytes=a-b` per request (206 with Content-Range, 416 outside the file), ETag (changes
 with the file's time and size), Last-Modified, If-Match (412 when the ETag differs) and a plain
-HTML index of a directory. Every request can be delayed; counters per path say what clients asked.
+HTML index of a directory. Every request can be delayed and each connection's rate capped;
+counters per path say what clients asked.
 
 Faults, set per path (or for every path with "*"), each on every request unless `nth` is given
 (then only on the nth range request to that path, counting from 1):
@@ -39,6 +40,7 @@ import socket
 import struct
 import sys
 import threading
+import time
 import urllib.parse
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -143,8 +145,18 @@ class _Handler(BaseHTTPRequestHandler):
                 self.close_connection = True
 
     def _send_body(self, file, start: int, count: int) -> int:
+        rate = self.server.owner.rate
         try:
-            return self.connection.sendfile(file, start, count) or 0
+            if not rate:
+                return self.connection.sendfile(file, start, count) or 0
+            # Throttled: each connection at most `rate` bytes/s, as object stores serve each one.
+            sent, began, step = 0, time.monotonic(), 256 * 1024
+            while sent < count:
+                sent += self.connection.sendfile(file, start + sent, min(step, count - sent)) or 0
+                ahead = sent / rate - (time.monotonic() - began)
+                if ahead > 0:
+                    time.sleep(ahead)
+            return sent
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
             return 0
@@ -207,9 +219,16 @@ class RangeServer:
     """A loopback HTTP server over `directory`, started by `start()` (or `with`), stopped by
     `stop()`."""
 
-    def __init__(self, directory: str | os.PathLike, delay: float = 0.0, stall_seconds: float = 30):
+    def __init__(
+        self,
+        directory: str | os.PathLike,
+        delay: float = 0.0,
+        stall_seconds: float = 30,
+        rate: float = 0.0,
+    ):
         self.directory = os.fspath(directory)
         self.delay = delay
+        self.rate = rate  # bytes/s per connection (0: as fast as it goes)
         self.stall_seconds = stall_seconds
         self.requests: Counter[str] = Counter()  # every request, by path
         self.range_requests: Counter[str] = Counter()  # GET with a Range header, by path
@@ -320,8 +339,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description="serve a directory with byte ranges on loopback")
     parser.add_argument("directory")
     parser.add_argument("--delay", type=float, default=0.0, help="seconds added to each request")
+    parser.add_argument("--rate", type=float, default=0.0, help="bytes/s per connection at most")
     args = parser.parse_args()
-    server = RangeServer(args.directory, delay=args.delay).start()
+    server = RangeServer(args.directory, delay=args.delay, rate=args.rate).start()
     print(server.base_url, flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         threading.Event().wait()

@@ -18,6 +18,7 @@ from pathlib import Path
 
 Row = tuple[str, str, str, str]
 DELAY = 0.02  # seconds the server adds to every request: a nearby object store
+SLOW_RATE = 100e6  # bytes/s a throttled server sends on each connection (object stores do so)
 CHUNK = 8 << 20  # what a chunked pass reads at a time
 TESTS = Path(__file__).resolve().parents[1]
 
@@ -67,12 +68,11 @@ print(time.perf_counter() - start, len(names), stats.requests, stats.bytes)
 
 
 @contextmanager
-def served(directory: str, delay: float):
+def served(directory: str, delay: float, rate: float = 0.0):
     """The base URL of a range server over `directory` in a process of its own."""
+    server = [sys.executable, str(TESTS / "http_range_server.py"), directory]
     process = subprocess.Popen(
-        [sys.executable, str(TESTS / "http_range_server.py"), directory, "--delay", str(delay)],
-        stdout=subprocess.PIPE,
-        text=True,
+        [*server, "--delay", str(delay), "--rate", str(rate)], stdout=subprocess.PIPE, text=True
     )
     try:
         yield process.stdout.readline().strip()
@@ -118,15 +118,22 @@ def bench_remote(paths: dict[str, str], workdir: Path) -> list[Row]:
         )
         ones = [float(run_measured(_ONE_READ_CODE.format(url=data_url))[0]) for _ in range(3)]
         one = megabytes / statistics.median(ones)
+        rows.append(("... the same file in one read (parallel parts)", f"{one:.0f} MB/s", "", ""))
+        checkpoint_rows = _checkpoint_rows(base, big, run_measured)
+    with served(str(big.parent), DELAY, SLOW_RATE) as base:
+        data_url = f"{base}/{data_name}"
+        slow_baseline = megabytes / plain_download(data_url)
+        out, _ = run_measured(_PASS_CODE.format(url=data_url, chunk=CHUNK))
+        slow = megabytes / float(out)
         rows.append(
             (
-                "... the same file in one read (parallel parts)",
-                f"{one:.0f} MB/s",
-                "",
-                f"more than the plain GET: {'yes' if one > baseline else 'NO'}",
+                f"... from a server sending each connection at most {SLOW_RATE / 1e6:.0f} MB/s",
+                f"{slow:.0f} MB/s",
+                f"{slow_baseline:.0f} MB/s (one plain GET)",
+                f"more than it: {'yes' if slow > slow_baseline else 'NO'}",
             )
         )
-        rows += _checkpoint_rows(base, big, run_measured)
+    rows += checkpoint_rows
     many = Path(paths["many"])
     with served(str(many.parent), DELAY) as base:
         out, _ = run_measured(_LIST_CODE.format(url=f"{base}/{many.name}"))
