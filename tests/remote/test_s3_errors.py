@@ -72,10 +72,6 @@ def closed_port() -> int:
         return probe.getsockname()[1]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="an endpoint nothing listens on is retried for over a minute, then 'no such file'",
-)
 def test_an_endpoint_nothing_listens_on_is_reported_soon(run_url):
     url = f"{run_url}/model.ckpt-30"
     environment = {**os.environ, "AWS_ENDPOINT_URL_S3": f"http://127.0.0.1:{closed_port()}"}

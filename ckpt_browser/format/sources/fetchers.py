@@ -244,7 +244,13 @@ def _timeout_options(scheme: str, url: str, current: RemoteSettings) -> dict:
         )
         return {"client_kwargs": {"timeout": timeout}}
     if scheme in ("s3", "s3a"):
-        config = {"connect_timeout": current.connect_timeout_s, "read_timeout": current.timeout_s}
+        # botocore's own retries (5 attempts with backoff) kept a refused endpoint busy for
+        # 8 s a request; transient failures are tried again here, by the reads.
+        config = {
+            "connect_timeout": current.connect_timeout_s,
+            "read_timeout": current.timeout_s,
+            "retries": {"max_attempts": 1},
+        }
         return {"config_kwargs": config}
     return {}
 
