@@ -30,16 +30,17 @@ from ckpt_browser.format.sources.fetchers import (
     fetcher_for,
     run_cancellable,
 )
+from ckpt_browser.format.sources.range_plan import (
+    COALESCE_MARGIN,
+    SMALLEST_FETCH,
+    coalesce,
+    cover,
+    split,
+)
 from ckpt_browser.format.sources.remote_settings import RemoteSettings, on_change, settings
 from ckpt_browser.format.sources.transfers import METER
 from ckpt_browser.format.sources.urls import redact
 
-# Gaps between wanted ranges shorter than this are fetched too, to save a round trip: a slice read
-# fetches at most its bytes plus this much per range.
-COALESCE_MARGIN = 64 * 1024
-# A smaller gap is widened to this size (within the margin): one round trip costs the same for 30
-# bytes as for 16 KiB, and small reads (an archive's headers) come in neighbouring runs.
-SMALLEST_FETCH = 16 * 1024
 _MAPPED_PIECE_BYTES = 1 << 20  # pieces this large get memory of their own (`_new_buffer`)
 _SPARE_BUFFERS = 3  # buffers of a pass's used pieces kept for its next ones (`_buffer_for`)
 # Only CPython tells by reference counts that no reader holds a buffer any more.
@@ -218,11 +219,11 @@ class RemoteSource(ByteSource):
                 for s, data in MEMORY_CACHE.lookup(self._file.key, start, end)
             ]
             parts = []
-            for s, e, piece in _cover(start, end, held):
+            for s, e, piece in cover(start, end, held):
                 parts += [(s, e, piece)] if piece is not None else self._from_disk(s, e)
             segments.append(parts)
             gaps += [(s, e) for s, e, piece in parts if piece is None]
-        created = [self._fetch(s, e, keep) for s, e in _coalesce(gaps, self.size)]
+        created = [self._fetch(s, e, keep) for s, e in coalesce(gaps, self.size)]
         if created:
             with self._lock:
                 self._in_flight += created
@@ -254,7 +255,7 @@ class RemoteSource(ByteSource):
         memory cache once complete if `keep` (and small enough)."""
         current = settings()
         piece = _Piece(start, end, self._buffer_for(end - start))
-        bounds = _split(start, end, current.part_bytes)
+        bounds = split(start, end, current.part_bytes)
         # The parts count down; the last one done keeps the piece (a small one) in memory.
         # Nothing here refers back to the piece from its futures: dropped, it is freed at once.
         remaining = _Countdown(len(bounds))
@@ -471,47 +472,3 @@ def _fetch_part(
         disk.write(start, view)
     if remaining.done() and keep and not piece.abandoned:
         MEMORY_CACHE.put(file.key, piece.start, piece.data)
-
-
-def _cover(start: int, end: int, pieces: list[_Piece]) -> list[tuple]:
-    """`start:end` as segments `(s, e, piece)` taken from the pieces that reach furthest, and
-    `(s, e, None)` for the gaps none holds."""
-    ordered = sorted((p for p in pieces if p.start < end and p.end > start), key=lambda p: p.start)
-    segments: list[tuple] = []
-    position = start
-    while position < end:
-        covering = [p for p in ordered if p.start <= position < p.end]
-        if covering:
-            best = max(covering, key=lambda p: p.end)
-            stop = min(best.end, end)
-            segments.append((position, stop, best))
-        else:
-            stop = min([p.start for p in ordered if p.start > position] + [end])
-            segments.append((position, stop, None))
-        position = stop
-    return segments
-
-
-def _coalesce(gaps: list[tuple[int, int]], size: int) -> list[tuple[int, int]]:
-    """The ranges to fetch for these gaps: neighbours closer than the margin joined, small ones
-    widened to `SMALLEST_FETCH` (inside the file)."""
-    widened = []
-    for start, end in gaps:
-        if end - start < SMALLEST_FETCH:
-            start = max(0, min(start, size - SMALLEST_FETCH))
-            end = min(size, max(end, start + SMALLEST_FETCH))
-        widened.append((start, end))
-    spans: list[list[int]] = []
-    for start, end in sorted(widened):
-        if spans and start - spans[-1][1] < COALESCE_MARGIN:
-            spans[-1][1] = max(spans[-1][1], end)
-        else:
-            spans.append([start, end])
-    return [(start, end) for start, end in spans]
-
-
-def _split(start: int, end: int, part_bytes: int) -> list[tuple[int, int]]:
-    """`start:end` in about equal parts of at most `part_bytes`."""
-    count = max(1, -(-(end - start) // max(part_bytes, 1)))
-    step = -(-(end - start) // count)
-    return [(s, min(s + step, end)) for s in range(start, end, step)]
