@@ -141,3 +141,23 @@ def test_a_signed_url_keeps_its_secret_out_of_every_message(served, capsys):
     code, out, err = run(capsys, "ls", signed)
     assert code != 0 and err.startswith("error: ")
     assert "s3cr3tvalue" not in out + err and "AKIDEXAMPLE" not in out + err
+
+
+def test_a_large_remote_tensor_is_fetched_once_for_every_view_at_the_same_time(tmp_path):
+    """The window reads a selected tensor for its statistics, values and checksum at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ckpt_browser.format import CheckpointWriter
+
+    values = np.random.default_rng(3).standard_normal((1200, 9000)).astype(np.float32)  # 43 MB
+    with CheckpointWriter(tmp_path / "model.ckpt-1") as writer:
+        writer.add("big", values)
+    with RangeServer(tmp_path) as server, open_checkpoint(server.url("model.ckpt-1")) as ckpt:
+        server.reset_counts()
+        with ThreadPoolExecutor(3) as pool:
+            arrays = list(pool.map(lambda _: ckpt.read("big"), range(3)))
+        assert ckpt.checksum_problem("big") is None
+        fetched = server.bytes_sent["/model.ckpt-1.data-00000-of-00001"]
+    assert fetched == values.nbytes
+    for array in arrays:
+        np.testing.assert_array_equal(array, values)

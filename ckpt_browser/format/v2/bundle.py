@@ -10,7 +10,6 @@ import bisect
 import math
 import mmap
 import re
-from collections import OrderedDict
 from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from functools import cached_property
@@ -30,6 +29,7 @@ from ckpt_browser.format.regions import read_region
 from ckpt_browser.format.sources.base import SPOOL_BYTES, Buffer, ByteSource, raise_if_cancelled
 from ckpt_browser.format.sources.local import local_file_size
 from ckpt_browser.format.sources.locations import archive_member, exists, is_url, open_source
+from ckpt_browser.format.sources.spools import Spools
 from ckpt_browser.format.sstable.reader import Table
 from ckpt_browser.format.v2.slice_keys import slice_key
 from ckpt_browser.format.v2.string_tensors import (
@@ -43,7 +43,6 @@ from ckpt_browser.format.v2.string_tensors import (
 Extents = tuple[tuple[int, int], ...]  # per dimension (start, length); length -1 = whole dimension
 
 # `verify` checksums big tensors in pieces of this size, releasing each piece's pages after it.
-SPOOLS_KEPT_BYTES = 2 << 30  # disk, not memory: the spooled tensors kept per checkpoint
 _CHECKSUM_CHUNK = 64 << 20
 
 # The bundle format version this reader is (TensorFlow's kTensorBundleVersion).
@@ -306,9 +305,7 @@ class DataFiles:
         self.num_shards = num_shards
         self.big_endian = big_endian
         self._sources: dict[int, ByteSource] = {}
-        # Remote tensors spooled to temporary files, newest last: the statistics, the checksum
-        # and the next views of a tensor reuse its copy instead of fetching it again.
-        self._spooled: OrderedDict[tuple[int, int, int], Buffer] = OrderedDict()
+        self._spools = Spools()  # remote tensors copied once, for every view of them
 
     def path(self, shard_id: int) -> str:
         return data_file_name(self.prefix, shard_id, self.num_shards)
@@ -352,17 +349,13 @@ class DataFiles:
         self._check_extent(entry, label)
         if entry.size == 0:
             return memoryview(b"")  # nothing to read, wherever it points (TensorFlow agrees)
-        where = (entry.shard_id, entry.offset, entry.size)
-        held = self._spooled.get(where)
-        if held is not None:
-            self._spooled.move_to_end(where)
-            return held
-        data = self.source(entry.shard_id).read_large(entry.offset, entry.size)
-        if not self.mapped and entry.size > SPOOL_BYTES:
-            self._spooled[where] = data
-            while sum(len(kept) for kept in self._spooled.values()) > SPOOLS_KEPT_BYTES:
-                self._spooled.popitem(last=False)  # arrays still using it keep it alive
-        return data
+        source = self.source(entry.shard_id)
+        if self.mapped or entry.size <= SPOOL_BYTES:
+            return source.read_large(entry.offset, entry.size)
+        return self._spools.get(
+            (entry.shard_id, entry.offset, entry.size),
+            lambda: source.read_large(entry.offset, entry.size),
+        )
 
     def _check_extent(self, entry: BundleEntry, label: str | None) -> None:
         size = self.source(entry.shard_id).size  # a missing shard is an error even for 0 bytes
@@ -377,7 +370,7 @@ class DataFiles:
             )
 
     def close(self) -> None:
-        self._spooled.clear()
+        self._spools.clear()
         for source in self._sources.values():
             source.close()
         self._sources.clear()
@@ -490,7 +483,7 @@ class DataFiles:
                 raise ChecksumError(f"{name}: {exc}", self.path(entry.shard_id)) from None
         self._check_extent(entry, label)
         source = self.source(entry.shard_id) if entry.size else None
-        spooled = self._spooled.get((entry.shard_id, entry.offset, entry.size))
+        spooled = self._spools.held((entry.shard_id, entry.offset, entry.size))
         crc = 0
         for start in range(0, entry.size, _CHECKSUM_CHUNK):
             length = min(_CHECKSUM_CHUNK, entry.size - start)
