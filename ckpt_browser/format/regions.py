@@ -43,6 +43,14 @@ class _Axis:
         return len(self.positions)
 
 
+def region_elements(shape: tuple[int, ...], region: tuple) -> int:
+    """How many elements `tensor[region]` holds (ints and slices, as `read_region` takes)."""
+    items = list(region) + [slice(None)] * (len(shape) - len(region))
+    return math.prod(
+        _Axis(item, size, axis).count for axis, (item, size) in enumerate(zip(items, shape))
+    )
+
+
 def read_region(
     shape: tuple[int, ...],
     dtype: np.dtype,

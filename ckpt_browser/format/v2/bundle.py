@@ -25,7 +25,7 @@ from ckpt_browser.format.errors import CheckpointError, ChecksumError
 from ckpt_browser.format.gc_pause import gc_paused
 from ckpt_browser.format.names import name_of_key, names_of_keys
 from ckpt_browser.format.pages import drop_pages
-from ckpt_browser.format.regions import read_region
+from ckpt_browser.format.regions import read_region, region_elements
 from ckpt_browser.format.sources.base import SPOOL_BYTES, Buffer, ByteSource, raise_if_cancelled
 from ckpt_browser.format.sources.local import local_file_size
 from ckpt_browser.format.sources.locations import archive_member, exists, is_url, open_source
@@ -399,12 +399,26 @@ class DataFiles:
             return self.array(entry)[region]
         self.check_declared(entry)
         self._check_extent(entry, None)
+        if self._from_spool(entry, region):
+            return self.array(entry)[region]
         source = self.source(entry.shard_id)
         stored = dtype.numpy.newbyteorder(">") if self.big_endian else dtype.numpy
         values = read_region(
             entry.shape, stored, region, source.read_many, entry.offset, source.merge_gap
         )
         return values.astype(dtype.numpy) if self.big_endian else values
+
+    def _from_spool(self, entry: BundleEntry, region: tuple) -> bool:
+        """Whether a region of a large remote tensor is better cut from its spooled copy: when
+        there is one (or one is being made), or when the region is most of the tensor (the table
+        of a 2-D tensor is all of it; fetching it apart from the statistics' copy doubles the
+        transfer)."""
+        if entry.size <= SPOOL_BYTES:
+            return False
+        if self._spools.held((entry.shard_id, entry.offset, entry.size)) is not None:
+            return True
+        itemsize = entry.dtype.numpy.itemsize
+        return 2 * region_elements(entry.shape, region) * itemsize >= entry.size
 
     def check_declared(self, entry: BundleEntry, label: str | None = None) -> None:
         """Refuse, before anything is allocated, an entry whose array numpy cannot make or whose
@@ -470,9 +484,11 @@ class DataFiles:
 
     # -- checksums ------------------------------------------------------------------------------
 
-    def checksum(self, entry: BundleEntry, label: str | None = None) -> int:
+    def checksum(self, entry: BundleEntry, label: str | None = None, shared: bool = False) -> int:
         """The masked CRC32C of an entry's stored bytes, computed as TensorFlow does; raises
-        ChecksumError when a checksum inside a string or variant layout fails."""
+        ChecksumError when a checksum inside a string or variant layout fails. `shared`: the
+        values will be read too (a view checking what it shows), so a large remote tensor is
+        spooled once for both instead of streamed apart (`verify` streams: nothing else reads)."""
         if entry.dtype.is_string or entry.dtype.enum == dtypes.VARIANT:
             find = string_layout if entry.dtype.is_string else variant_layout
             layout = self._layout(find, entry, label)
@@ -484,6 +500,8 @@ class DataFiles:
         self._check_extent(entry, label)
         source = self.source(entry.shard_id) if entry.size else None
         spooled = self._spools.held((entry.shard_id, entry.offset, entry.size))
+        if spooled is None and shared and not self.mapped and entry.size > SPOOL_BYTES:
+            spooled = self.raw(entry, label)
         crc = 0
         for start in range(0, entry.size, _CHECKSUM_CHUNK):
             length = min(_CHECKSUM_CHUNK, entry.size - start)

@@ -108,7 +108,7 @@ class BundleCheckpoint(Checkpoint):
             ]
         for piece, shown in pieces:
             try:
-                computed = self._data.checksum(piece)
+                computed = self._data.checksum(piece, shared=True)
             except ChecksumError as exc:  # a checksum inside a string or variant layout
                 return str(exc)
             problem = self._stored(piece, shown).problem_masked(computed)
