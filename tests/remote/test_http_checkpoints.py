@@ -154,10 +154,17 @@ def test_a_large_remote_tensor_is_fetched_once_for_every_view_at_the_same_time(t
         writer.add("big", values)
     with RangeServer(tmp_path) as server, open_checkpoint(server.url("model.ckpt-1")) as ckpt:
         server.reset_counts()
-        with ThreadPoolExecutor(3) as pool:
-            arrays = list(pool.map(lambda _: ckpt.read("big"), range(3)))
-        assert ckpt.checksum_problem("big") is None
+        views = [
+            lambda: ckpt.read("big"),  # statistics
+            lambda: ckpt.read("big", (slice(None), slice(None))),  # the table of the 2-D slice
+            lambda: ckpt.checksum_problem("big"),  # the damaged-bytes note
+            lambda: ckpt.read("big"),  # the quick preview
+        ]
+        with ThreadPoolExecutor(len(views)) as pool:
+            whole, table, problem, again = [f.result() for f in [pool.submit(v) for v in views]]
+        assert ckpt.read("big", (slice(5, 7), 3)).tolist() == values[5:7, 3].tolist()
         fetched = server.bytes_sent["/model.ckpt-1.data-00000-of-00001"]
     assert fetched == values.nbytes
-    for array in arrays:
+    assert problem is None
+    for array in (whole, table, again):
         np.testing.assert_array_equal(array, values)
