@@ -154,9 +154,10 @@ class StatsPlot(QWidget):
             plot.addLegend(offset=(-4, 4), labelTextSize="8pt")
         for position, curve in enumerate(curves):
             colour = series_colour(position)
+            drawn = np.isfinite(curve.y).any()  # pyqtgraph warns on a series of NaN alone
             item = plot.plot(
-                curve.x,
-                curve.y,
+                curve.x if drawn else [],
+                curve.y if drawn else [],
                 pen=pg.mkPen(colour, width=2),
                 symbol="o",
                 symbolSize=5,
