@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from pathlib import Path
 
 import pytest
 import tf_checkpoints as tfc
@@ -147,3 +148,19 @@ def tf2_missing_graph_shard(tf2_sharded_prefix: str, tmp_path) -> tuple[str, str
         missing = ckpt.data_files()[ckpt["_CHECKPOINTABLE_OBJECT_GRAPH"].shard]
     os.remove(missing)
     return prefix, missing
+
+
+@pytest.fixture
+def fresh_remote_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    """Remote reading as a new user starts it: default settings, a cache folder of the test's
+    own, nothing fetched or listed before; put back afterwards."""
+    from ckpt_browser.format.sources import remote, remote_settings
+
+    monkeypatch.setenv(remote_settings.CACHE_DIR_VARIABLE, str(tmp_path / "cache"))
+    remote.configure(disk_cache=False, timeout_s=5.0, connect_timeout_s=5.0)
+    remote.clear_memory_cache()
+    remote.reset_transfer_stats()
+    remote.refresh_all()
+    yield
+    remote_settings.reset()
+    remote.clear_memory_cache()

@@ -10,22 +10,15 @@ import pytest
 from archive_files import ReleaseFolder, make_release_folder
 from http_range_server import RangeServer
 
-from ckpt_browser.format.sources import remote, remote_settings
-from ckpt_browser.format.sources.cache_dir import CACHE_DIR_VARIABLE
+from ckpt_browser.format.sources import remote
 
 SIZES = {"blob.bin": 3_000_000, "small.bin": 10_000, "run/model.ckpt-5.index": 50_000}
 
 
 @pytest.fixture(autouse=True)
-def remote_settings_for_tests(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(CACHE_DIR_VARIABLE, str(tmp_path / "cache"))
-    remote.configure(disk_cache=False, timeout_s=2.0, connect_timeout_s=2.0)
-    remote.clear_memory_cache()
-    remote.reset_transfer_stats()
-    remote.refresh_all()
-    yield
-    remote_settings.reset()
-    remote.clear_memory_cache()
+def remote_settings_for_tests(fresh_remote_state):
+    """Fresh remote state, with short timeouts: the fault tests wait on stalled servers."""
+    remote.configure(timeout_s=2.0, connect_timeout_s=2.0)
 
 
 @pytest.fixture

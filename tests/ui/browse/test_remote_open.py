@@ -6,24 +6,14 @@ from __future__ import annotations
 
 import os
 import time
-from pathlib import Path
 
 import pytest
 from http_range_server import RangeServer
 from PySide6.QtWidgets import QMessageBox
 
-from ckpt_browser.format.sources import remote, remote_settings
+from ckpt_browser.format.sources import remote_settings
 
-
-@pytest.fixture(autouse=True)
-def fresh_remote_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(remote_settings.CACHE_DIR_VARIABLE, str(tmp_path / "cache"))
-    remote.configure(disk_cache=False, timeout_s=5.0, connect_timeout_s=5.0)
-    remote.clear_memory_cache()
-    remote.refresh_all()
-    yield
-    remote_settings.reset()
-    remote.clear_memory_cache()
+pytestmark = pytest.mark.usefixtures("fresh_remote_state")
 
 
 @pytest.fixture

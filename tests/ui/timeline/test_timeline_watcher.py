@@ -15,7 +15,7 @@ import pytest
 from http_range_server import RangeServer
 from tf_checkpoints import import_tensorflow
 
-from ckpt_browser.format.sources import remote, remote_settings
+from ckpt_browser.format.sources import remote
 
 KEY = "layer/kernel/.ATTRIBUTES/VARIABLE_VALUE"
 WAIT_MS = 15_000
@@ -141,17 +141,6 @@ def test_a_half_written_index_is_never_read(window, qtbot, writer, tmp_path, sho
     qtbot.waitUntil(lambda: timeline_steps(panel) == [5, 6, 7], timeout=WAIT_MS)
     assert [point.status.value for point in panel.model.timeline.points] == ["ok"] * 3
     assert window.last_error is None
-
-
-@pytest.fixture
-def fresh_remote_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
-    monkeypatch.setenv(remote_settings.CACHE_DIR_VARIABLE, str(tmp_path / "cache"))
-    remote.configure(disk_cache=False, timeout_s=5.0, connect_timeout_s=5.0)
-    remote.clear_memory_cache()
-    remote.refresh_all()
-    yield
-    remote_settings.reset()
-    remote.clear_memory_cache()
 
 
 def test_a_run_behind_a_url_is_polled(
