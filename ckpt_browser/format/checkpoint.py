@@ -63,7 +63,7 @@ class Checkpoint(Mapping[str, TensorInfo]):
     files cannot hold are `check_shards()`'s to find.
     """
 
-    format_name = ""  # "V2", "V1"
+    format_name = ""  # "V2", "V1", "graph", "safetensors", "npz", "keras", "torch"
     object_graph = None  # TF2 checkpoints: the ObjectGraph naming their tensors
 
     def __init__(self, prefix: str) -> None:
@@ -195,14 +195,25 @@ def open_checkpoint(path: str | os.PathLike) -> Checkpoint:
     """Open the checkpoint a path means: a directory, prefix, .index, .data-*, .meta, SavedModel,
     or a V1 checkpoint file or glob (TensorFlow's rule decides the format: an `.index` beside the
     prefix means V2); or the constants of a frozen graph, given its `.pb` file. Any of these may
-    be a URL (`s3://`, `gs://`, `https://`, ...) or lie inside a `.zip` (`sources.locations`)."""
+    be a URL (`s3://`, `gs://`, `https://`, ...) or lie inside a `.zip` (`sources.locations`).
+    Other frameworks' weights open by their file name (`frameworks.opening`): safetensors (or
+    a sharded set's index, or a model folder holding them), Keras HDF5, npz, PyTorch."""
+    from ckpt_browser.format.frameworks import opening
     from ckpt_browser.format.graph.constants import GraphConstants, is_graph_file
     from ckpt_browser.format.sources.locations import normalize
 
     path = normalize(path)
+    if opening.is_foreign_path(path):
+        return opening.open_foreign(path)
     if is_graph_file(path):
         return GraphConstants(path)
-    prefix = paths.resolve_prefix(path)
+    try:
+        prefix = paths.resolve_prefix(path)
+    except CheckpointError:
+        weights = opening.model_folder_file(path)
+        if weights is None:
+            raise
+        return opening.open_foreign(weights)
     if paths.is_v2_prefix(prefix):
         from ckpt_browser.format.v2.checkpoint import BundleCheckpoint
 
