@@ -38,7 +38,19 @@ def cmd_diff(args: argparse.Namespace) -> int:
         )
     except ValueError as exc:
         raise UsageError(str(exc)) from None
-    with open_with_warnings(args.a) as a, open_with_warnings(args.b) as b:
+    preset = None
+    if args.preset:
+        from ckpt_browser.core.remap.presets import load_preset
+
+        preset = load_preset(args.preset)
+    with open_with_warnings(args.a) as opened_a, open_with_warnings(args.b) as b:
+        a = opened_a
+        if preset is not None:
+            from ckpt_browser.core.remap.view import RemappedCheckpoint
+
+            a = RemappedCheckpoint(opened_a, preset.rules, preset.name)
+            for note in a.warnings[len(opened_a.warnings) :]:
+                warn("warning", note)
         if "graph" in (a.format_name, b.format_name):
             # A frozen graph holds the model alone, under names its freezer chose (TF2's name
             # constants after the ops that read them): as in the compare window, compare model

@@ -94,6 +94,7 @@ def subcommand_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--by-key", action="store_true", help="match raw checkpoint keys, not readable names"
     )
+    _preset(p, "A is seen through the preset's names and layouts before it is compared")
     _allow_bad_checksums(p, "compare")
     p.set_defaults(run=cmd_diff)
 
@@ -120,6 +121,7 @@ def subcommand_parser() -> argparse.ArgumentParser:
         help="a .meta graph (copied beside DST), a template checkpoint or a SavedModel",
     )
     p.add_argument("--map", metavar="MAP.json", help="a mapping saved by the wizard or --save-map")
+    _preset(p, "its rules (names and layouts) come first, before --map's and the command line's")
     p.add_argument(
         "--allow-reshape", action="store_true", help="reshape when the element count matches"
     )
@@ -206,6 +208,14 @@ def subcommand_parser() -> argparse.ArgumentParser:
     p.add_argument("location", metavar="LOCATION", help="a path or URL of the archive")
     p.set_defaults(run=cmd_unpack)
     return parser
+
+
+def _preset(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument(
+        "--preset",
+        metavar="NAME",
+        help=f"a shipped preset (tf-bert-to-hf, hf-to-tf-bert) or a preset's .json file: {what}",
+    )
 
 
 def _allow_bad_checksums(parser: argparse.ArgumentParser, verb: str) -> None:

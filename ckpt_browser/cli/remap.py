@@ -23,7 +23,12 @@ def cmd_remap(args: argparse.Namespace) -> int:
     from ckpt_browser.core.formatting import format_bytes
     from ckpt_browser.core.remap.export import tensorflow_script
     from ckpt_browser.core.remap.plan import RemapInputs, build_plan
+    from ckpt_browser.core.remap.presets import load_preset
     from ckpt_browser.core.remap.report import plan_lines, problem_lines
+    from ckpt_browser.core.remap.safetensors_output import (
+        is_safetensors_output,
+        write_remap_safetensors,
+    )
     from ckpt_browser.core.remap.spec import RemapSpec, load_spec, save_spec
     from ckpt_browser.core.remap.suggest import suggest
     from ckpt_browser.core.remap.write import write_remap
@@ -34,7 +39,8 @@ def cmd_remap(args: argparse.Namespace) -> int:
     spec = load_spec(args.map) if args.map else RemapSpec()
     spec.sources = sources
     spec.target = args.target or spec.target
-    spec.rules = [*spec.rules, *(args.rules or [])]
+    preset_rules = load_preset(args.preset).rules if args.preset else ()
+    spec.rules = [*preset_rules, *spec.rules, *(args.rules or [])]
     spec.allow_reshape = spec.allow_reshape or args.allow_reshape
     spec.keep_template = spec.keep_template or args.keep_template
     spec.cast = args.cast or spec.cast
@@ -64,8 +70,9 @@ def cmd_remap(args: argparse.Namespace) -> int:
         if args.dry_run:
             return EXIT_OK
         try:
+            writer = write_remap_safetensors if is_safetensors_output(destination) else write_remap
             with ProgressLine("remap") as line:
-                result = write_remap(
+                result = writer(
                     plan,
                     inputs,
                     destination,

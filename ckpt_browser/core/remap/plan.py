@@ -26,6 +26,8 @@ from enum import Enum
 
 from ckpt_browser.core.formatting import plural
 from ckpt_browser.core.remap.inputs import RemapInputs, SourceRef
+from ckpt_browser.core.remap.layout import LayoutError, LayoutStep, laid_out
+from ckpt_browser.core.remap.layout import describe as describe_layout
 from ckpt_browser.core.remap.object_graph import ObjectGraphPlan, plan_object_graph
 from ckpt_browser.core.remap.rules import RuleEffect, apply_rules
 from ckpt_browser.core.remap.spec import CAST_TO_TARGET, RemapSpec
@@ -56,6 +58,7 @@ class Status(str, Enum):
     DTYPE = "dtype mismatch"
     DUPLICATE = "two sources"
     EMPTY_NAME = "empty name"
+    LAYOUT = "layout error"
 
     def __str__(self) -> str:
         return self.value
@@ -75,6 +78,7 @@ class ProblemKind(str, Enum):
     TEMPLATE = "template"
     OBJECT_GRAPH = "object graph"
     EMPTY_NAME = "empty name"
+    LAYOUT = "layout"
 
     def __str__(self) -> str:
         return self.value
@@ -86,6 +90,7 @@ BLOCKING_KINDS = {
     ProblemKind.DTYPE,
     ProblemKind.DUPLICATE,
     ProblemKind.EMPTY_NAME,
+    ProblemKind.LAYOUT,
 }
 
 
@@ -116,6 +121,7 @@ class Row:
     status: Status
     detail: str = ""  # why, in a few words ("float32 -> bfloat16", "[4, 6] -> [24]")
     also: tuple[Status, ...] = ()  # more of the same row: a dtype besides a shape problem
+    layout: tuple[LayoutStep, ...] = ()  # applied to the source before it is written
 
     @property
     def source(self) -> SourceRef | None:
@@ -176,6 +182,7 @@ BLOCKING_KINDS_ORDER = (
     ProblemKind.SHAPE,
     ProblemKind.DTYPE,
     ProblemKind.DUPLICATE,
+    ProblemKind.LAYOUT,
 )
 PROBLEM_LABELS = {  # singular and plural, as `plural` takes them
     ProblemKind.MISSING: ("missing", "missing"),
@@ -187,6 +194,7 @@ PROBLEM_LABELS = {  # singular and plural, as `plural` takes them
     ProblemKind.CAST: ("cast", "cast"),
     ProblemKind.TEMPLATE: ("from the template", "from the template"),
     ProblemKind.OBJECT_GRAPH: ("object graph", "object graph"),
+    ProblemKind.LAYOUT: ("layout error", "layout errors"),
 }
 
 
@@ -200,9 +208,12 @@ def build_plan(spec: RemapSpec, inputs: RemapInputs) -> Plan:
 def _build_plan(spec: RemapSpec, inputs: RemapInputs) -> Plan:
     outcome = apply_rules(spec.rules, inputs.tensors)
     mapped: dict[str, list[SourceRef]] = defaultdict(list)
-    for ref, name in zip(inputs.refs, outcome.names):
+    layouts: dict[SourceRef, tuple[LayoutStep, ...]] = {}
+    for ref, name, steps in zip(inputs.refs, outcome.names, outcome.layouts):
         if name is not None:
             mapped[name].append(ref)
+            if steps:
+                layouts[ref] = steps
     target = inputs.target
     if target is not None:
         names = list(target.tensors)
@@ -213,10 +224,11 @@ def _build_plan(spec: RemapSpec, inputs: RemapInputs) -> Plan:
     for name in names:
         candidates = mapped.get(name, ())
         row = None
-        if len(candidates) == 1 and spec.cast is None and name not in spec.overrides:
+        plain = len(candidates) == 1 and candidates[0] not in layouts
+        if plain and spec.cast is None and name not in spec.overrides:
             row = _plain_row(name, candidates[0], inputs)  # the usual case, made quick
         if row is None:
-            row = _row(name, spec, inputs, candidates)
+            row = _row(name, spec, inputs, candidates, layouts)
         if row is not None:
             if not name and row.written:  # a V1 checkpoint can hold it; V2 keeps its header there
                 row.status, row.detail = Status.EMPTY_NAME, "a V2 checkpoint cannot hold it"
@@ -245,7 +257,11 @@ def _build_plan(spec: RemapSpec, inputs: RemapInputs) -> Plan:
 
 
 def _row(
-    name: str, spec: RemapSpec, inputs: RemapInputs, candidates: Sequence[SourceRef]
+    name: str,
+    spec: RemapSpec,
+    inputs: RemapInputs,
+    candidates: Sequence[SourceRef],
+    layouts: dict[SourceRef, tuple[LayoutStep, ...]],
 ) -> Row | None:
     target = inputs.target
     wanted = target.tensors.get(name) if target is not None else None
@@ -286,8 +302,28 @@ def _row(
             Status.DUPLICATE,
             detail,
         )
-    dtype, status, detail = _dtype_decision(first.dtype.name, target_dtype, spec.cast)
-    shape, also = first.shape, ()
+    steps = layouts.get(candidates[0], ()) if not by_hand else ()
+    try:
+        shape, laid_dtype = laid_out(steps, first.shape, first.dtype.name)
+    except LayoutError as exc:
+        return Row(
+            name,
+            (candidates[0],),
+            by_hand,
+            first.dtype.name,
+            first.shape,
+            target_dtype,
+            target_shape,
+            None,
+            None,
+            Status.LAYOUT,
+            str(exc),
+            layout=steps,
+        )
+    dtype, status, detail = _dtype_decision(laid_dtype, target_dtype, spec.cast)
+    if steps:
+        detail = f"{describe_layout(steps)}; {detail}" if detail else describe_layout(steps)
+    also = ()
     if target_shape is not None and shape != target_shape:
         same_count = math.prod(shape) == math.prod(target_shape)
         change = f"{list(shape)} -> {list(target_shape)}"
@@ -317,6 +353,7 @@ def _row(
         status,
         detail,
         also,
+        steps,
     )
 
 
@@ -453,6 +490,12 @@ def _problems(
     ]
     unused_words = "source tensor is|source tensors are"
     add(ProblemKind.UNUSED, None, unused_words, " not used.", unused_names)
+    add(
+        ProblemKind.LAYOUT,
+        Status.LAYOUT,
+        "layout step does|layout steps do",
+        " not fit the tensor they match: correct the layout rule's pattern or steps.",
+    )
     add(ProblemKind.RESHAPED, Status.RESHAPE, "tensor is|tensors are", " reshaped (same count).")
     add(ProblemKind.CAST, Status.CAST, "tensor is|tensors are", " cast to another dtype.")
     add(ProblemKind.TEMPLATE, Status.TEMPLATE, "name keeps|names keep", " the template's value.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from ckpt_browser.core.formatting import format_shape
 from ckpt_browser.core.printable import printable
+from ckpt_browser.core.remap.layout import describe as describe_layout
 from ckpt_browser.core.remap.plan import Plan, RemapInputs, Row
 from ckpt_browser.core.remap.suggest import Suggestion
 
@@ -54,6 +55,8 @@ def _facts(row: Row) -> str:
     dtype = row.dtype or row.source_dtype or row.target_dtype or "?"
     shape = row.shape or row.source_shape or row.target_shape
     text = f"  {dtype} {format_shape(shape) if shape is not None else '?'}"
+    if row.layout and row.status.value == "ok":
+        text += f"  [{describe_layout(row.layout)}]"
     if row.status.value != "ok":
         text += f"  [{row.status}" + (f": {printable(row.detail)}]" if row.detail else "]")
     return text

@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import Enum
 
+from ckpt_browser.core.remap.layout import LayoutStep
+from ckpt_browser.core.remap.layout import describe as describe_layout
 from ckpt_browser.format import TensorKind
 from ckpt_browser.format.kinds import ATTRIBUTES_MARKER, EMA_SEGMENT, SLOT_MARKER
 
@@ -33,6 +35,7 @@ class RuleKind(str, Enum):
     DROP_OPTIMIZER = "drop_optimizer"  # drop optimizer slots and accumulators
     TO_OBJECT_PATHS = "to_object_paths"  # TF2 key -> object path (model/dense/kernel)
     TO_KEYS = "to_keys"  # object path -> TF2 key (model/dense/kernel/.ATTRIBUTES/VARIABLE_VALUE)
+    LAYOUT = "layout"  # names matching the regex get layout steps (transpose, reshape, cast)
 
     def __str__(self) -> str:
         return self.value
@@ -49,9 +52,17 @@ KIND_LABELS = {
     RuleKind.DROP_OPTIMIZER: "Drop optimizer slots",
     RuleKind.TO_OBJECT_PATHS: "TF2 keys -> object paths",
     RuleKind.TO_KEYS: "Object paths -> TF2 keys",
+    RuleKind.LAYOUT: "Layout (transpose, reshape, cast)",
 }
 # Kinds that need a pattern, and those that also need a replacement.
-NEEDS_PATTERN = {RuleKind.SCOPE, RuleKind.NAME, RuleKind.REGEX, RuleKind.DROP, RuleKind.KEEP}
+NEEDS_PATTERN = {
+    RuleKind.SCOPE,
+    RuleKind.NAME,
+    RuleKind.REGEX,
+    RuleKind.DROP,
+    RuleKind.KEEP,
+    RuleKind.LAYOUT,
+}
 NEEDS_REPLACEMENT = {RuleKind.SCOPE, RuleKind.NAME, RuleKind.REGEX}
 
 
@@ -63,15 +74,22 @@ class Rule:
     pattern: str = ""
     replacement: str = ""
     source: int | None = None
+    layout: tuple[LayoutStep, ...] = ()  # a LAYOUT rule's steps, in order
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "kind", RuleKind(self.kind))
+        object.__setattr__(self, "layout", tuple(self.layout))
 
     def validate(self) -> None:
         """Raise ValueError with a sentence for the user if the rule cannot work."""
         if self.kind in NEEDS_PATTERN and not self.pattern:
             raise ValueError(f"{KIND_LABELS[self.kind]}: the pattern is empty")
-        if self.kind in (RuleKind.REGEX, RuleKind.DROP, RuleKind.KEEP):
+        if self.kind is RuleKind.LAYOUT:
+            if not self.layout:
+                raise ValueError(f"layout rule {self.pattern!r} has no steps")
+            for step in self.layout:
+                step.validate()
+        if self.kind in (RuleKind.REGEX, RuleKind.DROP, RuleKind.KEEP, RuleKind.LAYOUT):
             try:
                 compiled = re.compile(self.pattern)
             except re.error as exc:
@@ -96,6 +114,8 @@ class Rule:
             text = f"drop {self.pattern}"
         elif self.kind is RuleKind.KEEP:
             text = f"keep only {self.pattern}"
+        elif self.kind is RuleKind.LAYOUT:
+            text = f"{describe_layout(self.layout)} where {self.pattern}"
         else:
             text = KIND_LABELS[self.kind]
         return text + where
@@ -106,6 +126,8 @@ class Rule:
             data["pattern"] = self.pattern
         if self.kind in NEEDS_REPLACEMENT:
             data["replacement"] = self.replacement
+        if self.kind is RuleKind.LAYOUT:
+            data["layout"] = [step.to_json() for step in self.layout]
         if self.source is not None:
             data["source"] = self.source
         return data
@@ -122,7 +144,12 @@ class Rule:
         source = data.get("source")
         if source is not None and (not isinstance(source, int) or source < 0):
             raise ValueError(f"a rule's source must be a source number from 0, not {source!r}")
-        rule = cls(kind, str(data.get("pattern", "")), str(data.get("replacement", "")), source)
+        steps = data.get("layout", [])
+        if not isinstance(steps, list):
+            raise ValueError(f"a rule's layout must be a list of steps, not {steps!r}")
+        layout = tuple(LayoutStep.from_json(step) for step in steps)
+        pattern, replacement = str(data.get("pattern", "")), str(data.get("replacement", ""))
+        rule = cls(kind, pattern, replacement, source, layout)
         rule.validate()
         return rule
 
@@ -175,12 +202,14 @@ class RulesOutcome:
     names: list[str | None]
     dropped_by: list[int | None]  # index of the rule that dropped it
     effects: list[RuleEffect]
+    layouts: list[tuple[LayoutStep, ...]] = field(default_factory=list)  # per tensor, in order
 
 
 def apply_rules(rules: Sequence[Rule], tensors: Sequence[SourceTensor]) -> RulesOutcome:
     """Run `rules` in order over `tensors`; a rule that does not validate raises ValueError."""
     names: list[str | None] = [t.start or t.key for t in tensors]
     dropped_by: list[int | None] = [None] * len(tensors)
+    layouts: list[tuple[LayoutStep, ...]] = [()] * len(tensors)
     effects = []
     for index, rule in enumerate(rules):
         rule.validate()
@@ -194,6 +223,13 @@ def apply_rules(rules: Sequence[Rule], tensors: Sequence[SourceTensor]) -> Rules
                 if name is not None and t.source == rule.source
             ]
         old_names = [names[i] for i in selected]
+        if rule.kind is RuleKind.LAYOUT:
+            search = re.compile(rule.pattern).search
+            for i, name in zip(selected, old_names):
+                if search(name):
+                    layouts[i] = layouts[i] + rule.layout
+            effects.append(effect)
+            continue
         new_names = _RULE_FUNCTIONS[rule.kind](rule, old_names, tensors, selected)
         # Comprehensions rather than one loop: this runs over every name for every rule.
         effect.renamed = [(o, n) for o, n in zip(old_names, new_names) if n is not None and n != o]
@@ -208,7 +244,7 @@ def apply_rules(rules: Sequence[Rule], tensors: Sequence[SourceTensor]) -> Rules
                 if new is None:
                     dropped_by[i] = index
         effects.append(effect)
-    return RulesOutcome(names, dropped_by, effects)
+    return RulesOutcome(names, dropped_by, effects, layouts)
 
 
 # -- one function per kind: (rule, current names, all tensors, their indices) -> new names ------

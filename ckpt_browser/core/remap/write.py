@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ckpt_browser.core.formatting import plural
+from ckpt_browser.core.remap.layout import lay_out, moves_elements
 from ckpt_browser.core.remap.object_graph import ObjectGraphPlan
 from ckpt_browser.core.remap.plan import Plan, RemapInputs, Row, Status
 from ckpt_browser.core.tensor.source_checksums import ChecksumPolicy
@@ -80,16 +81,7 @@ def write_remap(
     (ChecksumError for a damaged source tensor, unless `allow_bad_checksums`: then it is copied
     and listed in the result's `damaged`)."""
     start = time.perf_counter()
-    blocking = plan.blocking
-    if blocking:
-        names = sum(len(p.names) for p in blocking)
-        raise CheckpointError(
-            f"problems that would break a restore in {plural(names, 'name')} "
-            f"({blocking[0].message})"
-        )
-    refuse_remote_output(os.fspath(destination))
-    prefix = os.path.abspath(os.fspath(destination))
-    _refuse_inputs_as_output(prefix, inputs)
+    prefix = checked_output(plan, inputs, destination)
     wanted_meta = inputs.target.meta_path if copy_meta and inputs.target is not None else None
     meta = wanted_meta
     if meta is not None and _same_file(meta, prefix + ".meta"):
@@ -101,7 +93,7 @@ def write_remap(
     notes: list[str] = []
     extras = [prefix + ".meta"] if meta else []
     with StagedCheckpoint(prefix, overwrite=overwrite, extra_files=extras) as staged:
-        staged.refuse_replacing(_input_files(inputs))
+        staged.refuse_replacing(input_files(inputs))
         sent: dict[str, np.ndarray | None] = {}  # name -> the strings written (None: numbers)
         with CheckpointWriter(staged.prefix, progress=report, cancel=cancel) as writer:
             for row in rows:
@@ -119,7 +111,7 @@ def write_remap(
             ):
                 shutil.copyfileobj(source, out)
         state_file = _stage_state(staged, prefix, notes)
-        staged.refuse_replacing(_input_files(inputs))  # the state file is known only now
+        staged.refuse_replacing(input_files(inputs))  # the state file is known only now
         staged.publish()
     return WriteResult(
         prefix=prefix,
@@ -133,14 +125,32 @@ def write_remap(
     )
 
 
+def checked_output(plan: Plan, inputs: RemapInputs, destination: str | os.PathLike[str]) -> str:
+    """The absolute output path, once the plan has no blocking problem and the output is local
+    and none of the inputs; else CheckpointError."""
+    blocking = plan.blocking
+    if blocking:
+        names = sum(len(p.names) for p in blocking)
+        raise CheckpointError(
+            f"problems that would break a restore in {plural(names, 'name')} "
+            f"({blocking[0].message})"
+        )
+    refuse_remote_output(os.fspath(destination))
+    prefix = os.path.abspath(os.fspath(destination))
+    _refuse_inputs_as_output(prefix, inputs)
+    return prefix
+
+
 def _write_row(
     writer: CheckpointWriter, row: Row, inputs: RemapInputs, checksums: ChecksumPolicy
 ) -> np.ndarray | None:
     """Stream one tensor into the writer, checking the source's checksum on the way; strings are
     returned, to compare when read back."""
     source, key = _source_of(row, inputs)
-    array = source.read(key)
+    array = lay_out(row.layout, source.read(key), cast=False)
     stored = source.stored_checksum(key)
+    if moves_elements(row.layout):
+        stored = None  # the bytes no longer pass in the stored order
     if stored is None:  # strings, partitioned tensors, big-endian files: checked before copying
         checksums.check(source, key)
     dtype = from_name(row.dtype)
@@ -185,7 +195,7 @@ def _source_of(row: Row, inputs: RemapInputs) -> tuple[Checkpoint, str]:
     return inputs.sources[ref.source], ref.key
 
 
-def _input_files(inputs: RemapInputs) -> Iterator[str]:
+def input_files(inputs: RemapInputs) -> Iterator[str]:
     """Every file the inputs are read from: what the output must never replace."""
     checkpoints = list(inputs.sources)
     target = inputs.target

@@ -40,11 +40,14 @@ def chunks(
 ) -> Iterator[np.ndarray]:
     """Flat, row-major pieces of `array` (cast to `dtype` if given), releasing mapped pages;
     `checksum` takes in the bytes as read, before any cast."""
+    itemsize = max(array.itemsize, (dtype or array.dtype).itemsize)
+    step = max(1, chunk_bytes // itemsize)
+    if array.ndim > 1 and not array.flags.c_contiguous:
+        yield from _row_blocks(array, dtype, checksum, step)
+        return
     flat = array.reshape(-1)  # a view for a contiguous mapped tensor
     if flat.size == 0:
         return
-    itemsize = max(flat.itemsize, (dtype or flat.dtype).itemsize)
-    step = max(1, chunk_bytes // itemsize)
     for start in range(0, flat.size, step):
         piece = flat[start : start + step]
         if checksum is not None:
@@ -52,6 +55,27 @@ def chunks(
         out = piece.astype(dtype) if dtype is not None and dtype != piece.dtype else piece
         yield out
         release_pages(piece)
+
+
+def _row_blocks(
+    array: np.ndarray,
+    dtype: np.dtype | None,
+    checksum: ChecksumAccumulator | None,
+    step: int,
+) -> Iterator[np.ndarray]:
+    """A strided view (a transposed tensor) in row-major order, copied out a block of leading
+    rows at a time: reshaping it whole would copy the whole tensor at once."""
+    row = max(1, array[0].size if len(array) else 1)
+    if row > step and array.ndim > 2:  # one leading row is itself too large: go a level down
+        for inner in array:
+            yield from _row_blocks(inner, dtype, checksum, step)
+        return
+    rows = max(1, step // row)
+    for start in range(0, len(array), rows):
+        piece = np.ascontiguousarray(array[start : start + rows]).reshape(-1)
+        if checksum is not None:
+            checksum.add(piece)
+        yield piece.astype(dtype) if dtype is not None and dtype != piece.dtype else piece
 
 
 def checksum_of(array: np.ndarray, chunk_bytes: int = CHUNK_BYTES) -> int:

@@ -1,0 +1,91 @@
+"""Presets: named, shipped rule lists for common ports (`resources/presets/*.json`), and the
+user's own saved beside them in a file of the same form.
+
+A preset file is `{"format": "ckpt-browser preset", "version": 1, "name", "description",
+"rules": [...]}` with rules as in a mapping file; a mapping file saved by `--save-map` or the
+wizard serves as a preset too (its rules are taken).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+
+from ckpt_browser.core.remap.rules import Rule
+from ckpt_browser.data_files import resource_path
+from ckpt_browser.format import CheckpointError
+from ckpt_browser.format.atomic import atomic_output
+
+PRESET_FORMAT = "ckpt-browser preset"
+PRESET_VERSION = 1
+_SUFFIX = ".json"
+
+
+@dataclass(frozen=True)
+class Preset:
+    name: str
+    description: str
+    rules: tuple[Rule, ...]
+
+    def to_json(self) -> dict:
+        return {
+            "format": PRESET_FORMAT,
+            "version": PRESET_VERSION,
+            "name": self.name,
+            "description": self.description,
+            "rules": [rule.to_json() for rule in self.rules],
+        }
+
+
+def shipped_presets() -> dict[str, str]:
+    """Name -> file of every preset that comes with the program."""
+    folder = resource_path("presets")
+    if folder is None:
+        return {}
+    return {
+        name[: -len(_SUFFIX)]: os.path.join(folder, name)
+        for name in sorted(os.listdir(folder))
+        if name.endswith(_SUFFIX)
+    }
+
+
+def load_preset(name_or_path: str) -> Preset:
+    """A shipped preset by name, or a preset (or mapping) file by path; CheckpointError with the
+    known names otherwise."""
+    shipped = shipped_presets()
+    path = shipped.get(name_or_path)
+    if path is None:
+        if not name_or_path.endswith(_SUFFIX) or not os.path.isfile(name_or_path):
+            known = ", ".join(shipped) or "none"
+            raise CheckpointError(
+                f"no preset {name_or_path!r} (shipped: {known}; or give a preset's .json file)"
+            )
+        path = name_or_path
+    try:
+        with open(path, encoding="utf-8") as file:
+            data = json.load(file)
+    except OSError as exc:
+        raise CheckpointError(f"cannot read the preset: {exc.strerror}", path) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"the preset is not JSON ({exc})", path) from None
+    try:
+        return _preset_of(data, os.path.basename(path)[: -len(_SUFFIX)])
+    except ValueError as exc:
+        raise CheckpointError(f"bad preset: {exc}", path) from None
+
+
+def _preset_of(data: object, default_name: str) -> Preset:
+    if not isinstance(data, dict) or not isinstance(data.get("rules"), list):
+        raise ValueError("a preset is a JSON object with a list of 'rules'")
+    version = data.get("version", PRESET_VERSION)
+    if data.get("format") == PRESET_FORMAT and version != PRESET_VERSION:
+        raise ValueError(f"preset format version {version} is not supported")
+    rules = tuple(Rule.from_json(rule) for rule in data["rules"])
+    return Preset(str(data.get("name") or default_name), str(data.get("description", "")), rules)
+
+
+def save_preset(preset: Preset, path: str | os.PathLike[str]) -> None:
+    with atomic_output(path, "w") as file:
+        json.dump(preset.to_json(), file, indent=1)
+        file.write("\n")
