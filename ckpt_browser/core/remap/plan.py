@@ -335,7 +335,10 @@ def _row(
                 also = (Status.RESHAPE,)
             detail = f"{detail}; {change}" if detail else change
         else:
-            change += " (same element count: reshape possible)" if same_count else ""
+            if len(shape) > 1 and tuple(reversed(shape)) == target_shape:
+                change += " (the transpose: add a layout rule with a transpose step)"
+            elif same_count:
+                change += " (same element count: reshape possible)"
             if status is Status.DTYPE:  # both wrong: report both, the shape first as TF does
                 also = (Status.DTYPE,)
             status = Status.SHAPE

@@ -1,16 +1,21 @@
 """Suggested sources for target names that nothing maps onto yet.
 
-Three kinds, best first: a source tensor with the very same name (that a rule renamed away or
+Four kinds, best first: a source tensor with the very same name (that a rule renamed away or
 dropped); one whose name ends the same way under another scope (`bert/layer_0/kernel` for
-`encoder/layer_0/kernel`); one of the same shape whose name is similar. Only tensors whose element
-count fits are proposed, and tensors no row uses yet come first. The user accepts a suggestion as
-a one-by-one override.
+`encoder/layer_0/kernel`); one of the same shape whose name is similar; one whose shape is the
+target's transposed (a port between frameworks: TensorFlow's [in, out] `kernel` for PyTorch's
+[out, in] `weight`, which needs a transpose layout step). Shape matches are ranked by how many
+name parts they share from the end, split at `/`, `.` and `_` so that `layer.0.query.weight`
+and `layer_0/query/kernel` share `layer 0 query`. Only tensors whose element count fits are
+proposed, and tensors no row uses yet come first. The user accepts a suggestion as a one-by-one
+override.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
+import re
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -114,7 +119,57 @@ class _Index:
                 ratio = difflib.SequenceMatcher(None, plain, strip_attribute(ref.key)).ratio()
                 if ratio >= _MIN_SIMILARITY:
                     offer(ref, f"same shape, similar name ({ratio:.0%})", 0.5 * ratio)
+            self._offer_by_shape(name, shape, offer)
         return sorted(found.values(), key=lambda s: (-s.score, s.source.source, s.source.key))
+
+    def _offer_by_shape(self, name: str, shape: tuple[int, ...], offer) -> None:
+        """Tensors of the same shape or its transpose, ranked by the name parts they share
+        from the end (a tensor sharing none is offered only if it is the one candidate)."""
+        transposed = tuple(reversed(shape))
+        wanted = _tail_tokens(name)
+        found = []
+        for ref in self.by_size.get(math.prod(shape), [])[:_MAX_SIMILAR_CANDIDATES]:
+            source_shape = self.shapes[ref]
+            if source_shape == shape:
+                how = "same shape"
+            elif len(shape) > 1 and source_shape == transposed and shape != transposed:
+                how = f"transposed shape {list(source_shape)}: add a transpose layout step"
+            else:
+                continue
+            shared = _shared_tail(wanted, _tail_tokens(ref.key))
+            shared += _leaf_kind(name) is not None and _leaf_kind(name) == _leaf_kind(ref.key)
+            found.append((ref, how, shared))
+        for ref, how, shared in found:
+            if shared or len(found) == 1:
+                parts = f", {shared} name parts alike from the end" if shared else ""
+                offer(ref, how + parts, 0.3 + 0.25 * shared / (shared + 1))
 
     def _fits(self, ref: SourceRef, shape: tuple[int, ...] | None) -> bool:
         return shape is None or math.prod(self.shapes[ref]) == math.prod(shape)
+
+
+# Last names that differ between frameworks for the same thing: compared by kind only.
+_LEAF_KINDS = {
+    **dict.fromkeys(("kernel", "weight", "weights", "gamma", "scale", "w", "output_weights"), "w"),
+    **dict.fromkeys(("bias", "beta", "b", "output_bias"), "b"),
+}
+_LEAF_NAMES = {*_LEAF_KINDS, "0", "1"}
+
+
+def _leaf_kind(name: str) -> str | None:
+    return _LEAF_KINDS.get(re.split(r"[/.:]+", strip_attribute(name))[-1].lower())
+
+
+def _tail_tokens(name: str) -> list[str]:
+    tokens = [t.lower() for t in re.split(r"[/._:]+", strip_attribute(name)) if t]
+    return tokens[:-1] if tokens and tokens[-1].lower() in _LEAF_NAMES else tokens
+
+
+def _shared_tail(a: list[str], b: list[str]) -> int:
+    """How many tokens `a` and `b` share from the end."""
+    count = 0
+    for x, y in zip(reversed(a), reversed(b)):
+        if x != y:
+            break
+        count += 1
+    return count

@@ -114,3 +114,25 @@ def test_a_checkpoint_seen_through_rules_reads_laid_out_slices(source):
         assert view["dense.kernel"].shape == (4, 3)
         np.testing.assert_array_equal(view.read("dense.kernel", (slice(1, 3),)), KERNEL.T[1:3])
         assert view.read("dense.bias").dtype == ml_dtypes.bfloat16
+
+
+def test_unmapped_names_get_same_or_transposed_shape_suggestions_ranked_by_name_tail(
+    source, tmp_path
+):
+    from ckpt_browser.core.remap.suggest import suggest
+
+    target = str(tmp_path / "target" / "ckpt")
+    with CheckpointWriter(target) as writer:
+        writer.add("model.dense.weight", np.zeros((4, 3), np.float32))  # [out, in]
+        writer.add("model.dense.bias", np.zeros(4, np.float32))
+    spec = RemapSpec(sources=[source], target=target)
+    inputs = RemapInputs.open(spec)
+    try:
+        plan = build_plan(spec, inputs)
+        found = suggest(plan, inputs)
+    finally:
+        inputs.close()
+    weight = found["model.dense.weight"][0]
+    assert weight.source.key == "dense/kernel"
+    assert weight.reason.startswith("transposed shape [3, 4]: add a transpose layout step")
+    assert found["model.dense.bias"][0].source.key == "dense/bias"
