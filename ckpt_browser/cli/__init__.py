@@ -38,6 +38,8 @@ def _run_gui(argv: Sequence[str]) -> int:
         paths = [demo_path(), *paths]
     if len(paths) > 2:
         raise UsageError("give one checkpoint to open, or two to compare")
+    if args.preset and len(paths) != 2:
+        raise UsageError("--preset applies to a comparison: give two checkpoints")
     size = parse_size(args.size)
     from ckpt_browser.ui.app import run_gui
 
@@ -48,6 +50,7 @@ def _run_gui(argv: Sequence[str]) -> int:
         size=size,
         graph=args.graph,
         debug=args.debug,
+        preset=args.preset,
     )
 
 

@@ -246,6 +246,7 @@ def gui_parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--debug", action="store_true", help="print the traceback of unexpected errors on stderr"
     )
+    _preset(parser, "with two PATHs, the first is compared through it")
     return parser
 
 

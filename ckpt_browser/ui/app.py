@@ -81,11 +81,13 @@ def run_gui(
     compare: bool = False,
     graph: bool = False,
     debug: bool = False,
+    preset: str | None = None,
 ) -> int:
     """Open the window on `paths` and run until it closes (or until the screenshot is written).
 
     `graph` shows the graph panel even when no graph was found beside the checkpoint; `debug`
-    prints the traceback of unexpected errors on stderr.
+    prints the traceback of unexpected errors on stderr; `preset` sees A through a preset when
+    two paths are compared.
     """
     problem = display_problem()
     if problem is not None:  # rather than Qt's page of text and an abort
@@ -99,7 +101,9 @@ def run_gui(
     app = make_application()
     try:
         if compare or len(paths) > 1:
-            return _run_compare(app, paths, select=select, screenshot=screenshot, size=size)
+            return _run_compare(
+                app, paths, select=select, screenshot=screenshot, size=size, preset=preset
+            )
         return _run_main(app, paths, select=select, screenshot=screenshot, size=size, graph=graph)
     except Exception as error:  # before the event loop: the window could not be built
         log.debug("the window failed", exc_info=True)
@@ -168,6 +172,7 @@ def _run_compare(
     select: str | None,
     screenshot: str | None,
     size: tuple[int, int] | None,
+    preset: str | None = None,
 ) -> int:
     """Two checkpoints: the compare window (A is the first path) instead of the main window."""
     from ckpt_browser.ui.compare.window import CompareWindow
@@ -179,7 +184,7 @@ def _run_compare(
     if size is not None:
         window.resize(*size)
     window.show()
-    opened = window.open_pair(paths[0], paths[1], select=select)
+    opened = window.open_pair(paths[0], paths[1], select=select, preset=preset)
     if screenshot is None:
         with _errors_shown_in(window):
             return app.exec()

@@ -12,11 +12,13 @@ import json
 import logging
 
 from PySide6.QtCore import QSettings, Qt
-from PySide6.QtGui import QAction, QCloseEvent, QKeySequence
+from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
 from PySide6.QtWidgets import QApplication, QFileDialog, QMainWindow, QMessageBox, QWidget
 
 from ckpt_browser.core.compare.report import comparison_record
 from ckpt_browser.core.error_text import error_sentence
+from ckpt_browser.core.remap.presets import load_preset, shipped_presets
+from ckpt_browser.core.remap.view import RemappedCheckpoint
 from ckpt_browser.format import Checkpoint, open_checkpoint
 from ckpt_browser.format.atomic import atomic_output
 from ckpt_browser.format.sources.locations import shown
@@ -58,6 +60,8 @@ class CompareWindow(QMainWindow):
         file_menu.addSeparator()
         close = file_menu.addAction("&Close", self.close)
         close.setShortcut(QKeySequence.StandardKey.Close)
+        self.preset: str | None = None
+        self.preset_actions = self._preset_menu()
         self.opener = LocationOpener(self)
         self.opener.failed.connect(lambda message: setattr(self, "last_error", message))
         if settings is not None:
@@ -65,9 +69,61 @@ class CompareWindow(QMainWindow):
             if geometry is not None and self.restoreGeometry(geometry):
                 place_on_screen(self, restored=True)
 
-    def open_pair(self, path_a: str, path_b: str, *, select: str | None = None) -> bool:
-        """Open both checkpoints and start comparing; on failure show why and return False.
-        A URL or an archive opens in the background (True then means it has started)."""
+    def _preset_menu(self) -> dict[str | None, QAction]:
+        """Preset: A seen through a port's names and layouts (`tf-bert-to-hf`), or as it is."""
+        menu = self.menuBar().addMenu("&Preset")
+        group = QActionGroup(self)
+        actions: dict[str | None, QAction] = {}
+        for name in (None, *shipped_presets()):
+            action = QAction(name or "No Preset (Names as They Are)", self, checkable=True)
+            action.setToolTip("" if name is None else load_preset(name).description)
+            action.triggered.connect(lambda _checked=False, n=name: self.set_preset(n))
+            group.addAction(action)
+            menu.addAction(action)
+            actions[name] = action
+        actions[None].setChecked(True)
+        menu.addSeparator()
+        menu.addAction("Preset &File…", self._ask_preset_file)
+        menu.setToolTipsVisible(True)
+        return actions
+
+    def set_preset(self, name_or_path: str | None) -> bool:
+        """Compare A through the preset (its names and layouts), or as it is with None; a bad
+        preset file shows its sentence and changes nothing."""
+        raw = [c.source if isinstance(c, RemappedCheckpoint) else c for c in self.view.checkpoints]
+        try:
+            preset = load_preset(name_or_path) if name_or_path else None
+            if raw[0] is not None and raw[1] is not None:
+                a = raw[0] if preset is None else RemappedCheckpoint(raw[0], preset.rules)
+                self.view.set_checkpoints(a, raw[1], self.view.selected_name())
+        except Exception as error:  # CheckpointError of the preset file or of a layout step
+            self.show_error(error_sentence(error, f"apply the preset {name_or_path}"))
+            return False
+        self.preset = preset.name if preset is not None else None
+        action = self.preset_actions.get(self.preset)
+        for each in self.preset_actions.values():
+            each.setChecked(each is action)
+        self._update_title()
+        return True
+
+    def _ask_preset_file(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self, "Preset", "", "Presets and mappings (*.json)")
+        if path:
+            self.set_preset(path)
+
+    def open_pair(
+        self, path_a: str, path_b: str, *, select: str | None = None, preset: str | None = None
+    ) -> bool:
+        """Open both checkpoints and start comparing (A through `preset` if given); on failure
+        show why and return False. A URL or an archive opens in the background (True then
+        means it has started)."""
+        if preset is not None:
+            try:
+                load_preset(preset)
+            except Exception as error:
+                self.show_error(error_sentence(error, f"load the preset {preset}"))
+                return False
+            self.preset = preset
         if opens_in_background(path_a) or opens_in_background(path_b):
             self._open_in_background(path_a, path_b, select)
             return True
@@ -82,8 +138,13 @@ class CompareWindow(QMainWindow):
             log.debug("could not open %s or %s", path_a, path_b, exc_info=True)
             self.show_error(error_sentence(error, f"open {path_a} and {path_b}"))
             return False
-        self.view.set_checkpoints(a, b, select)
+        self._show_pair(a, b, select)
         return True
+
+    def _show_pair(self, a: Checkpoint, b: Checkpoint, select: str | None) -> None:
+        self.view.set_checkpoints(a, b, select)
+        if self.preset is not None:
+            self.set_preset(self.preset)
 
     def _open_in_background(self, path_a: str, path_b: str, select: str | None) -> None:
         def work(context: TaskContext) -> tuple[Checkpoint, Checkpoint]:
@@ -98,11 +159,12 @@ class CompareWindow(QMainWindow):
             return a, b
 
         what = f"{shown(path_a)} and {shown(path_b)}"
-        self.opener.start(what, work, lambda pair: self.view.set_checkpoints(*pair, select))
+        self.opener.start(what, work, lambda pair: self._show_pair(*pair, select))
 
     def _update_title(self) -> None:
         name_a, name_b = self.view.names
-        self.setWindowTitle(f"{name_a} ↔ {name_b} — {APP_TITLE}")
+        through = f" (through {self.preset})" if getattr(self, "preset", None) else ""
+        self.setWindowTitle(f"{name_a}{through} ↔ {name_b} — {APP_TITLE}")
 
     def is_idle(self) -> bool:
         """True when the comparison and the selected name's details are on screen."""
