@@ -68,6 +68,29 @@ class LayoutStep(NamedTuple):
             raise ValueError(f"reshape {list(self.axes)}: sizes >= 0 and at most one -1")
 
 
+def parse_steps(text: str) -> tuple[LayoutStep, ...]:
+    """Steps as typed in the wizard: `transpose 1 0; reshape 2 -1; cast bfloat16`."""
+    steps = []
+    for part in filter(None, (p.strip() for p in text.split(";"))):
+        op, *values = part.replace(",", " ").split()
+        if op == CAST and len(values) == 1:
+            steps.append(LayoutStep.from_json({op: values[0]}))
+            continue
+        try:
+            numbers = [int(v) for v in values]
+        except ValueError:
+            raise ValueError(f"bad layout step {part!r}: expected e.g. transpose 1 0") from None
+        steps.append(LayoutStep.from_json({op: numbers}))
+    return tuple(steps)
+
+
+def format_steps(steps: Sequence[LayoutStep]) -> str:
+    """The text `parse_steps` reads back."""
+    return "; ".join(
+        f"cast {s.dtype}" if s.op == CAST else " ".join([s.op, *map(str, s.axes)]) for s in steps
+    )
+
+
 def describe(steps: Sequence[LayoutStep]) -> str:
     """`transpose [1, 0], cast bfloat16`."""
     return ", ".join(step.describe() for step in steps)

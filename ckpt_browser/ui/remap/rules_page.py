@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
     QComboBox,
     QFormLayout,
@@ -18,6 +19,8 @@ from PySide6.QtWidgets import (
 )
 
 from ckpt_browser.core.formatting import plural
+from ckpt_browser.core.remap.layout import format_steps, parse_steps
+from ckpt_browser.core.remap.presets import load_preset, shipped_presets
 from ckpt_browser.core.remap.rules import (
     KIND_LABELS,
     NEEDS_PATTERN,
@@ -25,6 +28,7 @@ from ckpt_browser.core.remap.rules import (
     Rule,
     RuleKind,
 )
+from ckpt_browser.format import CheckpointError
 from ckpt_browser.ui.remap.problem_bar import ProblemBar
 from ckpt_browser.ui.remap.session import RemapSession
 
@@ -36,6 +40,7 @@ _HINTS = {
     RuleKind.REGEX: ("regex, e.g. ^layer_(\\d+)/", "replacement, e.g. block_\\1/"),
     RuleKind.DROP: ("regex of names to drop", ""),
     RuleKind.KEEP: ("regex of names to keep", ""),
+    RuleKind.LAYOUT: ("regex of the names it applies to, e.g. /kernel$", ""),
 }
 
 
@@ -70,11 +75,28 @@ class RulesPage(QWizardPage):
         self.kind.currentIndexChanged.connect(self._update_editor_fields)
         self.pattern = QLineEdit()
         self.replacement = QLineEdit()
+        self.layout_steps = QLineEdit()
+        self.layout_steps.setPlaceholderText("e.g. transpose 1 0; reshape 2 -1; cast bfloat16")
         self.source = QComboBox()
+        self.preset = QComboBox()
+        self.preset.addItem("Choose a preset…", None)
+        for name in shipped_presets():
+            self.preset.addItem(name, name)
+            self.preset.setItemData(
+                self.preset.count() - 1, load_preset(name).description, Qt.ItemDataRole.ToolTipRole
+            )
+        self.preset_button = QPushButton("Use Preset")
+        self.preset_button.setToolTip("Replace the rules with the preset's")
+        self.preset_button.clicked.connect(lambda: self.use_preset(self.preset.currentData()))
+        presets = QHBoxLayout()
+        presets.addWidget(self.preset, 1)
+        presets.addWidget(self.preset_button)
         editor = QFormLayout()
+        editor.addRow("Preset", presets)
         editor.addRow("Rule", self.kind)
         editor.addRow("Match", self.pattern)
         editor.addRow("Replace with", self.replacement)
+        editor.addRow("Layout steps", self.layout_steps)
         editor.addRow("Applies to", self.source)
         self.rule_error = QLabel()
         self.rule_error.setStyleSheet("color: #d63031")
@@ -141,10 +163,24 @@ class RulesPage(QWizardPage):
             rules[index], rules[other] = rules[other], rules[index]
             self._set_rules(rules, select=other)
 
+    def use_preset(self, name: str | None) -> bool:
+        """Replace the rules with a shipped preset's (names and layout steps)."""
+        if not name:
+            return False
+        try:
+            rules = list(load_preset(name).rules)
+        except CheckpointError as exc:
+            self.rule_error.setText(str(exc))
+            return False
+        return self._set_rules(rules, select=0)
+
     def editor_rule(self) -> Rule:
         """The rule the editor fields describe (ValueError if it cannot work)."""
         kind = RuleKind(self.kind.currentData())
-        rule = Rule(kind, self.pattern.text(), self.replacement.text(), self.source.currentData())
+        steps = parse_steps(self.layout_steps.text()) if kind is RuleKind.LAYOUT else ()
+        rule = Rule(
+            kind, self.pattern.text(), self.replacement.text(), self.source.currentData(), steps
+        )
         rule.validate()
         return rule
 
@@ -197,6 +233,7 @@ class RulesPage(QWizardPage):
         pattern_hint, replacement_hint = _HINTS.get(kind, ("", ""))
         self.pattern.setEnabled(kind in NEEDS_PATTERN)
         self.replacement.setEnabled(kind in NEEDS_REPLACEMENT)
+        self.layout_steps.setEnabled(kind is RuleKind.LAYOUT)
         self.pattern.setPlaceholderText(pattern_hint)
         self.replacement.setPlaceholderText(replacement_hint)
 
@@ -206,6 +243,7 @@ class RulesPage(QWizardPage):
             self.kind.setCurrentIndex(self.kind.findData(rule.kind))
             self.pattern.setText(rule.pattern)
             self.replacement.setText(rule.replacement)
+            self.layout_steps.setText(format_steps(rule.layout))
             self.source.setCurrentIndex(max(0, self.source.findData(rule.source)))
         self._refresh_preview()
 

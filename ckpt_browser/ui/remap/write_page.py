@@ -26,6 +26,10 @@ from PySide6.QtWidgets import (
 
 from ckpt_browser.core.formatting import format_bytes, plural
 from ckpt_browser.core.remap.output import default_output
+from ckpt_browser.core.remap.safetensors_output import (
+    is_safetensors_output,
+    write_remap_safetensors,
+)
 from ckpt_browser.core.remap.write import WriteCancelled, WriteResult, output_bytes, write_remap
 from ckpt_browser.core.tensor.stats import Cancelled
 from ckpt_browser.ui.remap.problem_bar import ProblemBar
@@ -50,8 +54,9 @@ class WritePage(QWizardPage):
         self.runner.busy_changed.connect(self._on_busy_changed)
         self.setTitle("Write")
         self.setSubTitle(
-            "A new checkpoint prefix. Tensors stream from the sources; nothing appears under the "
-            "final name unless everything was written, and the result is read back and verified."
+            "A new checkpoint prefix, or a file ending in .safetensors. Tensors stream from the "
+            "sources; nothing appears under the final name unless everything was written, and "
+            "the result is read back and verified."
         )
         self.prefix_edit = QLineEdit()
         self.prefix_edit.setPlaceholderText("e.g. /path/to/remapped/model.ckpt")
@@ -171,23 +176,24 @@ class WritePage(QWizardPage):
         if plan is None or inputs is None or not prefix or self.writing:
             return False
         self.result, self.error = None, None
-        self._existed = os.path.exists(prefix + ".index")
+        self._existed = os.path.exists(
+            prefix if is_safetensors_output(prefix) else prefix + ".index"
+        )
         self._prefix = os.path.abspath(prefix)
         overwrite, copy_meta = self.overwrite.isChecked(), self.copy_meta.isChecked()
         allow_bad_checksums = self.allow_bad_checksums.isChecked()
 
         def work(context: TaskContext) -> WriteResult:
+            options = {
+                "overwrite": overwrite,
+                "allow_bad_checksums": allow_bad_checksums,
+                "progress": lambda done, total: context.report(done / total if total else 1.0),
+                "cancel": context.cancelled,
+            }
             try:
-                return write_remap(
-                    plan,
-                    inputs,
-                    prefix,
-                    overwrite=overwrite,
-                    copy_meta=copy_meta,
-                    allow_bad_checksums=allow_bad_checksums,
-                    progress=lambda done, total: context.report(done / total if total else 1.0),
-                    cancel=context.cancelled,
-                )
+                if is_safetensors_output(prefix):
+                    return write_remap_safetensors(plan, inputs, prefix, **options)
+                return write_remap(plan, inputs, prefix, copy_meta=copy_meta, **options)
             except WriteCancelled:
                 raise Cancelled() from None
 
@@ -293,6 +299,11 @@ class WritePage(QWizardPage):
             wizard.button(QWizard.WizardButton.BackButton).setEnabled(not writing)
 
     def _browse(self) -> None:
-        path, _ = QFileDialog.getSaveFileName(self, "Output checkpoint prefix")
+        path, _ = QFileDialog.getSaveFileName(
+            self,
+            "Output checkpoint prefix or safetensors file",
+            "",
+            "TensorFlow checkpoint prefix (*);;safetensors (*.safetensors)",
+        )
         if path:
             self.prefix_edit.setText(path.removesuffix(".index"))
