@@ -305,26 +305,18 @@ def _row(
     steps = layouts.get(candidates[0], ()) if not by_hand else ()
     try:
         shape, laid_dtype = laid_out(steps, first.shape, first.dtype.name)
-    except LayoutError as exc:
-        return Row(
-            name,
-            (candidates[0],),
-            by_hand,
-            first.dtype.name,
-            first.shape,
-            target_dtype,
-            target_shape,
-            None,
-            None,
-            Status.LAYOUT,
-            str(exc),
-            layout=steps,
-        )
-    dtype, status, detail = _dtype_decision(laid_dtype, target_dtype, spec.cast)
-    if steps:
+    except LayoutError as exc:  # written as nothing; the row says why
+        shape, laid_dtype, layout_error = None, None, str(exc)
+    else:
+        layout_error = None
+    if layout_error is not None:
+        dtype, status, detail = None, Status.LAYOUT, layout_error
+    else:
+        dtype, status, detail = _dtype_decision(laid_dtype, target_dtype, spec.cast)
+    if steps and layout_error is None:
         detail = f"{describe_layout(steps)}; {detail}" if detail else describe_layout(steps)
     also = ()
-    if target_shape is not None and shape != target_shape:
+    if layout_error is None and target_shape is not None and shape != target_shape:
         same_count = math.prod(shape) == math.prod(target_shape)
         change = f"{list(shape)} -> {list(target_shape)}"
         if same_count and spec.allow_reshape:

@@ -13,6 +13,7 @@ import os
 from dataclasses import dataclass
 
 from ckpt_browser.core.remap.rules import Rule
+from ckpt_browser.core.remap.spec import read_json_file
 from ckpt_browser.data_files import resource_path
 from ckpt_browser.format import CheckpointError
 from ckpt_browser.format.atomic import atomic_output
@@ -62,13 +63,7 @@ def load_preset(name_or_path: str) -> Preset:
                 f"no preset {name_or_path!r} (shipped: {known}; or give a preset's .json file)"
             )
         path = name_or_path
-    try:
-        with open(path, encoding="utf-8") as file:
-            data = json.load(file)
-    except OSError as exc:
-        raise CheckpointError(f"cannot read the preset: {exc.strerror}", path) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"the preset is not JSON ({exc})", path) from None
+    data = read_json_file(path, "the preset")
     try:
         return _preset_of(data, os.path.basename(path)[: -len(_SUFFIX)])
     except ValueError as exc:

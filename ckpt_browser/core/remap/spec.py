@@ -159,16 +159,21 @@ def save_spec(spec: RemapSpec, path: str | os.PathLike[str]) -> None:
         file.write("\n")
 
 
+def read_json_file(path: str, what: str) -> object:
+    """A JSON file's value; CheckpointError naming `what` ("the mapping file") if it is not."""
+    try:
+        with open(path, encoding="utf-8") as file:
+            return json.load(file)
+    except OSError as exc:
+        raise CheckpointError(f"cannot read {what}: {exc.strerror}", path) from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise CheckpointError(f"{what} is not JSON ({exc})", path) from None
+
+
 def load_spec(path: str | os.PathLike[str]) -> RemapSpec:
     """Read a mapping file; a wrong file raises CheckpointError with the reason and the path."""
     path = os.fspath(path)
-    try:
-        with open(path, encoding="utf-8") as file:
-            data = json.load(file)
-    except OSError as exc:
-        raise CheckpointError(f"cannot read the mapping file: {exc.strerror}", path) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise CheckpointError(f"the mapping file is not JSON ({exc})", path) from None
+    data = read_json_file(path, "the mapping file")
     try:
         return RemapSpec.from_json(data)
     except ValueError as exc:

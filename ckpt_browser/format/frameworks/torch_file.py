@@ -8,6 +8,7 @@ reads the file at all (no pickle module is ever pointed at it).
 
 from __future__ import annotations
 
+import importlib
 import os
 
 import numpy as np
@@ -20,8 +21,8 @@ from ckpt_browser.format.frameworks.foreign import ForeignCheckpoint
 
 
 def _torch(path: str):
-    try:
-        import torch
+    try:  # by name, as for every optional package (only the default ones are imported plainly)
+        torch = importlib.import_module("torch")
     except ImportError:
         raise CheckpointError(
             "a PyTorch file is a pickle, which can run code when it is read, so it is read only "
