@@ -15,6 +15,8 @@ import mmap
 
 import numpy as np
 
+# numpy 2 moved it from the top level (numpy 1) to `np.lib.array_utils`.
+_byte_bounds = getattr(getattr(np.lib, "array_utils", np), "byte_bounds", None) or np.byte_bounds
 CAN_RELEASE = hasattr(mmap, "MADV_DONTNEED") and hasattr(mmap.mmap, "madvise")
 PAGE = mmap.PAGESIZE
 
@@ -55,3 +57,20 @@ def release_pages(array: np.ndarray) -> None:
     start = array.__array_interface__["data"][0] - map_address
     if start >= 0 and start + array.nbytes <= len(mapping):
         drop_pages(mapping, start, array.nbytes)
+
+
+def release_extent(array: np.ndarray) -> None:
+    """Like `release_pages`, for a strided view (a transposed tensor): every page between its
+    lowest and highest byte, which a pass in the view's order touches all of."""
+    if not CAN_RELEASE or array.size == 0:
+        return
+    low, high = _byte_bounds(array)
+    mapping = mapping_of(array)
+    if mapping is None:
+        return
+    try:
+        map_address = np.frombuffer(mapping, np.uint8, count=1).__array_interface__["data"][0]
+    except (ValueError, TypeError):  # closed, or empty
+        return
+    if low - map_address >= 0 and high - map_address <= len(mapping):
+        drop_pages(mapping, low - map_address, high - low)

@@ -13,12 +13,20 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from ckpt_browser.core.remap.layout import LayoutError, LayoutStep, laid_out, lay_out
+from ckpt_browser.core.remap.layout import (
+    LayoutError,
+    LayoutStep,
+    laid_out,
+    lay_out,
+    moves_elements,
+)
 from ckpt_browser.core.remap.plan import RemapInputs
 from ckpt_browser.core.remap.rules import Rule, apply_rules
+from ckpt_browser.core.tensor.stream import checksum_of
 from ckpt_browser.format import Checkpoint, CheckpointError, ChecksumProblem
 from ckpt_browser.format.checkpoint import Index, as_index
 from ckpt_browser.format.dtypes import from_name
+from ckpt_browser.format.pages import release_extent
 
 
 class RemappedCheckpoint(Checkpoint):
@@ -54,7 +62,9 @@ class RemappedCheckpoint(Checkpoint):
                 dtype=dtype_info,
                 shape=shape,
                 nbytes=nbytes,
-                partitioned=False,
+                # A reordered tensor is assembled part by part on read, as a partitioned one
+                # is: passes then read it by row blocks instead of copying it whole.
+                partitioned=moves_elements(steps),
                 object_path=None,
             )
         self._infos = {name: self._infos[name] for name in sorted(self._infos)}
@@ -91,15 +101,25 @@ class RemappedCheckpoint(Checkpoint):
         """The source tensor laid out; with `index`, only that part is cast."""
         self.info(name)
         key, steps = self._origin[name]
-        values = lay_out(steps, self.source.read(key), cast=False)
-        if index is not None:
-            values = values[as_index(index)]
+        laid = lay_out(steps, self.source.read(key), cast=False)
+        values = laid if index is None else laid[as_index(index)]
+        if index is not None and moves_elements(steps):
+            # A part of a transposed tensor reads across all of the source's rows: copied out,
+            # so the pages under the source can be let go at once (a pass reads part by part).
+            values = np.ascontiguousarray(values)
+            release_extent(laid)
         wanted = self._infos[name].dtype.numpy
         return values.astype(wanted) if wanted is not None and values.dtype != wanted else values
 
     def checksum_problem(self, name: str) -> str | None:
+        """The source tensor's stored checksum, checked a chunk at a time (its pages let go on
+        the way); the layout never changes which bytes are checked."""
         self.info(name)
-        return self.source.checksum_problem(self._origin[name][0])
+        key = self._origin[name][0]
+        stored = self.source.stored_checksum(key)
+        if stored is None:
+            return self.source.checksum_problem(key)
+        return stored.problem(checksum_of(self.source.read(key)))
 
     def verify(self, progress: Callable[[int, int], None] | None = None) -> list[ChecksumProblem]:
         return self.source.verify(progress)

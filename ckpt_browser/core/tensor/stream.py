@@ -17,7 +17,7 @@ from collections.abc import Iterator
 import numpy as np
 
 from ckpt_browser.format.crc import array_bytes, crc32c
-from ckpt_browser.format.pages import release_pages
+from ckpt_browser.format.pages import release_extent, release_pages
 
 CHUNK_BYTES = 4 << 20
 
@@ -73,6 +73,9 @@ def _row_blocks(
     rows = max(1, step // row)
     for start in range(0, len(array), rows):
         piece = np.ascontiguousarray(array[start : start + rows]).reshape(-1)
+        # Each block of a transposed tensor reads across all of the source's rows: its pages
+        # are let go after every block (they stay in the page cache for the next one).
+        release_extent(array)
         if checksum is not None:
             checksum.add(piece)
         yield piece.astype(dtype) if dtype is not None and dtype != piece.dtype else piece

@@ -61,7 +61,8 @@ class _Shard:
         start = self.header.data_start + entry.begin
         if count == 0:
             return np.zeros(entry.shape, dtype)
-        return np.frombuffer(self._map, dtype, count, start).reshape(entry.shape)
+        # Through a memoryview: `pages.release_pages` recognises such views of a read-only map.
+        return np.frombuffer(memoryview(self._map), dtype, count, start).reshape(entry.shape)
 
     def close(self) -> None:
         close = getattr(self._map, "close", None)
