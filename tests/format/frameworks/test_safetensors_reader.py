@@ -10,6 +10,8 @@ import struct
 import ml_dtypes
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from safetensors.numpy import save_file
 
 from ckpt_browser.format import CheckpointError, open_checkpoint
@@ -157,3 +159,58 @@ def test_a_header_length_past_the_file_and_a_header_that_is_not_json(tmp_path):
     path.write_bytes(b"abc")
     with pytest.raises(CheckpointError, match="shorter than the 8-byte header length"):
         open_checkpoint(path)
+
+
+# -- any header: it opens and reads, or it is refused in one sentence --------------------------
+
+_SIZES = {"F32": 4, "F16": 2, "BF16": 2, "I64": 8, "U8": 1, "BOOL": 1, "F8_E4M3": 1}
+_tensors = st.lists(
+    st.tuples(st.sampled_from(sorted(_SIZES)), st.lists(st.integers(0, 3), max_size=3)),
+    max_size=4,
+)
+_mutations = st.one_of(
+    st.none(),
+    st.tuples(st.just("offset"), st.integers(0, 3), st.integers(0, 1), st.integers(-9, 9)),
+    st.tuples(st.just("shape"), st.integers(0, 3), st.integers(-1, 2**62)),
+    st.tuples(st.just("dtype"), st.integers(0, 3), st.sampled_from(["F64", "F4", "XX", 7])),
+    st.tuples(st.just("data"), st.integers(-9, 9)),
+)
+
+
+@settings(
+    max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(tensors=_tensors, mutation=_mutations)
+def test_any_header_opens_and_reads_or_is_refused_in_one_sentence(tmp_path, tensors, mutation):
+    """Consistent headers, each with at most one field changed (an offset, a size, a dtype, the
+    data's length): opened and read in full, or refused with one line, never anything else."""
+    header, offset = {}, 0
+    for number, (dtype, shape) in enumerate(tensors):
+        size = _SIZES[dtype] * int(np.prod(shape))
+        header[f"t{number}"] = {
+            "dtype": dtype,
+            "shape": shape,
+            "data_offsets": [offset, offset + size],
+        }
+        offset += size
+    data_bytes = offset
+    names = list(header)
+    if mutation is not None and mutation[0] == "data":
+        data_bytes = max(0, offset + mutation[1])
+    elif mutation is not None and names:
+        entry = header[names[mutation[1] % len(names)]]
+        if mutation[0] == "offset":
+            entry["data_offsets"][mutation[2]] += mutation[3]
+        elif mutation[0] == "shape":
+            entry["shape"] = [*entry["shape"], mutation[2]]
+        else:
+            entry["dtype"] = mutation[2]
+    path = _hostile(tmp_path, header, data_bytes)
+    try:
+        checkpoint = open_checkpoint(path)
+    except CheckpointError as exc:
+        assert "\n" not in str(exc)
+        return
+    with checkpoint:
+        for name, info in checkpoint.items():
+            assert checkpoint.read(name).shape == info.shape
