@@ -21,6 +21,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from frameworks_benchmarks import bench_frameworks
 from frozen_benchmarks import bench_frozen
 from remote_benchmarks import bench_remote
 from timeline_benchmarks import bench_timeline
@@ -561,6 +562,7 @@ BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
     "frozen": bench_frozen,
     "timeline": bench_timeline,
     "remote": bench_remote,
+    "frameworks": bench_frameworks,
 }
 
 
@@ -580,7 +582,7 @@ def main() -> int:
     rows: list[Row] = []
     for name in args.only or BENCHMARKS:
         bench = BENCHMARKS[name]
-        with_workdir = ("write", "v1", "frozen", "timeline", "remote")
+        with_workdir = ("write", "v1", "frozen", "timeline", "remote", "frameworks")
         rows += bench(paths, workdir) if name in with_workdir else bench(paths)
     print(
         f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, numpy {np.__version__}"
