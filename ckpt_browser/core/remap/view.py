@@ -77,6 +77,10 @@ class RemappedCheckpoint(Checkpoint):
         """The key in the source that `name` comes from."""
         return self._origin[name][0]
 
+    def name_of_source(self, key: str) -> str | None:
+        """The name the source's `key` is seen under (None: the rules drop it)."""
+        return next((name for name, (k, _) in self._origin.items() if k == key), None)
+
     @property
     def num_shards(self) -> int:
         return self.source.num_shards

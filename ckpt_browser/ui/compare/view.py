@@ -274,6 +274,7 @@ class CompareView(QWidget):
                 with QSignalBlocker(check):
                     check.setChecked(True)
         self.checkpoints_changed.emit()
+        self.detail.show_item(None, None, None)  # the old pair's selection is not carried over
         self.start()
 
     def swap(self) -> None:

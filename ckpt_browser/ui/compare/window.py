@@ -90,12 +90,14 @@ class CompareWindow(QMainWindow):
     def set_preset(self, name_or_path: str | None) -> bool:
         """Compare A through the preset (its names and layouts), or as it is with None; a bad
         preset file shows its sentence and changes nothing."""
-        raw = [c.source if isinstance(c, RemappedCheckpoint) else c for c in self.view.checkpoints]
+        shown = self.view.checkpoints
+        raw = [c.source if isinstance(c, RemappedCheckpoint) else c for c in shown]
         try:
             preset = load_preset(name_or_path) if name_or_path else None
             if raw[0] is not None and raw[1] is not None:
                 a = raw[0] if preset is None else RemappedCheckpoint(raw[0], preset.rules)
-                self.view.set_checkpoints(a, raw[1], self.view.selected_name())
+                selected = _carried_selection(shown[0], a, raw[1], self.view.selected_name())
+                self.view.set_checkpoints(a, raw[1], selected)
         except Exception as error:  # CheckpointError of the preset file or of a layout step
             self.show_error(error_sentence(error, f"apply the preset {name_or_path}"))
             return False
@@ -205,6 +207,27 @@ class CompareWindow(QMainWindow):
                 self.save_report(path)
             except OSError as error:
                 self.show_error(f"{path}: {error.strerror or error}")
+
+
+def _carried_selection(
+    before: Checkpoint, after: Checkpoint, b: Checkpoint, name: str | None
+) -> str | None:
+    """The selected name once A is seen through another preset: the same source tensor under
+    its new name, or a name only B has; None when neither is there any more."""
+    if name is None:
+        return None
+    key = (
+        before.source_name(name)
+        if isinstance(before, RemappedCheckpoint) and name in before
+        else name
+    )
+    if isinstance(after, RemappedCheckpoint):
+        carried = after.name_of_source(key)
+    else:
+        carried = key if key in after else None
+    if carried is None and name in b:
+        carried = name
+    return carried
 
 
 def open_compare_window(

@@ -62,8 +62,11 @@ def test_the_preset_menu_compares_a_port_as_the_same(qtbot, window, port):
     window.show()
     assert window.open_pair(*port), window.last_error
     assert set(_statuses(qtbot, window).values()) == {"added", "removed"}
+    assert window.view.select("bert/encoder/layer_0/attention/self/query/kernel")
     window.preset_actions["tf-bert-to-hf"].trigger()
     statuses = _statuses(qtbot, window)
+    assert window.last_error is None
+    assert window.view.selected_name() == "bert.encoder.layer.0.attention.self.query.weight"
     assert statuses == {
         "bert.encoder.layer.0.attention.self.query.weight": "same",
         "bert.encoder.layer.0.intermediate.dense.weight": "same",
@@ -72,6 +75,8 @@ def test_the_preset_menu_compares_a_port_as_the_same(qtbot, window, port):
     assert "(through tf-bert-to-hf)" in window.windowTitle()
     window.preset_actions[None].trigger()
     assert set(_statuses(qtbot, window).values()) == {"added", "removed"}
+    assert window.last_error is None
+    assert window.view.selected_name() == "bert/encoder/layer_0/attention/self/query/kernel"
 
 
 def test_a_preset_given_at_open_applies_from_the_start(qtbot, window, port):
