@@ -9,7 +9,6 @@ from collections.abc import Callable
 from ckpt_browser.format.checkpoint import (
     Checkpoint,
     ChecksumProblem,
-    TensorInfo,
     problems_of_each_tensor,
     tf1_info,
 )
@@ -65,8 +64,3 @@ class ForeignCheckpoint(Checkpoint):
         self._infos[name] = tf1_info(
             name, self._infos, dtype=dtype, shape=tuple(shape), nbytes=nbytes, shard=shard
         )
-
-
-def info_list(infos: dict[str, TensorInfo]) -> dict[str, TensorInfo]:
-    """Infos in name order, as checkpoints list their keys."""
-    return {name: infos[name] for name in sorted(infos)}

@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import struct
 
 import numpy as np
 
@@ -45,7 +46,10 @@ class _Shard:
         self.path = path
         with open_regular(path, "safetensors file") as file:
             size = os.fstat(file.fileno()).st_size
-            head = file.read(8 + MAX_HEADER_BYTES if size >= 8 else size)
+            head = file.read(8)
+            length = struct.unpack("<Q", head)[0] if len(head) == 8 else 0
+            if length <= MAX_HEADER_BYTES and 8 + length <= size:  # else parse_header says so
+                head += file.read(length)
         head = head + b"\0" * max(0, 8 - len(head))
         self.header: Header = parse_header(head, size, path)
         _check_with_package(path)

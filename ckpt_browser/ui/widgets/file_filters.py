@@ -1,11 +1,12 @@
 """The name filters of the file dialogs that pick checkpoints and graphs."""
 
+from ckpt_browser.format.frameworks.opening import FILE_PATTERNS
+
 # V2 files, the graph and state files, and V1 checkpoints (`model.ckpt`, `model.ckpt-7`, and the
 # shards `model.ckpt-3-00000-of-00002`), which have no suffix of their own.
 _V1 = "*.ckpt *.ckpt-* *-of-*"
-# Other frameworks' weights (format.frameworks.opening.FILE_PATTERNS, spelled out: widgets do not
-# import the format layer for a constant).
-_WEIGHTS = "*.safetensors *.safetensors.index.json *.npz *.h5 *.hdf5 *.keras *.bin *.pt *.pth"
+# Other frameworks' weights: the names the format layer opens them by.
+_WEIGHTS = " ".join(FILE_PATTERNS)
 _OTHERS = f"Other frameworks' weights ({_WEIGHTS})"
 CHECKPOINT_FILTER = (
     f"Checkpoint files (*.index *.meta *.data-* checkpoint {_V1} {_WEIGHTS});;"
