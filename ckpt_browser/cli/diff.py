@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import replace
 
+from ckpt_browser.cli.compute import cluster_runner
 from ckpt_browser.cli.output import (
     EXIT_DIFFERENT,
     EXIT_OK,
@@ -59,8 +60,13 @@ def cmd_diff(args: argparse.Namespace) -> int:
             frozen = replace(alignment, params_only=True, match_values=by_value)
             options = replace(options, alignment=frozen)
         try:
-            with ProgressLine("diff") as line:
-                comparison = compare_checkpoints(a, b, options, progress=line.fraction)
+            with ProgressLine("diff") as line, cluster_runner(args) as runner:
+                if runner is None:
+                    comparison = compare_checkpoints(a, b, options, progress=line.fraction)
+                else:
+                    from ckpt_browser.core.compare.tasks import compare_with
+
+                    comparison = compare_with(runner, a, b, options, progress=line.fraction)
         except ChecksumError as exc:
             raise UsageError(f"{exc} (--allow-bad-checksums compares it anyway)") from None
     for item in comparison.tensors:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from ckpt_browser.cli.compute import add_cluster_options
 from ckpt_browser.cli.diff import cmd_diff
 from ckpt_browser.cli.export import cmd_export
 from ckpt_browser.cli.graph import cmd_graph
@@ -49,6 +50,7 @@ def subcommand_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("verify", help="check every checksum")
     p.add_argument("path")
+    add_cluster_options(p)
     p.set_defaults(run=cmd_verify)
 
     p = sub.add_parser(
@@ -96,6 +98,7 @@ def subcommand_parser() -> argparse.ArgumentParser:
     )
     _preset(p, "A is seen through the preset's names and layouts before it is compared")
     _allow_bad_checksums(p, "compare")
+    add_cluster_options(p)
     p.set_defaults(run=cmd_diff)
 
     p = sub.add_parser(
@@ -195,6 +198,7 @@ def subcommand_parser() -> argparse.ArgumentParser:
         help="without NAME: scopes this many levels below the parameters' common root (default 1)",
     )
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    add_cluster_options(p)
     p.set_defaults(run=cmd_history)
 
     p = sub.add_parser(

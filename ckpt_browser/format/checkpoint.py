@@ -139,6 +139,18 @@ class Checkpoint(Mapping[str, TensorInfo]):
         of bytes. Only the stored parts that `index` touches are read."""
         raise NotImplementedError
 
+    def read_flat(self, name: str, start: int, stop: int) -> np.ndarray:
+        """Elements `start:stop` of the flattened tensor `name`: the part of a pass over it that
+        one task works on. A partitioned tensor assembles only the rows the range touches."""
+        info = self.info(name)
+        if not info.partitioned:
+            return self.read(name).reshape(-1)[start:stop]
+        row = math.prod(info.shape[1:]) if len(info.shape) > 1 else 1
+        rows = slice(start // row, -(-stop // row))
+        block = self.read(name, (rows,)).reshape(-1)
+        offset = start - rows.start * row
+        return block[offset : offset + (stop - start)]
+
     def stored_checksum(self, name: str):  # -> StoredChecksum | None
         """Where the bytes `read(name)` views lie, with their stored CRC, when a pass over the
         tensor can check them as it goes; None when `checksum_problem` must check them."""

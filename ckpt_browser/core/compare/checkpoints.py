@@ -44,6 +44,7 @@ from ckpt_browser.core.tensor.distances import (
 )
 from ckpt_browser.format import Checkpoint, ChecksumError, TensorInfo
 from ckpt_browser.format.crc import PartialChecksum
+from ckpt_browser.format.v2.tensor_checksums import StoredChecksum
 
 __all__ = [
     "Cancelled",
@@ -296,6 +297,19 @@ def _compare_aligned(
     cancel: Cancel,
     shared: _Shared,
 ) -> TensorComparison:
+    outcome = outcome_without_values(pair)
+    if isinstance(outcome, TensorComparison):
+        return outcome
+    info_a, info_b = pair.a, pair.b
+    assert info_a is not None and info_b is not None
+    checks = (SourceCheck.of(a, info_a), SourceCheck.of(b, info_b))
+    results = _distance_parts(a, info_a, b, info_b, options, progress, cancel, shared, checks)
+    return conclude(pair, outcome, results, checks, options)
+
+
+def outcome_without_values(pair: AlignedPair) -> TensorComparison | str:
+    """The outcome when the values need not (or cannot) be read; else how to compare them
+    (`distances.comparison_category`)."""
     info_a, info_b = pair.a, pair.b
     if info_a is None:
         return TensorComparison(pair.name, Status.ADDED, None, info_b)
@@ -311,27 +325,53 @@ def _compare_aligned(
     if how is None:  # a string against numbers, or a type that holds no values
         status = Status.DTYPE_CHANGED if dtype_changed else Status.CHANGED
         return TensorComparison(pair.name, status, info_a, info_b)
-    checks = (_SourceCheck(a, info_a), _SourceCheck(b, info_b))
-    distances = _distances(a, info_a, b, info_b, how, options, progress, cancel, shared, checks)
+    return how
+
+
+PairPart = tuple[PartialDistances, "PartialChecksum | None", "PartialChecksum | None"]
+
+
+def conclude(
+    pair: AlignedPair,
+    how: str,
+    parts: list[PairPart],
+    checks: tuple[SourceCheck, SourceCheck],
+    options: CompareOptions,
+) -> TensorComparison:
+    """The outcome of a pair from the parts of its chunks, merged in chunk order (the same
+    whichever threads or machines computed them)."""
+    info_a, info_b = pair.a, pair.b
+    assert info_a is not None and info_b is not None
+    merged = PartialDistances()
+    for part, _, _ in parts:
+        merged.merge(part)
+    checks[0].finish([crc for _, crc, _ in parts])
+    checks[1].finish([crc for _, _, crc in parts])
+    distances = finish(merged, info_a.shape, how)
     damaged = tuple(problem for check in checks if (problem := check.problem) is not None)
     if damaged and not options.allow_bad_checksums:
         raise ChecksumError(damaged[0])
-    if dtype_changed:
+    if info_a.dtype.name != info_b.dtype.name:
         status = Status.DTYPE_CHANGED
     else:
         status = Status.CHANGED if distances.mismatches else Status.SAME
     return TensorComparison(pair.name, status, info_a, info_b, distances, damaged)
 
 
-class _SourceCheck:
+class SourceCheck:
     """One side's stored checksum: checked on the chunks the comparison reads, when they are the
-    stored bytes; otherwise (strings, partitioned tensors) by reading them first."""
+    stored bytes; otherwise (strings, partitioned tensors) by reading them first (`problem`)."""
 
-    def __init__(self, checkpoint: Checkpoint, info: TensorInfo) -> None:
-        self.stored = checkpoint.stored_checksum(info.name)
-        self.problem = None if self.stored else checkpoint.checksum_problem(info.name)
+    def __init__(self, stored: StoredChecksum | None, problem: str | None = None) -> None:
+        self.stored = stored
+        self.problem = problem
 
-    def of(self, chunk: object) -> PartialChecksum | None:
+    @classmethod
+    def of(cls, checkpoint: Checkpoint, info: TensorInfo) -> SourceCheck:
+        stored = checkpoint.stored_checksum(info.name)
+        return cls(stored, None if stored else checkpoint.checksum_problem(info.name))
+
+    def of_chunk(self, chunk: object) -> PartialChecksum | None:
         return PartialChecksum.of(chunk) if self.stored is not None else None
 
     def finish(self, parts: list[PartialChecksum | None]) -> None:
@@ -343,48 +383,41 @@ class _SourceCheck:
         self.problem = self.stored.problem(whole.crc)
 
 
-def _distances(
+def one_chunk(info_a: TensorInfo, info_b: TensorInfo) -> bool:
+    """Whether a pair is compared in one piece (the thousands of small tensors of a model: the
+    chunking machinery would cost more than the work itself)."""
+    small = max(info_a.nbytes, info_b.nbytes) <= tensor_chunks.CHUNK_BYTES
+    return small and not (info_a.partitioned or info_b.partitioned)
+
+
+def _distance_parts(
     a: Checkpoint,
     info_a: TensorInfo,
     b: Checkpoint,
     info_b: TensorInfo,
-    how: str,
     options: CompareOptions,
     progress: Progress,
     cancel: Cancel,
     shared: _Shared,
-    checks: tuple[_SourceCheck, _SourceCheck],
-) -> Distances:
+    checks: tuple[SourceCheck, SourceCheck],
+) -> list[PairPart]:
     kernel = kernel_for(info_a.dtype.numpy, info_b.dtype.numpy, options.rtol, options.atol)
     assert kernel is not None  # `how` said they are comparable
     check_a, check_b = checks
 
-    def work(
-        x, y, start: int
-    ) -> tuple[PartialDistances, PartialChecksum | None, PartialChecksum | None]:
-        return kernel(x, y, start), check_a.of(x), check_b.of(y)
+    def work(x, y, start: int) -> PairPart:
+        return kernel(x, y, start), check_a.of_chunk(x), check_b.of_chunk(y)
 
-    small = max(info_a.nbytes, info_b.nbytes) <= tensor_chunks.CHUNK_BYTES
-    if small and not (info_a.partitioned or info_b.partitioned):
-        # One chunk: skip the chunking machinery, which would cost more than the work itself
-        # for the thousands of small tensors a model has.
+    if one_chunk(info_a, info_b):
         x, y = a.read(info_a.name).reshape(-1), b.read(info_b.name).reshape(-1)
         results = [work(x, y, 0)]
         shared.releaser.release(x)
         shared.releaser.release(y)
-    else:
-        tensor_a = ChunkedTensor(a, info_a, shared.releaser)
-        tensor_b = ChunkedTensor(b, info_b, shared.releaser)
-        pool = shared.pool_for(info_a.nbytes + info_b.nbytes)
-        results = map_pair_chunks(
-            tensor_a, tensor_b, work, pool=pool, progress=progress, cancel=cancel
-        )
-    merged = PartialDistances()
-    for part, _, _ in results:
-        merged.merge(part)
-    check_a.finish([crc for _, crc, _ in results])
-    check_b.finish([crc for _, _, crc in results])
-    return finish(merged, info_a.shape, how)
+        return results
+    tensor_a = ChunkedTensor(a, info_a, shared.releaser)
+    tensor_b = ChunkedTensor(b, info_b, shared.releaser)
+    pool = shared.pool_for(info_a.nbytes + info_b.nbytes)
+    return map_pair_chunks(tensor_a, tensor_b, work, pool=pool, progress=progress, cancel=cancel)
 
 
 def _check(cancel: Cancel) -> None:

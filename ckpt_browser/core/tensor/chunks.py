@@ -60,10 +60,7 @@ class ChunkedTensor:
         """Elements `start:stop` of the flattened tensor (a view where the storage allows)."""
         if self._flat is not None:
             return self._flat[start:stop]
-        rows = slice(start // self.row_elements, -(-stop // self.row_elements))
-        block = self.checkpoint.read(self.info.name, (rows,)).reshape(-1)
-        offset = start - rows.start * self.row_elements
-        return block[offset : offset + (stop - start)]
+        return self.checkpoint.read_flat(self.info.name, start, stop)
 
     def release(self, start: int, stop: int) -> None:
         """Give back the mapped pages of elements `start:stop` (nothing to do for copies)."""
@@ -127,8 +124,16 @@ def paired_chunks(
     a: ChunkedTensor, b: ChunkedTensor, chunk_bytes: int | None = None
 ) -> list[tuple[int, int]]:
     """Chunk ranges that suit both tensors of a pair of equal size."""
-    rows = a.row_elements if (a.needs_whole_rows or b.needs_whole_rows) else 1
-    element_bytes = max(_element_bytes(a.info), _element_bytes(b.info))
+    return pair_chunk_ranges(a.info, b.info, chunk_bytes)
+
+
+def pair_chunk_ranges(
+    a: TensorInfo, b: TensorInfo, chunk_bytes: int | None = None
+) -> list[tuple[int, int]]:
+    """`paired_chunks` from the index alone: the ranges a pass over a pair works in."""
+    shape = a.shape
+    rows = math.prod(shape[1:]) if (a.partitioned or b.partitioned) and len(shape) > 1 else 1
+    element_bytes = max(_element_bytes(a), _element_bytes(b))
     return chunk_ranges(a.size, element_bytes, rows, chunk_bytes)
 
 

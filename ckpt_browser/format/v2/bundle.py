@@ -122,6 +122,18 @@ _DIM = re.compile(rb"\x12(?:\x00|([\x02-\x0a])\x08" + _VARINT64 + rb")", re.DOTA
 _MAX_FAST_DIM = 1 << 62
 
 
+class VerifyPiece(NamedTuple):
+    """One stored entry as `verify` checks it: listed under `name`, `label` naming a slice in
+    messages (None for a whole tensor); `by_range` when its bytes can be checksummed in ranges
+    that merge (fixed-size dtypes; strings are checked through their layout, whole)."""
+
+    key: bytes
+    name: str
+    label: str | None
+    size: int
+    by_range: bool
+
+
 def _varint_value(encoded: bytes) -> int:
     """The value of a varint of at most 9 bytes (so below 2**63: never negative)."""
     n = len(encoded)
@@ -346,7 +358,7 @@ class DataFiles:
     def raw(self, entry: BundleEntry, label: str | None = None) -> Buffer:
         """The stored bytes of an entry, checked to lie inside its shard (`label` names a slice).
         Large remote ranges are spooled (see `ByteSource.read_large`)."""
-        self._check_extent(entry, label)
+        self.check_extent(entry, label)
         if entry.size == 0:
             return memoryview(b"")  # nothing to read, wherever it points (TensorFlow agrees)
         source = self.source(entry.shard_id)
@@ -357,7 +369,8 @@ class DataFiles:
             lambda: source.read_large(entry.offset, entry.size),
         )
 
-    def _check_extent(self, entry: BundleEntry, label: str | None) -> None:
+    def check_extent(self, entry: BundleEntry, label: str | None) -> None:
+        """Refuse an entry whose bytes lie past the end of its shard (or in a missing one)."""
         size = self.source(entry.shard_id).size  # a missing shard is an error even for 0 bytes
         if entry.size == 0 and entry.offset >= 0:
             return
@@ -398,7 +411,7 @@ class DataFiles:
         if self.mapped or dtype.itemsize is None or dtype.enum == dtypes.VARIANT:
             return self.array(entry)[region]
         self.check_declared(entry)
-        self._check_extent(entry, None)
+        self.check_extent(entry, None)
         if self._from_spool(entry, region):
             return self.array(entry)[region]
         source = self.source(entry.shard_id)
@@ -484,6 +497,18 @@ class DataFiles:
 
     # -- checksums ------------------------------------------------------------------------------
 
+    def range_crc(self, entry: BundleEntry, start: int, stop: int) -> int:
+        """The (unmasked) CRC32C of bytes `start:stop` of a fixed-size entry, read once and
+        handed back as `checksum` reads them; the extent is the caller's to have checked."""
+        source = self.source(entry.shard_id)
+        crc = 0
+        for at in range(start, stop, _CHECKSUM_CHUNK):
+            length = min(_CHECKSUM_CHUNK, stop - at)
+            crc = crc32c(source.read_once(entry.offset + at, length), crc)
+            source.release(entry.offset + at, length)
+            raise_if_cancelled()
+        return crc
+
     def checksum(self, entry: BundleEntry, label: str | None = None, shared: bool = False) -> int:
         """The masked CRC32C of an entry's stored bytes, computed as TensorFlow does; raises
         ChecksumError when a checksum inside a string or variant layout fails. `shared`: the
@@ -497,7 +522,7 @@ class DataFiles:
             except LayoutChecksumError as exc:
                 name = label or f"tensor {entry.name!r}"
                 raise ChecksumError(f"{name}: {exc}", self.path(entry.shard_id)) from None
-        self._check_extent(entry, label)
+        self.check_extent(entry, label)
         source = self.source(entry.shard_id) if entry.size else None
         spooled = self._spools.held((entry.shard_id, entry.offset, entry.size))
         if spooled is None and shared and not self.mapped and entry.size > SPOOL_BYTES:

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from ckpt_browser.format import kinds
+from ckpt_browser.format import dtypes, kinds
 from ckpt_browser.format.checkpoint import (
     Checkpoint,
     ChecksumProblem,
@@ -15,10 +15,11 @@ from ckpt_browser.format.checkpoint import (
     TensorInfo,
     as_index,
 )
+from ckpt_browser.format.crc import PartialChecksum, mask
 from ckpt_browser.format.errors import CheckpointError, ChecksumError
 from ckpt_browser.format.gc_pause import gc_paused
 from ckpt_browser.format.kinds import TensorKind
-from ckpt_browser.format.v2.bundle import BundleEntry, BundleIndex, DataFiles
+from ckpt_browser.format.v2.bundle import BundleEntry, BundleIndex, DataFiles, VerifyPiece
 from ckpt_browser.format.v2.partitions import StoredSlice, assemble, check_slices, format_extents
 from ckpt_browser.format.v2.shard_check import ShardCheck, check_shards
 from ckpt_browser.format.v2.slice_keys import slice_key
@@ -38,6 +39,7 @@ class BundleCheckpoint(Checkpoint):
         super().__init__(prefix)
         self._shard_check: ShardCheck | None = None
         self._checked_slices: dict[str, tuple[StoredSlice, ...]] = {}
+        self._entries_by_key: dict[bytes, BundleEntry] | None = None
         with gc_paused():
             self._index = BundleIndex(prefix)
             self._data = DataFiles(prefix, self._index.num_shards, self._index.big_endian)
@@ -124,6 +126,23 @@ class BundleCheckpoint(Checkpoint):
     def verify(self, progress: Callable[[int, int], None] | None = None) -> list[ChecksumProblem]:
         """Check every stored CRC32C, and every entry's declared size and every partitioned
         tensor's slices as reading would; an empty list means the checkpoint is intact."""
+        problems, pieces = self.verify_pieces()
+        total = sum(piece.size for piece in pieces)
+        done = 0
+        for piece in pieces:
+            problem = self.verify_piece(piece)
+            if problem is not None:
+                problems.append(problem)
+            done += piece.size
+            if progress is not None:
+                progress(done, total)
+        return problems
+
+    # -- verifying in pieces (each independent, so they can run anywhere and merge) --------------
+
+    def verify_pieces(self) -> tuple[list[ChecksumProblem], list[VerifyPiece]]:
+        """What `verify` checks without reading data (the slices of partitioned tensors), and the
+        stored entries whose bytes it checks, in the order it reports them."""
         problems: list[ChecksumProblem] = []
         for full in self._index.entries.values():
             if full.slices:
@@ -134,30 +153,76 @@ class BundleCheckpoint(Checkpoint):
         slice_names = self._slice_names()
         entries = [e for e in self._index.entries.values() if not e.slices]
         entries += list(self._index.slice_entries.values())
-        total = sum(e.size for e in entries)
-        done = 0
+        pieces = []
         for entry in entries:
             name, label = slice_names.get(entry.key, (entry.name, None))
-            try:
-                if label is None:  # a slice's was checked with its tensor's, above
+            by_range = entry.dtype.itemsize is not None and entry.dtype.enum != dtypes.VARIANT
+            pieces.append(VerifyPiece(entry.key, name, label, entry.size, by_range))
+        return problems, pieces
+
+    def verify_piece(self, piece: VerifyPiece) -> ChecksumProblem | None:
+        """Check one stored entry's size, extent and checksum."""
+        entry = self._entry_of(piece.key)
+        try:
+            if piece.label is None:  # a slice's was checked with its tensor's
+                self._data.check_declared(entry)
+            actual = self._data.checksum(entry, piece.label)
+        except CheckpointError as exc:
+            return ChecksumProblem(piece.name, str(exc))
+        return self._mismatch(piece, entry, actual)
+
+    def piece_range_checksum(
+        self, piece: VerifyPiece, start: int, stop: int
+    ) -> PartialChecksum | ChecksumProblem:
+        """The CRC32C of bytes `start:stop` of a fixed-size entry (`piece.by_range`); the range
+        at 0 also checks what `verify_piece` checks before reading, and reports it the same way."""
+        entry = self._entry_of(piece.key)
+        try:
+            if start == 0:
+                if piece.label is None:
                     self._data.check_declared(entry)
-                actual = self._data.checksum(entry, label)
-            except CheckpointError as exc:
-                problems.append(ChecksumProblem(name, str(exc)))
-            else:
-                if actual != entry.crc32c:
-                    problems.append(
-                        ChecksumProblem(
-                            name,
-                            f"checksum does not match: stored {entry.crc32c:#010x}, computed "
-                            f"{actual:#010x} over {entry.size} bytes at offset {entry.offset} of "
-                            f"{os.path.basename(self._data.path(entry.shard_id))}",
-                        )
-                    )
-            done += entry.size
-            if progress is not None:
-                progress(done, total)
-        return problems
+                self._data.check_extent(entry, piece.label)
+            return PartialChecksum(self._data.range_crc(entry, start, stop), stop - start)
+        except CheckpointError as exc:
+            return ChecksumProblem(piece.name, str(exc))
+
+    def piece_problem(self, piece: VerifyPiece, crc: int) -> ChecksumProblem | None:
+        """The verdict on a piece from the (unmasked) CRC32C of all its bytes."""
+        return self._mismatch(piece, self._entry_of(piece.key), mask(crc))
+
+    def _mismatch(
+        self, piece: VerifyPiece, entry: BundleEntry, actual: int
+    ) -> ChecksumProblem | None:
+        if actual == entry.crc32c:
+            return None
+        return ChecksumProblem(
+            piece.name,
+            f"checksum does not match: stored {entry.crc32c:#010x}, computed "
+            f"{actual:#010x} over {entry.size} bytes at offset {entry.offset} of "
+            f"{os.path.basename(self._data.path(entry.shard_id))}",
+        )
+
+    def _entry_of(self, key: bytes) -> BundleEntry:
+        if self._entries_by_key is None:
+            entries = [*self._index.entries.values(), *self._index.slice_entries.values()]
+            self._entries_by_key = {entry.key: entry for entry in entries}
+        return self._entries_by_key[key]
+
+    def read_flat(self, name: str, start: int, stop: int) -> np.ndarray:
+        """Elements `start:stop` of the flattened tensor; from a remote shard only their bytes
+        are fetched (`read` would copy a large tensor whole first)."""
+        info = self.info(name)
+        entry = self._index.entries[name]
+        itemsize = entry.dtype.itemsize
+        plain = not entry.slices and itemsize is not None and entry.dtype.enum != dtypes.VARIANT
+        if self._data.mapped or not plain or self._index.big_endian or stop <= start:
+            return super().read_flat(name, start, stop)
+        assert itemsize is not None and info.size >= stop
+        self._data.check_declared(entry)
+        self._data.check_extent(entry, None)
+        source = self._data.source(entry.shard_id)
+        raw = source.read_once(entry.offset + start * itemsize, (stop - start) * itemsize)
+        return np.frombuffer(raw, entry.dtype.numpy)
 
     # -- internals --------------------------------------------------------------------------------
 

@@ -1,0 +1,91 @@
+"""What a task is, how small pieces of work are batched into tasks, and how a process opens the
+checkpoints its tasks name.
+
+A task names its checkpoints by location (a URL, or a path every worker sees) and holds no open
+file: it is pickled to whichever process runs it, which opens each checkpoint once and keeps it for
+the tasks that follow. A task's result is a list of small values that merge (partial distances,
+checksums of byte ranges, problems); the caller merges them in task order, so the answer does not
+depend on which process ran which task, or when.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Sequence
+from typing import Protocol, TypeVar
+
+from ckpt_browser.format import Checkpoint, open_checkpoint
+
+U = TypeVar("U")
+
+# A task reads about this much: at 1 GB/s per worker that is ~60 ms of work against a few
+# milliseconds of scheduling (see the `cluster` benchmark group), and a 500 GB checkpoint is
+# ~8,000 tasks, enough to keep hundreds of workers busy.
+TASK_BYTES = 64 << 20
+# What one piece costs however small it is (a tensor of 4 bytes still costs a lookup, a kernel
+# call and a result): 10,000 tiny tensors then make ~10 tasks, not 10,000 nor 1.
+PIECE_COST_BYTES = 64 << 10
+
+
+class Task(Protocol):
+    """Work on named checkpoints; `weight` (bytes read) is its share of the progress bar."""
+
+    weight: int
+
+    def run(self, sources: Sources) -> list: ...
+
+
+class Sources:
+    """The checkpoints a process has opened, by location; the last few are kept open for the
+    tasks that follow (each holds an index in memory and its shards' handles)."""
+
+    def __init__(self, opened: Iterable[Checkpoint] = (), keep: int = 8) -> None:
+        self._given = {checkpoint.prefix: checkpoint for checkpoint in opened}
+        self._opened: OrderedDict[str, Checkpoint] = OrderedDict()
+        self._keep = keep
+        self._lock = threading.Lock()
+
+    def __call__(self, location: str) -> Checkpoint:
+        given = self._given.get(location)
+        if given is not None:
+            return given
+        with self._lock:
+            checkpoint = self._opened.get(location)
+            if checkpoint is None:
+                checkpoint = self._opened[location] = open_checkpoint(location)
+                while len(self._opened) > self._keep:
+                    self._opened.popitem(last=False)[1].close()
+            self._opened.move_to_end(location)
+            return checkpoint
+
+    def close(self) -> None:
+        """Close what was opened here (not the checkpoints given)."""
+        with self._lock:
+            for checkpoint in self._opened.values():
+                checkpoint.close()
+            self._opened.clear()
+
+
+def batches(
+    pieces: Sequence[U], weight: Callable[[U], int], task_bytes: int = TASK_BYTES
+) -> list[list[U]]:
+    """Consecutive pieces grouped into tasks of about `task_bytes` (a larger piece alone)."""
+    groups: list[list[U]] = []
+    current: list[U] = []
+    filled = 0
+    for piece in pieces:
+        cost = max(weight(piece), PIECE_COST_BYTES)
+        if current and filled + cost > task_bytes:
+            groups.append(current)
+            current, filled = [], 0
+        current.append(piece)
+        filled += cost
+    if current:
+        groups.append(current)
+    return groups
+
+
+def byte_ranges(size: int, task_bytes: int = TASK_BYTES) -> list[tuple[int, int]]:
+    """`(start, stop)` ranges of at most `task_bytes` covering `size` bytes."""
+    return [(start, min(start + task_bytes, size)) for start in range(0, size, task_bytes)]
