@@ -25,7 +25,7 @@ from ckpt_browser.core.compare.checkpoints import (
     outcome_without_values,
 )
 from ckpt_browser.core.compare.value_match import pair_by_value
-from ckpt_browser.core.tasks.model import TASK_BYTES, Sources, batches
+from ckpt_browser.core.tasks.model import TASK_BYTES, CheckpointRef, Sources, batches
 from ckpt_browser.core.tasks.runner import Runner
 from ckpt_browser.core.tensor.chunked import Cancel, Cancelled, Progress
 from ckpt_browser.core.tensor.chunks import PageReleaser, pair_chunk_ranges
@@ -58,15 +58,15 @@ class _Whole(NamedTuple):
 class CompareTask:
     """Ranges and checks of two checkpoints named by location."""
 
-    location_a: str
-    location_b: str
+    checkpoint_a: CheckpointRef
+    checkpoint_b: CheckpointRef
     rtol: float
     atol: float
     units: tuple[_Range | _Whole, ...]
     weight: int
 
     def run(self, sources: Sources) -> list:
-        a, b = sources(self.location_a), sources(self.location_b)
+        a, b = sources(self.checkpoint_a), sources(self.checkpoint_b)
         return [self._one(a, b, unit) for unit in self.units]
 
     def _one(self, a: Checkpoint, b: Checkpoint, unit: _Range | _Whole) -> object:
@@ -142,10 +142,11 @@ def compare_with(
             crc_a, crc_b = checks[0].stored is not None, checks[1].stored is not None
             units.append(_Range(info_a.name, info_b.name, start, stop, crc_a, crc_b, weight))
         outcomes.append(plan)
+    ref_a, ref_b = CheckpointRef.of(a), CheckpointRef.of(b)
     tasks = [
         CompareTask(
-            a.prefix,
-            b.prefix,
+            ref_a,
+            ref_b,
             options.rtol,
             options.atol,
             tuple(group),

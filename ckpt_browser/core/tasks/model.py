@@ -13,9 +13,10 @@ from __future__ import annotations
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Sequence
-from typing import Protocol, TypeVar
+from typing import NamedTuple, Protocol, TypeVar
 
 from ckpt_browser.format import Checkpoint, open_checkpoint
+from ckpt_browser.format.sources import locations
 
 U = TypeVar("U")
 
@@ -36,27 +37,45 @@ class Task(Protocol):
     def run(self, sources: Sources) -> list: ...
 
 
+class CheckpointRef(NamedTuple):
+    """A checkpoint as a task names it: its prefix, and what its files' bytes were when the job
+    was planned (paths, sizes, times or versions), so that a worker never answers from a
+    checkpoint it opened before the files were replaced."""
+
+    location: str
+    identity: tuple
+
+    @classmethod
+    def of(cls, checkpoint: Checkpoint) -> CheckpointRef:
+        return cls(checkpoint.prefix, checkpoint_identity(checkpoint))
+
+
+def checkpoint_identity(checkpoint: Checkpoint) -> tuple:
+    """What the checkpoint's bytes are: each file's path, size and time (or remote version)."""
+    return tuple(locations.identity(path) for path in checkpoint.files())
+
+
 class Sources:
-    """The checkpoints a process has opened, by location; the last few are kept open for the
-    tasks that follow (each holds an index in memory and its shards' handles)."""
+    """The checkpoints a process has opened; the last few are kept open for the tasks that
+    follow (each holds an index in memory and its shards' handles)."""
 
     def __init__(self, opened: Iterable[Checkpoint] = (), keep: int = 8) -> None:
         self._given = {checkpoint.prefix: checkpoint for checkpoint in opened}
-        self._opened: OrderedDict[str, Checkpoint] = OrderedDict()
+        self._opened: OrderedDict[CheckpointRef, Checkpoint] = OrderedDict()
         self._keep = keep
         self._lock = threading.Lock()
 
-    def __call__(self, location: str) -> Checkpoint:
-        given = self._given.get(location)
+    def __call__(self, ref: CheckpointRef) -> Checkpoint:
+        given = self._given.get(ref.location)
         if given is not None:
             return given
         with self._lock:
-            checkpoint = self._opened.get(location)
+            checkpoint = self._opened.get(ref)
             if checkpoint is None:
-                checkpoint = self._opened[location] = open_checkpoint(location)
+                checkpoint = self._opened[ref] = open_checkpoint(ref.location)
                 while len(self._opened) > self._keep:
                     self._opened.popitem(last=False)[1].close()
-            self._opened.move_to_end(location)
+            self._opened.move_to_end(ref)
             return checkpoint
 
     def close(self) -> None:

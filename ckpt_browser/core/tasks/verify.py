@@ -7,7 +7,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import NamedTuple
 
-from ckpt_browser.core.tasks.model import TASK_BYTES, Sources, batches, byte_ranges
+from ckpt_browser.core.tasks.model import (
+    TASK_BYTES,
+    CheckpointRef,
+    Sources,
+    batches,
+    byte_ranges,
+)
 from ckpt_browser.core.tasks.runner import Runner
 from ckpt_browser.core.tensor.chunked import Cancel, Progress
 from ckpt_browser.format import Checkpoint, ChecksumProblem
@@ -30,12 +36,12 @@ class _Check(NamedTuple):
 class VerifyTask:
     """Checks of one checkpoint's entries; each gives a problem, None, or a range's checksum."""
 
-    location: str
+    checkpoint: CheckpointRef
     checks: tuple[_Check, ...]
     weight: int
 
     def run(self, sources: Sources) -> list:
-        checkpoint = sources(self.location)
+        checkpoint = sources(self.checkpoint)
         return [
             checkpoint.verify_piece(check.piece)
             if check.start is None
@@ -61,8 +67,9 @@ def verify_tasks(
             checks += [_Check(piece, start, stop) for start, stop in ranges]
         else:
             checks.append(_Check(piece))
+    ref = CheckpointRef.of(checkpoint)
     tasks = [
-        VerifyTask(checkpoint.prefix, tuple(group), sum(check.weight for check in group))
+        VerifyTask(ref, tuple(group), sum(check.weight for check in group))
         for group in batches(checks, lambda check: check.weight, task_bytes)
     ]
     return problems, pieces, tasks

@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from functools import partial
 
+from ckpt_browser.core.tasks.model import checkpoint_identity
 from ckpt_browser.core.tensor.chunked import Cancel, Progress, run_in_order
 from ckpt_browser.format import Checkpoint, CheckpointError, CheckpointRecord, open_checkpoint
 from ckpt_browser.format import paths as format_paths
@@ -184,4 +185,4 @@ def _identity(entry: RunEntry) -> tuple:
 
 
 def _identity_of(checkpoint: Checkpoint) -> tuple:
-    return tuple(where.identity(path) for path in checkpoint.files())
+    return checkpoint_identity(checkpoint)
