@@ -30,6 +30,8 @@ def mapping_of(array: np.ndarray) -> mmap.mmap | None:
         return None
     if not base.readonly:  # only ever drop pages of a read-only map: nothing can be lost
         return None
+    if getattr(base.obj, "holds_only_copy", False):  # anonymous: dropping would zero the bytes
+        return None
     return base.obj
 
 

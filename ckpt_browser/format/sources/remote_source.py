@@ -441,6 +441,14 @@ class _Countdown:
             return self._count == 0
 
 
+class AnonymousMap(mmap.mmap):
+    """A map that holds the only copy of its bytes: `pages.release_pages` must never drop its
+    pages (on an anonymous map that zeroes them, and a later read of the held piece would see
+    zeros)."""
+
+    holds_only_copy = True
+
+
 def _new_buffer(size: int) -> bytearray | mmap.mmap:
     """Room for a fetched piece. A large one is an anonymous memory map, which goes back to the
     system when the piece is dropped: glibc serves repeated 8 MB bytearrays from its heap after
@@ -450,8 +458,8 @@ def _new_buffer(size: int) -> bytearray | mmap.mmap:
     if size < _MAPPED_PIECE_BYTES:
         return bytearray(size)
     if _POPULATE:
-        return mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _POPULATE)
-    return mmap.mmap(-1, size)
+        return AnonymousMap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS | _POPULATE)
+    return AnonymousMap(-1, size)
 
 
 def _fetch_part(

@@ -232,3 +232,20 @@ def test_a_pass_reuses_buffers_no_reader_holds_and_never_one_it_holds(server):
         seen.append(weakref.ref(view.obj))
         del view
     assert reused >= 8, reused
+
+
+def test_releasing_the_pages_of_a_fetched_piece_keeps_its_bytes():
+    """A large fetched piece lives in an anonymous map, the only copy of its bytes: passes hand
+    their arrays' pages back (`release_pages`), and a piece held for the next read must not come
+    back as zeros (it did: `history --fail-on-nan` then reported a false checksum mismatch)."""
+    import numpy as np
+
+    from ckpt_browser.format.pages import release_pages
+    from ckpt_browser.format.sources.remote_source import _MAPPED_PIECE_BYTES, _new_buffer
+
+    piece = _new_buffer(_MAPPED_PIECE_BYTES)
+    piece[:] = bytes(range(256)) * (_MAPPED_PIECE_BYTES // 256)
+    values = np.frombuffer(memoryview(piece).toreadonly(), np.uint8)
+    release_pages(values)
+    assert values[:256].tolist() == list(range(256))
+    assert int(values.sum()) == 255 * 128 * (_MAPPED_PIECE_BYTES // 256)
