@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 
+from ckpt_browser.cli.compute import cluster_runner
 from ckpt_browser.cli.output import EXIT_DIFFERENT, EXIT_OK, UsageError, say, warn
 from ckpt_browser.cli.progress import ProgressLine
 from ckpt_browser.core.printable import printable
@@ -27,9 +28,17 @@ def cmd_history(args: argparse.Namespace) -> int:
     if args.depth < 1:
         raise UsageError(f"--depth must be 1 or more, not {args.depth}")
     cache = None if args.no_cache else TimelineCache()
-    with Run.open(args.directory) as run, ProgressLine("history") as line:
+    with (
+        Run.open(args.directory) as run,
+        ProgressLine("history") as line,
+        cluster_runner(args) as runner,
+    ):
+        if runner is not None:
+            runner.refuse_unreachable([run.directory])
         if args.name is not None:
-            timeline = compute_timeline(run, args.name, cache=cache, progress=line.fraction)
+            timeline = compute_timeline(
+                run, args.name, cache=cache, progress=line.fraction, runner=runner
+            )
             line.close()
             if args.json:
                 print(
@@ -41,13 +50,15 @@ def cmd_history(args: argparse.Namespace) -> int:
                 say(report.format_timeline_table(timeline, stats or report.TABLE_STATS))
             problems = _nonfinite_in_timeline(timeline) if args.fail_on_nan else []
         else:
-            overview = compute_overview(run, depth=args.depth, cache=cache, progress=line.fraction)
+            overview = compute_overview(
+                run, depth=args.depth, cache=cache, progress=line.fraction, runner=runner
+            )
             line.close()
             if args.json:
                 print(report.format_json(report.overview_records(overview)))
             else:
                 say(report.format_overview_table(overview))
-            problems = _nonfinite_in_newest(run, cache, line) if args.fail_on_nan else []
+            problems = _nonfinite_in_newest(run, cache, line, runner) if args.fail_on_nan else []
     for problem in problems:
         warn("nan check", problem)
     return EXIT_DIFFERENT if problems else EXIT_OK
@@ -81,14 +92,14 @@ def _nonfinite_in_timeline(timeline) -> list[str]:
     return [_sentence(timeline.subject.name, point.stats, point.step, point.prefix)]
 
 
-def _nonfinite_in_newest(run, cache, line: ProgressLine) -> list[str]:
+def _nonfinite_in_newest(run, cache, line: ProgressLine, runner) -> list[str]:
     """Every parameter of the newest checkpoint that holds NaN or Inf (or cannot be read)."""
     from ckpt_browser.core.timeline.scan import scan_parameters
 
     newest = run.entries[-1]
     if run.checkpoint(newest) is None:
         return [f"the newest checkpoint cannot be read: {newest.error}"]
-    found = scan_parameters(run, newest, cache=cache, progress=line.fraction)
+    found = scan_parameters(run, newest, cache=cache, progress=line.fraction, runner=runner)
     line.close()
     problems = []
     for item in found:

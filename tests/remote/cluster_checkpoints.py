@@ -52,3 +52,26 @@ def write_pair(folder: str | os.PathLike[str]) -> tuple[str, str]:
             writer.add_partitioned("split", rows.shape, np.float32, slices)
         prefixes.append(prefix)
     return prefixes[0], prefixes[1]
+
+
+RUN_STEPS = (100, 200, 300, 400)
+
+
+def write_run(folder: str | os.PathLike[str]) -> str:
+    """A run of four saves (`model.ckpt-100` ...) whose weights move a little each time, with a
+    NaN in the newest; returns the run's directory."""
+    rng = np.random.default_rng(5)
+    kernel = rng.standard_normal((600, 1000), dtype=np.float32)
+    head = rng.standard_normal((1000, 10), dtype=np.float32)
+    for number, step in enumerate(RUN_STEPS):
+        kernel = kernel + rng.standard_normal(kernel.shape, dtype=np.float32) * 0.01
+        head = head * np.float32(1 + number / 10)
+        if step == RUN_STEPS[-1]:
+            head[3, 4] = np.nan
+        with CheckpointWriter(os.path.join(os.fspath(folder), f"model.ckpt-{step}")) as writer:
+            writer.add("net/dense/kernel", kernel)
+            writer.add("net/dense/bias", np.full(1000, number, np.float32))
+            writer.add("net/out/kernel", head)
+            writer.add("net/out/bias", np.arange(10, dtype=np.float32) * step)
+            writer.add("global_step", np.int64(step))
+    return os.fspath(folder)

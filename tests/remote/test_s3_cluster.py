@@ -16,7 +16,7 @@ from pathlib import Path
 
 import psutil
 import pytest
-from cluster_checkpoints import BIG_ELEMENTS, SMALL_TENSORS, write_pair
+from cluster_checkpoints import BIG_ELEMENTS, SMALL_TENSORS, write_pair, write_run
 from damaged_files import copy_checkpoint, flip_stored_byte
 from s3_server import SECRET_ACCESS_KEY, S3Server
 
@@ -164,6 +164,30 @@ def test_small_tensors_are_batched_into_few_tasks(pair):
         _, pieces, tasks = verify_tasks(ckpt)
     assert len(pieces) > SMALL_TENSORS
     assert len(tasks) <= 3
+
+
+# -- history ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def run_url(s3_server: S3Server, tmp_path_factory: pytest.TempPathFactory) -> str:
+    folder = write_run(tmp_path_factory.mktemp("run"))
+    return s3_server.upload(folder, f"{s3_server.create_bucket('cluster-run')}/run")
+
+
+@pytest.mark.parametrize(
+    "what",
+    [(), ("net/dense/kernel",), ("net/out",), ("--fail-on-nan",), ("net/out", "--fail-on-nan")],
+    ids=["overview", "variable", "scope", "overview nan check", "scope nan check"],
+)
+def test_history_on_the_cluster_is_the_local_runs(capsys, run_url, cluster, what):
+    expected = run(capsys, "history", run_url, *what, "--json", "--no-cache")
+    assert expected[0] in (0, 1), expected[2]
+    on_cluster = ("--cluster", cluster.scheduler_address)
+    got = run(capsys, "history", run_url, *what, "--json", "--no-cache", *on_cluster)
+    assert got == expected
+    if "--fail-on-nan" in what:
+        assert got[0] == 1 and " holds 1 NaN and 0 Inf" in got[2]
 
 
 # -- what can go wrong with the cluster -----------------------------------------------------------

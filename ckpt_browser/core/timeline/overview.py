@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import itertools
 from dataclasses import dataclass
-from functools import partial
 
 import numpy as np
 
+from ckpt_browser.core.tasks.runner import Runner
 from ckpt_browser.core.tensor.chunked import Cancel, Progress, scaled
 from ckpt_browser.core.timeline import changes
 from ckpt_browser.core.timeline.cache import TimelineCache
@@ -28,7 +28,7 @@ from ckpt_browser.core.timeline.changes import comparable
 from ckpt_browser.core.timeline.run import Run, RunEntry
 from ckpt_browser.core.timeline.subject import label_of, parameters, top_level_scopes
 from ckpt_browser.core.timeline.timeline import OPENING_SHARE, Status
-from ckpt_browser.core.timeline.work import Failure, Work, pair_key, run_tasks
+from ckpt_browser.core.timeline.work import Failure, Work, pair_key
 from ckpt_browser.format import CheckpointError, TensorInfo
 
 
@@ -65,9 +65,11 @@ def compute_overview(
     cache: TimelineCache | None = None,
     progress: Progress = None,
     cancel: Cancel = None,
+    runner: Runner | None = None,
 ) -> Overview:
     """The relative change per save of each scope `depth` levels below the parameters' common
-    root; CheckpointError when no checkpoint of the run can be opened."""
+    root; CheckpointError when no checkpoint of the run can be opened. The values are read on
+    this machine's threads, or by `runner`'s tasks (a Dask cluster)."""
     run.open_all(scaled(progress, 0.0, OPENING_SHARE), cancel)
     reference = next((e for e in reversed(run.entries) if e.checkpoint is not None), None)
     if reference is None:
@@ -93,7 +95,7 @@ def compute_overview(
         by_label[index] = present
     order = sorted(by_label)
     pairs = list(itertools.pairwise(order))
-    work = Work(run, cache)
+    work = Work(run, cache, runner)
     sums = _sums(work, by_label, pairs, scaled(progress, OPENING_SHARE, 1.0), cancel)
     scopes = tuple(groups)
     matrix = np.full((len(scopes), len(run.entries)), np.nan)
@@ -165,15 +167,13 @@ def _sums(
             result[pair] = dict(zip(shared[pair], parts))
         else:
             missing.append(pair)
-    calls = []
-    weights = []
+    requests = []
     for a, b in missing:
         infos_a = [by_label[a][label] for label in shared[(a, b)]]
         infos_b = [by_label[b][label] for label in shared[(a, b)]]
-        calls.append(partial(_pair_call, work, entries[a], infos_a, entries[b], infos_b, cancel))
-        weights.append(2 * sum(info.nbytes for info in infos_b))
+        requests.append((entries[a], infos_a, entries[b], infos_b))
     fresh = {}
-    for pair, outcome in zip(missing, run_tasks(calls, weights, progress, cancel)):
+    for pair, outcome in zip(missing, work.pair_sums_all(requests, progress, cancel)):
         if isinstance(outcome, Failure):
             result[pair] = outcome
             continue
@@ -181,7 +181,3 @@ def _sums(
         fresh.update({key: changes.to_record(part) for key, part in zip(keys[pair], outcome)})
     work.store(fresh)
     return result
-
-
-def _pair_call(work: Work, a: RunEntry, infos_a, b: RunEntry, infos_b, cancel: Cancel, progress):
-    return work.pair_sums(a, infos_a, b, infos_b, progress, cancel)

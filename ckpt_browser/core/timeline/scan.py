@@ -5,14 +5,14 @@ shares its cache entries."""
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import partial
 
+from ckpt_browser.core.tasks.runner import Runner
 from ckpt_browser.core.tensor.chunked import Cancel, Progress
 from ckpt_browser.core.timeline.cache import TimelineCache
 from ckpt_browser.core.timeline.measures import StepStats
 from ckpt_browser.core.timeline.run import Run, RunEntry
 from ckpt_browser.core.timeline.subject import label_of, parameters
-from ckpt_browser.core.timeline.work import Failure, Work, run_tasks, stats_key
+from ckpt_browser.core.timeline.work import Failure, Work, stats_key
 from ckpt_browser.format import CheckpointError
 
 
@@ -30,6 +30,7 @@ def scan_parameters(
     cache: TimelineCache | None = None,
     progress: Progress = None,
     cancel: Cancel = None,
+    runner: Runner | None = None,
 ) -> list[ParameterStats]:
     """Every parameter of `entry`'s checkpoint (`subject.parameters`) with its statistics, in
     name order; CheckpointError when the checkpoint cannot be opened."""
@@ -37,13 +38,12 @@ def scan_parameters(
     if checkpoint is None:
         raise CheckpointError(f"cannot be read: {entry.error}", entry.prefix)
     infos = parameters(checkpoint)
-    work = Work(run, cache)
+    work = Work(run, cache, runner)
     keys = [stats_key(entry, [info]) for info in infos]
     cached = work.lookup(keys)
     missing = [index for index, key in enumerate(keys) if key not in cached]
-    calls = [partial(_measure, work, entry, infos[index], cancel) for index in missing]
-    weights = [infos[index].nbytes for index in missing]
-    measured = dict(zip(missing, run_tasks(calls, weights, progress, cancel)))
+    requests = [(entry, [infos[index]]) for index in missing]
+    measured = dict(zip(missing, work.measure_all(requests, progress, cancel)))
     found, fresh = [], {}
     for index, (info, key) in enumerate(zip(infos, keys)):
         label = label_of(info)
@@ -58,7 +58,3 @@ def scan_parameters(
             fresh[key] = result.to_record()
     work.store(fresh)
     return found
-
-
-def _measure(work: Work, entry: RunEntry, info, cancel: Cancel, progress: Progress) -> StepStats:
-    return work.step_stats(entry, [info], progress, cancel)

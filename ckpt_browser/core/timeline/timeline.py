@@ -19,10 +19,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from functools import partial
 
 import numpy as np
 
+from ckpt_browser.core.tasks.runner import Runner
 from ckpt_browser.core.tensor.chunked import Cancel, Progress, scaled
 from ckpt_browser.core.tensor.distances import PartialDistances
 from ckpt_browser.core.timeline import changes
@@ -36,7 +36,7 @@ from ckpt_browser.core.timeline.measures import (
 )
 from ckpt_browser.core.timeline.run import Run, RunEntry
 from ckpt_browser.core.timeline.subject import Subject, find_subject, match
-from ckpt_browser.core.timeline.work import Failure, Work, pair_key, run_tasks, stats_key
+from ckpt_browser.core.timeline.work import Failure, Work, pair_key, stats_key
 from ckpt_browser.format import CheckpointError, TensorInfo
 
 OPENING_SHARE = 0.05  # of the progress bar: opening every checkpoint's index
@@ -146,15 +146,17 @@ def compute_timeline(
     cache: TimelineCache | None = None,
     progress: Progress = None,
     cancel: Cancel = None,
+    runner: Runner | None = None,
 ) -> Timeline:
     """The timeline of the variable or scope `name` (see `subject`) over `run`.
 
     The subject's shape and dtype are those in `reference`, by default the newest checkpoint that
     has it. CheckpointError when no checkpoint of the run has it; Cancelled on a cancel.
+    The values are read on this machine's threads, or by `runner`'s tasks (a Dask cluster).
     """
     run.open_all(scaled(progress, 0.0, OPENING_SHARE), cancel)
     reference, subject = _reference(run, name, reference)
-    work = Work(run, cache)
+    work = Work(run, cache, runner)
     members: dict[int, list[TensorInfo]] = {}
     points: list[TimelinePoint | None] = []
     for index, entry in enumerate(run.entries):
@@ -214,9 +216,8 @@ def _all_stats(
     cached = work.lookup(list(keys.values()))
     stats = {i: StepStats.from_record(cached[key]) for i, key in keys.items() if key in cached}
     missing = [index for index in members if index not in stats]
-    calls = [partial(_measure_call, work, entries[i], members[i], cancel) for i in missing]
-    weights = [sum(info.nbytes for info in members[i]) for i in missing]
-    results = run_tasks(calls, weights, scaled(progress, OPENING_SHARE, 0.5), cancel)
+    requests = [(entries[i], members[i]) for i in missing]
+    results = work.measure_all(requests, scaled(progress, OPENING_SHARE, 0.5), cancel)
     failures: dict[int, str] = {}
     fresh = {}
     for index, result in zip(missing, results):
@@ -227,10 +228,6 @@ def _all_stats(
             fresh[keys[index]] = result.to_record()
     work.store(fresh)
     return stats, failures
-
-
-def _measure_call(work: Work, entry: RunEntry, infos: list[TensorInfo], cancel: Cancel, progress):
-    return work.step_stats(entry, infos, progress, cancel)
 
 
 def _all_changes(
@@ -289,20 +286,12 @@ def _pair_sums(
             sums[pair] = [changes.from_record(cached[key]) for key in pair_keys]
         else:
             missing.append(pair)
-    calls = [
-        partial(_pair_call, work, entries[a], members[a], entries[b], members[b], cancel)
-        for a, b in missing
-    ]
-    weights = [2 * sum(info.nbytes for info in members[b]) for _, b in missing]
+    requests = [(entries[a], members[a], entries[b], members[b]) for a, b in missing]
     fresh = {}
-    for pair, result in zip(missing, run_tasks(calls, weights, progress, cancel)):
+    for pair, result in zip(missing, work.pair_sums_all(requests, progress, cancel)):
         if isinstance(result, Failure):
             continue  # the change is unknown there; both sides' statistics were read fine
         sums[pair] = result
         fresh.update({key: changes.to_record(part) for key, part in zip(keys[pair], result)})
     work.store(fresh)
     return sums
-
-
-def _pair_call(work: Work, a: RunEntry, infos_a, b: RunEntry, infos_b, cancel: Cancel, progress):
-    return work.pair_sums(a, infos_a, b, infos_b, progress, cancel)

@@ -13,10 +13,12 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from functools import partial
-from typing import TypeVar
+from typing import NamedTuple, TypeVar
 
 import numpy as np
 
+from ckpt_browser.core.tasks.model import CheckpointRef, Sources, batches
+from ckpt_browser.core.tasks.runner import Runner
 from ckpt_browser.core.tensor.chunked import WORKERS, Cancel, Progress, run_in_order, scaled
 from ckpt_browser.core.tensor.chunks import PageReleaser
 from ckpt_browser.core.tensor.distances import PartialDistances
@@ -60,11 +62,13 @@ def pair_key(a: RunEntry, info_a: TensorInfo, b: RunEntry, info_b: TensorInfo) -
 
 
 class Work:
-    """One computation over a run: its cache (or None), and what its tasks share."""
+    """One computation over a run: its cache (or None), what its tasks share, and where they run
+    (`runner`: None for this machine's threads, or a `tasks` runner such as a Dask cluster)."""
 
-    def __init__(self, run: Run, cache: TimelineCache | None) -> None:
+    def __init__(self, run: Run, cache: TimelineCache | None, runner: Runner | None = None) -> None:
         self.run = run
         self.cache = cache
+        self.runner = runner
         self.releaser = PageReleaser()
 
     def lookup(self, keys: Sequence[str]) -> dict[str, dict]:
@@ -78,20 +82,8 @@ class Work:
         self, entry: RunEntry, infos: Sequence[TensorInfo], progress: Progress, cancel: Cancel
     ) -> StepStats:
         """Read the tensors of one step, check their stored checksums, and measure them."""
-        checkpoint = entry.checkpoint
-        assert checkpoint is not None
-        arrays = []
-        for info in infos:
-            array = np.asarray(checkpoint.read(info.name)).reshape(-1)
-            problem = _checksum_problem(checkpoint, info, array)
-            if problem is not None:
-                raise CheckpointError(problem)
-            arrays.append(array)
-        try:
-            return measure_arrays(arrays, progress=progress, cancel=cancel)
-        finally:
-            for array in arrays:
-                self.releaser.release(array)
+        assert entry.checkpoint is not None
+        return step_stats(entry.checkpoint, infos, self.releaser, progress, cancel)
 
     def pair_sums(
         self,
@@ -104,24 +96,113 @@ class Work:
     ) -> list[PartialDistances]:
         """The summed distances of each tensor pair of two saves."""
         assert a.checkpoint is not None and b.checkpoint is not None
-        total = sum(info.nbytes for info in infos_b) or 1
-        done = 0
-        sums = []
-        for info_a, info_b in zip(infos_a, infos_b):
-            share = scaled(progress, done / total, (done + info_b.nbytes) / total)
-            sums.append(
-                changes.pair_partial(
-                    a.checkpoint,
-                    info_a,
-                    b.checkpoint,
-                    info_b,
-                    releaser=self.releaser,
-                    progress=share,
-                    cancel=cancel,
-                )
+        return pair_sums(
+            a.checkpoint, infos_a, b.checkpoint, infos_b, self.releaser, progress, cancel
+        )
+
+    def measure_all(
+        self,
+        requests: Sequence[tuple[RunEntry, Sequence[TensorInfo]]],
+        progress: Progress,
+        cancel: Cancel,
+    ) -> list[StepStats | Failure]:
+        """`step_stats` of each (entry, infos), in order; a Failure where it cannot be read."""
+        if self.runner is None:
+            calls = [partial(self._measure, entry, infos, cancel) for entry, infos in requests]
+            weights = [sum(info.nbytes for info in infos) for _, infos in requests]
+            return run_tasks(calls, weights, progress, cancel)
+        items = [
+            _Step(CheckpointRef.of(entry.checkpoint), tuple(i.name for i in infos), weight=w)
+            for entry, infos in requests
+            if entry.checkpoint is not None
+            for w in [sum(info.nbytes for info in infos)]
+        ]
+        return self._on_runner(items, progress, cancel)
+
+    def pair_sums_all(
+        self,
+        requests: Sequence[tuple[RunEntry, Sequence[TensorInfo], RunEntry, Sequence[TensorInfo]]],
+        progress: Progress,
+        cancel: Cancel,
+    ) -> list[list[PartialDistances] | Failure]:
+        """`pair_sums` of each (a, infos_a, b, infos_b), in order; a Failure where it fails."""
+        if self.runner is None:
+            calls = [partial(self._pair, *request, cancel) for request in requests]
+            weights = [2 * sum(info.nbytes for info in request[3]) for request in requests]
+            return run_tasks(calls, weights, progress, cancel)
+        items = [
+            _Pair(
+                CheckpointRef.of(a.checkpoint),
+                tuple(info.name for info in infos_a),
+                CheckpointRef.of(b.checkpoint),
+                tuple(info.name for info in infos_b),
+                weight=2 * sum(info.nbytes for info in infos_b),
             )
-            done += info_b.nbytes
-        return sums
+            for a, infos_a, b, infos_b in requests
+            if a.checkpoint is not None and b.checkpoint is not None
+        ]
+        return self._on_runner(items, progress, cancel)
+
+    def _measure(self, entry, infos, cancel: Cancel, progress: Progress) -> StepStats:
+        return self.step_stats(entry, infos, progress, cancel)
+
+    def _pair(self, a, infos_a, b, infos_b, cancel: Cancel, progress: Progress):
+        return self.pair_sums(a, infos_a, b, infos_b, progress, cancel)
+
+    def _on_runner(self, items: Sequence[_Step | _Pair], progress: Progress, cancel: Cancel):
+        assert self.runner is not None
+        tasks = [
+            TimelineTask(tuple(group), sum(item.weight for item in group))
+            for group in batches(items, lambda item: item.weight)
+        ]
+        results = self.runner.run(tasks, progress, cancel)
+        return [outcome for result in results for outcome in result]
+
+
+def step_stats(
+    checkpoint: Checkpoint,
+    infos: Sequence[TensorInfo],
+    releaser: PageReleaser,
+    progress: Progress,
+    cancel: Cancel,
+) -> StepStats:
+    """Read the tensors of one step, check their stored checksums, and measure them."""
+    arrays = []
+    for info in infos:
+        array = np.asarray(checkpoint.read(info.name)).reshape(-1)
+        problem = _checksum_problem(checkpoint, info, array)
+        if problem is not None:
+            raise CheckpointError(problem)
+        arrays.append(array)
+    try:
+        return measure_arrays(arrays, progress=progress, cancel=cancel)
+    finally:
+        for array in arrays:
+            releaser.release(array)
+
+
+def pair_sums(
+    a: Checkpoint,
+    infos_a: Sequence[TensorInfo],
+    b: Checkpoint,
+    infos_b: Sequence[TensorInfo],
+    releaser: PageReleaser,
+    progress: Progress,
+    cancel: Cancel,
+) -> list[PartialDistances]:
+    """The summed distances of each tensor pair of two saves."""
+    total = sum(info.nbytes for info in infos_b) or 1
+    done = 0
+    sums = []
+    for info_a, info_b in zip(infos_a, infos_b):
+        share = scaled(progress, done / total, (done + info_b.nbytes) / total)
+        sums.append(
+            changes.pair_partial(
+                a, info_a, b, info_b, releaser=releaser, progress=share, cancel=cancel
+            )
+        )
+        done += info_b.nbytes
+    return sums
 
 
 def _checksum_problem(checkpoint: Checkpoint, info: TensorInfo, array: np.ndarray) -> str | None:
@@ -131,6 +212,52 @@ def _checksum_problem(checkpoint: Checkpoint, info: TensorInfo, array: np.ndarra
     if stored is not None:
         return stored.problem(PartialChecksum.of(array).crc)
     return checkpoint.checksum_problem(info.name)
+
+
+# -- as tasks (for a runner: named checkpoints, no open files) -----------------------------------
+
+
+class _Step(NamedTuple):
+    checkpoint: CheckpointRef
+    names: tuple[str, ...]
+    weight: int
+
+
+class _Pair(NamedTuple):
+    checkpoint_a: CheckpointRef
+    names_a: tuple[str, ...]
+    checkpoint_b: CheckpointRef
+    names_b: tuple[str, ...]
+    weight: int
+
+
+@dataclass(frozen=True)
+class TimelineTask:
+    """Steps to measure and pairs of saves to sum; each gives its result or a Failure."""
+
+    items: tuple[_Step | _Pair, ...]
+    weight: int
+
+    def run(self, sources: Sources) -> list:
+        return [_guarded(partial(self._one, sources, item), _no_progress) for item in self.items]
+
+    @staticmethod
+    def _one(sources: Sources, item: _Step | _Pair, progress: Progress) -> object:
+        if isinstance(item, _Step):
+            checkpoint = sources(item.checkpoint)
+            infos = [checkpoint.info(name) for name in item.names]
+            return step_stats(checkpoint, infos, _RELEASER, progress, None)
+        a, b = sources(item.checkpoint_a), sources(item.checkpoint_b)
+        infos_a = [a.info(name) for name in item.names_a]
+        infos_b = [b.info(name) for name in item.names_b]
+        return pair_sums(a, infos_a, b, infos_b, _RELEASER, progress, None)
+
+
+_RELEASER = PageReleaser()
+
+
+def _no_progress(fraction: float) -> None:
+    return None
 
 
 def run_tasks(
