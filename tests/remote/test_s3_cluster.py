@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import socket
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -28,6 +29,7 @@ from ckpt_browser.core.tasks.cluster import ClusterError, DaskRunner
 from ckpt_browser.core.tasks.runner import LocalRunner
 from ckpt_browser.core.tasks.verify import verify_tasks, verify_with
 from ckpt_browser.format import ChecksumError, open_checkpoint
+from ckpt_browser.format.errors import Cancelled
 
 distributed = pytest.importorskip("distributed")
 
@@ -243,3 +245,84 @@ def test_a_local_path_is_read_by_workers_on_this_machine(capsys, pair, cluster):
     assert Path(local + ".index").exists()
     got = run(capsys, "diff", local, local, "--json", "--cluster", cluster.scheduler_address)
     assert got == run(capsys, "diff", local, local, "--json")
+
+
+# -- workers that die, cancel, a scheduler that goes away ----------------------------------------
+
+
+def released(cluster: distributed.LocalCluster) -> bool:
+    """Whether the scheduler holds no task any more (polled: the release is asynchronous)."""
+    for _ in range(300):
+        if not cluster.scheduler.tasks:
+            return True
+        threading.Event().wait(0.1)
+    return False
+
+
+def test_a_worker_killed_in_the_middle_changes_nothing(pair):
+    """Once tasks have finished, one worker process is killed: Dask reruns what it held or was
+    running on the other (and on its restarted successor), and every number is the local run's."""
+    with open_checkpoint(pair["a"]) as a, open_checkpoint(pair["b"]) as b:
+        expected = compare_checkpoints(a, b)
+        with local_cluster() as cluster:
+            victim = next(iter(cluster.workers.values())).process.pid
+            runner = DaskRunner(cluster.scheduler_address)
+            killed = []
+
+            def kill_once(fraction: float) -> None:
+                if not killed and fraction < 1.0:
+                    psutil.Process(victim).kill()
+                    killed.append(fraction)
+
+            try:
+                got = compare_with(runner, a, b, progress=kill_once, task_bytes=SMALL_TASKS)
+            finally:
+                runner.close()
+            assert killed, "the job finished before a worker could be killed"
+            assert not psutil.pid_exists(victim) or psutil.Process(victim).status() == "zombie"
+    assert repr(got.tensors) == repr(expected.tensors)
+
+
+def test_cancel_and_ctrl_c_release_every_task_of_the_job(pair, cluster):
+    with open_checkpoint(pair["a"]) as a, open_checkpoint(pair["b"]) as b:
+        runner = DaskRunner(cluster.scheduler_address)
+        try:
+            started = []
+            with pytest.raises(Cancelled):
+                compare_with(
+                    runner,
+                    a,
+                    b,
+                    progress=started.append,
+                    cancel=lambda: bool(started),
+                    task_bytes=SMALL_TASKS,
+                )
+            assert released(cluster)
+
+            def interrupt(fraction: float) -> None:
+                raise KeyboardInterrupt
+
+            with pytest.raises(KeyboardInterrupt):
+                compare_with(runner, a, b, progress=interrupt, task_bytes=SMALL_TASKS)
+            assert released(cluster)
+            # and the cluster still works for the next job
+            assert verify_with(runner, a) == []
+        finally:
+            runner.close()
+
+
+def test_a_scheduler_that_goes_away_is_an_error_not_a_hang(pair):
+    with open_checkpoint(pair["a"]) as a, open_checkpoint(pair["b"]) as b:
+        cluster = local_cluster()
+        runner = DaskRunner(cluster.scheduler_address, connect_timeout=3)
+        try:
+
+            def stop_scheduler(fraction: float) -> None:
+                if cluster.status.name != "closed":
+                    cluster.close()
+
+            with pytest.raises(ClusterError, match="Dask scheduler at"):
+                compare_with(runner, a, b, progress=stop_scheduler, task_bytes=SMALL_TASKS)
+        finally:
+            runner.close()
+            cluster.close()

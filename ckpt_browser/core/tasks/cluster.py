@@ -13,6 +13,7 @@ import contextlib
 import ipaddress
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import CancelledError as FutureCancelled
 from urllib.parse import urlsplit
 
 from ckpt_browser.core.tasks.model import Sources, Task
@@ -107,6 +108,8 @@ class DaskRunner:
                         )
                 except (TimeoutError, distributed.TimeoutError):
                     finished = set()
+                except FutureCancelled:  # the client gave the job up: its scheduler went away
+                    raise self._lost() from None
                 for future in finished:
                     index = position[future.key]
                     results[index] = self._result(future)
@@ -121,10 +124,16 @@ class DaskRunner:
 
     def _result(self, future) -> list:
         if future.status in ("cancelled", "lost"):
-            raise ClusterError(
-                f"the Dask scheduler at {self.address} dropped a task (was it restarted?)"
-            )
-        return future.result()  # a worker's exception is raised here
+            raise self._lost()
+        try:
+            return future.result()  # a worker's exception is raised here
+        except FutureCancelled:
+            raise self._lost() from None
+
+    def _lost(self) -> ClusterError:
+        return ClusterError(
+            f"lost the connection to the Dask scheduler at {self.address}, which dropped the job"
+        )
 
     def _check_connected(self, since: float | None) -> float | None:
         """Tolerate a scheduler out of reach for `connect_timeout` (Dask reconnects), then stop."""
@@ -134,7 +143,7 @@ class DaskRunner:
         if since is None:
             return now
         if now - since > self.connect_timeout or self.client.status == "closed":
-            raise ClusterError(f"lost the connection to the Dask scheduler at {self.address}")
+            raise self._lost()
         return since
 
     def close(self) -> None:
