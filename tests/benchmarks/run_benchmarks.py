@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 from frameworks_benchmarks import bench_frameworks
+from cluster_benchmarks import bench_cluster
 from frozen_benchmarks import bench_frozen
 from remote_benchmarks import bench_remote
 from timeline_benchmarks import bench_timeline
@@ -563,6 +564,7 @@ BENCHMARKS: dict[str, Callable[..., list[Row]]] = {
     "timeline": bench_timeline,
     "remote": bench_remote,
     "frameworks": bench_frameworks,
+    "cluster": bench_cluster,
 }
 
 
@@ -582,7 +584,7 @@ def main() -> int:
     rows: list[Row] = []
     for name in args.only or BENCHMARKS:
         bench = BENCHMARKS[name]
-        with_workdir = ("write", "v1", "frozen", "timeline", "remote", "frameworks")
+        with_workdir = ("write", "v1", "frozen", "timeline", "remote", "frameworks", "cluster")
         rows += bench(paths, workdir) if name in with_workdir else bench(paths)
     print(
         f"machine: {os.cpu_count()} cores, Python {sys.version.split()[0]}, numpy {np.__version__}"

@@ -23,7 +23,7 @@ from ckpt_browser.format.sources.locations import is_url
 
 ENVIRONMENT_VARIABLE = "CKPT_BROWSER_CLUSTER"  # the scheduler's address when --cluster is not given
 CONNECT_TIMEOUT_S = 10.0  # to reach the scheduler at start, and to wait for it if it goes away
-_POLL_S = 0.2  # how often a cancel is asked while tasks run
+_POLL_S = 0.005  # how long to wait for results before asking for a cancel again
 
 
 class ClusterError(Exception):
@@ -96,38 +96,37 @@ class DaskRunner:
         total = sum(max(1, task.weight) for task in tasks)
         done = 0
         pending = set(futures)
+        completed = distributed.as_completed(futures, loop=self.client.loop)
         unreachable_since: float | None = None
         try:
             while pending:
                 if cancel is not None and cancel():
                     raise Cancelled()
-                try:
-                    with self.client.as_current():
-                        finished, pending = distributed.wait(
-                            pending, timeout=_POLL_S, return_when="FIRST_COMPLETED"
-                        )
-                except (TimeoutError, distributed.TimeoutError):
-                    finished = set()
-                except FutureCancelled:  # the client gave the job up: its scheduler went away
-                    raise self._lost() from None
-                for future in finished:
+                finished = completed.next_batch(block=False)
+                if not finished:
+                    unreachable_since = self._check_connected(unreachable_since)
+                    time.sleep(_POLL_S)
+                    continue
+                for future, value in zip(finished, self._gather(finished)):
                     index = position[future.key]
-                    results[index] = self._result(future)
+                    results[index] = value
+                    pending.discard(future)
                     done += max(1, tasks[index].weight)
-                if finished and progress is not None:
+                if progress is not None:
                     progress(done / total)
-                unreachable_since = self._check_connected(unreachable_since)
             return results
         finally:
             if pending:
                 self.client.cancel(list(pending), force=True)
 
-    def _result(self, future) -> list:
-        if future.status in ("cancelled", "lost"):
+    def _gather(self, futures: list) -> list:
+        """The results of finished futures, fetched together; a worker's exception is raised
+        here as it was raised there."""
+        if any(future.status in ("cancelled", "lost") for future in futures):
             raise self._lost()
         try:
-            return future.result()  # a worker's exception is raised here
-        except FutureCancelled:
+            return self.client.gather(futures, errors="raise")
+        except FutureCancelled:  # the client gave the job up: its scheduler went away
             raise self._lost() from None
 
     def _lost(self) -> ClusterError:

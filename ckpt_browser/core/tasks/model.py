@@ -20,10 +20,11 @@ from ckpt_browser.format.sources import locations
 
 U = TypeVar("U")
 
-# A task reads about this much: at 1 GB/s per worker that is ~60 ms of work against a few
-# milliseconds of scheduling (see the `cluster` benchmark group), and a 500 GB checkpoint is
-# ~8,000 tasks, enough to keep hundreds of workers busy.
-TASK_BYTES = 64 << 20
+# A task reads about this much. Scheduling a task costs ~4 ms of a worker's time on a LocalCluster
+# (the `cluster` benchmark group); 128 MB take ~100 ms from the page cache here (4%) and ~0.5 s
+# from a bucket at 250 MB/s (under 1%), and a 500 GB checkpoint is still ~4,000 tasks, enough to
+# keep hundreds of workers busy. Memory does not grow with it: a task reads its ranges in chunks.
+TASK_BYTES = 128 << 20
 # What one piece costs however small it is (a tensor of 4 bytes still costs a lookup, a kernel
 # call and a result): 10,000 tiny tensors then make ~10 tasks, not 10,000 nor 1.
 PIECE_COST_BYTES = 64 << 10
