@@ -10,6 +10,7 @@ Dask is an optional extra (`ckpt-browser[cluster]`), imported only here and only
 from __future__ import annotations
 
 import contextlib
+import importlib
 import ipaddress
 import time
 from collections.abc import Iterable, Sequence
@@ -41,8 +42,8 @@ class DaskRunner:
         shared_paths: bool = False,
         connect_timeout: float = CONNECT_TIMEOUT_S,
     ) -> None:
-        try:
-            import distributed
+        try:  # by name, as the remote protocols: not a dependency of a default installation
+            distributed = importlib.import_module("distributed")
         except ImportError:
             raise ClusterError(
                 "running on a Dask cluster needs Dask's distributed scheduler, which is not "
