@@ -5,8 +5,6 @@ project's own writer (TensorFlow would only slow the set-up); both runners read 
 
 from __future__ import annotations
 
-import statistics
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -44,17 +42,9 @@ class EmptyTask:
         return []
 
 
-def _median(work, repeat: int = 3) -> float:
-    times = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        work()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
-
-
 def bench_cluster(paths: dict[str, str], workdir: Path) -> list[Row]:
     import distributed
+    from run_benchmarks import median_time
 
     from ckpt_browser.core.compare.checkpoints import compare_checkpoints
     from ckpt_browser.core.compare.report import format_json
@@ -72,23 +62,23 @@ def bench_cluster(paths: dict[str, str], workdir: Path) -> list[Row]:
         try:
             tasks = [EmptyTask() for _ in range(EMPTY_TASKS)]
             runner.run(tasks[:20], None, None)  # workers warm: modules imported
-            empty = _median(lambda: runner.run(tasks, None, None))
+            empty = median_time(lambda: runner.run(tasks, None, None))
             per_task = empty / EMPTY_TASKS * 2  # two workers take tasks at once
             with open_checkpoint(path_a) as a, open_checkpoint(path_b) as b:
                 compare_with(runner, a, b)  # warm: the workers open the checkpoints
-                local_diff = _median(lambda: compare_checkpoints(a, b))
-                cluster_diff = _median(lambda: compare_with(runner, a, b))
+                local_diff = median_time(lambda: compare_checkpoints(a, b))
+                cluster_diff = median_time(lambda: compare_with(runner, a, b))
                 same = format_json(compare_with(runner, a, b)) == format_json(
                     compare_checkpoints(a, b)
                 )
-                local_verify = _median(lambda: a.verify())
-                cluster_verify = _median(lambda: verify_with(runner, a))
+                local_verify = median_time(lambda: a.verify())
+                cluster_verify = median_time(lambda: verify_with(runner, a))
                 diff_tasks = -(-2 * TENSORS * 16 // (TASK_BYTES >> 20))
                 verify_task_count = len(verify_tasks(a)[2])
             with open_checkpoint(paths["many"]) as many:
                 compare_with(runner, many, many)
-                many_local = _median(lambda: compare_checkpoints(many, many))
-                many_cluster = _median(lambda: compare_with(runner, many, many))
+                many_local = median_time(lambda: compare_checkpoints(many, many))
+                many_cluster = median_time(lambda: compare_with(runner, many, many))
                 many_tasks = len(verify_tasks(many)[2])
                 many_count = len(many)
         finally:
