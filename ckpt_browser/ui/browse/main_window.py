@@ -35,6 +35,11 @@ from ckpt_browser.format import Checkpoint, CheckpointError, CheckpointRecord, o
 from ckpt_browser.format.sources.locations import is_plain_local, shown
 from ckpt_browser.ui.about_dialog import AboutDialog, application_icon
 from ckpt_browser.ui.browse.compare_launcher import CompareLauncher
+from ckpt_browser.ui.browse.compute_settings_dialog import (
+    ComputeSettingsDialog,
+    open_compute_settings,
+    saved_choice,
+)
 from ckpt_browser.ui.browse.export_dialog import ExportController
 from ckpt_browser.ui.browse.graph_dock import GraphDock
 from ckpt_browser.ui.browse.history_switcher import HistorySwitcher
@@ -124,6 +129,7 @@ class MainWindow(QMainWindow):
         place_on_screen(self)
         self._restore_settings()
         apply_saved_remote_settings(settings)
+        self.tensor_view.compute.set_choice(saved_choice(settings))
         self._update_actions()
 
     # -- public -----------------------------------------------------------------------------------
@@ -295,6 +301,9 @@ class MainWindow(QMainWindow):
         self.remote_settings_action = edit_menu.addAction(
             "&Remote Settings…", self.open_remote_settings
         )
+        self.compute_settings_action = edit_menu.addAction(
+            "&Compute Settings…", self.open_compute_settings
+        )
 
         view_menu = self.menuBar().addMenu("&View")
         for kind, label, _tip in KIND_TOGGLES:
@@ -329,6 +338,12 @@ class MainWindow(QMainWindow):
         dialog.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.open()
         self.remote_settings_dialog = dialog
+        return dialog
+
+    def open_compute_settings(self) -> ComputeSettingsDialog:
+        """Edit > Compute Settings: this machine, or a Dask scheduler for huge tensors."""
+        dialog = open_compute_settings(self, self._settings, self.tensor_view.compute)
+        self.compute_settings_dialog = dialog
         return dialog
 
     def show_about(self) -> AboutDialog:

@@ -26,6 +26,9 @@ from PySide6.QtWidgets import (
 )
 
 from ckpt_browser.core.formatting import format_bytes, format_shape, plural
+from ckpt_browser.core.tasks.choice import ComputeTarget
+from ckpt_browser.core.tasks.cluster import ClusterError
+from ckpt_browser.core.tasks.statistics import analyse_with
 from ckpt_browser.core.tensor.analysis import (
     Analysis,
     AnalysisCache,
@@ -37,7 +40,7 @@ from ckpt_browser.core.tensor.stats import Histogram, TensorStats
 from ckpt_browser.format import Checkpoint, TensorInfo
 from ckpt_browser.ui.widgets.plain_text import name_title_label, plain_tooltip
 from ckpt_browser.ui.widgets.progress_bar import ProgressBar
-from ckpt_browser.ui.widgets.workers import TaskContext, TaskHandle, TaskRunner
+from ckpt_browser.ui.widgets.workers import USER_ERRORS, TaskContext, TaskHandle, TaskRunner
 
 if TYPE_CHECKING:
     from ckpt_browser.ui.browse.stats_panel import StatsPanel
@@ -73,6 +76,7 @@ class TensorView(QWidget):
         self._failure_reported_for: str | None = None
         self._preview: QuickPreview | None = None
         self.cache = AnalysisCache()
+        self.compute = ComputeTarget()  # where huge tensors' statistics run (Compute Settings)
 
         self.placeholder = QLabel(
             "Select a variable in the tree to see its statistics, histogram and values."
@@ -203,6 +207,7 @@ class TensorView(QWidget):
             self.values.shutdown()
         self.runner.cancel_all()
         self.runner.wait_all(5000)
+        self.compute.close()
 
     def prepare(self) -> None:
         """Build the pane now (an interactive window does it right after start-up, so the first
@@ -310,8 +315,12 @@ class TensorView(QWidget):
         self.stats_panel.offer_exact(False)
 
         have_preview = self._preview is not None  # "Compute exact" after a cancel
+        compute = self.compute
+        on_cluster = compute.wants(checkpoint, info)
 
         def work(context: TaskContext) -> Analysis:
+            if on_cluster:  # no preview: a sample would fetch the tensor's bytes here
+                return _on_cluster(compute, checkpoint, info, bins, context)
             return analyse_tensor(
                 lambda: checkpoint.read(info.name),
                 bins,
@@ -330,6 +339,7 @@ class TensorView(QWidget):
             on_failed=self._on_analysis_failed,
             on_progress=self._on_progress,
             on_partial=self._on_quick_preview,
+            user_errors=(*USER_ERRORS, ClusterError),
             doing=f"compute the statistics of {info.name!r} in {checkpoint.prefix}",
         )
         self.progress.setValue(0)
@@ -350,8 +360,12 @@ class TensorView(QWidget):
             self._on_new_histogram(cached.histogram)
             return
         stats, key = analysis.stats, self._cache_key(bins)
+        compute = self.compute
+        on_cluster = compute.wants(checkpoint, info)
 
         def work(context: TaskContext) -> Histogram:
+            if on_cluster:
+                return _on_cluster(compute, checkpoint, info, bins, context).histogram
             return rebin(
                 lambda: checkpoint.read(info.name),
                 stats,
@@ -369,6 +383,7 @@ class TensorView(QWidget):
             done,
             on_failed=self._on_analysis_failed,
             on_progress=self._on_progress,
+            user_errors=(*USER_ERRORS, ClusterError),
             doing=f"compute the histogram of {info.name!r} in {checkpoint.prefix}",
         )
         self._set_progress_visible(True)
@@ -487,3 +502,13 @@ class TensorView(QWidget):
         if info.partitioned:
             parts.append("partitioned")
         return "  ·  ".join(parts)
+
+
+def _on_cluster(
+    compute: ComputeTarget, checkpoint: Checkpoint, info: TensorInfo, bins: int, context
+) -> Analysis:
+    """The analysis by a worker of the chosen cluster, with the task's progress and cancel."""
+    runner = compute.runner()
+    return analyse_with(
+        runner, checkpoint, info.name, bins, progress=context.report, cancel=context.cancelled
+    )

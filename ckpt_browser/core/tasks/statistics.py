@@ -1,0 +1,41 @@
+"""The exact statistics and histogram of one huge tensor, computed by a worker of the cluster:
+it reads the tensor where it is near (the bucket's region) with the same code as here, and only
+the result, a few KB, comes back. One tensor is one task (its passes are not split across
+workers), so the numbers are those of the local computation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ckpt_browser.core.tasks.model import CheckpointRef, Sources
+from ckpt_browser.core.tasks.runner import Runner
+from ckpt_browser.core.tensor.analysis import Analysis, analyse_tensor
+from ckpt_browser.core.tensor.chunked import Cancel, Progress
+from ckpt_browser.format import Checkpoint
+
+
+@dataclass(frozen=True)
+class TensorAnalysisTask:
+    checkpoint: CheckpointRef
+    name: str
+    bins: int
+    weight: int
+
+    def run(self, sources: Sources) -> list[Analysis]:
+        checkpoint = sources(self.checkpoint)
+        return [analyse_tensor(lambda: checkpoint.read(self.name), self.bins)]
+
+
+def analyse_with(
+    runner: Runner,
+    checkpoint: Checkpoint,
+    name: str,
+    bins: int,
+    *,
+    progress: Progress = None,
+    cancel: Cancel = None,
+) -> Analysis:
+    """`analyse_tensor` of tensor `name`, run by `runner`."""
+    runner.refuse_unreachable([checkpoint.prefix])
+    task = TensorAnalysisTask(CheckpointRef.of(checkpoint), name, bins, checkpoint[name].nbytes)
+    return runner.run([task], progress, cancel)[0][0]

@@ -1,0 +1,106 @@
+"""Edit > Compute Settings: a Dask scheduler for the statistics of huge tensors, kept in
+QSettings; the tensor view's exact statistics computed by a worker (a LocalCluster of two
+processes reading the checkpoint by URL from a loopback HTTP server) equal the local ones, with
+progress, and Cancel releases the cluster's task."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+from http_range_server import RangeServer
+from PySide6.QtCore import QSettings
+
+import ckpt_browser.core.tasks.choice as choice_module
+import ckpt_browser.core.tensor.analysis as analysis_module
+from ckpt_browser.core.tasks.choice import ComputeChoice
+from ckpt_browser.core.tensor.analysis import analyse_tensor
+from ckpt_browser.format import open_checkpoint
+from ckpt_browser.ui.browse.compute_settings_dialog import SCHEDULER_KEY, saved_choice
+
+distributed = pytest.importorskip("distributed")
+
+NAME = "net/layer_2/kernel"
+
+
+@pytest.fixture(scope="module")
+def cluster() -> Iterator[distributed.LocalCluster]:
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    ) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def every_tensor_is_huge(monkeypatch):
+    monkeypatch.setattr(choice_module, "CLUSTER_MIN_BYTES", 0)
+
+
+def test_the_dialog_keeps_the_scheduler_in_the_settings(window, qtbot):
+    dialog = window.open_compute_settings()
+    assert dialog.this_machine.isChecked() and not dialog.address.isEnabled()
+    dialog.cluster.setChecked(True)
+    assert not dialog.ok_button.isEnabled()  # no address yet
+    dialog.address.setText("tcp://scheduler.example:8786")
+    dialog.shared_paths.setChecked(True)
+    dialog.accept()
+    chosen = ComputeChoice("tcp://scheduler.example:8786", True)
+    assert window.tensor_view.compute.choice == chosen
+    assert QSettings().value(SCHEDULER_KEY) == "tcp://scheduler.example:8786"
+    assert saved_choice(QSettings()) == chosen
+    dialog = window.open_compute_settings()
+    assert dialog.cluster.isChecked() and dialog.address.text() == chosen.scheduler
+    dialog.this_machine.setChecked(True)
+    dialog.accept()
+    assert window.tensor_view.compute.choice == ComputeChoice()
+
+
+def test_a_huge_tensors_statistics_come_from_the_cluster(
+    window, wait_idle, qtbot, shapes_ckpt, cluster, every_tensor_is_huge, monkeypatch
+):
+    local_runs = []
+    original = analysis_module.analyze
+    monkeypatch.setattr(
+        analysis_module, "analyze", lambda *a, **k: local_runs.append(1) or original(*a, **k)
+    )
+    with RangeServer(os.path.dirname(shapes_ckpt.prefix)) as server:
+        url = server.url(os.path.basename(shapes_ckpt.prefix))
+        window.tensor_view.compute.set_choice(ComputeChoice(cluster.scheduler_address))
+        window.open_path(url)
+        qtbot.waitUntil(lambda: window.checkpoint is not None, timeout=20_000)
+        progress = []
+        shown = window.tensor_view._on_progress
+        monkeypatch.setattr(
+            window.tensor_view, "_on_progress", lambda f: progress.append(f) or shown(f)
+        )
+        assert window.select(NAME)
+        wait_idle(window, timeout=60_000)
+    view = window.tensor_view
+    with open_checkpoint(shapes_ckpt.prefix) as local:
+        expected = analyse_tensor(lambda: local.read(NAME), view.histogram_plot.bins)
+    assert local_runs == [1]  # the expected one above: the view's ran in a worker process
+    assert repr(view.analysis.stats) == repr(expected.stats)
+    np.testing.assert_array_equal(view.analysis.histogram.counts, expected.histogram.counts)
+    np.testing.assert_array_equal(view.histogram_plot.counts, expected.histogram.counts)
+    assert progress and max(progress) == 1.0  # the cluster's progress, shown like local progress
+
+
+def test_cancel_releases_the_clusters_task(
+    window, wait_idle, qtbot, shapes_ckpt, cluster, every_tensor_is_huge
+):
+    with RangeServer(os.path.dirname(shapes_ckpt.prefix), delay=1.0) as server:
+        url = server.url(os.path.basename(shapes_ckpt.prefix))
+        window.tensor_view.compute.set_choice(ComputeChoice(cluster.scheduler_address))
+        window.open_path(url)
+        qtbot.waitUntil(lambda: window.checkpoint is not None, timeout=30_000)
+        view = window.tensor_view
+        assert window.select(NAME)
+        qtbot.waitUntil(lambda: len(cluster.scheduler.tasks) > 0, timeout=30_000)
+        view.cancel_button.click()
+        wait_idle(window, timeout=30_000)
+        qtbot.waitUntil(lambda: not cluster.scheduler.tasks, timeout=30_000)
+    assert view.analysis is None
+    assert view.stats_panel.note_label.text() == "cancelled"
+    assert view.stats_panel.exact_button.isVisibleTo(view)  # "Compute exact" is offered
