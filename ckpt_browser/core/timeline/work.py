@@ -111,12 +111,7 @@ class Work:
             calls = [partial(self._measure, entry, infos, cancel) for entry, infos in requests]
             weights = [sum(info.nbytes for info in infos) for _, infos in requests]
             return run_tasks(calls, weights, progress, cancel)
-        items = [
-            _Step(CheckpointRef.of(entry.checkpoint), tuple(i.name for i in infos), weight=w)
-            for entry, infos in requests
-            if entry.checkpoint is not None
-            for w in [sum(info.nbytes for info in infos)]
-        ]
+        items = [_Step(_ref(entry), _names(infos), _nbytes(infos)) for entry, infos in requests]
         return self._on_runner(items, progress, cancel)
 
     def pair_sums_all(
@@ -131,15 +126,8 @@ class Work:
             weights = [2 * sum(info.nbytes for info in request[3]) for request in requests]
             return run_tasks(calls, weights, progress, cancel)
         items = [
-            _Pair(
-                CheckpointRef.of(a.checkpoint),
-                tuple(info.name for info in infos_a),
-                CheckpointRef.of(b.checkpoint),
-                tuple(info.name for info in infos_b),
-                weight=2 * sum(info.nbytes for info in infos_b),
-            )
+            _Pair(_ref(a), _names(infos_a), _ref(b), _names(infos_b), 2 * _nbytes(infos_b))
             for a, infos_a, b, infos_b in requests
-            if a.checkpoint is not None and b.checkpoint is not None
         ]
         return self._on_runner(items, progress, cancel)
 
@@ -215,6 +203,20 @@ def _checksum_problem(checkpoint: Checkpoint, info: TensorInfo, array: np.ndarra
 
 
 # -- as tasks (for a runner: named checkpoints, no open files) -----------------------------------
+
+
+def _ref(entry: RunEntry) -> CheckpointRef:
+    """The checkpoint of a run entry as tasks name it, with the identity taken at its opening."""
+    assert entry.checkpoint is not None
+    return CheckpointRef(entry.checkpoint.prefix, entry.identity)
+
+
+def _names(infos: Sequence[TensorInfo]) -> tuple[str, ...]:
+    return tuple(info.name for info in infos)
+
+
+def _nbytes(infos: Sequence[TensorInfo]) -> int:
+    return sum(info.nbytes for info in infos)
 
 
 class _Step(NamedTuple):
