@@ -1,7 +1,7 @@
-"""The exact statistics and histogram of one huge tensor, computed by a worker of the cluster:
-it reads the tensor where it is near (the bucket's region) with the same code as here, and only
-the result, a few KB, comes back. One tensor is one task (its passes are not split across
-workers), so the numbers are those of the local computation."""
+"""The exact statistics and histogram of one huge tensor, and its checksum, computed by a worker
+of the cluster: it reads the tensor where it is near (the bucket's region) with the same code as
+here, and only the result, a few KB, comes back. One tensor is one task (its passes are not split
+across workers), so the numbers are those of the local computation."""
 
 from __future__ import annotations
 
@@ -39,3 +39,22 @@ def analyse_with(
     runner.refuse_unreachable([checkpoint.prefix])
     task = TensorAnalysisTask(CheckpointRef.of(checkpoint), name, bins, checkpoint[name].nbytes)
     return runner.run([task], progress, cancel)[0][0]
+
+
+@dataclass(frozen=True)
+class ChecksumTask:
+    checkpoint: CheckpointRef
+    name: str
+    weight: int
+
+    def run(self, sources: Sources) -> list[str | None]:
+        return [sources(self.checkpoint).checksum_problem(self.name)]
+
+
+def checksum_problem_with(
+    runner: Runner, checkpoint: Checkpoint, name: str, *, cancel: Cancel = None
+) -> str | None:
+    """`checkpoint.checksum_problem(name)`, run by `runner`."""
+    runner.refuse_unreachable([checkpoint.prefix])
+    task = ChecksumTask(CheckpointRef.of(checkpoint), name, checkpoint[name].nbytes)
+    return runner.run([task], None, cancel)[0][0]

@@ -28,7 +28,7 @@ from PySide6.QtWidgets import (
 from ckpt_browser.core.formatting import format_bytes, format_shape, plural
 from ckpt_browser.core.tasks.choice import ComputeTarget
 from ckpt_browser.core.tasks.cluster import ClusterError
-from ckpt_browser.core.tasks.statistics import analyse_with
+from ckpt_browser.core.tasks.statistics import analyse_with, checksum_problem_with
 from ckpt_browser.core.tensor.analysis import (
     Analysis,
     AnalysisCache,
@@ -464,7 +464,19 @@ class TensorView(QWidget):
             if self._checkpoint is checkpoint and self.key == key:
                 self._show_checksum_note(problem)
 
-        self.runner.start(lambda _context: checkpoint.checksum_problem(key), done)
+        compute = self.compute
+        if compute.wants(checkpoint, info):  # the worker near the data reads it, not this one
+
+            def work(context: TaskContext) -> str | None:
+                runner = compute.runner()
+                return checksum_problem_with(runner, checkpoint, key, cancel=context.cancelled)
+
+        else:
+
+            def work(context: TaskContext) -> str | None:
+                return checkpoint.checksum_problem(key)
+
+        self.runner.start(work, done, user_errors=(*USER_ERRORS, ClusterError))
 
     def _show_checksum_note(self, problem: str | None) -> None:
         """One line under the tensor's title; the whole sentence in its tooltip."""

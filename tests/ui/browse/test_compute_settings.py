@@ -18,6 +18,7 @@ import ckpt_browser.core.tensor.analysis as analysis_module
 from ckpt_browser.core.tasks.choice import ComputeChoice
 from ckpt_browser.core.tensor.analysis import analyse_tensor
 from ckpt_browser.format import open_checkpoint
+from ckpt_browser.format.v2.checkpoint import BundleCheckpoint
 from ckpt_browser.ui.browse.compute_settings_dialog import SCHEDULER_KEY, saved_choice
 
 distributed = pytest.importorskip("distributed")
@@ -65,6 +66,13 @@ def test_a_huge_tensors_statistics_come_from_the_cluster(
     monkeypatch.setattr(
         analysis_module, "analyze", lambda *a, **k: local_runs.append(1) or original(*a, **k)
     )
+    local_checks = []
+    checked = BundleCheckpoint.checksum_problem
+    monkeypatch.setattr(
+        BundleCheckpoint,
+        "checksum_problem",
+        lambda self, name: local_checks.append(name) or checked(self, name),
+    )
     with RangeServer(os.path.dirname(shapes_ckpt.prefix)) as server:
         url = server.url(os.path.basename(shapes_ckpt.prefix))
         window.tensor_view.compute.set_choice(ComputeChoice(cluster.scheduler_address))
@@ -81,6 +89,7 @@ def test_a_huge_tensors_statistics_come_from_the_cluster(
     with open_checkpoint(shapes_ckpt.prefix) as local:
         expected = analyse_tensor(lambda: local.read(NAME), view.histogram_plot.bins)
     assert local_runs == [1]  # the expected one above: the view's ran in a worker process
+    assert local_checks == []  # and so did the check of its stored checksum
     assert repr(view.analysis.stats) == repr(expected.stats)
     np.testing.assert_array_equal(view.analysis.histogram.counts, expected.histogram.counts)
     np.testing.assert_array_equal(view.histogram_plot.counts, expected.histogram.counts)
