@@ -122,18 +122,6 @@ _DIM = re.compile(rb"\x12(?:\x00|([\x02-\x0a])\x08" + _VARINT64 + rb")", re.DOTA
 _MAX_FAST_DIM = 1 << 62
 
 
-class VerifyPiece(NamedTuple):
-    """One stored entry as `verify` checks it: listed under `name`, `label` naming a slice in
-    messages (None for a whole tensor); `by_range` when its bytes can be checksummed in ranges
-    that merge (fixed-size dtypes; strings are checked through their layout, whole)."""
-
-    key: bytes
-    name: str
-    label: str | None
-    size: int
-    by_range: bool
-
-
 def _varint_value(encoded: bytes) -> int:
     """The value of a varint of at most 9 bytes (so below 2**63: never negative)."""
     n = len(encoded)

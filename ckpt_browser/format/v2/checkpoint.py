@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from typing import NamedTuple
 
 import numpy as np
 
@@ -19,11 +20,23 @@ from ckpt_browser.format.crc import PartialChecksum, mask
 from ckpt_browser.format.errors import CheckpointError, ChecksumError
 from ckpt_browser.format.gc_pause import gc_paused
 from ckpt_browser.format.kinds import TensorKind
-from ckpt_browser.format.v2.bundle import BundleEntry, BundleIndex, DataFiles, VerifyPiece
+from ckpt_browser.format.v2.bundle import BundleEntry, BundleIndex, DataFiles
 from ckpt_browser.format.v2.partitions import StoredSlice, assemble, check_slices, format_extents
 from ckpt_browser.format.v2.shard_check import ShardCheck, check_shards
 from ckpt_browser.format.v2.slice_keys import slice_key
 from ckpt_browser.format.v2.tensor_checksums import StoredChecksum
+
+
+class VerifyPiece(NamedTuple):
+    """One stored entry as `verify` checks it: listed under `name`, `label` naming a slice in
+    messages (None for a whole tensor); `by_range` when its bytes can be checksummed in ranges
+    that merge (fixed-size dtypes; strings are checked through their layout, whole)."""
+
+    key: bytes
+    name: str
+    label: str | None
+    size: int
+    by_range: bool
 
 
 class BundleCheckpoint(Checkpoint):

@@ -27,20 +27,22 @@ from PySide6.QtWidgets import (
 
 from ckpt_browser.core.formatting import format_bytes, format_shape, plural
 from ckpt_browser.core.tasks.choice import ComputeTarget
-from ckpt_browser.core.tasks.cluster import ClusterError
-from ckpt_browser.core.tasks.statistics import analyse_with, checksum_problem_with
 from ckpt_browser.core.tensor.analysis import (
     Analysis,
     AnalysisCache,
     QuickPreview,
-    analyse_tensor,
-    rebin,
 )
 from ckpt_browser.core.tensor.stats import Histogram, TensorStats
 from ckpt_browser.format import Checkpoint, TensorInfo
+from ckpt_browser.ui.browse.tensor_work import (
+    WORK_ERRORS,
+    analysis_work,
+    checksum_work,
+    histogram_work,
+)
 from ckpt_browser.ui.widgets.plain_text import name_title_label, plain_tooltip
 from ckpt_browser.ui.widgets.progress_bar import ProgressBar
-from ckpt_browser.ui.widgets.workers import USER_ERRORS, TaskContext, TaskHandle, TaskRunner
+from ckpt_browser.ui.widgets.workers import TaskHandle, TaskRunner
 
 if TYPE_CHECKING:
     from ckpt_browser.ui.browse.stats_panel import StatsPanel
@@ -314,20 +316,8 @@ class TensorView(QWidget):
         key = self._cache_key(bins)
         self.stats_panel.offer_exact(False)
 
-        have_preview = self._preview is not None  # "Compute exact" after a cancel
-        compute = self.compute
-        on_cluster = compute.wants(checkpoint, info)
-
-        def work(context: TaskContext) -> Analysis:
-            if on_cluster:  # no preview: a sample would fetch the tensor's bytes here
-                return _on_cluster(compute, checkpoint, info, bins, context)
-            return analyse_tensor(
-                lambda: checkpoint.read(info.name),
-                bins,
-                publish=None if have_preview else context.publish,
-                progress=context.report,
-                cancel=context.cancelled,
-            )
+        preview = self._preview is None  # not when "Compute exact" follows a cancel
+        work = analysis_work(self.compute, checkpoint, info, bins, preview)
 
         def done(analysis: Analysis) -> None:
             self.cache.put(key, analysis)
@@ -339,7 +329,7 @@ class TensorView(QWidget):
             on_failed=self._on_analysis_failed,
             on_progress=self._on_progress,
             on_partial=self._on_quick_preview,
-            user_errors=(*USER_ERRORS, ClusterError),
+            user_errors=WORK_ERRORS,
             doing=f"compute the statistics of {info.name!r} in {checkpoint.prefix}",
         )
         self.progress.setValue(0)
@@ -360,19 +350,7 @@ class TensorView(QWidget):
             self._on_new_histogram(cached.histogram)
             return
         stats, key = analysis.stats, self._cache_key(bins)
-        compute = self.compute
-        on_cluster = compute.wants(checkpoint, info)
-
-        def work(context: TaskContext) -> Histogram:
-            if on_cluster:
-                return _on_cluster(compute, checkpoint, info, bins, context).histogram
-            return rebin(
-                lambda: checkpoint.read(info.name),
-                stats,
-                bins,
-                progress=context.report,
-                cancel=context.cancelled,
-            )
+        work = histogram_work(self.compute, checkpoint, info, stats, bins)
 
         def done(exact: Histogram) -> None:
             self.cache.put(key, Analysis(stats, exact))
@@ -383,7 +361,7 @@ class TensorView(QWidget):
             done,
             on_failed=self._on_analysis_failed,
             on_progress=self._on_progress,
-            user_errors=(*USER_ERRORS, ClusterError),
+            user_errors=WORK_ERRORS,
             doing=f"compute the histogram of {info.name!r} in {checkpoint.prefix}",
         )
         self._set_progress_visible(True)
@@ -464,19 +442,8 @@ class TensorView(QWidget):
             if self._checkpoint is checkpoint and self.key == key:
                 self._show_checksum_note(problem)
 
-        compute = self.compute
-        if compute.wants(checkpoint, info):  # the worker near the data reads it, not this one
-
-            def work(context: TaskContext) -> str | None:
-                runner = compute.runner()
-                return checksum_problem_with(runner, checkpoint, key, cancel=context.cancelled)
-
-        else:
-
-            def work(context: TaskContext) -> str | None:
-                return checkpoint.checksum_problem(key)
-
-        self.runner.start(work, done, user_errors=(*USER_ERRORS, ClusterError))
+        work = checksum_work(self.compute, checkpoint, info)
+        self.runner.start(work, done, user_errors=WORK_ERRORS)
 
     def _show_checksum_note(self, problem: str | None) -> None:
         """One line under the tensor's title; the whole sentence in its tooltip."""
@@ -514,13 +481,3 @@ class TensorView(QWidget):
         if info.partitioned:
             parts.append("partitioned")
         return "  ·  ".join(parts)
-
-
-def _on_cluster(
-    compute: ComputeTarget, checkpoint: Checkpoint, info: TensorInfo, bins: int, context
-) -> Analysis:
-    """The analysis by a worker of the chosen cluster, with the task's progress and cancel."""
-    runner = compute.runner()
-    return analyse_with(
-        runner, checkpoint, info.name, bins, progress=context.report, cancel=context.cancelled
-    )
