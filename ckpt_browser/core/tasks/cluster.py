@@ -61,14 +61,11 @@ class DaskRunner:
 
     # -- where the workers are ------------------------------------------------------------------
 
-    def worker_hosts(self) -> list[str]:
-        workers = self.client.scheduler_info(n_workers=-1).get("workers", {})
-        return [urlsplit(address).hostname or "" for address in workers]
-
     def workers_on_this_machine(self) -> bool:
-        """Whether every worker listens on loopback, so it sees this machine's files."""
-        hosts = self.worker_hosts()
-        return bool(hosts) and all(_loopback(host) for host in hosts)
+        """Whether every worker sees this machine's files: it runs in this process (`inproc://`)
+        or listens on loopback. (`nthreads` lists every worker, in every version of Dask.)"""
+        addresses = list(self.client.nthreads())
+        return bool(addresses) and all(_on_this_machine(address) for address in addresses)
 
     def refuse_unreachable(self, locations: Iterable[str]) -> None:
         """A local path means nothing to a worker on another machine: refuse it, saying why."""
@@ -160,7 +157,11 @@ def run_task(task: Task) -> list:
     return task.run(_WORKER_SOURCES)
 
 
-def _loopback(host: str) -> bool:
+def _on_this_machine(address: str) -> bool:
+    parts = urlsplit(address)
+    if parts.scheme == "inproc":
+        return True
+    host = parts.hostname or ""
     if host == "localhost":
         return True
     try:
