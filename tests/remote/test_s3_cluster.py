@@ -326,3 +326,10 @@ def test_a_scheduler_that_goes_away_is_an_error_not_a_hang(pair):
         finally:
             runner.close()
             cluster.close()
+
+
+def test_a_v1_checkpoint_is_verified_here_with_a_note(capsys, cluster, v1_ckpt):
+    expected = run(capsys, "verify", v1_ckpt.path)
+    code, out, err = run(capsys, "verify", v1_ckpt.path, "--cluster", cluster.scheduler_address)
+    assert (code, out) == expected[:2]
+    assert err == expected[2] + "note: a V1 checkpoint is verified here, not on the cluster\n"

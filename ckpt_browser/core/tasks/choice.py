@@ -1,6 +1,7 @@
-"""Where the window computes the statistics of huge tensors: this machine, or the Dask scheduler
-the user named in Edit > Compute Settings. The runner is connected when first needed (in a
-worker thread: reaching a scheduler can take seconds) and kept for the tensors that follow."""
+"""Where the window computes the statistics of huge tensors and the timelines of a run: this
+machine, or the Dask scheduler the user named in Edit > Compute Settings. The runner is connected
+when first needed (in a worker thread: reaching a scheduler can take seconds) and kept for the
+work that follows."""
 
 from __future__ import annotations
 
@@ -51,6 +52,14 @@ class ComputeTarget:
         if choice.scheduler is None or info.nbytes < CLUSTER_MIN_BYTES:
             return False
         return is_url(checkpoint.prefix) or choice.shared_paths
+
+    def runner_for(self, location: str):  # -> DaskRunner | None
+        """The cluster's runner for whole-run work (timelines, the overview) on `location`, or
+        None to work here (no scheduler chosen, or a path the workers cannot open)."""
+        choice = self._choice
+        if choice.scheduler is None or not (is_url(location) or choice.shared_paths):
+            return None
+        return self.runner()
 
     def runner(self):  # -> DaskRunner
         """The runner for the scheduler chosen (ClusterError when it cannot be reached)."""

@@ -125,6 +125,7 @@ class MainWindow(QMainWindow):
         self._build_menus()
         self.graph_dock = GraphDock(self)
         self.timeline_dock = TimelineDock(self)
+        self.timeline_dock.session.compute = self.tensor_view.compute  # Compute Settings
         self._build_status_bar()
         place_on_screen(self)
         self._restore_settings()

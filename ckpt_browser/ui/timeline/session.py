@@ -21,6 +21,8 @@ from functools import partial
 
 from PySide6.QtCore import QObject, Signal
 
+from ckpt_browser.core.tasks.choice import ComputeTarget
+from ckpt_browser.core.tasks.cluster import ClusterError
 from ckpt_browser.core.timeline import (
     Overview,
     Run,
@@ -33,7 +35,7 @@ from ckpt_browser.format import CheckpointError, CheckpointRecord
 from ckpt_browser.format import paths as format_paths
 from ckpt_browser.format.sources import locations as where
 from ckpt_browser.ui.timeline.watcher import RunWatcher
-from ckpt_browser.ui.widgets.workers import TaskContext, TaskHandle, TaskRunner
+from ckpt_browser.ui.widgets.workers import USER_ERRORS, TaskContext, TaskHandle, TaskRunner
 
 KEPT_TIMELINES = 32  # in memory; each holds a histogram per step (~10 KB a step)
 
@@ -95,6 +97,7 @@ class RunSession(QObject):
         self._refresh_task: TaskHandle | None = None
         self._probe_task: TaskHandle | None = None
         self._poke_again = False
+        self.compute: ComputeTarget | None = None  # a Dask cluster for the reading, if chosen
         self._refresh_due = False
         self._was_busy = False
 
@@ -201,9 +204,17 @@ class RunSession(QObject):
             return
         run, cache, generation = self.run, self.cache, self.generation
 
+        compute = self.compute
+
         def work(context: TaskContext) -> Timeline:
+            runner = compute.runner_for(run.directory) if compute is not None else None
             return compute_timeline(
-                run, name, cache=cache, progress=context.report, cancel=context.cancelled
+                run,
+                name,
+                cache=cache,
+                progress=context.report,
+                cancel=context.cancelled,
+                runner=runner,
             )
 
         self._timeline_name = name
@@ -212,6 +223,7 @@ class RunSession(QObject):
             partial(self._on_timeline, name, generation),
             on_failed=partial(self._on_timeline_failed, name),
             on_progress=lambda fraction: self.progress.emit("timeline", fraction),
+            user_errors=(*USER_ERRORS, ClusterError),
             doing=f"compute the timeline of {name!r}",
         )
 
@@ -242,9 +254,12 @@ class RunSession(QObject):
             return
         run, cache, generation = self.run, self.cache, self.generation
 
+        compute = self.compute
+
         def work(context: TaskContext) -> Overview:
+            runner = compute.runner_for(run.directory) if compute is not None else None
             return compute_overview(
-                run, cache=cache, progress=context.report, cancel=context.cancelled
+                run, cache=cache, progress=context.report, cancel=context.cancelled, runner=runner
             )
 
         self._overview_task = self._readers.start(
@@ -252,6 +267,7 @@ class RunSession(QObject):
             partial(self._on_overview, generation),
             on_failed=self._on_overview_failed,
             on_progress=lambda fraction: self.progress.emit("overview", fraction),
+            user_errors=(*USER_ERRORS, ClusterError),
             doing="compute the overview of the run",
         )
 

@@ -113,3 +113,58 @@ def test_cancel_releases_the_clusters_task(
     assert view.analysis is None
     assert view.stats_panel.note_label.text() == "cancelled"
     assert view.stats_panel.exact_button.isVisibleTo(view)  # "Compute exact" is offered
+
+
+def test_the_timeline_and_overview_of_a_run_in_a_bucket_come_from_the_cluster(
+    qtbot, tmp_path, monkeypatch
+):
+    """The run session (the timeline dock's model) with a scheduler chosen: the same numbers as
+    the local computation, measured by worker processes (none of the measuring happens here)."""
+    from cluster_checkpoints import write_run
+    from s3_server import running_s3_server
+
+    import ckpt_browser.core.timeline.work as work_module
+    from ckpt_browser.core.tasks.choice import ComputeTarget
+    from ckpt_browser.core.timeline import Run, compute_overview, compute_timeline
+    from ckpt_browser.core.timeline.cache import TimelineCache
+    from ckpt_browser.ui.timeline.session import RunSession
+
+    folder = write_run(tmp_path / "run")
+    local_measures = []
+    measured = work_module.step_stats
+    monkeypatch.setattr(
+        work_module, "step_stats", lambda *a: local_measures.append(1) or measured(*a)
+    )
+    with running_s3_server(tmp_path / "home") as s3, local_cluster_for_test() as cluster:
+        url = s3.upload(folder, f"{s3.create_bucket('window-run')}/run")
+        session = RunSession(cache=TimelineCache(str(tmp_path / "cache")))
+        session.compute = ComputeTarget(ComputeChoice(cluster.scheduler_address))
+        try:
+            with qtbot.waitSignal(session.run_opened, timeout=60_000):
+                session.follow(f"{url}/model.ckpt-400")
+            with qtbot.waitSignal(session.timeline_ready, timeout=120_000) as ready:
+                session.request_timeline("net/dense/kernel")
+            timeline = ready.args[0]
+            with qtbot.waitSignal(session.overview_ready, timeout=120_000) as ready:
+                session.request_overview()
+            overview = ready.args[0]
+        finally:
+            session.shutdown()
+            session.compute.close()
+    assert local_measures == []
+    with Run.open(str(folder)) as run:
+        expected = compute_timeline(run, "net/dense/kernel")
+        expected_overview = compute_overview(run)
+    got = [
+        (p.step, p.status, repr(p.stats), repr(p.change).replace(url, str(folder)))
+        for p in timeline.points
+    ]
+    want = [(p.step, p.status, repr(p.stats), repr(p.change)) for p in expected.points]
+    assert got == want and len(got) == 4
+    np.testing.assert_array_equal(overview.rel_change, expected_overview.rel_change)
+
+
+def local_cluster_for_test() -> distributed.LocalCluster:
+    return distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
+    )
