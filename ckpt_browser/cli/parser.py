@@ -34,6 +34,7 @@ def subcommand_parser() -> argparse.ArgumentParser:
     p.add_argument("path")
     p.add_argument("name")
     p.add_argument("--json", action="store_true")
+    add_cluster_options(p)
     p.set_defaults(run=cmd_show)
 
     p = sub.add_parser("export", help="write tensors to .npy, .npz or .csv")

@@ -6,8 +6,7 @@ import argparse
 import dataclasses
 import json
 
-import numpy as np
-
+from ckpt_browser.cli.compute import cluster_runner
 from ckpt_browser.cli.output import (
     EXIT_OK,
     find_tensor,
@@ -18,6 +17,7 @@ from ckpt_browser.cli.output import (
 from ckpt_browser.core.text_report import (
     describe_tensor,
     json_default,
+    values_text,
     variable_record,
 )
 
@@ -25,14 +25,20 @@ from ckpt_browser.core.text_report import (
 def cmd_show(args: argparse.Namespace) -> int:
     from ckpt_browser.core.tensor.stats import compute_stats
 
-    with open_with_warnings(args.path) as ckpt:
+    with open_with_warnings(args.path) as ckpt, cluster_runner(args) as runner:
         name = find_tensor(ckpt, args.name)
         info = ckpt[name]
-        array = ckpt.read(name)
-        damaged = ckpt.checksum_problem(name)
+        if runner is None:
+            array = ckpt.read(name)
+            damaged = ckpt.checksum_problem(name)
+            stats = compute_stats(array)
+            values = values_text(array)
+        else:
+            from ckpt_browser.core.tasks.statistics import show_with
+
+            damaged, stats, values = show_with(runner, ckpt, name)
         if damaged is not None:
             warn("warning", f"these values are damaged: {damaged}")
-        stats = compute_stats(array)
         record = {
             **variable_record(info),
             "readable_name": info.readable_name,
@@ -46,6 +52,5 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(json.dumps(record, indent=1, default=json_default))
             return EXIT_OK
         say(describe_tensor(info, stats))
-        with np.printoptions(threshold=100, edgeitems=3, linewidth=100, precision=6):
-            say(str(array))
+        say(values)
     return EXIT_OK

@@ -44,6 +44,12 @@ def describe_tensor(info: TensorInfo, stats: TensorStats) -> str:
     return "\n".join(lines)
 
 
+def values_text(array: np.ndarray) -> str:
+    """The values as `show` prints them: numpy's summary (three values from each end) past 100."""
+    with np.printoptions(threshold=100, edgeitems=3, linewidth=100, precision=6):
+        return str(array)
+
+
 def variable_record(info: TensorInfo) -> dict:
     """A tensor as `ls --json` lists it: the keys of `tf.train.list_variables`, and its bytes."""
     return {

@@ -135,6 +135,20 @@ def test_a_damaged_tensor_stops_diff_with_the_same_sentence(capsys, pair, cluste
             runner.close()
 
 
+# -- show -----------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["big", "wide", "names", "split", "half", "scalar", "empty"])
+def test_show_on_the_cluster_prints_what_the_local_run_prints(capsys, pair, cluster, name):
+    on_cluster = ("--cluster", cluster.scheduler_address)
+    for url in (pair["a"], pair["damaged"]):
+        for options in ((), ("--json",)):
+            expected = run(capsys, "show", url, name, *options)
+            assert expected[0] == 0, expected[2]
+            assert run(capsys, "show", url, name, *options, *on_cluster) == expected
+    assert "these values are damaged" in run(capsys, "show", pair["damaged"], "big")[2]
+
+
 # -- verify ---------------------------------------------------------------------------------------
 
 

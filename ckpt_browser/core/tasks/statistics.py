@@ -1,4 +1,5 @@
-"""The exact statistics and histogram of one huge tensor, and its checksum, computed by a worker
+"""The exact statistics and histogram of one huge tensor (the window's, or what `show` prints),
+and its checksum, computed by a worker
 of the cluster: it reads the tensor where it is near (the bucket's region) with the same code as
 here, and only the result, a few KB, comes back. One tensor is one task (its passes are not split
 across workers), so the numbers are those of the local computation."""
@@ -11,6 +12,8 @@ from ckpt_browser.core.tasks.model import CheckpointRef, Sources
 from ckpt_browser.core.tasks.runner import Runner
 from ckpt_browser.core.tensor.analysis import Analysis, analyse_tensor
 from ckpt_browser.core.tensor.chunked import Cancel, Progress
+from ckpt_browser.core.tensor.stats import TensorStats, compute_stats
+from ckpt_browser.core.text_report import values_text
 from ckpt_browser.format import Checkpoint
 
 
@@ -58,3 +61,27 @@ def checksum_problem_with(
     runner.refuse_unreachable([checkpoint.prefix])
     task = ChecksumTask(CheckpointRef.of(checkpoint), name, checkpoint[name].nbytes)
     return runner.run([task], None, cancel)[0][0]
+
+
+@dataclass(frozen=True)
+class ShowTask:
+    """What `show` prints of one tensor: its checksum's verdict, statistics and values' text."""
+
+    checkpoint: CheckpointRef
+    name: str
+    weight: int
+
+    def run(self, sources: Sources) -> list[tuple[str | None, TensorStats, str]]:
+        checkpoint = sources(self.checkpoint)
+        array = checkpoint.read(self.name)
+        damaged = checkpoint.checksum_problem(self.name)
+        return [(damaged, compute_stats(array), values_text(array))]
+
+
+def show_with(
+    runner: Runner, checkpoint: Checkpoint, name: str
+) -> tuple[str | None, TensorStats, str]:
+    """`show`'s checksum verdict, statistics and values' text of tensor `name`, by `runner`."""
+    runner.refuse_unreachable([checkpoint.prefix])
+    task = ShowTask(CheckpointRef.of(checkpoint), name, checkpoint[name].nbytes)
+    return runner.run([task], None, None)[0][0]
