@@ -136,12 +136,18 @@ def test_the_timeline_and_overview_of_a_run_in_a_bucket_come_from_the_cluster(
         work_module, "step_stats", lambda *a: local_measures.append(1) or measured(*a)
     )
     with running_s3_server(tmp_path / "home") as s3, local_cluster_for_test() as cluster:
+        forget_remote_state()  # no filesystem object of an earlier test's server is reused
         url = s3.upload(folder, f"{s3.create_bucket('window-run')}/run")
         session = RunSession(cache=TimelineCache(str(tmp_path / "cache")))
         session.compute = ComputeTarget(ComputeChoice(cluster.scheduler_address))
+        failures = []
+        session.open_failed.connect(failures.append)
         try:
-            with qtbot.waitSignal(session.run_opened, timeout=60_000):
-                session.follow(f"{url}/model.ckpt-400")
+            opened = []
+            session.run_opened.connect(opened.append)
+            session.follow(f"{url}/model.ckpt-400")
+            qtbot.waitUntil(lambda: bool(opened or failures), timeout=60_000)
+            assert failures == []
             with qtbot.waitSignal(session.timeline_ready, timeout=120_000) as ready:
                 session.request_timeline("net/dense/kernel")
             timeline = ready.args[0]
@@ -151,6 +157,7 @@ def test_the_timeline_and_overview_of_a_run_in_a_bucket_come_from_the_cluster(
         finally:
             session.shutdown()
             session.compute.close()
+            forget_remote_state()
     assert local_measures == []
     with Run.open(str(folder)) as run:
         expected = compute_timeline(run, "net/dense/kernel")
@@ -162,6 +169,16 @@ def test_the_timeline_and_overview_of_a_run_in_a_bucket_come_from_the_cluster(
     want = [(p.step, p.status, repr(p.stats), repr(p.change)) for p in expected.points]
     assert got == want and len(got) == 4
     np.testing.assert_array_equal(overview.rel_change, expected_overview.rel_change)
+
+
+def forget_remote_state() -> None:
+    import s3fs
+
+    from ckpt_browser.format.sources import remote
+
+    s3fs.S3FileSystem.clear_instance_cache()
+    remote.clear_memory_cache()
+    remote.refresh_all()
 
 
 def local_cluster_for_test() -> distributed.LocalCluster:
