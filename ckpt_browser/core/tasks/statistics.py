@@ -39,9 +39,8 @@ def analyse_with(
     cancel: Cancel = None,
 ) -> Analysis:
     """`analyse_tensor` of tensor `name`, run by `runner`."""
-    runner.refuse_unreachable([checkpoint.prefix])
     task = TensorAnalysisTask(CheckpointRef.of(checkpoint), name, bins, checkpoint[name].nbytes)
-    return runner.run([task], progress, cancel)[0][0]
+    return _one(runner, checkpoint, task, progress, cancel)
 
 
 @dataclass(frozen=True)
@@ -58,9 +57,8 @@ def checksum_problem_with(
     runner: Runner, checkpoint: Checkpoint, name: str, *, cancel: Cancel = None
 ) -> str | None:
     """`checkpoint.checksum_problem(name)`, run by `runner`."""
-    runner.refuse_unreachable([checkpoint.prefix])
     task = ChecksumTask(CheckpointRef.of(checkpoint), name, checkpoint[name].nbytes)
-    return runner.run([task], None, cancel)[0][0]
+    return _one(runner, checkpoint, task, None, cancel)
 
 
 @dataclass(frozen=True)
@@ -82,6 +80,11 @@ def show_with(
     runner: Runner, checkpoint: Checkpoint, name: str
 ) -> tuple[str | None, TensorStats, str]:
     """`show`'s checksum verdict, statistics and values' text of tensor `name`, by `runner`."""
-    runner.refuse_unreachable([checkpoint.prefix])
     task = ShowTask(CheckpointRef.of(checkpoint), name, checkpoint[name].nbytes)
-    return runner.run([task], None, None)[0][0]
+    return _one(runner, checkpoint, task, None, None)
+
+
+def _one(runner: Runner, checkpoint: Checkpoint, task, progress: Progress, cancel: Cancel):
+    """The result of a task of one tensor of `checkpoint`, which the runner's workers must reach."""
+    runner.refuse_unreachable([checkpoint.prefix])
+    return runner.run([task], progress, cancel)[0][0]
