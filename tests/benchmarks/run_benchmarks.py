@@ -21,8 +21,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
-from frameworks_benchmarks import bench_frameworks
 from cluster_benchmarks import bench_cluster
+from frameworks_benchmarks import bench_frameworks
 from frozen_benchmarks import bench_frozen
 from remote_benchmarks import bench_remote
 from timeline_benchmarks import bench_timeline
