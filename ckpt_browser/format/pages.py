@@ -50,11 +50,8 @@ def release_pages(array: np.ndarray) -> None:
     if not CAN_RELEASE or array.size == 0:
         return
     mapping = mapping_of(array)
-    if mapping is None:
-        return
-    try:
-        map_address = np.frombuffer(mapping, np.uint8, count=1).__array_interface__["data"][0]
-    except (ValueError, TypeError):  # closed, or empty
+    map_address = _address(mapping)
+    if mapping is None or map_address is None:
         return
     start = array.__array_interface__["data"][0] - map_address
     if start >= 0 and start + array.nbytes <= len(mapping):
@@ -68,11 +65,18 @@ def release_extent(array: np.ndarray) -> None:
         return
     low, high = _byte_bounds(array)
     mapping = mapping_of(array)
-    if mapping is None:
-        return
-    try:
-        map_address = np.frombuffer(mapping, np.uint8, count=1).__array_interface__["data"][0]
-    except (ValueError, TypeError):  # closed, or empty
+    map_address = _address(mapping)
+    if mapping is None or map_address is None:
         return
     if low - map_address >= 0 and high - map_address <= len(mapping):
         drop_pages(mapping, low - map_address, high - low)
+
+
+def _address(mapping: mmap.mmap | None) -> int | None:
+    """Where `mapping` starts in memory; None when there is none, it is closed or empty."""
+    if mapping is None:
+        return None
+    try:
+        return np.frombuffer(mapping, np.uint8, count=1).__array_interface__["data"][0]
+    except (ValueError, TypeError):
+        return None

@@ -16,6 +16,7 @@ import zipfile
 
 import numpy as np
 
+from ckpt_browser.format.array_shapes import shape_problem
 from ckpt_browser.format.checkpoint import Index, as_index
 from ckpt_browser.format.dtypes import from_numpy
 from ckpt_browser.format.errors import CheckpointError
@@ -67,6 +68,9 @@ class KerasCheckpoint(ForeignCheckpoint):
                 continue
             if dtype.is_string:
                 skipped.append(f"{name!r} (text)")
+                continue
+            if shape_problem(tuple(dataset.shape), dtype.numpy.itemsize) is not None:
+                skipped.append(f"{name!r} (shape {list(dataset.shape)}: too big for NumPy)")
                 continue
             self.add_info(name, dtype, tuple(dataset.shape))
         if skipped:

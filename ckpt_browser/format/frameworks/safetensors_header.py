@@ -14,6 +14,7 @@ import math
 import struct
 from typing import NamedTuple
 
+from ckpt_browser.format.array_shapes import shape_problem
 from ckpt_browser.format.dtypes import BY_NAME, DType
 from ckpt_browser.format.errors import CheckpointError
 
@@ -157,6 +158,9 @@ def _entry(name: str, fields: object, data_size: int, path: str) -> HeaderEntry 
             f"{needed:,}",
             path,
         )
+    problem = shape_problem(tuple(shape), dtype.itemsize)
+    if problem is not None:  # e.g. [0, 2**62]: no bytes, yet numpy can make no such array
+        raise CheckpointError(f"{where} {problem}", path)
     return HeaderEntry(name, dtype, tuple(shape), begin, end)
 
 

@@ -135,8 +135,24 @@ def _hostile(tmp_path, header: dict, data_bytes: int = 16) -> str:
             {"a": {"dtype": "F32", "shape": [4], "data_offsets": [16, 0]}},
             r"not \[begin, end\] with begin <= end",
         ),
+        (
+            {
+                "a": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]},
+                "e": {"dtype": "BF16", "shape": [0, 2**62], "data_offsets": [16, 16]},
+            },
+            r"tensor 'e' of the safetensors header has shape \[0, 4611686018427387904\], whose "
+            r"dimensions multiply past the largest NumPy array",
+        ),
     ],
-    ids=["past-the-end", "overlapping", "absurd-shape", "negative-size", "gap", "reversed"],
+    ids=[
+        "past-the-end",
+        "overlapping",
+        "absurd-shape",
+        "negative-size",
+        "gap",
+        "reversed",
+        "empty-yet-too-big",
+    ],
 )
 def test_a_header_that_lies_is_refused_in_one_sentence(tmp_path, header, message):
     with pytest.raises(CheckpointError, match=message) as raised:
