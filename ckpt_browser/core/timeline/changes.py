@@ -1,9 +1,9 @@
 """How far a subject moved between two saves: relative L2 distance and cosine, from sums that merge.
 
 Both tensors are read a chunk at a time (`core.tensor.chunks`), their pages given back as the pass
-goes, and each chunk pair gives a `PartialDistances` (`core.tensor.distances`, the comparison's own
-accumulator: |a-b| in float64, NaN and Inf positions left out). The sums of a scope's members merge
-into those of one vector, so a scope's relative change is ||a-b|| / ||a|| over all of its
+goes, and each chunk pair gives a `PartialDistances` (`core.tensor.distances.sums_kernel`: the
+comparison's sums in float64, NaN and Inf positions left out, without what the timeline does not
+show). The sums of a scope's members merge into those of one vector, so a scope's relative change is ||a-b|| / ||a|| over all of its
 parameters, and the cache keeps them per tensor pair (`to_record`).
 """
 
@@ -21,7 +21,7 @@ from ckpt_browser.core.tensor.distances import (
     PartialDistances,
     comparison_category,
     finish,
-    kernel_for,
+    sums_kernel,
 )
 from ckpt_browser.format import Checkpoint, TensorInfo
 
@@ -66,7 +66,7 @@ def pair_partial(
     cancel: Cancel = None,
 ) -> PartialDistances:
     """The summed distances of one tensor in two saves (equal shapes, comparable dtypes)."""
-    kernel = kernel_for(info_a.dtype.numpy, info_b.dtype.numpy, 0.0, 0.0)
+    kernel = sums_kernel(info_a.dtype.numpy, info_b.dtype.numpy)
     if kernel is None:
         raise TypeError(f"values of dtype {info_a.dtype.name} have no distances")
     small = max(info_a.nbytes, info_b.nbytes) <= tensor_chunks.CHUNK_BYTES
