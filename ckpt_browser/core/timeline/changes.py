@@ -3,8 +3,9 @@
 Both tensors are read a chunk at a time (`core.tensor.chunks`), their pages given back as the pass
 goes, and each chunk pair gives a `PartialDistances` (`core.tensor.distances.sums_kernel`: the
 comparison's sums in float64, NaN and Inf positions left out, without what the timeline does not
-show). The sums of a scope's members merge into those of one vector, so a scope's relative change is ||a-b|| / ||a|| over all of its
-parameters, and the cache keeps them per tensor pair (`to_record`).
+show). The sums of a scope's members merge into those of one vector, so a scope's relative
+change is ||a-b|| / ||a|| over all of its parameters, and the cache keeps them per tensor pair
+(`to_record`).
 """
 
 from __future__ import annotations
