@@ -10,7 +10,7 @@ from contextlib import contextmanager
 
 from ckpt_browser.cli.output import UsageError
 
-ENVIRONMENT_VARIABLE = "CKPT_BROWSER_CLUSTER"  # as core.tasks.cluster (not imported at start-up)
+ENVIRONMENT_VARIABLE = "CKPT_BROWSER_CLUSTER"  # the scheduler when --cluster is not given
 
 
 def add_cluster_options(parser: argparse.ArgumentParser) -> None:

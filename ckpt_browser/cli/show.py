@@ -17,25 +17,19 @@ from ckpt_browser.cli.output import (
 from ckpt_browser.core.text_report import (
     describe_tensor,
     json_default,
-    values_text,
     variable_record,
 )
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    from ckpt_browser.core.tensor.stats import compute_stats
+    from ckpt_browser.core.tasks.statistics import show_parts, show_with
 
     with open_with_warnings(args.path) as ckpt, cluster_runner(args) as runner:
         name = find_tensor(ckpt, args.name)
         info = ckpt[name]
         if runner is None:
-            array = ckpt.read(name)
-            damaged = ckpt.checksum_problem(name)
-            stats = compute_stats(array)
-            values = values_text(array)
+            damaged, stats, values = show_parts(ckpt, name)
         else:
-            from ckpt_browser.core.tasks.statistics import show_with
-
             damaged, stats, values = show_with(runner, ckpt, name)
         if damaged is not None:
             warn("warning", f"these values are damaged: {damaged}")

@@ -22,7 +22,6 @@ from ckpt_browser.core.tensor.chunked import Cancel, Progress
 from ckpt_browser.format.errors import Cancelled
 from ckpt_browser.format.sources.locations import is_url
 
-ENVIRONMENT_VARIABLE = "CKPT_BROWSER_CLUSTER"  # the scheduler's address when --cluster is not given
 CONNECT_TIMEOUT_S = 10.0  # to reach the scheduler at start, and to wait for it if it goes away
 _POLL_S = 0.005  # how long to wait for results before asking for a cancel again
 

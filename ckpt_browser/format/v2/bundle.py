@@ -493,6 +493,7 @@ class DataFiles:
         for at in range(start, stop, _CHECKSUM_CHUNK):
             length = min(_CHECKSUM_CHUNK, stop - at)
             crc = crc32c(source.read_once(entry.offset + at, length), crc)
+            # Hand the pages back (see `pages`): `verify` of 50 GB stays small.
             source.release(entry.offset + at, length)
             raise_if_cancelled()
         return crc
@@ -511,21 +512,16 @@ class DataFiles:
                 name = label or f"tensor {entry.name!r}"
                 raise ChecksumError(f"{name}: {exc}", self.path(entry.shard_id)) from None
         self.check_extent(entry, label)
-        source = self.source(entry.shard_id) if entry.size else None
         spooled = self._spools.held((entry.shard_id, entry.offset, entry.size))
         if spooled is None and shared and not self.mapped and entry.size > SPOOL_BYTES:
             spooled = self.raw(entry, label)
-        crc = 0
+        if spooled is None:  # a local view, or a remote range fetched for this once (not cached)
+            return mask(self.range_crc(entry, 0, entry.size))
+        crc = 0  # a remote tensor already copied here: no second fetch
         for start in range(0, entry.size, _CHECKSUM_CHUNK):
             length = min(_CHECKSUM_CHUNK, entry.size - start)
-            assert source is not None
-            if spooled is not None:  # a remote tensor already copied here: no second fetch
-                crc = crc32c(spooled[start : start + length], crc)
-                if isinstance(spooled, memoryview) and isinstance(spooled.obj, mmap.mmap):
-                    drop_pages(spooled.obj, start, length)
-            else:  # a local view, or a remote range fetched for this once (not cached)
-                crc = crc32c(source.read_once(entry.offset + start, length), crc)
-                # Hand the pages back (see `pages`): `verify` of 50 GB stays small.
-                source.release(entry.offset + start, length)
+            crc = crc32c(spooled[start : start + length], crc)
+            if isinstance(spooled, memoryview) and isinstance(spooled.obj, mmap.mmap):
+                drop_pages(spooled.obj, start, length)
             raise_if_cancelled()
         return mask(crc)

@@ -8,7 +8,11 @@ from collections.abc import Callable
 
 from ckpt_browser.core.tasks.choice import ComputeTarget
 from ckpt_browser.core.tasks.cluster import ClusterError
-from ckpt_browser.core.tasks.statistics import analyse_with, checksum_problem_with
+from ckpt_browser.core.tasks.statistics import (
+    analyse_with,
+    checksum_problem_with,
+    histogram_with,
+)
 from ckpt_browser.core.tensor.analysis import Analysis, analyse_tensor, rebin
 from ckpt_browser.core.tensor.stats import Histogram, TensorStats
 from ckpt_browser.format import Checkpoint, TensorInfo
@@ -47,7 +51,20 @@ def histogram_work(
 ) -> Callable[[TaskContext], Histogram]:
     """The exact histogram with another bin count, the statistics being known."""
     if compute.wants(checkpoint, info):
-        return lambda context: _on_cluster(compute, checkpoint, info, bins, context).histogram
+
+        def on_cluster(context: TaskContext) -> Histogram:
+            runner = compute.runner()
+            return histogram_with(
+                runner,
+                checkpoint,
+                info.name,
+                stats,
+                bins,
+                progress=context.report,
+                cancel=context.cancelled,
+            )
+
+        return on_cluster
 
     def work(context: TaskContext) -> Histogram:
         return rebin(
