@@ -8,7 +8,6 @@ wizard serves as a preset too (its rules are taken).
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 
@@ -16,7 +15,6 @@ from ckpt_browser.core.remap.rules import Rule
 from ckpt_browser.core.remap.spec import read_json_file
 from ckpt_browser.data_files import resource_path
 from ckpt_browser.format import CheckpointError
-from ckpt_browser.format.atomic import atomic_output
 
 PRESET_FORMAT = "ckpt-browser preset"
 PRESET_VERSION = 1
@@ -28,15 +26,6 @@ class Preset:
     name: str
     description: str
     rules: tuple[Rule, ...]
-
-    def to_json(self) -> dict:
-        return {
-            "format": PRESET_FORMAT,
-            "version": PRESET_VERSION,
-            "name": self.name,
-            "description": self.description,
-            "rules": [rule.to_json() for rule in self.rules],
-        }
 
 
 def shipped_presets() -> dict[str, str]:
@@ -78,9 +67,3 @@ def _preset_of(data: object, default_name: str) -> Preset:
         raise ValueError(f"preset format version {version} is not supported")
     rules = tuple(Rule.from_json(rule) for rule in data["rules"])
     return Preset(str(data.get("name") or default_name), str(data.get("description", "")), rules)
-
-
-def save_preset(preset: Preset, path: str | os.PathLike[str]) -> None:
-    with atomic_output(path, "w") as file:
-        json.dump(preset.to_json(), file, indent=1)
-        file.write("\n")

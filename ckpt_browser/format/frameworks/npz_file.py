@@ -18,7 +18,6 @@ from ckpt_browser.format.errors import CheckpointError
 from ckpt_browser.format.files import open_regular
 from ckpt_browser.format.frameworks.foreign import ForeignCheckpoint
 
-SUFFIX = ".npz"
 _NPY = ".npy"
 
 

@@ -35,10 +35,6 @@ INDEX_MAX_BYTES = 64 << 20
 _NO_LIMIT = 1 << 62
 
 
-def is_safetensors_path(path: str) -> bool:
-    return path.endswith((SUFFIX, INDEX_SUFFIX))
-
-
 class _Shard:
     """One safetensors file: its checked header and its memory map."""
 
