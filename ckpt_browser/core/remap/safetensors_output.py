@@ -14,13 +14,17 @@ from collections.abc import Callable, Iterator
 
 import numpy as np
 
-from ckpt_browser.core.remap.layout import lay_out, moves_elements
-from ckpt_browser.core.remap.plan import Plan, RemapInputs, Row, Status
-from ckpt_browser.core.remap.write import WriteResult, checked_output, input_files, output_bytes
+from ckpt_browser.core.remap.plan import Plan, RemapInputs, Row
+from ckpt_browser.core.remap.write import (
+    WriteResult,
+    checked_output,
+    input_files,
+    output_bytes,
+    row_pieces,
+)
 from ckpt_browser.core.tensor.source_checksums import ChecksumPolicy
-from ckpt_browser.core.tensor.stream import ChecksumAccumulator, checksum_of, chunks
+from ckpt_browser.core.tensor.stream import ChecksumAccumulator, checksum_of
 from ckpt_browser.format import CheckpointError, open_checkpoint
-from ckpt_browser.format.dtypes import from_name
 from ckpt_browser.format.frameworks.extras import require
 from ckpt_browser.format.frameworks.safetensors_writer import (
     PlannedTensor,
@@ -66,7 +70,7 @@ def write_remap_safetensors(
 
     def pieces(tensor: PlannedTensor) -> Iterator[np.ndarray]:
         accumulator = sent[tensor.name] = ChecksumAccumulator()
-        for piece in _row_pieces(by_name[tensor.name], inputs, checksums):
+        for piece in row_pieces(by_name[tensor.name], inputs, checksums):
             accumulator.add(piece)
             yield piece
 
@@ -93,24 +97,6 @@ def write_remap_safetensors(
         meta_path=None,
         damaged=checksums.damaged,
     )
-
-
-def _row_pieces(row: Row, inputs: RemapInputs, checksums: ChecksumPolicy) -> Iterator[np.ndarray]:
-    """The row's values in row-major pieces, laid out and cast as the plan says; the source's
-    stored checksum is checked on the way (or first, when the layout reorders the bytes)."""
-    if row.status is Status.TEMPLATE:
-        source, key = inputs.target.template, row.name
-    else:
-        source, key = inputs.sources[row.source.source], row.source.key
-    array = lay_out(row.layout, source.read(key), cast=False)
-    stored = None if moves_elements(row.layout) else source.stored_checksum(key)
-    if stored is None:
-        checksums.check(source, key)
-    dtype = from_name(row.dtype).numpy
-    read = ChecksumAccumulator() if stored is not None else None
-    yield from chunks(array, dtype if dtype != array.dtype else None, read)
-    if stored is not None:
-        checksums.report(stored.problem(read.value))
 
 
 def _read_back(path: str, rows: list[Row], sent: dict[str, ChecksumAccumulator]) -> None:

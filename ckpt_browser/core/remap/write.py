@@ -146,24 +146,34 @@ def _write_row(
 ) -> np.ndarray | None:
     """Stream one tensor into the writer, checking the source's checksum on the way; strings are
     returned, to compare when read back."""
+    dtype = from_name(row.dtype)
+    if dtype.is_fixed_size:
+        writer.add_stream(row.name, dtype, row.shape, row_pieces(row, inputs, checksums))
+        return None
+    # strings, and variants (each element the bytes TF stores): checked, then written whole
+    source, key = _source_of(row, inputs)
+    strings = lay_out(row.layout, source.read(key), cast=False).reshape(row.shape)
+    if moves_elements(row.layout) or source.stored_checksum(key) is None:
+        checksums.check(source, key)
+    writer.add(row.name, strings, dtype)
+    return strings
+
+
+def row_pieces(row: Row, inputs: RemapInputs, checksums: ChecksumPolicy) -> Iterator[np.ndarray]:
+    """A fixed-size row's values in row-major pieces, laid out and cast as the plan says; the
+    source's stored checksum is checked as they pass (or first, when the layout reorders the
+    bytes, or there is none to follow: partitioned tensors, big-endian files). A failing check
+    raises unless the policy allows damaged sources (a refusal aborts the writer: no output)."""
     source, key = _source_of(row, inputs)
     array = lay_out(row.layout, source.read(key), cast=False)
-    stored = source.stored_checksum(key)
-    if moves_elements(row.layout):
-        stored = None  # the bytes no longer pass in the stored order
-    if stored is None:  # strings, partitioned tensors, big-endian files: checked before copying
+    stored = None if moves_elements(row.layout) else source.stored_checksum(key)
+    if stored is None:
         checksums.check(source, key)
-    dtype = from_name(row.dtype)
-    if not dtype.is_fixed_size:  # strings, and variants (each element the bytes TF stores)
-        strings = array.reshape(row.shape)
-        writer.add(row.name, strings, dtype)
-        return strings
-    cast_to = dtype.numpy if dtype.numpy != array.dtype else None
+    cast = from_name(row.dtype).numpy
     read = ChecksumAccumulator() if stored is not None else None
-    writer.add_stream(row.name, dtype, row.shape, chunks(array, cast_to, read))
+    yield from chunks(array, cast if cast != array.dtype else None, read)
     if stored is not None:
-        checksums.report(stored.problem(read.value))  # refusing aborts the writer: no output
-    return None
+        checksums.report(stored.problem(read.value))
 
 
 def _check_object_graph(
