@@ -309,11 +309,24 @@ def _prefix_of_directory(directory: str, depth: int = 0) -> str:
                 "SavedModel without variables (variables/variables.index)", directory
             )
         raise CheckpointError(
-            "no checkpoint here (no 'checkpoint' file, no *.index and no V1 checkpoint file)",
+            "no checkpoint here (no 'checkpoint' file, no *.index and no V1 checkpoint file)"
+            + (_archive_hint(directory) if depth == 0 else ""),
             directory,
         )
     newest = max(on_disk, key=lambda p: (_mtime(p) or 0.0, step_of(p) or 0))
     return where.abspath(newest)
+
+
+def _archive_hint(directory: str) -> str:
+    """In an archive holding several checkpoints deeper down: which, to open one of them."""
+    from ckpt_browser.format.sources.archives import checkpoint_folders
+
+    top = directory.rstrip("/") + "/"
+    inside = [folder.removeprefix(top) for folder in checkpoint_folders(directory)]
+    if not inside:
+        return ""
+    listed = ", ".join(inside[:5]) + (f" and {len(inside) - 5} more" if len(inside) > 5 else "")
+    return f"; the archive holds checkpoints in {listed}: open one of them"
 
 
 def _only_folder(directory: str) -> str | None:

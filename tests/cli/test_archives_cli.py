@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import zipfile
 
 import pytest
@@ -72,3 +73,20 @@ def test_unpack_of_a_bad_archive_is_an_error_line(capsys, tmp_path, name):
     code, out, err = run(capsys, "unpack", str(tmp_path / name))
     assert (code, out) == (2, "")
     assert err.startswith(f"error: {tmp_path / name}: ") and err.count("\n") == 1
+
+
+def test_a_zip_of_several_checkpoints_names_them(capsys, release, tmp_path):
+    """Nothing at the top and more than one folder: the error says where the checkpoints are."""
+    bundle = tmp_path / "bundle"
+    for model in ("cased", "uncased"):
+        shutil.copytree(release.root, bundle / model)
+    archive = zip_folder(bundle, tmp_path / "models.zip", zipfile.ZIP_STORED)
+    code, out, err = run(capsys, "ls", str(archive))
+    assert (code, out) == (2, "")
+    assert err == (
+        f"error: {archive}: no checkpoint here (no 'checkpoint' file, no *.index and no V1 "
+        f"checkpoint file); the archive holds checkpoints in cased/{MODEL_FOLDER}, "
+        f"uncased/{MODEL_FOLDER}: open one of them\n"
+    )
+    code, out, _ = run(capsys, "ls", f"{archive}/uncased/{MODEL_FOLDER}")
+    assert code == 0 and BIG in out
