@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 
 from PySide6.QtCore import QSettings, Qt
 from PySide6.QtGui import QAction, QActionGroup, QCloseEvent, QKeySequence
@@ -91,13 +92,26 @@ class CompareWindow(QMainWindow):
         """Compare A through the preset (its names and layouts), or as it is with None; a bad
         preset file shows its sentence and changes nothing."""
         shown = self.view.checkpoints
-        raw = [c.source if isinstance(c, RemappedCheckpoint) else c for c in shown]
+        raw_a, raw_b = (c.source if isinstance(c, RemappedCheckpoint) else c for c in shown)
+        selected = self.view.selected_name()
+        return self._compare(
+            name_or_path, raw_a, raw_b, lambda a: _carried_selection(shown[0], a, raw_b, selected)
+        )
+
+    def _compare(
+        self,
+        name_or_path: str | None,
+        raw_a: Checkpoint | None,
+        raw_b: Checkpoint | None,
+        selection: Callable[[Checkpoint], str | None],
+    ) -> bool:
+        """Start comparing `raw_a` through the preset with `raw_b` (when both are open), selecting
+        `selection(a)` of the A compared; False, with the sentence shown, if the preset fails."""
         try:
             preset = load_preset(name_or_path) if name_or_path else None
-            if raw[0] is not None and raw[1] is not None:
-                a = raw[0] if preset is None else RemappedCheckpoint(raw[0], preset.rules)
-                selected = _carried_selection(shown[0], a, raw[1], self.view.selected_name())
-                self.view.set_checkpoints(a, raw[1], selected)
+            if raw_a is not None and raw_b is not None:
+                a = raw_a if preset is None else RemappedCheckpoint(raw_a, preset.rules)
+                self.view.set_checkpoints(a, raw_b, selection(a))
         except Exception as error:  # CheckpointError of the preset file or of a layout step
             self.show_error(error_sentence(error, f"apply the preset {name_or_path}"))
             return False
@@ -144,9 +158,10 @@ class CompareWindow(QMainWindow):
         return True
 
     def _show_pair(self, a: Checkpoint, b: Checkpoint, select: str | None) -> None:
-        self.view.set_checkpoints(a, b, select)
-        if self.preset is not None:
-            self.set_preset(self.preset)
+        """Compare a newly opened pair once: through the preset chosen, or, if it does not apply
+        to these files (its sentence shown), as they are."""
+        if not self._compare(self.preset, a, b, lambda _a: select):
+            self._compare(None, a, b, lambda _a: select)
 
     def _open_in_background(self, path_a: str, path_b: str, select: str | None) -> None:
         def work(context: TaskContext) -> tuple[Checkpoint, Checkpoint]:
